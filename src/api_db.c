@@ -1,0 +1,328 @@
+/*
+ * api_db.c: the /api/db endpoints, the database as AC's engineers need to see it.
+ *
+ * health     is the database up, how fast does it answer, which version,
+ *            how long has it run, how many connections does it hold;
+ * collections every collection with its count, sizes and indexes, in the
+ *            migration report's categories, largest first, with totals;
+ * users/count registered users, handles, verified users, users with a DID.
+ *
+ * Counts for the dashboard are the server's estimates (metadata, O(1)),
+ * except where a filter is the point (users/count), where the collections
+ * are small and the exact number is what is asked.
+ *
+ * A database that cannot be reached is a 503 with "status":"down" and the
+ * driver's reason, returned within the bounds mongo.c sets.  A database
+ * that answers with an error is a 502: silo is fine, its upstream is not.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+/* One collection's row in /api/db/collections. */
+struct collection_stats {
+	const char	*name;		/* collection name (borrowed) */
+	enum collection_category category; /* report grouping */
+	int64_t		 documents;	/* estimated document count */
+	int64_t		 size;		/* uncompressed data bytes */
+	int64_t		 storage;	/* bytes allocated on disk */
+	int64_t		 avg_obj;	/* average document bytes */
+	int64_t		 indexes;	/* number of indexes */
+	int64_t		 index_size;	/* bytes of all indexes */
+};
+
+/* Answer for a database error: 503 "down" when unreachable, else 502. */
+static void
+db_error(struct silo_ctx *ctx, struct silo_response *resp,
+    const bson_error_t *e, const char *doing)
+{
+	cJSON	*body;
+	char	 message[600];
+
+	snprintf(message, sizeof(message), "%s: %s", doing, e->message);
+	if (mongo_error_is_unavailable(e)) {
+		body = resp_error_body("db_unavailable", message);
+		cJSON_AddStringToObject(body, "status", "down");
+		cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
+		resp_json(resp, 503, body);
+	} else
+		resp_json(resp, 502, resp_error_body("db_error", message));
+	log_warn("database: %s", message);
+}
+
+static void
+add_int(cJSON *obj, const char *key, int64_t value)
+{
+	cJSON_AddNumberToObject(obj, key, (double)value);
+}
+
+/* The server version: serverStatus has it; buildInfo is the fallback. */
+static void
+health_version(struct mongo *m, const bson_t *status, cJSON *body)
+{
+	bson_iter_t	 it;
+	bson_t		 cmd = BSON_INITIALIZER, reply;
+	bson_error_t	 e;
+
+	if (bson_iter_init_find(&it, status, "version") &&
+	    BSON_ITER_HOLDS_UTF8(&it)) {
+		cJSON_AddStringToObject(body, "version", bson_iter_utf8(&it, NULL));
+		return;
+	}
+	BSON_APPEND_INT32(&cmd, "buildInfo", 1);
+	if (mongo_command(m, "admin", &cmd, &reply, &e) &&
+	    bson_iter_init_find(&it, &reply, "version") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		cJSON_AddStringToObject(body, "version", bson_iter_utf8(&it, NULL));
+	else
+		cJSON_AddNullToObject(body, "version");
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+}
+
+void
+api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	struct mongo	*m = ctx->mongo;
+	bson_t		 ping = BSON_INITIALIZER, status_cmd = BSON_INITIALIZER;
+	bson_t		 reply, status;
+	bson_error_t	 e;
+	double		 t0, ping_ms;
+	bool		 have_status;
+	const char	*state = "ok";
+	cJSON		*body, *conns;
+
+	BSON_APPEND_INT32(&ping, "ping", 1);
+	t0 = clock_ms();
+	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
+		db_error(ctx, resp, &e, "ping");
+		goto out;
+	}
+	ping_ms = clock_ms() - t0;
+
+	BSON_APPEND_INT32(&status_cmd, "serverStatus", 1);
+	have_status = mongo_command(m, "admin", &status_cmd, &status, &e);
+	if (!have_status || ping_ms > ctx->config->db_slow_ms)
+		state = "degraded";
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "status", state);
+	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
+	health_version(m, &status, body);
+	if (have_status)
+		cJSON_AddNumberToObject(body, "uptime_s",
+		    bson_lookup_double(&status, "uptime", 0));
+	else
+		cJSON_AddNullToObject(body, "uptime_s");
+	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
+	if (have_status && bson_lookup_int64(&status, "connections.current", -1) >= 0) {
+		conns = cJSON_AddObjectToObject(body, "connections");
+		add_int(conns, "current",
+		    bson_lookup_int64(&status, "connections.current", 0));
+		add_int(conns, "available",
+		    bson_lookup_int64(&status, "connections.available", 0));
+	} else
+		cJSON_AddNullToObject(body, "connections");
+	if (!have_status)
+		cJSON_AddStringToObject(body, "reason", e.message);
+	else if (ping_ms > ctx->config->db_slow_ms)
+		cJSON_AddStringToObject(body, "reason", "ping slower than SILO_DB_SLOW_MS");
+	resp_json(resp, 200, body);
+	bson_destroy(&status);
+out:
+	bson_destroy(&reply);
+	bson_destroy(&ping);
+	bson_destroy(&status_cmd);
+}
+
+/* Fill one row from the server's estimated count and collStats. */
+static bool
+collection_stats_fetch(struct mongo *m, const char *name,
+    struct collection_stats *cs, bson_error_t *e)
+{
+	bson_t	 cmd = BSON_INITIALIZER, reply;
+	bool	 ok;
+
+	memset(cs, 0, sizeof(*cs));
+	cs->name = name;
+	cs->category = category_of(name);
+	if ((cs->documents = mongo_estimated_count(m, name, e)) < 0)
+		return false;
+	BSON_APPEND_UTF8(&cmd, "collStats", name);
+	if ((ok = mongo_command(m, NULL, &cmd, &reply, e))) {
+		cs->size = bson_lookup_int64(&reply, "size", 0);
+		cs->storage = bson_lookup_int64(&reply, "storageSize", 0);
+		cs->avg_obj = bson_lookup_int64(&reply, "avgObjSize", 0);
+		cs->indexes = bson_lookup_int64(&reply, "nindexes", 0);
+		cs->index_size = bson_lookup_int64(&reply, "totalIndexSize", 0);
+		if (cs->avg_obj == 0 && cs->documents > 0)
+			cs->avg_obj = cs->size / cs->documents;
+	}
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	return ok;
+}
+
+/* Largest first; equal sizes by name, so the order is stable. */
+static int
+collection_stats_cmp(const void *a, const void *b)
+{
+	const struct collection_stats *x = a, *y = b;
+
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static cJSON *
+collection_json(const struct collection_stats *cs)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", cs->name);
+	cJSON_AddStringToObject(o, "category", category_id(cs->category));
+	add_int(o, "documents", cs->documents);
+	add_int(o, "size_bytes", cs->size);
+	add_int(o, "storage_bytes", cs->storage);
+	add_int(o, "avg_obj_bytes", cs->avg_obj);
+	add_int(o, "indexes", cs->indexes);
+	add_int(o, "index_bytes", cs->index_size);
+	return o;
+}
+
+/* The totals object and the per-category array. */
+static void
+collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
+{
+	struct collection_stats	 sum[CATEGORY__MAX] = { 0 }, all = { 0 };
+	int64_t			 count[CATEGORY__MAX] = { 0 };
+	cJSON			*totals, *cats, *o;
+
+	for (size_t i = 0; i < n; i++) {
+		struct collection_stats *s = &sum[rows[i].category];
+
+		count[rows[i].category]++;
+		s->documents += rows[i].documents;
+		s->size += rows[i].size;
+		s->storage += rows[i].storage;
+		s->index_size += rows[i].index_size;
+		all.documents += rows[i].documents;
+		all.size += rows[i].size;
+		all.storage += rows[i].storage;
+		all.index_size += rows[i].index_size;
+	}
+	totals = cJSON_AddObjectToObject(body, "totals");
+	add_int(totals, "collections", (int64_t)n);
+	add_int(totals, "documents", all.documents);
+	add_int(totals, "size_bytes", all.size);
+	add_int(totals, "storage_bytes", all.storage);
+	add_int(totals, "index_bytes", all.index_size);
+
+	cats = cJSON_AddArrayToObject(body, "categories");
+	for (int c = 0; c < CATEGORY__MAX; c++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", category_id(c));
+		cJSON_AddStringToObject(o, "label", category_label(c));
+		add_int(o, "collections", count[c]);
+		add_int(o, "documents", sum[c].documents);
+		add_int(o, "size_bytes", sum[c].size);
+		add_int(o, "storage_bytes", sum[c].storage);
+		cJSON_AddItemToArray(cats, o);
+	}
+}
+
+void
+api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	struct collection_stats	*rows = NULL;
+	bson_error_t		 e;
+	char			**names, what[160];
+	size_t			 n = 0;
+	cJSON			*body, *list;
+
+	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
+		db_error(ctx, resp, &e, "listCollections");
+		return;
+	}
+	while (names[n] != NULL)
+		n++;
+	if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
+		resp_error(resp, 500, "internal", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!collection_stats_fetch(ctx->mongo, names[i], &rows[i], &e)) {
+			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
+			db_error(ctx, resp, &e, what);
+			goto out;
+		}
+	qsort(rows, n, sizeof(*rows), collection_stats_cmp);
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
+	list = cJSON_AddArrayToObject(body, "collections");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(list, collection_json(&rows[i]));
+	collections_totals(body, rows, n);
+	resp_json(resp, 200, body);
+out:
+	free(rows);
+	bson_strfreev(names);
+}
+
+void
+api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	/* art-guest is the shared account guest content is published under,
+	 * not a person, so it is not a registered user. */
+	bson_t		*registered = BCON_NEW("_id", "{",
+			    "$ne", BCON_UTF8("art-guest"), "}");
+	bson_t		*everything = bson_new();
+	bson_t		*verified = BCON_NEW("count", "{",
+			    "$gte", BCON_INT32(1), "}");
+	bson_t		*with_did = BCON_NEW("$and", "[",
+			    "{", "_id", "{", "$ne", BCON_UTF8("art-guest"), "}", "}",
+			    "{", "$or", "[",
+				"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
+				"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
+			    "]", "}",
+			"]");
+	const struct {
+		const char	*key;		/* field in the answer */
+		const char	*collection;	/* where to count */
+		const bson_t	*filter;	/* what to count */
+	} counts[] = {
+		{ "users", "users", registered },
+		{ "handles", "@handles", everything },
+		{ "verified", "verifications", verified },
+		{ "with_did", "users", with_did },
+	};
+	bson_error_t	 e;
+	cJSON		*body = cJSON_CreateObject();
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		int64_t	 n = mongo_count(ctx->mongo, counts[i].collection,
+		    counts[i].filter, &e);
+
+		if (n < 0) {
+			cJSON_Delete(body);
+			body = NULL;
+			db_error(ctx, resp, &e, counts[i].collection);
+			break;
+		}
+		add_int(body, counts[i].key, n);
+	}
+	if (body != NULL)
+		resp_json(resp, 200, body);
+	bson_destroy(registered);
+	bson_destroy(everything);
+	bson_destroy(verified);
+	bson_destroy(with_did);
+}

@@ -1,0 +1,828 @@
+/*
+ * config.c: silo's configuration, from the environment and an env file.
+ *
+ * AC's services are configured through environment variables kept in .env
+ * files, and silo uses the names AC already uses where one exists
+ * (MONGODB_CONNECTION_STRING, MONGODB_NAME, SPACES_*, OVEN_URL, ...).  Its
+ * own settings are SILO_*.
+ *
+ * Every variable is one row of config_vars[]: its name, how to parse it,
+ * its default, whether it is secret, and where it lands in struct
+ * silo_config.  Loading, validation and `silo config check` all walk that
+ * one table, so a variable cannot be parsed without being documented or
+ * printed without being masked.
+ *
+ * Precedence, highest first: a command-line option, the process
+ * environment, the env file, the built-in default.  The environment beats
+ * the file as with every dotenv reader, and because systemd's
+ * EnvironmentFile= puts the same file into the environment anyway.
+ *
+ * The env file is read the way systemd reads EnvironmentFile=: KEY=VALUE
+ * lines, '#' comments on their own lines, optional "export ", single or
+ * double quotes.  Keys that are not silo's are ignored (the file may be
+ * shared with other AC services); an unknown SILO_* key is an error,
+ * because it is almost always a typo that would otherwise be silently
+ * ignored.
+ *
+ * Every problem is reported as one line naming the variable, the value and
+ * where it came from, and all problems are reported at once.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <mongoc/mongoc.h>
+
+#include "silo.h"
+
+#define	CONFIG_DEFAULT_ENV_FILE	"/etc/silo/silo.env"
+#define	CONFIG_MAX_FILE_VARS	256	/* keys kept from one env file */
+#define	CONFIG_LINE_MAX		4096	/* longest env-file line */
+
+/* How a variable's text becomes a value. */
+enum var_kind {
+	VAR_STRING,		/* any text, copied */
+	VAR_NAME,		/* a MongoDB database name */
+	VAR_URL,		/* an http(s) URL */
+	VAR_MONGO_URI,		/* a MongoDB connection string */
+	VAR_LISTEN,		/* SILO_LISTEN syntax */
+	VAR_INT,		/* a whole number in [min, max] */
+	VAR_WORKERS,		/* VAR_INT, or "auto" for 2 x cores */
+	VAR_MODE,		/* an octal file mode */
+	VAR_SIZE,		/* bytes, with optional k/M suffix */
+	VAR_LOG_LEVEL		/* error, warning, info or debug */
+};
+
+/* How a variable is shown by `silo config check`. */
+enum var_secrecy {
+	SHOW,			/* as it is */
+	MASK_URI,		/* a URI whose password is masked */
+	MASK_PARTIAL,		/* first four characters, then "****" */
+	MASK_ALL		/* "****" when set */
+};
+
+/* One configuration variable. */
+struct config_var {
+	const char	*name;		/* environment variable name */
+	enum var_kind	 kind;		/* how to parse it */
+	const char	*def;		/* default text; NULL: unset */
+	bool		 required;	/* unset is an error */
+	enum var_secrecy secrecy;	/* how to print it */
+	size_t		 offset;	/* field in struct silo_config */
+	long		 min, max;	/* bounds for VAR_INT/VAR_SIZE */
+	const char	*doc;		/* one line for config check and --help */
+};
+
+#define	OFF(f)	offsetof(struct silo_config, f)
+
+static const struct config_var config_vars[] = {
+	{ "MONGODB_CONNECTION_STRING", VAR_MONGO_URI, NULL, true, MASK_URI,
+	  OFF(mongo_uri), 0, 0, "MongoDB connection string" },
+	{ "MONGODB_NAME", VAR_NAME, "aesthetic", false, SHOW,
+	  OFF(mongo_db), 0, 0, "AC's database name" },
+	{ "SILO_LISTEN", VAR_LISTEN, "auto", false, SHOW,
+	  0, 0, 0, "FastCGI socket: unix:PATH, tcp:HOST:PORT, stdin, systemd or auto" },
+	{ "SILO_SOCKET_OWNER", VAR_STRING, NULL, false, SHOW,
+	  OFF(socket_owner), 0, 0, "owner (user or uid) of the unix socket" },
+	{ "SILO_SOCKET_GROUP", VAR_STRING, NULL, false, SHOW,
+	  OFF(socket_group), 0, 0, "group (name or gid) of the unix socket" },
+	{ "SILO_SOCKET_MODE", VAR_MODE, "0660", false, SHOW,
+	  OFF(socket_mode), 0, 0777, "permissions of the unix socket (octal)" },
+	{ "SILO_WORKERS", VAR_WORKERS, "auto", false, SHOW,
+	  OFF(workers), 1, 256, "worker processes (auto: 2 x cores)" },
+	{ "SILO_DB_TIMEOUT_MS", VAR_INT, "1500", false, SHOW,
+	  OFF(db_timeout_ms), 100, 60000, "bound on connecting to and waiting on MongoDB" },
+	{ "SILO_DB_SLOW_MS", VAR_INT, "250", false, SHOW,
+	  OFF(db_slow_ms), 1, 60000, "ping slower than this reports degraded" },
+	{ "SILO_MAX_BODY", VAR_SIZE, "1M", false, SHOW,
+	  OFF(max_body), 0, 64L << 20, "largest request body accepted" },
+	{ "SILO_SHUTDOWN_TIMEOUT", VAR_INT, "30", false, SHOW,
+	  OFF(shutdown_timeout_s), 1, 3600, "seconds in-flight requests get on stop" },
+	{ "SILO_LOG_LEVEL", VAR_LOG_LEVEL, "info", false, SHOW,
+	  OFF(log_level), 0, 0, "error, warning, info or debug" },
+	{ "OVEN_URL", VAR_URL, "https://oven.aesthetic.computer", false, SHOW,
+	  OFF(oven_url), 0, 0, "AC's oven service" },
+	{ "SESSION_URL", VAR_URL, "https://session-server.aesthetic.computer", false, SHOW,
+	  OFF(session_url), 0, 0, "AC's session server" },
+	{ "PDS_URL", VAR_URL, "https://at.aesthetic.computer", false, SHOW,
+	  OFF(pds_url), 0, 0, "AC's ATProto PDS" },
+	{ "SPACES_KEY", VAR_STRING, NULL, false, MASK_PARTIAL,
+	  OFF(spaces_key), 0, 0, "DigitalOcean Spaces access key" },
+	{ "SPACES_SECRET", VAR_STRING, NULL, false, MASK_ALL,
+	  OFF(spaces_secret), 0, 0, "DigitalOcean Spaces secret key" },
+	{ "SPACES_ENDPOINT", VAR_URL, "https://sfo3.digitaloceanspaces.com", false, SHOW,
+	  OFF(spaces_endpoint), 0, 0, "DigitalOcean Spaces endpoint" },
+};
+#define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
+
+/* One KEY=VALUE read from the env file. */
+struct file_var {
+	char		*key;		/* the variable name */
+	char		*value;		/* its unquoted value */
+	unsigned	 line;		/* line number, for errors */
+};
+
+/* The env file's contents. */
+struct env_file {
+	const char	*path;		/* the file read, or NULL */
+	struct file_var	 vars[CONFIG_MAX_FILE_VARS]; /* its keys, last one wins */
+	size_t		 nvars;		/* how many are used */
+};
+
+/* One variable's value before parsing, and where it came from. */
+struct resolved {
+	const char	*text;		/* NULL when unset */
+	enum config_source source;	/* where text came from */
+	unsigned	 line;		/* env-file line when from the file */
+};
+
+/* An accumulating list of one-line problems. */
+struct problems {
+	char		*buf;		/* caller's buffer */
+	size_t		 size;		/* its size */
+	size_t		 len;		/* bytes used */
+	int		 count;		/* problems recorded */
+};
+
+static void problem(struct problems *, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct problems *p, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	p->count++;
+	if (p->buf == NULL || p->len + 1 >= p->size)
+		return;
+	if (p->len > 0)
+		p->buf[p->len++] = '\n';
+	va_start(ap, fmt);
+	n = vsnprintf(p->buf + p->len, p->size - p->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		p->len += (size_t)n < p->size - p->len ? (size_t)n : p->size - p->len - 1;
+}
+
+const char *
+config_default_env_file(void)
+{
+	const char	*env = getenv("SILO_ENV_FILE");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	return access(CONFIG_DEFAULT_ENV_FILE, F_OK) == 0 ?
+	    CONFIG_DEFAULT_ENV_FILE : NULL;
+}
+
+static const struct config_var *
+config_var_find(const char *name)
+{
+	for (size_t i = 0; i < CONFIG_NVARS; i++)
+		if (strcmp(config_vars[i].name, name) == 0)
+			return &config_vars[i];
+	return NULL;
+}
+
+static void
+env_file_free(struct env_file *ef)
+{
+	for (size_t i = 0; i < ef->nvars; i++) {
+		free(ef->vars[i].key);
+		free(ef->vars[i].value);
+	}
+	ef->nvars = 0;
+}
+
+/*
+ * Unquote one env-file value in place semantics: returns a new string, or
+ * NULL with *why set when the quoting is broken.
+ */
+static char *
+env_file_value(const char *s, const char **why)
+{
+	size_t		 len = strlen(s);
+	char		*out, *o;
+
+	if (*s != '"' && *s != '\'') {
+		while (len > 0 && isspace((unsigned char)s[len - 1]))
+			len--;
+		return strndup(s, len);
+	}
+	if ((out = malloc(len + 1)) == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	o = out;
+	for (const char *p = s + 1; *p != '\0'; p++) {
+		if (*p == *s) {
+			for (p++; *p != '\0'; p++)
+				if (!isspace((unsigned char)*p)) {
+					*why = "text after the closing quote";
+					free(out);
+					return NULL;
+				}
+			*o = '\0';
+			return out;
+		}
+		if (*s == '"' && *p == '\\' && p[1] != '\0') {
+			p++;
+			*o++ = *p == 'n' ? '\n' : *p;
+		} else
+			*o++ = *p;
+	}
+	*why = "unterminated quote";
+	free(out);
+	return NULL;
+}
+
+/* Store KEY=VALUE, replacing an earlier line with the same key. */
+static int
+env_file_put(struct env_file *ef, const char *key, size_t keylen,
+    char *value, unsigned line, struct problems *p)
+{
+	struct file_var	*fv = NULL;
+
+	for (size_t i = 0; i < ef->nvars; i++)
+		if (strlen(ef->vars[i].key) == keylen &&
+		    strncmp(ef->vars[i].key, key, keylen) == 0)
+			fv = &ef->vars[i];
+	if (fv == NULL) {
+		if (ef->nvars == CONFIG_MAX_FILE_VARS) {
+			problem(p, "%s:%u: more than %d variables", ef->path,
+			    line, CONFIG_MAX_FILE_VARS);
+			free(value);
+			return -1;
+		}
+		fv = &ef->vars[ef->nvars++];
+		fv->key = strndup(key, keylen);
+	} else
+		free(fv->value);
+	fv->value = value;
+	fv->line = line;
+	return 0;
+}
+
+/* Parse one line of the env file. */
+static void
+env_file_line(struct env_file *ef, char *text, unsigned line,
+    struct problems *p)
+{
+	const char	*key, *why = NULL;
+	char		*s = text, *value;
+	size_t		 keylen;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == '#')
+		return;
+	if (strncmp(s, "export", 6) == 0 && isspace((unsigned char)s[6]))
+		for (s += 6; isspace((unsigned char)*s); s++)
+			continue;
+	key = s;
+	if (!isalpha((unsigned char)*s) && *s != '_') {
+		problem(p, "%s:%u: expected KEY=VALUE, found '%.40s'",
+		    ef->path, line, key);
+		return;
+	}
+	while (isalnum((unsigned char)*s) || *s == '_')
+		s++;
+	keylen = (size_t)(s - key);
+	if (*s != '=') {
+		problem(p, "%s:%u: expected '=' after %.*s", ef->path, line,
+		    (int)keylen, key);
+		return;
+	}
+	if (keylen > 5 && strncmp(key, "SILO_", 5) == 0) {
+		char	 name[128];
+
+		snprintf(name, sizeof(name), "%.*s", (int)keylen, key);
+		if (config_var_find(name) == NULL &&
+		    strcmp(name, "SILO_ENV_FILE") != 0) {
+			problem(p, "%s:%u: unknown variable %s", ef->path,
+			    line, name);
+			return;
+		}
+	}
+	if ((value = env_file_value(s + 1, &why)) == NULL) {
+		problem(p, "%s:%u: %.*s: %s", ef->path, line, (int)keylen,
+		    key, why);
+		return;
+	}
+	env_file_put(ef, key, keylen, value, line, p);
+}
+
+static int
+env_file_read(struct env_file *ef, const char *path, struct problems *p)
+{
+	FILE		*f;
+	char		 text[CONFIG_LINE_MAX];
+	unsigned	 line = 0;
+	int		 before = p->count;
+
+	ef->path = path;
+	if ((f = fopen(path, "r")) == NULL) {
+		problem(p, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(text, sizeof(text), f) != NULL) {
+		size_t	 len = strlen(text);
+
+		line++;
+		if (len > 0 && text[len - 1] == '\n')
+			text[--len] = '\0';
+		else if (!feof(f)) {
+			problem(p, "%s:%u: line longer than %d bytes", path,
+			    line, CONFIG_LINE_MAX - 2);
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				continue;
+			continue;
+		}
+		if (len > 0 && text[len - 1] == '\r')
+			text[--len] = '\0';
+		env_file_line(ef, text, line, p);
+	}
+	if (ferror(f))
+		problem(p, "%s: read error", path);
+	fclose(f);
+	return p->count == before ? 0 : -1;
+}
+
+/* Decide each variable's text and source. */
+static void
+config_resolve(const struct env_file *ef, const struct config_override *ov,
+    size_t nov, struct resolved out[CONFIG_NVARS])
+{
+	for (size_t i = 0; i < CONFIG_NVARS; i++) {
+		const char	*name = config_vars[i].name, *env;
+		struct resolved	*r = &out[i];
+
+		r->text = config_vars[i].def;
+		r->source = CONFIG_FROM_DEFAULT;
+		r->line = 0;
+		for (size_t j = 0; j < ef->nvars; j++)
+			if (strcmp(ef->vars[j].key, name) == 0) {
+				r->text = ef->vars[j].value;
+				r->source = CONFIG_FROM_FILE;
+				r->line = ef->vars[j].line;
+			}
+		if ((env = getenv(name)) != NULL) {
+			r->text = env;
+			r->source = CONFIG_FROM_ENV;
+		}
+		for (size_t j = 0; j < nov; j++)
+			if (strcmp(ov[j].name, name) == 0) {
+				r->text = ov[j].value;
+				r->source = CONFIG_FROM_FLAG;
+			}
+		/* An empty value means unset, as in systemd and dotenv. */
+		if (r->text != NULL && *r->text == '\0' &&
+		    r->source != CONFIG_FROM_DEFAULT) {
+			r->text = config_vars[i].def;
+			if (r->text != NULL)
+				r->source = CONFIG_FROM_DEFAULT;
+		}
+	}
+}
+
+static void
+source_text(const struct env_file *ef, const struct resolved *r, char *buf,
+    size_t bufsz)
+{
+	switch (r->source) {
+	case CONFIG_FROM_DEFAULT:
+		snprintf(buf, bufsz, "default");
+		break;
+	case CONFIG_FROM_FILE:
+		snprintf(buf, bufsz, "%s:%u", ef->path, r->line);
+		break;
+	case CONFIG_FROM_ENV:
+		snprintf(buf, bufsz, "environment");
+		break;
+	case CONFIG_FROM_FLAG:
+		snprintf(buf, bufsz, "command line");
+		break;
+	}
+}
+
+static int
+parse_long(const char *text, long *out)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' ||
+	    !isdigit((unsigned char)text[0]))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_size(const char *text, long *out)
+{
+	char		*end;
+	unsigned long long v;
+	unsigned	 shift = 0;
+
+	if (!isdigit((unsigned char)*text))
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || end == text)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		shift = 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20, end++;
+	if (*end != '\0' || v > (unsigned long long)(LONG_MAX >> shift))
+		return -1;
+	*out = (long)(v << shift);
+	return 0;
+}
+
+static bool
+valid_url(const char *text)
+{
+	const char	*host;
+
+	if (strncmp(text, "http://", 7) == 0)
+		host = text + 7;
+	else if (strncmp(text, "https://", 8) == 0)
+		host = text + 8;
+	else
+		return false;
+	if (*host == '\0' || *host == '/')
+		return false;
+	for (const char *s = text; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* A MongoDB database name: no empty name, no '/\. "$', under 64 bytes. */
+static bool
+valid_db_name(const char *text)
+{
+	size_t	 len = strlen(text);
+
+	if (len == 0 || len >= 64)
+		return false;
+	return strpbrk(text, "/\\. \"$*<>:|?") == NULL;
+}
+
+static int
+parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
+{
+	const char	*colon;
+	long		 port;
+
+	if (strcmp(text, "auto") == 0) {
+		const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+
+		if (fds != NULL && pid != NULL &&
+		    strtol(pid, NULL, 10) == (long)getpid())
+			c->listen_kind = LISTEN_SYSTEMD;
+		else {
+			c->listen_kind = LISTEN_UNIX;
+			c->listen_path = strdup("/run/silo/silo.sock");
+		}
+		return 0;
+	}
+	if (strcmp(text, "stdin") == 0) {
+		c->listen_kind = LISTEN_STDIN;
+		return 0;
+	}
+	if (strcmp(text, "systemd") == 0) {
+		c->listen_kind = LISTEN_SYSTEMD;
+		return 0;
+	}
+	if (strncmp(text, "unix:", 5) == 0) {
+		if (text[5] != '/') {
+			snprintf(why, whysz, "a unix socket needs an absolute path");
+			return -1;
+		}
+		if (strlen(text + 5) >= 108) {
+			snprintf(why, whysz, "unix socket path longer than 107 bytes");
+			return -1;
+		}
+		c->listen_kind = LISTEN_UNIX;
+		c->listen_path = strdup(text + 5);
+		return 0;
+	}
+	if (strncmp(text, "tcp:", 4) == 0) {
+		text += 4;
+		if ((colon = strrchr(text, ':')) == NULL || colon == text ||
+		    parse_long(colon + 1, &port) == -1 || port < 1 ||
+		    port > 65535) {
+			snprintf(why, whysz, "expected tcp:HOST:PORT");
+			return -1;
+		}
+		c->listen_kind = LISTEN_TCP;
+		if (text[0] == '[' && colon[-1] == ']')
+			c->listen_host = strndup(text + 1, (size_t)(colon - text - 2));
+		else
+			c->listen_host = strndup(text, (size_t)(colon - text));
+		c->listen_port = (int)port;
+		return 0;
+	}
+	snprintf(why, whysz, "expected unix:PATH, tcp:HOST:PORT, stdin, systemd or auto");
+	return -1;
+}
+
+/* Parse one variable's text into the config. */
+static int
+config_parse_var(struct silo_config *c, const struct config_var *v,
+    const char *text, char *why, size_t whysz)
+{
+	char		*field = (char *)c + v->offset;
+	long		 n;
+
+	switch (v->kind) {
+	case VAR_MONGO_URI: {
+		bson_error_t	 err;
+		mongoc_uri_t	*uri = mongoc_uri_new_with_error(text, &err);
+
+		if (uri == NULL) {
+			snprintf(why, whysz, "%s", err.message);
+			return -1;
+		}
+		mongoc_uri_destroy(uri);
+		break;
+	}
+	case VAR_NAME:
+		if (!valid_db_name(text)) {
+			snprintf(why, whysz, "not a valid database name");
+			return -1;
+		}
+		break;
+	case VAR_URL:
+		if (!valid_url(text)) {
+			snprintf(why, whysz, "expected an http:// or https:// URL");
+			return -1;
+		}
+		break;
+	case VAR_LISTEN:
+		return parse_listen(c, text, why, whysz);
+	case VAR_WORKERS:
+		if (strcmp(text, "auto") == 0) {
+			long	 cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+			n = cores > 0 ? 2 * cores : 2;
+			*(int *)field = n > v->max ? (int)v->max : (int)n;
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case VAR_INT:
+		if (parse_long(text, &n) == -1 || n < v->min || n > v->max) {
+			snprintf(why, whysz, "expected a whole number from %ld to %ld",
+			    v->min, v->max);
+			return -1;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	case VAR_MODE: {
+		char	*end;
+
+		errno = 0;
+		n = strtol(text, &end, 8);
+		if (errno != 0 || end == text || *end != '\0' || n < 0 ||
+		    n > v->max || !isdigit((unsigned char)*text)) {
+			snprintf(why, whysz, "expected an octal mode such as 0660");
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	}
+	case VAR_SIZE:
+		if (parse_size(text, &n) == -1 || n < v->min || n > v->max) {
+			snprintf(why, whysz, "expected a size in bytes (k and M suffixes allowed) up to %ldM",
+			    v->max >> 20);
+			return -1;
+		}
+		*(size_t *)field = (size_t)n;
+		return 0;
+	case VAR_LOG_LEVEL: {
+		enum log_level	*lvl = (enum log_level *)field;
+
+		if (strcmp(text, "error") == 0)
+			*lvl = LOG_LEVEL_ERR;
+		else if (strcmp(text, "warning") == 0)
+			*lvl = LOG_LEVEL_WARN;
+		else if (strcmp(text, "info") == 0)
+			*lvl = LOG_LEVEL_INFO;
+		else if (strcmp(text, "debug") == 0)
+			*lvl = LOG_LEVEL_DEBUG;
+		else {
+			snprintf(why, whysz, "expected error, warning, info or debug");
+			return -1;
+		}
+		return 0;
+	}
+	case VAR_STRING:
+		break;
+	}
+	if ((*(char **)field = strdup(text)) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse every resolved variable; record one problem line per failure. */
+static void
+config_parse_all(struct silo_config *c, const struct env_file *ef,
+    const struct resolved r[CONFIG_NVARS], struct problems *p)
+{
+	char	 why[512], from[512];
+
+	for (size_t i = 0; i < CONFIG_NVARS; i++) {
+		const struct config_var	*v = &config_vars[i];
+
+		if (r[i].text == NULL) {
+			if (v->required)
+				problem(p, "%s is not set (%s)", v->name, v->doc);
+			continue;
+		}
+		if (config_parse_var(c, v, r[i].text, why, sizeof(why)) == -1) {
+			source_text(ef, &r[i], from, sizeof(from));
+			if (v->secrecy == SHOW)
+				problem(p, "%s='%.80s' (%s): %s", v->name,
+				    r[i].text, from, why);
+			else
+				problem(p, "%s (%s): %s", v->name, from, why);
+		}
+	}
+}
+
+int
+config_load(struct silo_config *c, const char *env_file,
+    const struct config_override *ov, size_t nov, char *err, size_t errsz)
+{
+	struct env_file		 ef = { 0 };
+	struct resolved		 r[CONFIG_NVARS];
+	struct problems		 p = { err, errsz, 0, 0 };
+
+	memset(c, 0, sizeof(*c));
+	if (err != NULL && errsz > 0)
+		err[0] = '\0';
+	if (env_file != NULL && env_file_read(&ef, env_file, &p) == -1) {
+		env_file_free(&ef);
+		return -1;
+	}
+	config_resolve(&ef, ov, nov, r);
+	config_parse_all(c, &ef, r, &p);
+	if (env_file != NULL)
+		c->env_file = strdup(env_file);
+	env_file_free(&ef);
+	if (p.count > 0) {
+		config_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_free(struct silo_config *c)
+{
+	for (size_t i = 0; i < CONFIG_NVARS; i++) {
+		const struct config_var	*v = &config_vars[i];
+
+		switch (v->kind) {
+		case VAR_STRING:
+		case VAR_NAME:
+		case VAR_URL:
+		case VAR_MONGO_URI: {
+			char	**field = (char **)((char *)c + v->offset);
+
+			free(*field);
+			*field = NULL;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	free(c->listen_path);
+	free(c->listen_host);
+	free(c->env_file);
+	c->listen_path = c->listen_host = c->env_file = NULL;
+}
+
+/*
+ * Copy a MongoDB URI with its password, and any option whose name ends in
+ * "password", replaced by "****".
+ */
+void
+config_mask_uri(const char *uri, char *out, size_t outsz)
+{
+	const char	*auth = strstr(uri, "://"), *at, *colon, *slash, *q;
+	size_t		 o = 0;
+
+#define	EMIT(p, n)	do { size_t _n = (n); \
+	if (o + _n >= outsz) _n = outsz - o - 1; \
+	memcpy(out + o, (p), _n); o += _n; } while (0)
+
+	if (outsz == 0)
+		return;
+	if (auth == NULL) {
+		snprintf(out, outsz, "%s", uri);
+		return;
+	}
+	auth += 3;
+	slash = auth + strcspn(auth, "/?");
+	at = NULL;
+	for (const char *s = auth; s < slash; s++)
+		if (*s == '@')
+			at = s;
+	if (at != NULL && (colon = memchr(auth, ':', (size_t)(at - auth))) != NULL) {
+		EMIT(uri, (size_t)(colon + 1 - uri));
+		EMIT("****", 4);
+		EMIT(at, (size_t)(slash - at));
+	} else
+		EMIT(uri, (size_t)(slash - uri));
+	q = slash;
+	while (*q != '\0') {
+		size_t	 seg = strcspn(q + 1, "&") + 1;
+		const char *eq = memchr(q, '=', seg);
+
+		if (eq != NULL && eq - q >= 9 &&
+		    strncasecmp(eq - 8, "password", 8) == 0) {
+			EMIT(q, (size_t)(eq + 1 - q));
+			EMIT("****", 4);
+		} else
+			EMIT(q, seg);
+		q += seg;
+	}
+	out[o] = '\0';
+#undef EMIT
+}
+
+static void
+config_print_value(FILE *f, const struct config_var *v, const char *text)
+{
+	char	 masked[1024];
+
+	if (text == NULL) {
+		fprintf(f, "(unset)");
+		return;
+	}
+	switch (v->secrecy) {
+	case SHOW:
+		fprintf(f, "%s", text);
+		break;
+	case MASK_URI:
+		config_mask_uri(text, masked, sizeof(masked));
+		fprintf(f, "%s", masked);
+		break;
+	case MASK_PARTIAL:
+		fprintf(f, "%.4s****", strlen(text) > 8 ? text : "");
+		break;
+	case MASK_ALL:
+		fprintf(f, "****");
+		break;
+	}
+}
+
+int
+config_print(FILE *f, const char *env_file, const struct config_override *ov,
+    size_t nov)
+{
+	struct env_file		 ef = { 0 };
+	struct resolved		 r[CONFIG_NVARS];
+	struct silo_config	 c = { 0 };
+	char			 err[4096] = "", from[512];
+	struct problems		 p = { err, sizeof(err), 0, 0 };
+
+	if (env_file != NULL)
+		env_file_read(&ef, env_file, &p);
+	config_resolve(&ef, ov, nov, r);
+	config_parse_all(&c, &ef, r, &p);
+
+	fprintf(f, "# env file: %s\n", env_file != NULL ? env_file : "(none)");
+	for (size_t i = 0; i < CONFIG_NVARS; i++) {
+		source_text(&ef, &r[i], from, sizeof(from));
+		fprintf(f, "%s=", config_vars[i].name);
+		config_print_value(f, &config_vars[i], r[i].text);
+		fprintf(f, "\t# %s; %s\n", from, config_vars[i].doc);
+	}
+	if (p.count == 0)
+		fprintf(f, "# configuration is valid\n");
+	else
+		fprintf(stderr, "%s\n", err);
+	config_free(&c);
+	env_file_free(&ef);
+	return p.count == 0 ? 0 : -1;
+}

@@ -1,0 +1,256 @@
+/*
+ * main.c: the `silo` command line.
+ *
+ * One program, several subcommands, each with a manual page's worth of
+ * --help, because silo runs on a droplet where the binary is often the
+ * only documentation at hand.  Options that are also configuration
+ * (--listen, --workers) become overrides of the matching variable, so
+ * `silo config check --workers 8` shows exactly what `silo serve
+ * --workers 8` would run with.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+#define	MAX_OVERRIDES	8	/* command-line overrides at most */
+
+static const char help_main[] =
+"NAME\n"
+"    silo - the data and storage observatory for Aesthetic Computer\n"
+"\n"
+"SYNOPSIS\n"
+"    silo [--env-file FILE] serve [--listen ADDR] [--workers N]\n"
+"    silo [--env-file FILE] config check [--listen ADDR] [--workers N]\n"
+"    silo version\n"
+"    silo help [COMMAND]\n"
+"\n"
+"DESCRIPTION\n"
+"    silo knows AC's data: the health and per-collection statistics of\n"
+"    its MongoDB database, and (as it grows) Spaces storage, AC's other\n"
+"    services and KidLisp.  It answers a JSON API under /api/ over\n"
+"    FastCGI; Caddy terminates HTTPS in front of it, serves the dashboard\n"
+"    and proxies /db to mongo-express.\n"
+"\n"
+"COMMANDS\n"
+"    serve         run the pre-forked FastCGI worker pool (see silo help serve)\n"
+"    config check  print the effective configuration, secrets masked, and\n"
+"                  exit 0 if it is valid, 2 if not\n"
+"    version       print the version\n"
+"    help          print this page, or a command's page\n"
+"\n"
+"OPTIONS\n"
+"    --env-file FILE  read KEY=VALUE settings from FILE (default: $SILO_ENV_FILE,\n"
+"                     else /etc/silo/silo.env if it exists).  Variables in the\n"
+"                     process environment take precedence over the file.\n"
+"    -h, --help       print help and exit\n"
+"    --version        print the version and exit\n"
+"\n"
+"ENVIRONMENT\n"
+"    MONGODB_CONNECTION_STRING  MongoDB URI (required); its password is never printed\n"
+"    MONGODB_NAME               AC's database (default: aesthetic)\n"
+"    SILO_LISTEN                unix:PATH, tcp:HOST:PORT, stdin, systemd or auto\n"
+"                               (default auto: systemd if a socket was passed,\n"
+"                               else unix:/run/silo/silo.sock)\n"
+"    SILO_SOCKET_OWNER          owner of the unix socket (user name or uid)\n"
+"    SILO_SOCKET_GROUP          group of the unix socket (e.g. caddy)\n"
+"    SILO_SOCKET_MODE           mode of the unix socket (default 0660)\n"
+"    SILO_WORKERS               worker processes (default auto: 2 x cores)\n"
+"    SILO_DB_TIMEOUT_MS         bound on reaching MongoDB (default 1500)\n"
+"    SILO_DB_SLOW_MS            ping above this reports degraded (default 250)\n"
+"    SILO_MAX_BODY              largest request body, k/M suffixes (default 1M)\n"
+"    SILO_SHUTDOWN_TIMEOUT      seconds in-flight requests get on stop (default 30)\n"
+"    SILO_LOG_LEVEL             error, warning, info or debug (default info)\n"
+"    OVEN_URL, SESSION_URL, PDS_URL        AC's other services\n"
+"    SPACES_KEY, SPACES_SECRET, SPACES_ENDPOINT  DigitalOcean Spaces\n"
+"\n"
+"FILES\n"
+"    /etc/silo/silo.env    default env file\n"
+"    /run/silo/silo.sock   default FastCGI socket\n"
+"\n"
+"EXIT STATUS\n"
+"    0 success; 1 runtime failure; 2 usage or configuration error.\n"
+"\n"
+"EXAMPLES\n"
+"    silo config check\n"
+"    MONGODB_CONNECTION_STRING=mongodb://127.0.0.1:27017 silo serve --listen tcp:127.0.0.1:9000\n";
+
+static const char help_serve[] =
+"NAME\n"
+"    silo serve - run the FastCGI worker pool\n"
+"\n"
+"SYNOPSIS\n"
+"    silo [--env-file FILE] serve [--listen ADDR] [--workers N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Opens the FastCGI listen socket, forks the workers and supervises\n"
+"    them.  Each worker opens its own MongoDB client after the fork and\n"
+"    serves one request at a time.  A worker that dies is re-forked; one\n"
+"    that keeps dying is re-forked with a delay doubling from 0.1 s to\n"
+"    30 s.  Logs go to stderr, one line per event and one access line per\n"
+"    request (method, path, status, ms, bytes, request id); under systemd\n"
+"    the lines carry journald priorities.\n"
+"\n"
+"OPTIONS\n"
+"    --listen ADDR   as SILO_LISTEN: unix:/run/silo/silo.sock, tcp:127.0.0.1:9000,\n"
+"                    stdin (fd 0 is the listener, the FastCGI convention) or\n"
+"                    systemd (socket activation)\n"
+"    --workers N     as SILO_WORKERS\n"
+"\n"
+"SIGNALS\n"
+"    SIGTERM, SIGINT  finish in-flight requests, then exit 0 (workers still\n"
+"                     busy after SILO_SHUTDOWN_TIMEOUT are killed)\n"
+"    SIGHUP           re-read the configuration; if valid, start new workers\n"
+"                     and retire the old ones after their requests; if not,\n"
+"                     log the problems and keep running as before\n"
+"\n"
+"ENDPOINTS\n"
+"    GET /api/ping             liveness, touches nothing\n"
+"    GET /api/db/health        database status, version, uptime, ping, connections\n"
+"    GET /api/db/collections   collections: counts, sizes, indexes, categories\n"
+"    GET /api/db/users/count   users, handles, verified, users with a DID\n"
+"    Errors are {\"error\":{\"code\":...,\"message\":...}}; a database that cannot\n"
+"    be reached is a 503 with \"status\":\"down\".\n"
+"\n"
+"EXIT STATUS\n"
+"    0 after a clean stop; 1 if the socket cannot be opened; 2 if the\n"
+"    configuration is invalid.\n";
+
+static const char help_config[] =
+"NAME\n"
+"    silo config check - show and validate the configuration\n"
+"\n"
+"SYNOPSIS\n"
+"    silo [--env-file FILE] config check [--listen ADDR] [--workers N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Prints every variable as NAME=value with where the value came from\n"
+"    (command line, environment, env file and line, or default).  The\n"
+"    MongoDB password and the Spaces secret are masked.  Each problem is\n"
+"    printed to stderr as one line naming the variable, and the exit\n"
+"    status is 2.\n";
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "silo: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'silo --help'.\n");
+	return 2;
+}
+
+/* Turn --listen/--workers into overrides; -1 on an unknown option. */
+static int
+parse_overrides(int argc, char **argv, struct config_override *ov,
+    size_t *nov, bool *help)
+{
+	*nov = 0;
+	*help = false;
+	for (int i = 0; i < argc; i++) {
+		const char	*name = NULL;
+
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			*help = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--listen") == 0)
+			name = "SILO_LISTEN";
+		else if (strcmp(argv[i], "--workers") == 0)
+			name = "SILO_WORKERS";
+		else {
+			usage_error("unknown option or argument '%s'", argv[i]);
+			return -1;
+		}
+		if (i + 1 == argc || *nov == MAX_OVERRIDES) {
+			usage_error("%s needs a value", argv[i]);
+			return -1;
+		}
+		ov[*nov].name = name;
+		ov[*nov].value = argv[++i];
+		(*nov)++;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config_override	 ov[MAX_OVERRIDES];
+	size_t			 nov;
+	const char		*env_file = NULL, *cmd;
+	bool			 help, explicit_env = false;
+	int			 i = 1;
+
+	log_init(LOG_LEVEL_INFO);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(help_main, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("silo %s\n", PACKAGE_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+			env_file = argv[++i];
+			explicit_env = true;
+			continue;
+		}
+		return usage_error("unknown option '%s'", argv[i]);
+	}
+	if (i == argc) {
+		fputs(help_main, stderr);
+		return 2;
+	}
+	if (!explicit_env)
+		env_file = config_default_env_file();
+	cmd = argv[i++];
+
+	if (strcmp(cmd, "help") == 0) {
+		const char *topic = i < argc ? argv[i] : "";
+
+		fputs(strcmp(topic, "serve") == 0 ? help_serve :
+		    strcmp(topic, "config") == 0 ? help_config : help_main, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0) {
+		printf("silo %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") == 0) {
+		if (parse_overrides(argc - i, argv + i, ov, &nov, &help) == -1)
+			return 2;
+		if (help) {
+			fputs(help_serve, stdout);
+			return 0;
+		}
+		return serve_main(env_file, ov, nov);
+	}
+	if (strcmp(cmd, "config") == 0) {
+		if (i < argc && (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)) {
+			fputs(help_config, stdout);
+			return 0;
+		}
+		if (i == argc || strcmp(argv[i], "check") != 0)
+			return usage_error("config takes the subcommand 'check'");
+		if (parse_overrides(argc - i - 1, argv + i + 1, ov, &nov, &help) == -1)
+			return 2;
+		if (help) {
+			fputs(help_config, stdout);
+			return 0;
+		}
+		return config_print(stdout, env_file, ov, nov) == 0 ? 0 : 2;
+	}
+	return usage_error("unknown command '%s'", cmd);
+}

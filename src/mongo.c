@@ -1,0 +1,273 @@
+/*
+ * mongo.c: one worker's MongoDB client.
+ *
+ * libmongoc is not fork-safe, so the master never opens a client: each
+ * worker calls mongo_open() after fork() and owns one single-threaded
+ * mongoc_client_t for its whole life.  A worker serves one request at a
+ * time, so a pool would only add locking.
+ *
+ * The dashboard must answer "the database is down" quickly rather than
+ * hang, so the connection string is given tight defaults unless it sets
+ * them itself: server selection and connecting are bounded by
+ * SILO_DB_TIMEOUT_MS (a single-threaded client scans once and fails fast
+ * on a refused connection), and a socket read by a multiple of it, so a
+ * wedged server cannot hold a worker for long.
+ *
+ * When mongod restarts, the worker's pooled connection is dead and the
+ * next command fails with a stream error although the server is back.
+ * Commands here are reads, so they are retried once on a stream error;
+ * the retry reconnects.  A real outage still fails fast, because the
+ * retry's server selection fails at once.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+/*
+ * libmongoc logs on its own to stderr in its own format; send its lines
+ * through ours so that they are single lines with our levels.  FerretDB
+ * has no endSessions command, so every client close on FerretDB draws a
+ * warning that says nothing about silo's health: it is kept at debug.
+ */
+static void
+mongo_log_handler(mongoc_log_level_t level, const char *domain,
+    const char *message, void *arg)
+{
+	enum log_level	 ours;
+
+	if (level <= MONGOC_LOG_LEVEL_ERROR)
+		ours = LOG_LEVEL_ERR;
+	else if (level == MONGOC_LOG_LEVEL_WARNING)
+		ours = LOG_LEVEL_WARN;
+	else if (level <= MONGOC_LOG_LEVEL_INFO)
+		ours = LOG_LEVEL_INFO;
+	else
+		ours = LOG_LEVEL_DEBUG;
+	if (strstr(message, "\"endSessions\"") != NULL)
+		ours = LOG_LEVEL_DEBUG;
+	log_msg(ours, "mongoc %s: %s", domain, message);
+}
+
+void
+mongo_log_init(void)
+{
+	mongoc_log_set_handler(mongo_log_handler, NULL);
+	mongoc_log_trace_disable();
+}
+
+static void
+mongo_uri_default_int(mongoc_uri_t *uri, const char *option, int32_t value)
+{
+	if (!mongoc_uri_has_option(uri, option))
+		mongoc_uri_set_option_as_int32(uri, option, value);
+}
+
+int
+mongo_open(struct mongo *m, const struct silo_config *c, char *err,
+    size_t errsz)
+{
+	bson_error_t	 e;
+	mongoc_uri_t	*uri;
+	int32_t		 connect_ms = c->db_timeout_ms < 1000 ?
+			    c->db_timeout_ms : 1000;
+
+	memset(m, 0, sizeof(*m));
+	if ((uri = mongoc_uri_new_with_error(c->mongo_uri, &e)) == NULL) {
+		snprintf(err, errsz, "MONGODB_CONNECTION_STRING: %s", e.message);
+		return -1;
+	}
+	mongo_uri_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+	    c->db_timeout_ms);
+	mongo_uri_default_int(uri, MONGOC_URI_CONNECTTIMEOUTMS, connect_ms);
+	mongo_uri_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+	    4 * c->db_timeout_ms);
+	if (mongoc_uri_get_appname(uri) == NULL)
+		mongoc_uri_set_appname(uri, "silo");
+	m->client = mongoc_client_new_from_uri_with_error(uri, &e);
+	mongoc_uri_destroy(uri);
+	if (m->client == NULL) {
+		snprintf(err, errsz, "mongo client: %s", e.message);
+		return -1;
+	}
+	mongoc_client_set_error_api(m->client, MONGOC_ERROR_API_VERSION_2);
+	if ((m->db_name = strdup(c->mongo_db)) == NULL) {
+		mongo_close(m);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+mongo_close(struct mongo *m)
+{
+	if (m->client != NULL)
+		mongoc_client_destroy(m->client);
+	free(m->db_name);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Could the server not be reached (as opposed to refusing the command)? */
+bool
+mongo_error_is_unavailable(const bson_error_t *e)
+{
+	return e->domain == MONGOC_ERROR_SERVER_SELECTION ||
+	    e->domain == MONGOC_ERROR_STREAM ||
+	    (e->domain == MONGOC_ERROR_CLIENT &&
+	     e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE);
+}
+
+static bool
+mongo_error_is_stream(const bson_error_t *e)
+{
+	return e->domain == MONGOC_ERROR_STREAM;
+}
+
+/* Run a read-only command on db (NULL: the AC database), retrying once on
+ * a dead connection.  reply is always initialized. */
+bool
+mongo_command(struct mongo *m, const char *db, const bson_t *cmd,
+    bson_t *reply, bson_error_t *e)
+{
+	bool	 ok;
+
+	for (int attempt = 0; ; attempt++) {
+		ok = mongoc_client_command_simple(m->client,
+		    db != NULL ? db : m->db_name, cmd, NULL, reply, e);
+		if (ok || attempt == 1 || !mongo_error_is_stream(e))
+			return ok;
+		bson_destroy(reply);
+	}
+}
+
+/* Exact count of documents matching filter, or -1 with e set. */
+int64_t
+mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
+    bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	int64_t			 n;
+
+	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
+	n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, e);
+	if (n < 0 && mongo_error_is_stream(e))
+		n = mongoc_collection_count_documents(coll, filter, NULL, NULL,
+		    NULL, e);
+	mongoc_collection_destroy(coll);
+	return n;
+}
+
+/* The server's cheap, metadata-based count, or -1 with e set. */
+int64_t
+mongo_estimated_count(struct mongo *m, const char *collection, bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	int64_t			 n;
+
+	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
+	n = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, e);
+	if (n < 0 && mongo_error_is_stream(e))
+		n = mongoc_collection_estimated_document_count(coll, NULL, NULL,
+		    NULL, e);
+	mongoc_collection_destroy(coll);
+	return n;
+}
+
+/*
+ * The AC database's collections, without system collections and views
+ * (which have no storage of their own).  NULL-terminated; free with
+ * bson_strfreev().  NULL with e set on error.
+ */
+char **
+mongo_collection_names(struct mongo *m, bson_error_t *e)
+{
+	mongoc_database_t	*db;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	char			**names;
+	size_t			 n = 0, cap = 16;
+	bson_iter_t		 it;
+
+	if ((names = bson_malloc0(cap * sizeof(*names))) == NULL)
+		return NULL;
+	db = mongoc_client_get_database(m->client, m->db_name);
+	cursor = mongoc_database_find_collections_with_opts(db, NULL);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		const char	*name, *type = "collection";
+
+		if (!bson_iter_init_find(&it, doc, "name") ||
+		    !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		name = bson_iter_utf8(&it, NULL);
+		if (bson_iter_init_find(&it, doc, "type") &&
+		    BSON_ITER_HOLDS_UTF8(&it))
+			type = bson_iter_utf8(&it, NULL);
+		if (strncmp(name, "system.", 7) == 0 || strcmp(type, "view") == 0)
+			continue;
+		if (n + 1 == cap) {
+			cap *= 2;
+			names = bson_realloc(names, cap * sizeof(*names));
+		}
+		names[n++] = bson_strdup(name);
+		names[n] = NULL;
+	}
+	if (mongoc_cursor_error(cursor, e)) {
+		bson_strfreev(names);
+		names = NULL;
+	}
+	mongoc_cursor_destroy(cursor);
+	mongoc_database_destroy(db);
+	return names;
+}
+
+static bool
+bson_lookup(const bson_t *doc, const char *dotted, bson_iter_t *out)
+{
+	bson_iter_t	 it;
+
+	return bson_iter_init(&it, doc) &&
+	    bson_iter_find_descendant(&it, dotted, out);
+}
+
+/* A numeric field of any BSON number type, or dflt. */
+int64_t
+bson_lookup_int64(const bson_t *doc, const char *dotted, int64_t dflt)
+{
+	bson_iter_t	 it;
+
+	if (!bson_lookup(doc, dotted, &it))
+		return dflt;
+	switch (bson_iter_type(&it)) {
+	case BSON_TYPE_INT32:
+		return bson_iter_int32(&it);
+	case BSON_TYPE_INT64:
+		return bson_iter_int64(&it);
+	case BSON_TYPE_DOUBLE:
+		return (int64_t)bson_iter_double(&it);
+	default:
+		return dflt;
+	}
+}
+
+double
+bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
+{
+	bson_iter_t	 it;
+
+	if (!bson_lookup(doc, dotted, &it))
+		return dflt;
+	switch (bson_iter_type(&it)) {
+	case BSON_TYPE_INT32:
+		return bson_iter_int32(&it);
+	case BSON_TYPE_INT64:
+		return (double)bson_iter_int64(&it);
+	case BSON_TYPE_DOUBLE:
+		return bson_iter_double(&it);
+	default:
+		return dflt;
+	}
+}

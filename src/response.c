@@ -1,0 +1,163 @@
+/*
+ * response.c: building and rendering responses.
+ *
+ * Handlers never write bytes; they set a status, a cJSON body and perhaps a
+ * header, and the edge renders that once, here.  That keeps three promises
+ * in one place: every body is JSON, every error has the one shape
+ * {"error":{"code":"...","message":"..."}}, and every response carries the
+ * request id and no-store caching (the API's answers are live state, and
+ * some are per-user).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "extern.h"
+
+void
+resp_clear(struct silo_response *r)
+{
+	cJSON_Delete(r->body);
+	for (size_t i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* Set status and body; the response takes ownership of body. */
+void
+resp_json(struct silo_response *r, int status, cJSON *body)
+{
+	cJSON_Delete(r->body);
+	r->status = status;
+	r->body = body;
+}
+
+cJSON *
+resp_error_body(const char *code, const char *message)
+{
+	cJSON	*body = cJSON_CreateObject(), *err;
+
+	err = cJSON_AddObjectToObject(body, "error");
+	cJSON_AddStringToObject(err, "code", code);
+	cJSON_AddStringToObject(err, "message", message);
+	return body;
+}
+
+void
+resp_error(struct silo_response *r, int status, const char *code,
+    const char *fmt, ...)
+{
+	char	 message[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	resp_json(r, status, resp_error_body(code, message));
+}
+
+/* Add a header.  Names and values with CR, LF or NUL are refused. */
+int
+resp_add_header(struct silo_response *r, const char *name, const char *value)
+{
+	if (r->nheaders == RESP_MAX_HEADERS ||
+	    strpbrk(name, "\r\n: ") != NULL || strpbrk(value, "\r\n") != NULL)
+		return -1;
+	r->headers[r->nheaders].name = strdup(name);
+	r->headers[r->nheaders].value = strdup(value);
+	r->nheaders++;
+	return 0;
+}
+
+const char *
+resp_header_get(const struct silo_response *r, const char *name)
+{
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+const char *
+resp_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default:  return "Unknown";
+	}
+}
+
+/*
+ * Render the CGI response (Status line, headers, blank line, body) into
+ * one malloc'd, NUL-terminated buffer; *len excludes the NUL.  A response without a status is a handler bug and
+ * renders as a 500 rather than as nothing.
+ */
+char *
+resp_render(const struct silo_response *r, const char *request_id,
+    bool head_only, size_t *len)
+{
+	char	*body = NULL, *out = NULL;
+	size_t	 bodylen = 0, cap, off;
+	int	 status = r->status;
+	cJSON	*fallback = NULL;
+	const cJSON *json = r->body;
+	int	 n;
+
+	if (status < 100 || status > 599 || json == NULL) {
+		status = 500;
+		json = fallback = resp_error_body("internal",
+		    "the handler produced no response");
+	}
+	if ((body = cJSON_PrintUnformatted(json)) == NULL)
+		goto out;
+	bodylen = strlen(body);
+
+	cap = 256 + bodylen + strlen(request_id);
+	for (size_t i = 0; i < r->nheaders; i++)
+		cap += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
+	if ((out = malloc(cap)) == NULL)
+		goto out;
+	n = snprintf(out, cap,
+	    "Status: %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n",
+	    status, resp_status_text(status), request_id);
+	off = (size_t)n;
+	for (size_t i = 0; i < r->nheaders; i++)
+		off += (size_t)snprintf(out + off, cap - off, "%s: %s\r\n",
+		    r->headers[i].name, r->headers[i].value);
+	off += (size_t)snprintf(out + off, cap - off,
+	    "Content-Length: %zu\r\n\r\n", bodylen);
+	if (!head_only) {
+		memcpy(out + off, body, bodylen);
+		off += bodylen;
+	}
+	out[off] = '\0';
+	*len = off;
+out:
+	free(body);
+	cJSON_Delete(fallback);
+	return out;
+}

@@ -1,0 +1,551 @@
+/*
+ * serve.c: `silo serve`, the master process.
+ *
+ * The master owns the FastCGI listen socket and nothing else: it never
+ * talks to MongoDB or serves a request, so nothing that can crash or hang
+ * on a request can take the pool's supervisor with it.  It forks N
+ * workers that share the listen socket and accept() on it in turn (the
+ * kernel wakes one), and then only waits for signals.
+ *
+ * The socket comes from one of four places:
+ *   unix:PATH   silo binds it, sets its mode and owner for Caddy's user,
+ *               and removes it on exit.  A stale socket left by a crash is
+ *               replaced; a live one (another silo answering) is an error.
+ *   tcp:H:P     silo binds it.
+ *   stdin       the FastCGI convention: the spawner passes the listening
+ *               socket as fd 0.
+ *   systemd     socket activation: LISTEN_FDS=1 for our pid, fd 3.
+ *
+ * Signals are taken synchronously with sigtimedwait(), so the supervisor
+ * is a plain loop with no async-signal-safety puzzles:
+ *   SIGCHLD  reap; a worker that died is re-forked.  One that dies again
+ *            soon after starting waits before the next try, doubling from
+ *            100 ms to 30 s, so a crash loop (say, a bad deploy) cannot
+ *            spin the CPU or flood the journal.  A worker that lived ten
+ *            seconds has its record wiped.
+ *   SIGTERM  stop: every worker finishes its request and exits; after
+ *   SIGINT   SILO_SHUTDOWN_TIMEOUT stragglers are killed.
+ *   SIGHUP   re-read the configuration.  If it is valid, a new generation
+ *            of workers starts at once and the old one retires after its
+ *            in-flight requests, so capacity never drops to zero.  If it is
+ *            invalid, the problems are logged and the running
+ *            configuration stays.  The listen socket is kept as it is.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "extern.h"
+
+#define	SERVE_BACKLOG		256	/* listen queue */
+#define	SERVE_BACKOFF_MIN_MS	100.0	/* first re-fork delay after a crash */
+#define	SERVE_BACKOFF_MAX_MS	30000.0	/* longest re-fork delay */
+#define	SERVE_STABLE_MS		10000.0	/* a worker this old is healthy */
+#define	SERVE_TICK_MS		1000.0	/* longest sleep; SIGTERM repeat */
+#define	SYSTEMD_FD		3	/* SD_LISTEN_FDS_START */
+
+/* One place in the worker pool. */
+struct worker_slot {
+	pid_t		 pid;		/* running worker, or 0 */
+	double		 started_ms;	/* when it was forked */
+	double		 next_start_ms;	/* earliest re-fork (backoff) */
+	unsigned	 failures;	/* consecutive early deaths */
+};
+
+/* The master's whole state. */
+struct supervisor {
+	struct silo_config config;	/* the running configuration */
+	const char	*env_file;	/* re-read on SIGHUP */
+	const struct config_override *overrides; /* command-line options */
+	size_t		 noverrides;	/* how many */
+	int		 listen_fd;	/* the FastCGI listen socket */
+	char		*unix_path;	/* socket we bound and must remove */
+	struct worker_slot *slots;	/* the current generation */
+	size_t		 nslots;	/* its size */
+	pid_t		*retiring;	/* the previous generations, exiting */
+	size_t		 nretiring;	/* how many are still alive */
+	bool		 stopping;	/* SIGTERM received */
+	double		 stop_deadline_ms; /* when stragglers get SIGKILL */
+	double		 last_term_ms;	/* when SIGTERM was last sent */
+};
+
+/* Resolve a user or group given by name or number. */
+static int
+owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
+    char *err, size_t errsz)
+{
+	char	*end;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (owner != NULL) {
+		struct passwd	*pw = getpwnam(owner);
+		unsigned long	 n = strtoul(owner, &end, 10);
+
+		if (pw != NULL)
+			*uid = pw->pw_uid;
+		else if (*owner != '\0' && *end == '\0')
+			*uid = (uid_t)n;
+		else {
+			snprintf(err, errsz, "SILO_SOCKET_OWNER: no user '%s'", owner);
+			return -1;
+		}
+	}
+	if (group != NULL) {
+		struct group	*gr = getgrnam(group);
+		unsigned long	 n = strtoul(group, &end, 10);
+
+		if (gr != NULL)
+			*gid = gr->gr_gid;
+		else if (*group != '\0' && *end == '\0')
+			*gid = (gid_t)n;
+		else {
+			snprintf(err, errsz, "SILO_SOCKET_GROUP: no group '%s'", group);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Is someone accepting on this unix socket path? */
+static bool
+unix_socket_live(const struct sockaddr_un *sun)
+{
+	int	 fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool	 live;
+
+	if (fd == -1)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	return live;
+}
+
+static int
+listen_unix(struct supervisor *s, char *err, size_t errsz)
+{
+	const struct silo_config *c = &s->config;
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", c->listen_path);
+	if (owner_ids(c->socket_owner, c->socket_group, &uid, &gid, err,
+	    errsz) == -1)
+		return -1;
+	if (lstat(c->listen_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errsz, "%s exists and is not a socket",
+			    c->listen_path);
+			return -1;
+		}
+		if (unix_socket_live(&sun)) {
+			snprintf(err, errsz, "%s is in use by a running server",
+			    c->listen_path);
+			return -1;
+		}
+		unlink(c->listen_path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		snprintf(err, errsz, "bind %s: %s", c->listen_path,
+		    strerror(errno));
+		goto fail;
+	}
+	s->unix_path = strdup(c->listen_path);
+	if (chmod(c->listen_path, c->socket_mode) == -1 ||
+	    ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	     chown(c->listen_path, uid, gid) == -1)) {
+		snprintf(err, errsz, "set owner/mode of %s: %s",
+		    c->listen_path, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, SERVE_BACKLOG) == -1) {
+		snprintf(err, errsz, "listen %s: %s", c->listen_path,
+		    strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static int
+listen_tcp(const struct silo_config *c, char *err, size_t errsz)
+{
+	struct addrinfo	 hints, *res = NULL;
+	char		 port[8];
+	int		 fd = -1, one = 1, gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", c->listen_port);
+	if ((gai = getaddrinfo(c->listen_host, port, &hints, &res)) != 0) {
+		snprintf(err, errsz, "SILO_LISTEN: %s: %s", c->listen_host,
+		    gai_strerror(gai));
+		return -1;
+	}
+	if ((fd = socket(res->ai_family, SOCK_STREAM, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, SERVE_BACKLOG) == -1) {
+		snprintf(err, errsz, "listen tcp:%s:%d: %s", c->listen_host,
+		    c->listen_port, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Is fd a socket in the listening state? */
+static bool
+fd_is_listener(int fd)
+{
+	int		 on = 0;
+	socklen_t	 len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+static int
+listen_open(struct supervisor *s, char *err, size_t errsz)
+{
+	const struct silo_config *c = &s->config;
+	int			 fd;
+
+	switch (c->listen_kind) {
+	case LISTEN_UNIX:
+		return listen_unix(s, err, errsz);
+	case LISTEN_TCP:
+		return listen_tcp(c, err, errsz);
+	case LISTEN_STDIN:
+		fd = 0;
+		break;
+	case LISTEN_SYSTEMD: {
+		const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+
+		if (fds == NULL || pid == NULL ||
+		    strtol(pid, NULL, 10) != (long)getpid()) {
+			snprintf(err, errsz, "SILO_LISTEN=systemd but no socket was passed (LISTEN_PID/LISTEN_FDS)");
+			return -1;
+		}
+		if (strcmp(fds, "1") != 0) {
+			snprintf(err, errsz, "systemd passed %s sockets; silo takes exactly one", fds);
+			return -1;
+		}
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDNAMES");
+		fd = SYSTEMD_FD;
+		break;
+	}
+	default:
+		fd = -1;
+	}
+	if (!fd_is_listener(fd)) {
+		snprintf(err, errsz, "fd %d is not a listening socket", fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+worker_spawn(struct supervisor *s, size_t i)
+{
+	struct worker_slot	*w = &s->slots[i];
+	pid_t			 pid = fork();
+
+	if (pid == -1) {
+		log_err("fork worker %zu: %s", i, strerror(errno));
+		w->next_start_ms = clock_ms() + SERVE_BACKOFF_MAX_MS;
+		return;
+	}
+	if (pid == 0) {
+		sigset_t	 none;
+		int		 rc;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		rc = worker_main(&s->config, s->listen_fd);
+		free(s->slots);
+		free(s->retiring);
+		free(s->unix_path);
+		config_free(&s->config);
+		exit(rc);
+	}
+	w->pid = pid;
+	w->started_ms = clock_ms();
+	log_info("worker %zu started (pid %ld)", i, (long)pid);
+}
+
+static void
+describe_exit(int status, char *buf, size_t bufsz)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, bufsz, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, bufsz, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A worker of the current generation died: schedule its replacement. */
+static void
+worker_died(struct supervisor *s, size_t i, int status)
+{
+	struct worker_slot	*w = &s->slots[i];
+	double			 now = clock_ms(), lived = now - w->started_ms;
+	double			 delay = 0;
+	char			 how[64];
+
+	describe_exit(status, how, sizeof(how));
+	w->pid = 0;
+	if (s->stopping) {
+		log_info("worker %zu %s", i, how);
+		return;
+	}
+	w->failures = lived < SERVE_STABLE_MS ? w->failures + 1 : 1;
+	delay = SERVE_BACKOFF_MIN_MS;
+	for (unsigned k = 1; k < w->failures && delay < SERVE_BACKOFF_MAX_MS; k++)
+		delay *= 2;
+	if (delay > SERVE_BACKOFF_MAX_MS)
+		delay = SERVE_BACKOFF_MAX_MS;
+	w->next_start_ms = now + delay;
+	log_warn("worker %zu %s after %.1f s; restarting in %.1f s", i, how,
+	    lived / 1000, delay / 1000);
+}
+
+static void
+reap(struct supervisor *s)
+{
+	pid_t	 pid;
+	int	 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		bool	 found = false;
+
+		for (size_t i = 0; i < s->nslots && !found; i++)
+			if (s->slots[i].pid == pid) {
+				worker_died(s, i, status);
+				found = true;
+			}
+		for (size_t i = 0; i < s->nretiring && !found; i++)
+			if (s->retiring[i] == pid) {
+				s->retiring[i] = s->retiring[--s->nretiring];
+				found = true;
+			}
+	}
+}
+
+static size_t
+workers_running(const struct supervisor *s)
+{
+	size_t	 n = s->nretiring;
+
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].pid != 0)
+			n++;
+	return n;
+}
+
+static void
+signal_all(struct supervisor *s, int sig)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].pid != 0)
+			kill(s->slots[i].pid, sig);
+	for (size_t i = 0; i < s->nretiring; i++)
+		kill(s->retiring[i], sig);
+}
+
+static void
+begin_stop(struct supervisor *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	s->stop_deadline_ms = clock_ms() + 1000.0 * s->config.shutdown_timeout_s;
+	s->last_term_ms = clock_ms();
+	log_info("stopping: waiting for %zu workers to finish", workers_running(s));
+	signal_all(s, SIGTERM);
+}
+
+/* SIGHUP: swap in a valid new configuration and a new generation. */
+static void
+reload(struct supervisor *s)
+{
+	struct silo_config	 fresh;
+	struct worker_slot	*slots;
+	pid_t			*retiring;
+	char			 err[4096];
+	size_t			 n = 0;
+
+	if (config_load(&fresh, s->env_file, s->overrides, s->noverrides, err,
+	    sizeof(err)) == -1) {
+		log_err("reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	if (fresh.listen_kind != s->config.listen_kind ||
+	    (fresh.listen_path != NULL && s->config.listen_path != NULL &&
+	     strcmp(fresh.listen_path, s->config.listen_path) != 0) ||
+	    fresh.listen_port != s->config.listen_port)
+		log_warn("reload: SILO_LISTEN changes take effect on restart");
+	slots = calloc((size_t)fresh.workers, sizeof(*slots));
+	retiring = realloc(s->retiring,
+	    (s->nretiring + s->nslots + 1) * sizeof(*retiring));
+	if (slots == NULL || retiring == NULL) {
+		log_err("reload: out of memory");
+		free(slots);
+		if (retiring != NULL)
+			s->retiring = retiring;
+		config_free(&fresh);
+		return;
+	}
+	s->retiring = retiring;
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].pid != 0) {
+			kill(s->slots[i].pid, SIGTERM);
+			s->retiring[s->nretiring++] = s->slots[i].pid;
+			n++;
+		}
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = (size_t)fresh.workers;
+	fresh.listen_kind = s->config.listen_kind;
+	config_free(&s->config);
+	s->config = fresh;
+	log_init(s->config.log_level);
+	log_info("reloaded configuration: %zu workers retiring, %zu starting",
+	    n, s->nslots);
+}
+
+/* The supervision loop; returns when every worker has exited. */
+static void
+supervise(struct supervisor *s, const sigset_t *set)
+{
+	for (;;) {
+		double		 now = clock_ms(), wait_ms = SERVE_TICK_MS;
+		struct timespec	 ts;
+		int		 sig;
+
+		reap(s);
+		if (s->stopping) {
+			if (workers_running(s) == 0)
+				return;
+			if (now >= s->stop_deadline_ms) {
+				log_warn("shutdown timeout: killing %zu workers",
+				    workers_running(s));
+				signal_all(s, SIGKILL);
+			} else if (now - s->last_term_ms >= SERVE_TICK_MS) {
+				/* Wake workers that raced into accept(). */
+				signal_all(s, SIGTERM);
+				s->last_term_ms = now;
+			}
+		} else
+			for (size_t i = 0; i < s->nslots; i++) {
+				struct worker_slot *w = &s->slots[i];
+
+				if (w->pid != 0)
+					continue;
+				if (now >= w->next_start_ms)
+					worker_spawn(s, i);
+				else if (w->next_start_ms - now < wait_ms)
+					wait_ms = w->next_start_ms - now;
+			}
+		ts.tv_sec = (time_t)(wait_ms / 1000);
+		ts.tv_nsec = (long)((wait_ms - 1000.0 * (double)ts.tv_sec) * 1e6);
+		sig = sigtimedwait(set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			begin_stop(s);
+		else if (sig == SIGHUP && !s->stopping)
+			reload(s);
+	}
+}
+
+int
+serve_main(const char *env_file, const struct config_override *ov, size_t nov)
+{
+	struct supervisor	 s;
+	sigset_t		 set;
+	char			 err[4096];
+	int			 rc = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.env_file = env_file;
+	s.overrides = ov;
+	s.noverrides = nov;
+	s.listen_fd = -1;
+	if (config_load(&s.config, env_file, ov, nov, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
+		return 2;
+	}
+	log_init(s.config.log_level);
+
+	/* Block the signals we wait for before any child exists. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((s.listen_fd = listen_open(&s, err, sizeof(err))) == -1) {
+		log_err("%s", err);
+		rc = 1;
+		goto out;
+	}
+	if (FCGX_Init() != 0) {
+		log_err("FastCGI library failed to initialize");
+		rc = 1;
+		goto out;
+	}
+	if ((s.slots = calloc((size_t)s.config.workers, sizeof(*s.slots))) == NULL) {
+		log_err("out of memory");
+		rc = 1;
+		goto out;
+	}
+	s.nslots = (size_t)s.config.workers;
+	log_info("silo %s serving on %s%s with %zu workers, database %s",
+	    PACKAGE_VERSION,
+	    s.config.listen_kind == LISTEN_UNIX ? "unix:" :
+	    s.config.listen_kind == LISTEN_TCP ? "tcp:" :
+	    s.config.listen_kind == LISTEN_STDIN ? "stdin" : "systemd",
+	    s.config.listen_kind == LISTEN_UNIX ? s.config.listen_path :
+	    s.config.listen_kind == LISTEN_TCP ? s.config.listen_host : "",
+	    s.nslots, s.config.mongo_db);
+	supervise(&s, &set);
+	log_info("stopped");
+out:
+	if (s.listen_fd > 2)
+		close(s.listen_fd);
+	if (s.unix_path != NULL)
+		unlink(s.unix_path);
+	free(s.unix_path);
+	free(s.slots);
+	free(s.retiring);
+	config_free(&s.config);
+	return rc;
+}

@@ -1,0 +1,249 @@
+/*
+ * silo.h: the interfaces between silo's subsystems.
+ *
+ * silo is one program with one process model: a master that owns the
+ * FastCGI listen socket and supervises a pool of pre-forked workers, each
+ * serving one request at a time, synchronously, against MongoDB (and, in
+ * later subsystems, Spaces and AC's other services).  This header is what a
+ * handler needs: the configuration, the request it is answering, the
+ * response it fills in, the per-worker MongoDB handle and the route table.
+ * The edge's own plumbing (the FastCGI loop, supervision, query parsing
+ * internals) lives in extern.h.
+ *
+ * Naming: every exported symbol carries the prefix of the file that defines
+ * it (config_, log_, query_, resp_, router_, mongo_, api_db_, ...).
+ */
+#ifndef SILO_H
+#define SILO_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+struct mongo;
+
+/* ------------------------------------------------------------------ */
+/* Logging (log.c)                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Severities use syslog's numbers so that journald can read them. */
+enum log_level {
+	LOG_LEVEL_ERR = 3,	/* something failed and was not recovered */
+	LOG_LEVEL_WARN = 4,	/* something failed and was worked around */
+	LOG_LEVEL_INFO = 6,	/* lifecycle events and access lines */
+	LOG_LEVEL_DEBUG = 7	/* only with SILO_LOG_LEVEL=debug */
+};
+
+void	 log_init(enum log_level threshold);
+void	 log_msg(enum log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define	 log_err(...)	log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
+#define	 log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define	 log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define	 log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* ------------------------------------------------------------------ */
+/* Configuration (config.c)                                            */
+/* ------------------------------------------------------------------ */
+
+/* Where the FastCGI listen socket comes from. */
+enum listen_kind {
+	LISTEN_UNIX,		/* a unix socket silo binds itself */
+	LISTEN_TCP,		/* a TCP socket silo binds itself */
+	LISTEN_STDIN,		/* FastCGI convention: fd 0 is the listener */
+	LISTEN_SYSTEMD		/* socket activation: fd 3, LISTEN_FDS=1 */
+};
+
+/* Every tunable of silo, already parsed and validated. */
+struct silo_config {
+	char		*mongo_uri;	/* MONGODB_CONNECTION_STRING */
+	char		*mongo_db;	/* MONGODB_NAME: the AC database */
+	enum listen_kind listen_kind;	/* parsed from SILO_LISTEN */
+	char		*listen_path;	/* unix socket path (LISTEN_UNIX) */
+	char		*listen_host;	/* bind address (LISTEN_TCP) */
+	int		 listen_port;	/* bind port (LISTEN_TCP) */
+	char		*socket_owner;	/* SILO_SOCKET_OWNER: user or uid, or NULL */
+	char		*socket_group;	/* SILO_SOCKET_GROUP: group or gid, or NULL */
+	unsigned	 socket_mode;	/* SILO_SOCKET_MODE, e.g. 0660 */
+	int		 workers;	/* SILO_WORKERS: size of the pool */
+	int		 db_timeout_ms;	/* SILO_DB_TIMEOUT_MS: bound on any db call */
+	int		 db_slow_ms;	/* SILO_DB_SLOW_MS: ping above this is degraded */
+	size_t		 max_body;	/* SILO_MAX_BODY: largest request body */
+	int		 shutdown_timeout_s; /* SILO_SHUTDOWN_TIMEOUT: grace before SIGKILL */
+	enum log_level	 log_level;	/* SILO_LOG_LEVEL */
+	char		*oven_url;	/* OVEN_URL: AC's oven service */
+	char		*session_url;	/* SESSION_URL: AC's session server */
+	char		*pds_url;	/* PDS_URL: AC's ATProto PDS */
+	char		*spaces_key;	/* SPACES_KEY: access key (secret-adjacent) */
+	char		*spaces_secret;	/* SPACES_SECRET: never printed */
+	char		*spaces_endpoint; /* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
+	char		*env_file;	/* the env file read, or NULL */
+};
+
+/* Where one configuration value came from, for `silo config check`. */
+enum config_source {
+	CONFIG_FROM_DEFAULT,	/* built-in default */
+	CONFIG_FROM_FILE,	/* the env file */
+	CONFIG_FROM_ENV,	/* the process environment */
+	CONFIG_FROM_FLAG	/* a command-line option */
+};
+
+/* A command-line override of one variable, e.g. --workers 4. */
+struct config_override {
+	const char	*name;		/* the variable, e.g. "SILO_WORKERS" */
+	const char	*value;		/* its value as typed */
+};
+
+int	 config_load(struct silo_config *, const char *env_file,
+	    const struct config_override *, size_t noverrides,
+	    char *err, size_t errsz);
+void	 config_free(struct silo_config *);
+int	 config_print(FILE *, const char *env_file,
+	    const struct config_override *, size_t noverrides);
+void	 config_mask_uri(const char *uri, char *out, size_t outsz);
+const char *config_default_env_file(void);
+
+/* ------------------------------------------------------------------ */
+/* Query strings (query.c)                                             */
+/* ------------------------------------------------------------------ */
+
+#define	QUERY_MAX_PARAMS	32	/* more than this is a 400 */
+
+/* One decoded key=value pair. */
+struct query_param {
+	char		*key;		/* decoded, non-empty, valid UTF-8 */
+	char		*value;		/* decoded, may be empty, valid UTF-8 */
+};
+
+/* A parsed query string: pairs in the order given, keys unique. */
+struct query {
+	struct query_param params[QUERY_MAX_PARAMS]; /* the pairs */
+	size_t		 nparams;	/* how many are used */
+};
+
+int	 query_parse(const char *qs, struct query *, char *err, size_t errsz);
+const char *query_get(const struct query *, const char *key);
+void	 query_free(struct query *);
+char	*query_decode(const char *in, size_t len, bool plus_is_space);
+
+/* ------------------------------------------------------------------ */
+/* Responses (response.c)                                              */
+/* ------------------------------------------------------------------ */
+
+#define	RESP_MAX_HEADERS	8	/* extra headers one response may carry */
+
+/* One extra response header. */
+struct resp_header {
+	char		*name;		/* e.g. "Allow" */
+	char		*value;		/* e.g. "GET, HEAD" */
+};
+
+/* The response a handler builds; the edge serializes it. */
+struct silo_response {
+	int		 status;	/* HTTP status; 0 until set */
+	cJSON		*body;		/* JSON body, owned; NULL for none */
+	struct resp_header headers[RESP_MAX_HEADERS]; /* extra headers */
+	size_t		 nheaders;	/* how many are used */
+};
+
+void	 resp_json(struct silo_response *, int status, cJSON *body);
+void	 resp_error(struct silo_response *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+cJSON	*resp_error_body(const char *code, const char *message);
+int	 resp_add_header(struct silo_response *, const char *name,
+	    const char *value);
+const char *resp_header_get(const struct silo_response *, const char *name);
+const char *resp_status_text(int status);
+void	 resp_clear(struct silo_response *);
+
+/* ------------------------------------------------------------------ */
+/* Requests, routes and handlers (router.c, routes.c)                  */
+/* ------------------------------------------------------------------ */
+
+#define	ROUTE_MAX_PATH_PARAMS	4	/* ":id"-style segments per route */
+
+/* What a route demands of the caller.  Enforced by the security work;
+ * declared here from the start so that no route is added without it. */
+enum route_access {
+	ACCESS_PUBLIC,		/* anyone */
+	ACCESS_SCOPE,		/* a token carrying route->scope */
+	ACCESS_ADMIN		/* an admin token */
+};
+
+/* Per-worker state a handler may use. */
+struct silo_ctx {
+	const struct silo_config *config; /* the worker's configuration */
+	struct mongo	*mongo;		/* the worker's own MongoDB client */
+	double		 started_at;	/* worker start, CLOCK_REALTIME seconds */
+};
+
+/* The request a handler answers. */
+struct silo_request {
+	const char	*method;	/* "GET", "POST", ... */
+	const char	*path;		/* raw path, no query; starts with '/' */
+	const char	*query_string;	/* raw query string, "" when none */
+	struct query	 query;		/* parsed and checked by the router */
+	const char	*request_id;	/* echoed in X-Request-Id */
+	const char	*body;		/* request body, NUL-terminated */
+	size_t		 body_len;	/* its length in bytes */
+	char		*path_params[ROUTE_MAX_PATH_PARAMS]; /* decoded ":x" values */
+	size_t		 npath_params;	/* how many are used */
+};
+
+typedef void (*route_handler)(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+
+/* One row of the route table. */
+struct route {
+	const char	*method;	/* exact HTTP method */
+	const char	*pattern;	/* "/api/db/health"; ":name" is a parameter */
+	enum route_access access;	/* who may call it */
+	const char	*scope;		/* the scope for ACCESS_SCOPE, else NULL */
+	const char *const *params;	/* allowed query keys, NULL-terminated; NULL: none */
+	route_handler	 handler;	/* fills in the response */
+	const char	*summary;	/* one line for --help and docs */
+};
+
+extern const struct route	silo_routes[];
+extern const size_t		silo_nroutes;
+
+void	 router_dispatch(const struct route *, size_t nroutes,
+	    struct silo_ctx *, struct silo_request *, struct silo_response *);
+
+/* ------------------------------------------------------------------ */
+/* Collections and their categories (category.c)                      */
+/* ------------------------------------------------------------------ */
+
+/* The migration report's grouping of AC's collections. */
+enum collection_category {
+	CATEGORY_LOGS,		/* logs and telemetry: disposable */
+	CATEGORY_CHAT,		/* chat rooms and their mute lists */
+	CATEGORY_CONTENT,	/* user content: the creative core */
+	CATEGORY_IDENTITY,	/* users and auth */
+	CATEGORY_SOCIAL,	/* social and small feature tables */
+	CATEGORY_OTHER,		/* anything the report does not name */
+	CATEGORY__MAX
+};
+
+enum collection_category category_of(const char *collection);
+const char *category_id(enum collection_category);
+const char *category_label(enum collection_category);
+
+/* ------------------------------------------------------------------ */
+/* Handlers per API area                                               */
+/* ------------------------------------------------------------------ */
+
+void	 api_ping(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_db_health(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_db_collections(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_db_users_count(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+
+#endif /* SILO_H */

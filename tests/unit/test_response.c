@@ -1,0 +1,164 @@
+/* Unit tests for response.c and request ids (worker.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "extern.h"
+
+static void
+test_error_body_has_one_shape(void **state)
+{
+	struct silo_response	 resp = { 0 };
+	char			*text;
+
+	resp_error(&resp, 404, "not_found", "no endpoint at %s", "/x");
+	assert_int_equal(resp.status, 404);
+	text = cJSON_PrintUnformatted(resp.body);
+	assert_string_equal(text,
+	    "{\"error\":{\"code\":\"not_found\",\"message\":\"no endpoint at /x\"}}");
+	free(text);
+	resp_clear(&resp);
+}
+
+static void
+test_error_message_is_json_escaped(void **state)
+{
+	struct silo_response	 resp = { 0 };
+	char			*text;
+
+	resp_error(&resp, 400, "bad_request", "bad \"%s\"", "a\nb");
+	text = cJSON_PrintUnformatted(resp.body);
+	assert_non_null(strstr(text, "bad \\\"a\\nb\\\""));
+	free(text);
+	resp_clear(&resp);
+}
+
+static void
+test_render_headers_and_body(void **state)
+{
+	struct silo_response	 resp = { 0 };
+	cJSON			*body = cJSON_CreateObject();
+	char			*out;
+	size_t			 len;
+
+	cJSON_AddBoolToObject(body, "ok", 1);
+	resp_json(&resp, 200, body);
+	assert_int_equal(resp_add_header(&resp, "ETag", "\"abc\""), 0);
+	out = resp_render(&resp, "rid-1", false, &len);
+	assert_int_equal(strlen(out), len);
+	assert_true(strncmp(out, "Status: 200 OK\r\n", 16) == 0);
+	assert_non_null(strstr(out, "Content-Type: application/json; charset=utf-8\r\n"));
+	assert_non_null(strstr(out, "X-Request-Id: rid-1\r\n"));
+	assert_non_null(strstr(out, "Cache-Control: no-store\r\n"));
+	assert_non_null(strstr(out, "ETag: \"abc\"\r\n"));
+	assert_non_null(strstr(out, "Content-Length: 11\r\n\r\n{\"ok\":true}"));
+	assert_string_equal(out + len - 11, "{\"ok\":true}");
+	free(out);
+	resp_clear(&resp);
+}
+
+static void
+test_render_head_has_length_without_body(void **state)
+{
+	struct silo_response	 resp = { 0 };
+	char			*out;
+	size_t			 len;
+
+	resp_json(&resp, 200, cJSON_CreateObject());
+	out = resp_render(&resp, "r", true, &len);
+	assert_non_null(strstr(out, "Content-Length: 2\r\n\r\n"));
+	assert_int_equal(out[len - 1], '\n');
+	free(out);
+	resp_clear(&resp);
+}
+
+static void
+test_render_without_status_is_500(void **state)
+{
+	struct silo_response	 resp = { 0 };
+	char			*out;
+	size_t			 len;
+
+	out = resp_render(&resp, "r", false, &len);
+	assert_true(strncmp(out, "Status: 500 Internal Server Error\r\n", 35) == 0);
+	assert_non_null(strstr(out, "\"code\":\"internal\""));
+	free(out);
+}
+
+static void
+test_header_injection_refused(void **state)
+{
+	struct silo_response	 resp = { 0 };
+
+	assert_int_equal(resp_add_header(&resp, "X-A", "v\r\nSet-Cookie: x"), -1);
+	assert_int_equal(resp_add_header(&resp, "X-A\r\n", "v"), -1);
+	assert_int_equal(resp_add_header(&resp, "Bad Name", "v"), -1);
+	assert_int_equal(resp.nheaders, 0);
+	for (int i = 0; i < RESP_MAX_HEADERS; i++)
+		assert_int_equal(resp_add_header(&resp, "X-N", "1"), 0);
+	assert_int_equal(resp_add_header(&resp, "X-N", "1"), -1);
+	resp_clear(&resp);
+}
+
+static void
+test_status_texts(void **state)
+{
+	assert_string_equal(resp_status_text(405), "Method Not Allowed");
+	assert_string_equal(resp_status_text(413), "Content Too Large");
+	assert_string_equal(resp_status_text(414), "URI Too Long");
+	assert_string_equal(resp_status_text(503), "Service Unavailable");
+}
+
+static void
+test_request_id_validation(void **state)
+{
+	char	 long_id[REQUEST_ID_MAX + 2];
+
+	assert_true(request_id_valid("9f2c-AB_1.x:y"));
+	assert_false(request_id_valid(""));
+	assert_false(request_id_valid(NULL));
+	assert_false(request_id_valid("a b"));
+	assert_false(request_id_valid("a\r\nb"));
+	assert_false(request_id_valid("<script>"));
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	assert_false(request_id_valid(long_id));
+	long_id[REQUEST_ID_MAX] = '\0';
+	assert_true(request_id_valid(long_id));
+}
+
+static void
+test_request_ids_are_unique_hex(void **state)
+{
+	char	 a[REQUEST_ID_MAX + 1], b[REQUEST_ID_MAX + 1];
+
+	request_id_make(a, sizeof(a));
+	request_id_make(b, sizeof(b));
+	assert_int_equal(strlen(a), 32);
+	assert_true(strspn(a, "0123456789abcdef") == 32);
+	assert_string_not_equal(a, b);
+	assert_true(request_id_valid(a));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_body_has_one_shape),
+		cmocka_unit_test(test_error_message_is_json_escaped),
+		cmocka_unit_test(test_render_headers_and_body),
+		cmocka_unit_test(test_render_head_has_length_without_body),
+		cmocka_unit_test(test_render_without_status_is_500),
+		cmocka_unit_test(test_header_injection_refused),
+		cmocka_unit_test(test_status_texts),
+		cmocka_unit_test(test_request_id_validation),
+		cmocka_unit_test(test_request_ids_are_unique_hex),
+	};
+	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
+}
