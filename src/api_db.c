@@ -84,6 +84,33 @@ health_version(struct mongo *m, const bson_t *status, cJSON *body)
 	bson_destroy(&cmd);
 }
 
+/*
+ * Which server answers: mongod in production, FerretDB in tests and the
+ * local stack.  serverStatus names the process; FerretDB adds its own
+ * version beside the MongoDB version it emulates.
+ */
+static void
+health_engine(const bson_t *status, bool have_status, cJSON *body)
+{
+	bson_iter_t	 it;
+	const char	*process = NULL, *ferret = NULL;
+	char		 engine[128];
+
+	if (have_status && bson_iter_init_find(&it, status, "process") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		process = bson_iter_utf8(&it, NULL);
+	if (have_status && bson_iter_init_find(&it, status, "ferretdbVersion") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		ferret = bson_iter_utf8(&it, NULL);
+	if (process == NULL) {
+		cJSON_AddNullToObject(body, "engine");
+		return;
+	}
+	snprintf(engine, sizeof(engine), "%s%s%s", process, ferret ? " " : "",
+	    ferret ? ferret : "");
+	cJSON_AddStringToObject(body, "engine", engine);
+}
+
 void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
@@ -114,6 +141,7 @@ api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
 	cJSON_AddStringToObject(body, "status", state);
 	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
 	health_version(m, &status, body);
+	health_engine(&status, have_status, body);
 	if (have_status)
 		cJSON_AddNumberToObject(body, "uptime_s",
 		    bson_lookup_double(&status, "uptime", 0));
