@@ -1,0 +1,229 @@
+"""The integration stack: FerretDB + `silo serve` + Caddy, once per session.
+
+The servers are started with tools/stacklib.py, the same code the demo
+uses.  Tests talk HTTP to Caddy and seed/verify with pymongo directly
+against FerretDB, a path independent of silo's C code.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+SRCDIR = Path(os.environ.get("SILO_SRCDIR")
+              or Path(__file__).resolve().parents[2])
+sys.path.insert(0, str(SRCDIR / "tools"))
+import stacklib as sl  # noqa: E402
+
+DB_NAME = "aesthetic"
+
+
+def silo_binary():
+    if os.environ.get("SILO_BIN"):
+        return Path(os.environ["SILO_BIN"])
+    for cand in ("build/check/silo", "build/silo", "build/demo/silo",
+                 "silo"):
+        if (SRCDIR / cand).exists():
+            return SRCDIR / cand
+    return SRCDIR / "build" / "check" / "silo"
+
+
+class Response:
+    def __init__(self, status, headers, body, elapsed):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.elapsed = elapsed
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Stack:
+    def __init__(self, root):
+        self.root = root
+        self.fdb = None
+        self.silo = None
+        self.caddy = None
+        self.silo_bin = silo_binary()
+
+    def request(self, method, path, headers=None, body=None, timeout=15):
+        """One request to Caddy; path is sent exactly as given."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.caddy.port,
+                                          timeout=timeout)
+        t0 = time.monotonic()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, r.headers, data, time.monotonic() - t0)
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def mongo(self):
+        from pymongo import MongoClient
+        return MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
+
+    def restart_ferretdb(self):
+        """Start FerretDB again on the same port and data."""
+        self.fdb = sl.ferretdb(self.root / "ferretdb", port=self.fdb.port,
+                               log_path=self.root / "ferretdb.log").start()
+        return self.fdb
+
+    def logs(self):
+        return sorted(self.root.glob("*.log"))
+
+
+_failed = []
+
+
+def pytest_configure(config):
+    """pytest-tap's --tap-stream unregisters pytest's terminal reporter, and
+    pytest's assertion introspection then fails on get_terminal_writer()
+    (an AssertionError in place of the real diff).  Give it a writer that
+    goes nowhere and does no highlighting."""
+    import io
+    from _pytest._io import TerminalWriter
+    quiet = TerminalWriter(io.StringIO())
+    original = config.get_terminal_writer
+
+    def get_terminal_writer():
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            return quiet
+        return original()
+    config.get_terminal_writer = get_terminal_writer
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        _failed.append(item.nodeid)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    if not silo_binary().exists():
+        pytest.skip(f"silo is not built ({silo_binary()})")
+    # A short path: the unix socket's name must fit in sun_path.
+    root = Path(tempfile.mkdtemp(prefix="silo-it-"))
+    st = Stack(root)
+    try:
+        st.fdb = sl.ferretdb(root / "ferretdb",
+                             log_path=root / "ferretdb.log").start()
+        sock = root / "silo.sock"
+        st.silo = sl.silo(st.silo_bin, st.fdb.uri, sock, root / "silo.log",
+                          workers=3, db_name=DB_NAME, rundir=root,
+                          SILO_LOG_LEVEL="info")
+        st.silo.start()
+        www = root / "www"
+        www.mkdir()
+        (www / "index.html").write_text("<!doctype html><title>silo</title>")
+        st.caddy = sl.caddy(sl.free_port(), sock, root, root / "caddy.log",
+                            www=www)
+        st.caddy.start()
+        yield st
+    finally:
+        sl.stop_all()
+        if _failed:
+            for log in st.logs():
+                sys.stderr.write(f"\n---- last lines of {log} ----\n")
+                lines = log.read_text(errors="replace").splitlines()
+                sys.stderr.write("\n".join(lines[-40:]) + "\n")
+            sys.stderr.write(f"(logs kept in {root})\n")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- seed data
+
+# Collections the tests insert, with the category silo must give each.
+CATEGORIES = {
+    "boots": "logs", "logs": "logs",
+    "chat-system": "chat",
+    "paintings": "content", "kidlisp": "content",
+    "users": "identity", "@handles": "identity", "verifications": "identity",
+    "secrets": "identity",
+    "news-posts": "social", "sotce-pages": "social", "piece-hits": "social",
+    "zz-unknown-things": "other",
+}
+
+
+def _docs():
+    """AC-shaped documents, made up, in the shapes of ac-platform.md §6."""
+    subs = [f"auth0|{i:024x}" for i in range(9)]
+    users = [
+        # the shared guest account: not a user, though it has a DID
+        {"_id": "art-guest", "code": "acguest",
+         "atproto": {"did": "did:plc:artguest", "handle":
+                     "art.at.aesthetic.computer"}},
+        {"_id": subs[0], "code": "ac25a", "atproto": {"did": "did:plc:aaa"}},
+        {"_id": subs[1], "code": "ac25b", "atproto": {"did": "did:plc:bbb",
+                                                      "handle": "b.at.x"}},
+        {"_id": subs[2], "code": "ac25c"},
+        {"_id": subs[3], "code": "ac25d", "atproto": {"handle": "no-did"}},
+        {"_id": subs[4], "code": "ac25e", "email": "e@example.com"},
+        {"_id": "did:plc:imported", "code": "ac25f"},
+        {"_id": subs[5], "code": "ac25g", "atproto": {"did": "did:plc:ggg"}},
+    ]
+    handles = [{"_id": s, "handle": f"h{i}", "createdAt": None}
+               for i, s in enumerate(subs[:6])]
+    verifications = [{"_id": s, "count": c}
+                     for s, c in zip(subs, [0, 1, 0, 3, 1, 0, 7])]
+    paintings = [{"code": f"p{i:03d}", "slug": f"2025.1.{i}",
+                  "bucket": "user-aesthetic-computer", "user": subs[i % 5],
+                  "atproto": {"rkey": f"3k{i}"}} for i in range(23)]
+    kidlisp = [{"code": f"k{i}", "source": "(wipe blue)\n(ink red)\n" * (i + 1),
+                "hash": f"{i:064x}", "hits": i} for i in range(11)]
+    boots = [{"bootId": f"b{i}", "meta": {"host": "aesthetic.computer",
+                                          "path": "/prompt" + "x" * 300},
+              "status": "success", "events": [{"t": j} for j in range(10)]}
+             for i in range(40)]
+    logs = [{"from": "log", "text": f"event {i}", "users": [subs[i % 9]],
+             "action": "handle:update"} for i in range(9)]
+    chat = [{"user": subs[i % 9], "text": f"hi {i}", "font": "font_1"}
+            for i in range(13)]
+    secrets = [{"_id": "bluesky", "password": "x"}, {"_id": "pinata", "k": 1}]
+    news = [{"code": f"n{i}", "title": f"t{i}", "status": "live"}
+            for i in range(3)]
+    sotce = [{"page": i, "text": "a page"} for i in range(2)]
+    hits = [{"piece": p, "hits": n} for p, n in
+            (("prompt", 10), ("wand", 3), ("line", 7), ("rect", 1))]
+    unknown = [{"what": "no category"}]
+    return {"users": users, "@handles": handles,
+            "verifications": verifications, "paintings": paintings,
+            "kidlisp": kidlisp, "boots": boots, "logs": logs,
+            "chat-system": chat, "secrets": secrets, "news-posts": news,
+            "sotce-pages": sotce, "piece-hits": hits,
+            "zz-unknown-things": unknown}
+
+
+@pytest.fixture(scope="session")
+def seeded(stack):
+    """Insert the test data set; return {collection: [docs]}."""
+    docs = _docs()
+    with stack.mongo() as client:
+        client.drop_database(DB_NAME)
+        db = client[DB_NAME]
+        for name, items in docs.items():
+            db[name].insert_many([dict(d) for d in items])
+        db.paintings.create_index("code", unique=True)
+        db.paintings.create_index("user")
+        db["@handles"].create_index("handle", unique=True)
+    return docs
