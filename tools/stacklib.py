@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,11 @@ FERRETDB_VERSION = "v1.24.2"
 FERRETDB_PKG = "github.com/FerretDB/FerretDB/cmd/ferretdb"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 MINIO_PKG = "github.com/minio/minio"
+# The Go that builds them when the machine's own is missing or older than
+# 1.24 (Debian 12 ships 1.19): the toolchain as published on the Go module
+# proxy, the same module GOTOOLCHAIN switching downloads.
+GO_MIN = (1, 24)
+GO_TOOLCHAIN_VERSION = "1.24.11"
 # 1.0.1 and later fail to install from the npm registry.
 MONGO_EXPRESS_VERSION = "1.0.0"
 
@@ -169,12 +175,58 @@ def install_apt():
         + missing, env=env)
 
 
+def _go_version(go):
+    """(major, minor) of the go binary, or None if it does not run."""
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True,
+                         text=True, env=dict(os.environ, GOTOOLCHAIN="local"))
+    m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _go_toolchain():
+    """A Go >= GO_MIN in the cache, fetched with whatever go is at hand.
+
+    The toolchain module's zip does not keep file modes, so the binaries
+    are made executable after the copy, as cmd/go itself does."""
+    root = CACHE / f"go-{GO_TOOLCHAIN_VERSION}"
+    go = root / "bin" / "go"
+    if go.exists():
+        return go
+    module = (f"golang.org/toolchain@v0.0.1-go{GO_TOOLCHAIN_VERSION}"
+              ".linux-amd64")
+    say(f"fetching the Go {GO_TOOLCHAIN_VERSION} toolchain ({module})")
+    out = subprocess.run(["go", "mod", "download", "-json", module],
+                         check=True, capture_output=True, text=True,
+                         env=dict(os.environ, GOTOOLCHAIN="local",
+                                  GOFLAGS="-mod=mod"), cwd=CACHE)
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(json.loads(out.stdout)["Dir"], tmp)
+    for d, _, files in os.walk(tmp):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    for sub in ("bin", "pkg/tool/linux_amd64"):
+        for f in (tmp / sub).iterdir():
+            os.chmod(f, 0o755)
+    os.replace(tmp, root)
+    return go
+
+
 def _go_env():
+    """The environment for Go builds, with a go >= GO_MIN first on PATH."""
     if not shutil.which("go"):
-        raise SystemExit("stack: `go` is not on PATH; FerretDB and MinIO are "
-                         "built from source with Go >= 1.24")
-    # Never let go fetch a different toolchain: only registries are reachable.
-    return dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        run(sudo + ["apt-get", "install", "-y", "--no-install-recommends",
+                    "golang-go"],
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    path = os.environ.get("PATH", "")
+    version = _go_version("go")
+    if version is None or version < GO_MIN:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path = f"{_go_toolchain().parent}{os.pathsep}{path}"
+    # Never let go fetch a different toolchain on its own.
+    return dict(os.environ, PATH=path, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
 
 
 def _go_fetch(what, module, version, root, env):
