@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""bench/http.py: what each layer of silo's request path costs, with wrk.
+
+Starts its own FerretDB (seeded with the demo data set), an optimized,
+unsanitized `silo serve` and Caddy, all on loopback ports of its own, and
+measures in one run, through Caddy:
+
+  static        a static file (www/index.html): Caddy alone
+  ping          /api/ping: Caddy + FastCGI + silo's edge, no backend (the ceiling)
+  db/health     /api/db/health: plus ping + serverStatus against the database
+  db/collections /api/db/collections: plus listCollections and per-collection stats
+
+It prints req/s, p50 and p99 for each, and each silo route's throughput as a
+ratio of the ping ceiling, measured in the same run, so the figures compare
+across machines.  A benchmark, not a test: it asserts nothing.
+
+Usage: bench/http.py [--duration S] [--connections N] [--workers N]
+"""
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import stacklib as sl  # noqa: E402
+
+TARGETS = [
+    ("static", "/index.html"),
+    ("ping", "/api/ping"),
+    ("db/health", "/api/db/health"),
+    ("db/collections", "/api/db/collections"),
+]
+
+
+def parse_wrk(out):
+    """req/s, p50 ms and p99 ms from `wrk --latency` output."""
+    def ms(text):
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, p50, p99, int(errors.group(1)) if errors else 0
+
+
+def wrk(url, duration, connections):
+    out = subprocess.run(
+        ["wrk", "--latency", "-t2", f"-c{connections}", f"-d{duration}s",
+         url], check=True, capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=int, default=10,
+                    help="seconds per target (default 10)")
+    ap.add_argument("--connections", type=int, default=16,
+                    help="concurrent connections (default 16)")
+    ap.add_argument("--workers", type=int, default=4,
+                    help="silo workers (default 4, 2 x cores here)")
+    args = ap.parse_args()
+
+    sl.install(minio=False, mongo_express=False)
+    build = sl.build_silo(sl.REPO / "build" / "bench",
+                          ["CFLAGS=-O2 -g"], target="")
+    with tempfile.TemporaryDirectory(prefix="silo-bench-") as tmp:
+        root = Path(tmp)
+        try:
+            fdb = sl.ferretdb(root / "ferretdb")
+            fdb.start()
+            sl.run([sl.pyenv_python(), sl.REPO / "tools" / "demo_seed.py",
+                    fdb.uri, "aesthetic"])
+            sock = sl.socket_path(root)
+            silo = sl.silo(build / "silo", fdb.uri, sock, root / "silo.log",
+                           workers=args.workers, rundir=root,
+                           SILO_LOG_LEVEL="warning")
+            silo.start()
+            cad = sl.caddy(sl.free_port(), sock, root, root / "caddy.log")
+            cad.start()
+
+            results = {}
+            for name, path in TARGETS:
+                results[name] = wrk(cad.url + path, args.duration,
+                                    args.connections)
+        finally:
+            sl.stop_all()
+
+    ceiling = results["ping"][0]
+    print(f"\n{args.connections} connections, {args.duration} s each, "
+          f"{args.workers} silo workers, through Caddy\n")
+    print(f"{'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'non-2xx':>9}{'/ ping':>9}")
+    for name, _ in TARGETS:
+        rps, p50, p99, errors = results[name]
+        print(f"{name:<16}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}{errors:>9}"
+              f"{rps / ceiling:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""SIGHUP: a valid new configuration replaces the worker pool without
+dropping requests; an invalid one is refused and the old pool keeps
+serving.  Each test runs its own silo beside the shared stack's, on an env
+file it rewrites, so the shared stack is left as it was."""
+
+import os
+import signal
+import time
+
+import stacklib as sl
+from conftest import DB_NAME
+
+
+def start_silo(stack, name, env_text):
+    rundir = stack.root / name
+    rundir.mkdir(parents=True, exist_ok=True)
+    (rundir / "silo.env").write_text(env_text)
+    sock = sl.socket_path(rundir, "silo.sock")
+    # The env file is read by silo itself, so SILO_WORKERS must not also
+    # come from the environment (which takes precedence).
+    s = sl.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+                workers=1, db_name=DB_NAME, rundir=rundir)
+    s.env.pop("SILO_WORKERS")
+    s.start()
+    return s, rundir / "silo.env"
+
+
+def worker_count(pid, want):
+    return sl.wait_until(lambda: len(sl.children_of(pid)) == want and
+                         sl.children_of(pid), 15, f"{want} workers")
+
+
+def test_sighup_applies_a_valid_config(stack):
+    s, envfile = start_silo(stack, "reload-ok", "SILO_WORKERS=2\n")
+    try:
+        old = worker_count(s.pid, 2)
+        envfile.write_text("SILO_WORKERS=3\n")
+        os.kill(s.pid, signal.SIGHUP)
+        new = worker_count(s.pid, 3)
+        assert not set(old) & set(new), "the old generation was not retired"
+        assert s.alive()
+        text = s.log_path.read_text()
+        assert "reloaded configuration: 2 workers retiring, 3 starting" in text
+    finally:
+        s.stop()
+
+
+def test_sighup_refuses_an_invalid_config_and_keeps_serving(stack):
+    s, envfile = start_silo(stack, "reload-bad", "SILO_WORKERS=2\n")
+    try:
+        old = worker_count(s.pid, 2)
+        envfile.write_text("SILO_WORKERS=lots\n")
+        os.kill(s.pid, signal.SIGHUP)
+        sl.wait_until(lambda: "reload refused" in s.log_path.read_text(), 10,
+                      "the refusal in the log")
+        line = [ln for ln in s.log_path.read_text().splitlines()
+                if "reload refused" in ln][0]
+        assert "SILO_WORKERS='lots'" in line, line
+        assert "silo.env:1" in line, line
+        time.sleep(0.5)
+        assert sl.children_of(s.pid) == old, "workers changed on a bad config"
+        assert s.alive()
+    finally:
+        s.stop()
