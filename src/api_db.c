@@ -7,9 +7,10 @@
  *            migration report's categories, largest first, with totals;
  * users/count registered users, handles, verified users, users with a DID.
  *
- * Counts for the dashboard are the server's estimates (metadata, O(1)),
- * except where a filter is the point (users/count), where the collections
- * are small and the exact number is what is asked.
+ * Counts for the dashboard are the server's metadata counts (estimates, at
+ * no scan), from collStats along with the sizes: one cheap call per
+ * collection on mongod and on FerretDB alike.  Where a filter is the point
+ * (users/count) the collections are small and the exact count is asked.
  *
  * A database that cannot be reached is a 503 with "status":"down" and the
  * driver's reason, returned within the bounds mongo.c sets.  A database
@@ -27,7 +28,7 @@
 struct collection_stats {
 	const char	*name;		/* collection name (borrowed) */
 	enum collection_category category; /* report grouping */
-	int64_t		 documents;	/* estimated document count */
+	int64_t		 documents;	/* metadata (estimated) document count */
 	int64_t		 size;		/* uncompressed data bytes */
 	int64_t		 storage;	/* bytes allocated on disk */
 	int64_t		 avg_obj;	/* average document bytes */
@@ -168,32 +169,29 @@ out:
 	bson_destroy(&status_cmd);
 }
 
-/* Fill one row from the server's estimated count and collStats. */
-static bool
+/* Fill one row from the collection's collStats. */
+static enum mongo_stats
 collection_stats_fetch(struct mongo *m, const char *name,
     struct collection_stats *cs, bson_error_t *e)
 {
-	bson_t	 cmd = BSON_INITIALIZER, reply;
-	bool	 ok;
+	bson_t		 stats;
+	enum mongo_stats rc;
 
 	memset(cs, 0, sizeof(*cs));
 	cs->name = name;
 	cs->category = category_of(name);
-	if ((cs->documents = mongo_estimated_count(m, name, e)) < 0)
-		return false;
-	BSON_APPEND_UTF8(&cmd, "collStats", name);
-	if ((ok = mongo_command(m, NULL, &cmd, &reply, e))) {
-		cs->size = bson_lookup_int64(&reply, "size", 0);
-		cs->storage = bson_lookup_int64(&reply, "storageSize", 0);
-		cs->avg_obj = bson_lookup_int64(&reply, "avgObjSize", 0);
-		cs->indexes = bson_lookup_int64(&reply, "nindexes", 0);
-		cs->index_size = bson_lookup_int64(&reply, "totalIndexSize", 0);
-		if (cs->avg_obj == 0 && cs->documents > 0)
-			cs->avg_obj = cs->size / cs->documents;
-	}
-	bson_destroy(&reply);
-	bson_destroy(&cmd);
-	return ok;
+	if ((rc = mongo_storage_stats(m, name, &stats, e)) != MONGO_STATS_OK)
+		return rc;
+	cs->documents = bson_lookup_int64(&stats, "count", 0);
+	cs->size = bson_lookup_int64(&stats, "size", 0);
+	cs->storage = bson_lookup_int64(&stats, "storageSize", 0);
+	cs->avg_obj = bson_lookup_int64(&stats, "avgObjSize", 0);
+	cs->indexes = bson_lookup_int64(&stats, "nindexes", 0);
+	cs->index_size = bson_lookup_int64(&stats, "totalIndexSize", 0);
+	if (cs->avg_obj == 0 && cs->documents > 0)
+		cs->avg_obj = cs->size / cs->documents;
+	bson_destroy(&stats);
+	return MONGO_STATS_OK;
 }
 
 /* Largest first; equal sizes by name, so the order is stable. */
@@ -271,7 +269,7 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	struct collection_stats	*rows = NULL;
 	bson_error_t		 e;
 	char			**names, what[160];
-	size_t			 n = 0;
+	size_t			 n = 0, nrows = 0;
 	cJSON			*body, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
@@ -285,19 +283,25 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!collection_stats_fetch(ctx->mongo, names[i], &rows[i], &e)) {
+		switch (collection_stats_fetch(ctx->mongo, names[i], &rows[nrows], &e)) {
+		case MONGO_STATS_OK:
+			nrows++;
+			break;
+		case MONGO_STATS_GONE:
+			break;	/* dropped since it was listed */
+		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
 			db_error(ctx, resp, &e, what);
 			goto out;
 		}
-	qsort(rows, n, sizeof(*rows), collection_stats_cmp);
+	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
 
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
 	list = cJSON_AddArrayToObject(body, "collections");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nrows; i++)
 		cJSON_AddItemToArray(list, collection_json(&rows[i]));
-	collections_totals(body, rows, n);
+	collections_totals(body, rows, nrows);
 	resp_json(resp, 200, body);
 out:
 	free(rows);

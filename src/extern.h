@@ -92,8 +92,15 @@ bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,
 	    bson_t *reply, bson_error_t *);
 int64_t	 mongo_count(struct mongo *, const char *collection,
 	    const bson_t *filter, bson_error_t *);
-int64_t	 mongo_estimated_count(struct mongo *, const char *collection,
-	    bson_error_t *);
+/* The outcome of asking for a collection's storage statistics. */
+enum mongo_stats {
+	MONGO_STATS_OK,		/* stats filled in */
+	MONGO_STATS_GONE,	/* the collection no longer exists */
+	MONGO_STATS_ERROR	/* the error is set */
+};
+
+enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
+	    bson_t *stats, bson_error_t *);
 char	**mongo_collection_names(struct mongo *, bson_error_t *);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);

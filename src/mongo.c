@@ -161,20 +161,31 @@ mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
 	return n;
 }
 
-/* The server's cheap, metadata-based count, or -1 with e set. */
-int64_t
-mongo_estimated_count(struct mongo *m, const char *collection, bson_error_t *e)
+/*
+ * A collection's storage statistics, from the collStats command.  Its count
+ * is the server's metadata count: the estimate, at no scan.  FerretDB
+ * answers it as cheaply, whereas its estimatedDocumentCount scans.  The
+ * $collStats stage would be the form mongod prefers since 6.2, but
+ * FerretDB's reports storageStats.size with the indexes included, so the
+ * command is what both servers answer alike (docs/ferretdb.md).
+ * On MONGO_STATS_OK, stats holds the reply and the caller destroys it.  A
+ * collection dropped since it was listed is MONGO_STATS_GONE
+ * (NamespaceNotFound), not an error.
+ */
+enum mongo_stats
+mongo_storage_stats(struct mongo *m, const char *collection, bson_t *stats,
+    bson_error_t *e)
 {
-	mongoc_collection_t	*coll;
-	int64_t			 n;
+	bson_t	 cmd = BSON_INITIALIZER;
+	bool	 ok;
 
-	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
-	n = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, e);
-	if (n < 0 && mongo_error_is_stream(e))
-		n = mongoc_collection_estimated_document_count(coll, NULL, NULL,
-		    NULL, e);
-	mongoc_collection_destroy(coll);
-	return n;
+	BSON_APPEND_UTF8(&cmd, "collStats", collection);
+	ok = mongo_command(m, NULL, &cmd, stats, e);
+	bson_destroy(&cmd);
+	if (ok)
+		return MONGO_STATS_OK;
+	bson_destroy(stats);
+	return e->code == 26 ? MONGO_STATS_GONE : MONGO_STATS_ERROR;
 }
 
 /*

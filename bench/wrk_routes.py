@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/http.py: what each layer of silo's request path costs, with wrk.
+"""bench/wrk_routes.py: what each layer of silo's request path costs, with wrk.
 
 Starts its own FerretDB (seeded with the demo data set), an optimized,
 unsanitized `silo serve` and Caddy, all on loopback ports of its own, and
@@ -14,7 +14,7 @@ It prints req/s, p50 and p99 for each, and each silo route's throughput as a
 ratio of the ping ceiling, measured in the same run, so the figures compare
 across machines.  A benchmark, not a test: it asserts nothing.
 
-Usage: bench/http.py [--duration S] [--connections N] [--workers N]
+Usage: bench/wrk_routes.py [--duration S] [--connections N] [--workers N]
 """
 
 import argparse
