@@ -78,6 +78,8 @@ struct supervisor {
 	size_t		 nslots;	/* its size */
 	pid_t		*retiring;	/* the previous generations, exiting */
 	size_t		 nretiring;	/* how many are still alive */
+	double		 retire_deadline_ms; /* when retiring ones get SIGKILL */
+	double		 last_retire_term_ms; /* when they were last sent SIGTERM */
 	bool		 stopping;	/* SIGTERM received */
 	double		 stop_deadline_ms; /* when stragglers get SIGKILL */
 	double		 last_term_ms;	/* when SIGTERM was last sent */
@@ -437,8 +439,32 @@ reload(struct supervisor *s)
 	config_free(&s->config);
 	s->config = fresh;
 	log_init(s->config.log_level);
+	s->last_retire_term_ms = clock_ms();
+	s->retire_deadline_ms = s->last_retire_term_ms +
+	    1000.0 * s->config.shutdown_timeout_s;
 	log_info("reloaded configuration: %zu workers retiring, %zu starting",
 	    n, s->nslots);
+}
+
+/*
+ * Keep after retiring workers: SIGTERM again each tick (one may have taken
+ * the first while between its stop check and accept(), and sleep there),
+ * SIGKILL once SILO_SHUTDOWN_TIMEOUT has passed since the reload.
+ */
+static void
+retire_nudge(struct supervisor *s, double now)
+{
+	int	 sig;
+
+	if (s->nretiring == 0 || now - s->last_retire_term_ms < SERVE_TICK_MS)
+		return;
+	sig = now >= s->retire_deadline_ms ? SIGKILL : SIGTERM;
+	if (sig == SIGKILL)
+		log_warn("reload: killing %zu workers that did not retire in time",
+		    s->nretiring);
+	for (size_t i = 0; i < s->nretiring; i++)
+		kill(s->retiring[i], sig);
+	s->last_retire_term_ms = now;
 }
 
 /* The supervision loop; returns when every worker has exited. */
@@ -463,7 +489,8 @@ supervise(struct supervisor *s, const sigset_t *set)
 				signal_all(s, SIGTERM);
 				s->last_term_ms = now;
 			}
-		} else
+		} else {
+			retire_nudge(s, now);
 			for (size_t i = 0; i < s->nslots; i++) {
 				struct worker_slot *w = &s->slots[i];
 
@@ -474,6 +501,7 @@ supervise(struct supervisor *s, const sigset_t *set)
 				else if (w->next_start_ms - now < wait_ms)
 					wait_ms = w->next_start_ms - now;
 			}
+		}
 		ts.tv_sec = (time_t)(wait_ms / 1000);
 		ts.tv_nsec = (long)((wait_ms - 1000.0 * (double)ts.tv_sec) * 1e6);
 		sig = sigtimedwait(set, NULL, &ts);
