@@ -51,7 +51,7 @@ APT_PACKAGES = [
     "build-essential", "autoconf", "automake", "libtool", "pkg-config",
     "libfcgi-dev", "libmongoc-dev", "libbson-dev", "libcurl4-openssl-dev",
     "libcjson-dev", "libssl-dev", "libexpat1-dev", "libcmocka-dev",
-    "caddy", "wrk", "curl",
+    "caddy", "wrk", "curl", "chromium",
 ]
 
 # The test venv, fully pinned (transitive dependencies included).

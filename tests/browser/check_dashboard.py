@@ -1,0 +1,957 @@
+#!/usr/bin/env python3
+"""check_dashboard.py: render silo's dashboard in headless Chromium and check it.
+
+It serves www/ and a fixture /api/ from Python's http.server on 127.0.0.1
+(a port the OS picks), under the same Content-Security-Policy Caddy sets,
+so an inline handler or eval() would break the page here too.  Then, per
+variant of the API:
+
+  ok              every endpoint answers with realistic AC numbers
+  collections503  /api/db/collections is down (503); the rest answers
+  degraded        health says "degraded" with a reason
+  down            the database is unreachable: every endpoint is 503
+
+it runs Debian's Chromium headless with --dump-dom and checks the DOM the
+page built (numbers, names, order, per-section errors), and with
+--screenshot for 1280x900 and 400x900 in the dark and the light theme
+(chosen through Blink's preferredColorScheme setting), checking each PNG's
+size and background colour.  Chromium resolves no host but 127.0.0.1, so
+the page's links to aesthetic.computer (font, favicon, cursor) never leave
+the machine.
+
+Python stdlib only.  Exit 0 when every check passes; otherwise it prints
+what failed.  Screenshots stay in a fresh temporary folder (or --out DIR);
+everything else it starts or creates is stopped and removed.
+
+    python3 tests/browser/check_dashboard.py [--out DIR] [--chromium PATH] [--www DIR]
+"""
+
+import argparse
+import select
+import signal
+import html.parser
+import http.server
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WWW = os.path.join(ROOT, "www")
+CHROMIUM_TIMEOUT_S = 120
+
+# The policy Caddy puts on silo's pages.
+CSP = ("default-src 'self'; "
+       "script-src 'self' 'unsafe-inline'; "
+       "style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' https://aesthetic.computer; "
+       "font-src 'self' https://aesthetic.computer; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+# --------------------------------------------------------------------------
+# Fixtures: AC's 38 collections with the counts from the migration report.
+# --------------------------------------------------------------------------
+
+# name, documents, average document bytes, number of indexes
+COLLECTION_ROWS = [
+    ("boots", 25513, 4522, 2),
+    ("oven-grabs", 30560, 492, 4),
+    ("oven-cache", 1362, 1180, 2),
+    ("oven-frozen-pieces", 307, 2210, 2),
+    ("oven-bakes", 30, 890, 2),
+    ("bundle-telemetry", 440, 1630, 2),
+    ("logs", 2320, 310, 2),
+    ("chat-system", 17853, 236, 3),
+    ("chat-clock", 13465, 228, 3),
+    ("chat-sotce", 271, 241, 3),
+    ("chat-system-mutes", 14, 96, 2),
+    ("chat-clock-mutes", 6, 96, 2),
+    ("chat-sotce-mutes", 3, 96, 2),
+    ("kidlisp", 14189, 612, 6),
+    ("paintings", 4358, 402, 5),
+    ("moods", 2874, 318, 4),
+    ("pieces", 331, 356, 3),
+    ("tapes", 205, 421, 3),
+    ("clocks", 126, 388, 4),
+    ("users", 4217, 684, 5),
+    ("@handles", 2773, 92, 2),
+    ("verifications", 3876, 104, 1),
+    ("secrets", 6, 512, 1),
+    ("sotce-pages", 412, 1520, 3),
+    ("sotce-touches", 1268, 148, 2),
+    ("sotce-asks", 97, 702, 1),
+    ("news-posts", 58, 820, 3),
+    ("news-comments", 121, 540, 3),
+    ("news-votes", 344, 118, 2),
+    ("piece-hits", 611, 74, 2),
+    ("piece-user-hits", 1290, 112, 2),
+    ("tickets", 31, 980, 1),
+    ("products", 12, 1430, 1),
+    ("servers", 4, 260, 1),
+    ("false.work-builds", 23, 2890, 1),
+    ("false.work-reports", 2, 6120, 1),
+    ("jas-tags", 10, 180, 1),
+    ("jas-stretched-paintings", 1, 640, 1),
+]
+
+CATEGORIES = [  # id, label: as src/category.c names them
+    ("logs", "logs/telemetry"), ("chat", "chat"), ("content", "user content"),
+    ("identity", "users/auth"), ("social", "social/misc"), ("other", "other"),
+]
+
+
+def category_of(name):
+    """Mirror of src/category.c for the fixture names."""
+    logs = {"boots", "logs", "bundle-telemetry", "oven-grabs", "oven-bakes",
+            "oven-cache", "oven-frozen-pieces", "kidlisp-logs", "_firehose"}
+    content = {"kidlisp", "paintings", "pieces", "moods", "tapes", "clocks"}
+    identity = {"users", "@handles", "verifications", "secrets"}
+    if name in logs:
+        return "logs"
+    if name.startswith("chat-") or name == "hearts":
+        return "chat"
+    if name in content:
+        return "content"
+    if name in identity:
+        return "identity"
+    if name.startswith(("sotce-", "news-", "jas-", "false.work-")) or name in {
+            "piece-hits", "piece-user-hits", "tickets", "products", "servers"}:
+        return "social"
+    return "other"
+
+
+def build_collections():
+    rows = []
+    for name, docs, avg, nidx in COLLECTION_ROWS:
+        size = docs * avg
+        storage = max(4096, (int(size * 0.37) + 4095) // 4096 * 4096)
+        index_bytes = nidx * max(4096, (docs * 38 + 4095) // 4096 * 4096)
+        rows.append({"name": name, "category": category_of(name), "documents": docs,
+                     "size_bytes": size, "storage_bytes": storage, "avg_obj_bytes": avg,
+                     "indexes": nidx, "index_bytes": index_bytes})
+    rows.sort(key=lambda r: (-r["size_bytes"], r["name"]))
+    totals = {"collections": len(rows),
+              "documents": sum(r["documents"] for r in rows),
+              "size_bytes": sum(r["size_bytes"] for r in rows),
+              "storage_bytes": sum(r["storage_bytes"] for r in rows),
+              "index_bytes": sum(r["index_bytes"] for r in rows)}
+    cats = []
+    for cid, label in CATEGORIES:
+        mine = [r for r in rows if r["category"] == cid]
+        cats.append({"id": cid, "label": label, "collections": len(mine),
+                     "documents": sum(r["documents"] for r in mine),
+                     "size_bytes": sum(r["size_bytes"] for r in mine),
+                     "storage_bytes": sum(r["storage_bytes"] for r in mine)})
+    return {"database": "aesthetic", "collections": rows, "totals": totals, "categories": cats}
+
+
+COLLECTIONS = build_collections()
+HEALTH_OK = {"status": "ok", "database": "aesthetic", "version": "7.0.42",
+             "engine": "mongod", "uptime_s": 1209612.4, "ping_ms": 0.8,
+             "connections": {"current": 14, "available": 838}}
+HEALTH_DEGRADED = dict(HEALTH_OK, status="degraded", ping_ms=612.4,
+                       reason="ping slower than SILO_DB_SLOW_MS")
+USERS = {"users": 4217, "handles": 2773, "verified": 3876, "with_did": 2946}
+
+DOWN_MESSAGE = "No suitable servers found: serverSelectionTimeoutMS expired"
+
+
+def down(doing):
+    return {"status": "down", "database": "aesthetic",
+            "error": {"code": "db_unavailable", "message": f"{doing}: {DOWN_MESSAGE}"}}
+
+
+# variant -> path -> (status, body)
+VARIANTS = {
+    "ok": {"/api/db/health": (200, HEALTH_OK),
+           "/api/db/collections": (200, COLLECTIONS),
+           "/api/db/users/count": (200, USERS)},
+    "collections503": {"/api/db/health": (200, HEALTH_OK),
+                       "/api/db/collections": (503, down("listCollections")),
+                       "/api/db/users/count": (200, USERS)},
+    "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
+                 "/api/db/collections": (200, COLLECTIONS),
+                 "/api/db/users/count": (200, USERS)},
+    "down": {"/api/db/health": (503, down("ping")),
+             "/api/db/collections": (503, down("listCollections")),
+             "/api/db/users/count": (503, down("users"))},
+}
+
+# --------------------------------------------------------------------------
+# The loopback server: www/ plus the variant's /api/.
+# --------------------------------------------------------------------------
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "silo-test"
+
+    def log_message(self, fmt, *args):  # keep the output for failures only
+        self.server.requests.append(self.path)
+
+    def send(self, status, body, ctype):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        if path.startswith("/api/"):
+            status, body = self.server.api.get(
+                path, (404, {"error": {"code": "not_found", "message": f"no route {path}"}}))
+            self.send(status, json.dumps(body).encode(), "application/json")
+            return
+        name = "index.html" if path == "/" else path.lstrip("/")
+        full = os.path.realpath(os.path.join(WWW, name))
+        if not full.startswith(os.path.realpath(WWW) + os.sep) or not os.path.isfile(full):
+            self.send(404, b"not found\n", "text/plain")
+            return
+        ctype = "text/html; charset=utf-8" if full.endswith(".html") else "application/octet-stream"
+        with open(full, "rb") as f:
+            self.send(200, f.read(), ctype)
+
+
+class Server:
+    """http.server on 127.0.0.1, on a port the OS picks, in a thread."""
+
+    def __init__(self, api):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.api = api
+        self.httpd.requests = []
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------
+# Chromium
+# --------------------------------------------------------------------------
+
+
+def find_chromium(given):
+    if given:
+        return given
+    for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(path, os.X_OK):
+            return path
+    print("chromium is missing: installing Debian's package", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1200)
+    if not os.access("/usr/bin/chromium", os.X_OK):
+        raise SystemExit("FAIL: /usr/bin/chromium still missing after apt-get install")
+    return "/usr/bin/chromium"
+
+
+def end_group(proc):
+    """End what is left of the process group this script started for proc."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.3)
+
+
+def remove_tree(path):
+    """Remove a profile folder; bounded retries while helpers finish writing."""
+    for _ in range(10):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.2)
+
+
+def chromium(binary, url, extra, theme="dark"):
+    """Run headless Chromium once on url with a fresh profile; return stdout."""
+    profile = tempfile.mkdtemp(prefix="silo-chromium-")
+    args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+            "--disable-default-apps", "--disable-extensions", "--mute-audio",
+            f"--user-data-dir={profile}",
+            # Nothing but loopback resolves: no traffic leaves the machine.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            # 0 = dark, 1 = light: what prefers-color-scheme reports.
+            f"--blink-settings=preferredColorScheme={0 if theme == 'dark' else 1}",
+            "--hide-scrollbars", "--virtual-time-budget=5000", *extra, url]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=profile, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=CHROMIUM_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise Failure(f"chromium did not finish within {CHROMIUM_TIMEOUT_S} s on {url}")
+    finally:
+        end_group(proc)
+        remove_tree(profile)
+    if proc.returncode != 0:
+        raise Failure(f"chromium exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
+    return out.decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------
+# A small DOM from --dump-dom's HTML
+# --------------------------------------------------------------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+        "meta", "source", "track", "wbr"}
+
+
+class Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent, self.children = tag, dict(attrs), parent, []
+
+    def text(self):
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def walk(self):
+        for c in self.children:
+            if isinstance(c, Node):
+                yield c
+                yield from c.walk()
+
+    def find(self, pred):
+        return [n for n in self.walk() if pred(n)]
+
+    def classes(self):
+        return set(self.attrs.get("class", "").split())
+
+    def visible(self):
+        n = self
+        while n is not None:
+            if "hidden" in n.attrs:
+                return False
+            n = n.parent
+        return True
+
+
+class TreeBuilder(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {}, None)
+        self.cur = self.root
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, [(k, v if v is not None else "") for k, v in attrs], self.cur)
+        self.cur.children.append(node)
+        if tag not in VOID:
+            self.cur = node
+
+    def handle_startendtag(self, tag, attrs):
+        self.cur.children.append(Node(tag, [(k, v or "") for k, v in attrs], self.cur))
+
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not None and n.tag != tag:
+            n = n.parent
+        if n is not None and n.parent is not None:
+            self.cur = n.parent
+
+    def handle_data(self, data):
+        self.cur.children.append(data)
+
+
+class Dom:
+    def __init__(self, source):
+        b = TreeBuilder()
+        b.feed(source)
+        b.close()
+        self.root = b.root
+        self.source = source
+
+    def id(self, ident):
+        found = self.root.find(lambda n: n.attrs.get("id") == ident)
+        if not found:
+            raise Failure(f"no element #{ident} in the rendered DOM")
+        return found[0]
+
+    def text(self, ident):
+        return " ".join(self.id(ident).text().split())
+
+
+# --------------------------------------------------------------------------
+# PNG: size and pixels (8-bit RGB/RGBA, not interlaced: what Chromium writes)
+# --------------------------------------------------------------------------
+
+
+def png_pixels(path, rows):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise Failure(f"{path} is not a PNG")
+    pos, idat, meta = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            meta = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = meta
+    if depth != 8 or color not in (2, 6) or interlace:
+        raise Failure(f"{path}: unexpected PNG format depth={depth} color={color}")
+    bpp = 3 if color == 2 else 4
+    stride = width * bpp
+    raw = zlib.decompressobj().decompress(idat, (stride + 1) * rows)
+    out, prev = [], bytearray(stride)
+    for y in range(min(rows, height)):
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if ftype == 1:
+                line[i] = (line[i] + a) & 255
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 255
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out.append([tuple(line[x * bpp:x * bpp + 3]) for x in range(width)])
+        prev = line
+    return width, height, out
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+
+class Failure(Exception):
+    pass
+
+
+class Checks:
+    def __init__(self):
+        self.passed, self.failed = 0, []
+
+    def check(self, name, cond, detail=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed.append(f"{name}: {detail}" if detail else name)
+            print(f"  FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
+
+    def eq(self, name, got, want):
+        self.check(name, got == want, f"got {got!r}, want {want!r}")
+
+
+def fmt_int(n):
+    return f"{n:,}"
+
+
+def fmt_bytes(n):
+    """The page's bytes(): SI units, 1 decimal under 100."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    v, i = float(n), 0
+    while abs(v) >= 999.5 and i < len(units) - 1:
+        v /= 1000
+        i += 1
+    if i == 0:
+        return f"{round(v)} B"
+    return f"{v:.1f} {units[i]}" if abs(v) < 99.95 else f"{round(v)} {units[i]}"
+
+
+def check_static(c):
+    """Rules the page must follow whatever the data: CSP and house style."""
+    with open(os.path.join(WWW, "index.html"), encoding="utf-8") as f:
+        src = f.read()
+    c.check("static: no inline event-handler attributes",
+            not re.search(r"<[^>]+\son[a-z]+\s*=", src, re.I), "found on...= in markup")
+    c.check("static: no innerHTML/outerHTML/insertAdjacentHTML/document.write",
+            not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", src))
+    c.check("static: no eval or new Function", not re.search(r"\beval\s*\(|new\s+Function\s*\(", src))
+    c.check("static: no external scripts or stylesheets",
+            not re.search(r"<script[^>]+\bsrc=|<link[^>]+rel=.?stylesheet", src, re.I))
+    c.check("static: no bold weights",
+            not re.search(r"font-weight\s*:\s*(bold|[5-9]00)|<(b|strong)>", src, re.I))
+    c.check("static: house reset",
+            "* { margin: 0; padding: 0; box-sizing: border-box; }" in src)
+    c.check("static: favicon", 'href="https://aesthetic.computer/icon/128x128/prompt.png"' in src)
+    c.check("static: font stack", "font-family: 'Berkeley Mono Variable', 'Menlo', monospace;" in src)
+    c.check("static: follows prefers-color-scheme live",
+            "matchMedia('(prefers-color-scheme: light)')" in src and "addEventListener('change'" in src)
+    c.check("static: stat grid", "repeat(auto-fit, minmax(180px, 1fr))" in src)
+    c.check("static: no email addresses",
+            not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", src, re.I))
+
+
+def check_common(c, v, dom):
+    c.eq(f"{v}: title", " ".join(dom.root.find(lambda n: n.tag == "title")[0].text().split()),
+         "silo · Aesthetic Computer")
+    c.eq(f"{v}: page polled once", dom.root.find(lambda n: n.tag == "body")[0].attrs.get("data-polled"), "1")
+    c.check(f"{v}: body follows the theme",
+            "light-mode" not in dom.root.find(lambda n: n.tag == "body")[0].classes(),
+            "dark run has light-mode")
+    c.check(f"{v}: updated time shown", re.fullmatch(r"\d\d:\d\d:\d\d", dom.text("updated")),
+            dom.text("updated"))
+    c.eq(f"{v}: h1", dom.text("home"), "silo")
+
+
+def check_health_ok(c, v, dom, status="ok"):
+    c.eq(f"{v}: health state", dom.id("group-health").attrs.get("data-state"), "ok")
+    want_dot = "ok" if status == "ok" else "warn"
+    c.check(f"{v}: status dot {want_dot}", want_dot in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
+    c.eq(f"{v}: db status", dom.text("v-db-status"), status)
+    c.eq(f"{v}: version", dom.text("v-db-version"), "7.0.42")
+    c.eq(f"{v}: engine", dom.text("s-db-version"), "mongod · aesthetic")
+    c.eq(f"{v}: uptime", dom.text("v-db-uptime"), "14d 0h")
+    c.check(f"{v}: connections", "14 open · 838 free" == dom.text("s-db-ping"), dom.text("s-db-ping"))
+
+
+def check_users_ok(c, v, dom):
+    c.eq(f"{v}: users state", dom.id("group-users").attrs.get("data-state"), "ok")
+    c.eq(f"{v}: users", dom.text("v-users"), "4,217")
+    c.eq(f"{v}: handles", dom.text("v-handles"), "2,773")
+    c.eq(f"{v}: verified", dom.text("v-verified"), "3,876")
+    c.eq(f"{v}: with DID", dom.text("v-with-did"), "2,946")
+    c.eq(f"{v}: handles share", dom.text("s-handles"), "66% of users")
+
+
+def check_collections_ok(c, v, dom):
+    t = COLLECTIONS["totals"]
+    for ident in ("group-collections", "categories", "collections"):
+        c.eq(f"{v}: {ident} state", dom.id(ident).attrs.get("data-state"), "ok")
+    c.eq(f"{v}: total documents", dom.text("v-documents"), fmt_int(t["documents"]))
+    c.eq(f"{v}: documents sub", dom.text("s-documents"), "in 38 collections")
+    c.eq(f"{v}: data size", dom.text("v-size"), fmt_bytes(t["size_bytes"]))
+    c.eq(f"{v}: data size exact", dom.id("v-size").attrs.get("title"), f"{t['size_bytes']:,} bytes")
+    c.eq(f"{v}: storage size", dom.text("v-storage"), fmt_bytes(t["storage_bytes"]))
+    c.eq(f"{v}: index size", dom.text("v-index"), fmt_bytes(t["index_bytes"]))
+    c.eq(f"{v}: index count", dom.text("s-index"),
+         f"{sum(r['indexes'] for r in COLLECTIONS['collections'])} indexes")
+
+    rows = [n for n in dom.id("collections-body").children if isinstance(n, Node) and n.tag == "tr"]
+    c.eq(f"{v}: collection rows", len(rows), 38)
+    names = [r.attrs.get("data-collection") for r in rows]
+    c.eq(f"{v}: largest first", names[:3], [r["name"] for r in COLLECTIONS["collections"][:3]])
+    c.eq(f"{v}: size sort header", dom.root.find(
+        lambda n: n.tag == "th" and n.attrs.get("data-key") == "size_bytes")[0].attrs.get("aria-sort"),
+        "descending")
+    want = {"boots": ("logs/telemetry", "25,513"), "chat-system": ("chat", "17,853"),
+            "kidlisp": ("user content", "14,189"), "paintings": ("user content", "4,358"),
+            "users": ("users/auth", "4,217"), "@handles": ("users/auth", "2,773"),
+            "jas-stretched-paintings": ("social/misc", "1")}
+    by_name = {r.attrs.get("data-collection"): r for r in rows}
+    for name, (label, docs) in want.items():
+        row = by_name.get(name)
+        if row is None:
+            c.check(f"{v}: row {name}", False, "missing")
+            continue
+        cells = [" ".join(td.text().split()) for td in row.children if isinstance(td, Node)]
+        fixture = next(r for r in COLLECTIONS["collections"] if r["name"] == name)
+        c.eq(f"{v}: row {name}", cells[:4], [name, label, docs, fmt_bytes(fixture["size_bytes"])])
+        size_td = [td for td in row.children if isinstance(td, Node)][3]
+        c.eq(f"{v}: row {name} exact bytes", size_td.attrs.get("title"), f"{fixture['size_bytes']:,} bytes")
+    boots = next(r for r in COLLECTIONS["collections"] if r["name"] == "boots")
+    c.check(f"{v}: boots is ~115 MB", fmt_bytes(boots["size_bytes"]) == "115 MB", fmt_bytes(boots["size_bytes"]))
+
+    cat_rows = [n for n in dom.id("categories-body").children if isinstance(n, Node) and n.tag == "tr"]
+    c.eq(f"{v}: category rows", [r.attrs.get("data-category") for r in cat_rows],
+         [x["id"] for x in sorted(COLLECTIONS["categories"], key=lambda x: -x["size_bytes"])])
+    segs = dom.id("category-bar").find(lambda n: "seg" in n.classes())
+    c.eq(f"{v}: bar segments (non-empty categories)", len(segs),
+         sum(1 for x in COLLECTIONS["categories"] if x["size_bytes"] > 0))
+    c.check(f"{v}: bar segment has a size title",
+            segs and segs[0].attrs.get("title", "").startswith("logs/telemetry:"),
+            segs[0].attrs.get("title") if segs else "no segments")
+    c.check(f"{v}: no visible error", not [n for n in dom.root.find(lambda n: "error-box" in n.classes())
+                                           if n.visible()])
+
+
+def check_collections_error(c, v, dom):
+    msg = f"listCollections: {DOWN_MESSAGE}"
+    for ident in ("group-collections", "categories", "collections"):
+        node = dom.id(ident)
+        c.eq(f"{v}: {ident} state", node.attrs.get("data-state"), "error")
+        boxes = [n for n in node.children if isinstance(n, Node) and "error-box" in n.classes()]
+        c.check(f"{v}: {ident} error visible", boxes and "hidden" not in boxes[0].attrs)
+        text = " ".join(boxes[0].text().split()) if boxes else ""
+        c.check(f"{v}: {ident} error code", "db_unavailable" in text, text)
+        c.check(f"{v}: {ident} error message", msg in text, text)
+        oks = [n for n in node.children if isinstance(n, Node) and n.attrs.get("data-part") == "ok"]
+        c.check(f"{v}: {ident} data hidden", oks and all("hidden" in n.attrs for n in oks))
+
+# --------------------------------------------------------------------------
+# Interactive checks over the DevTools protocol (--remote-debugging-pipe:
+# commands on fd 3, answers on fd 4, each message ends in a NUL byte)
+# --------------------------------------------------------------------------
+
+# Puts the two pipe ends on fds 3 and 4, then becomes Chromium.
+TRAMPOLINE = """
+import fcntl, os, sys
+src = (int(sys.argv[1]), int(sys.argv[2]))
+tmp = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in src]
+os.dup2(tmp[0], 3)
+os.dup2(tmp[1], 4)
+for fd in tmp + [fd for fd in src if fd not in (3, 4)]:
+    os.close(fd)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+class Cdp:
+    """One headless Chromium driven over the DevTools pipe."""
+
+    def __init__(self, binary, theme="dark", size=(1280, 900)):
+        self.profile = tempfile.mkdtemp(prefix="silo-chromium-")
+        self.errlog = open(os.path.join(self.profile, "stderr.log"), "wb")
+        cmd_r, self.cmd_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                "--disable-extensions", "--mute-audio", f"--user-data-dir={self.profile}",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                f"--blink-settings=preferredColorScheme={0 if theme == 'dark' else 1}",
+                f"--window-size={size[0]},{size[1]}", "--remote-debugging-pipe", "about:blank"]
+        self.proc = subprocess.Popen([sys.executable, "-c", TRAMPOLINE, str(cmd_r), str(resp_w), *args],
+                                     pass_fds=(cmd_r, resp_w), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.errlog, cwd=self.profile,
+                                     start_new_session=True)
+        os.close(cmd_r)
+        os.close(resp_w)
+        self.buf, self.next_id, self.events, self.session = b"", 0, [], None
+
+    def close(self):
+        for fd in (self.cmd_w, self.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        end_group(self.proc)
+        self.errlog.close()
+        remove_tree(self.profile)
+
+    def _read(self, deadline):
+        while b"\0" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failure("DevTools: no answer in time")
+            ready, _, _ = select.select([self.resp_r], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(self.resp_r, 65536)
+                if not chunk:
+                    raise Failure("DevTools: Chromium closed the pipe")
+                self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def send(self, method, params=None, timeout=20, browser=False):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session and not browser:
+            msg["sessionId"] = self.session
+        os.write(self.cmd_w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise Failure(f"DevTools {method}: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def pump(self, seconds):
+        """Collect events for a while."""
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                reply = self._read(deadline)
+                if "method" in reply:
+                    self.events.append(reply)
+        except Failure:
+            pass
+
+    def attach(self):
+        targets = self.send("Target.getTargets", browser=True)["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        self.session = self.send("Target.attachToTarget",
+                                 {"targetId": page["targetId"], "flatten": True}, browser=True)["sessionId"]
+        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+            self.send(domain)
+
+    def js(self, expression):
+        r = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                           "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise Failure(f"page script failed: {expression}: {r['exceptionDetails'].get('text')}")
+        return r["result"].get("value")
+
+    def wait_for(self, expression, timeout=15):
+        """Poll expression (errors count as false, e.g. mid-navigation)."""
+        guarded = f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.js(guarded):
+                return True
+            self.pump(0.2)
+        return False
+
+    def navigate(self, url, timeout=20):
+        self.send("Page.navigate", {"url": url})
+        deadline = time.monotonic() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            if time.monotonic() > deadline:
+                raise Failure(f"{url} did not load within {timeout} s")
+            self.pump(0.2)
+
+    def click(self, selector):
+        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                      f".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
+                                                    "button": "left", "clickCount": 1})
+
+    def key(self, selector, key="Enter"):
+        self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                  "windowsVirtualKeyCode": 13})
+
+    def problems(self):
+        """Script exceptions, console errors and CSP violations so far."""
+        out = []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m == "Runtime.exceptionThrown":
+                out.append("exception: " + p["exceptionDetails"].get("text", "")
+                           + " " + str(p["exceptionDetails"].get("exception", {}).get("description", "")))
+            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                out.append("console.error: " + " ".join(str(a.get("value", a.get("description")))
+                                                        for a in p.get("args", [])))
+            elif m == "Log.entryAdded":
+                entry = p["entry"]
+                text = entry.get("text", "")
+                # Fetching aesthetic.computer fails here by design (no network);
+                # anything else logged as an error is a problem.
+                if entry.get("level") == "error" and not (
+                        entry.get("source") == "network" and "aesthetic.computer" in entry.get("url", "")):
+                    out.append(f"log {entry.get('source')}: {text} {entry.get('url', '')}")
+                elif "Content Security Policy" in text:
+                    out.append(f"CSP: {text}")
+        return out
+
+
+ROWS_JS = "[...document.querySelectorAll('#collections-body tr')].map(r => r.dataset.collection)"
+
+
+def run_interactive(c, binary):
+    """Sorting by mouse and keyboard, live theme switching, polling, clean console."""
+    print("interactive (DevTools pipe)", flush=True)
+    by = {r["name"]: r for r in COLLECTIONS["collections"]}
+    with Server(VARIANTS["ok"]) as srv:
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(srv.url)
+            c.check("interactive: first poll rendered",
+                    cdp.wait_for("document.body.dataset.polled === '1'"), "data-polled never became 1")
+
+            cdp.click("th[data-key='documents']")
+            rows = cdp.js(ROWS_JS)
+            docs = [by[n]["documents"] for n in rows]
+            c.check("interactive: click documents sorts descending", docs == sorted(docs, reverse=True),
+                    rows[:5])
+            c.eq("interactive: documents header aria-sort",
+                 cdp.js("document.querySelector(\"th[data-key='documents']\").getAttribute('aria-sort')"),
+                 "descending")
+            c.eq("interactive: most documents first", rows[0], "oven-grabs")
+
+            cdp.click("th[data-key='documents']")
+            rows = cdp.js(ROWS_JS)
+            docs = [by[n]["documents"] for n in rows]
+            c.check("interactive: second click sorts ascending", docs == sorted(docs), rows[:5])
+            c.eq("interactive: fewest documents first", rows[0], "jas-stretched-paintings")
+
+            cdp.click("th[data-key='name']")
+            c.check("interactive: click name sorts A to Z", cdp.js(
+                f"(() => {{ const r = {ROWS_JS}; return r.length === 38 && "
+                "r.every((n, i) => i === 0 || r[i - 1].localeCompare(n, 'en') <= 0); })()"))
+            c.eq("interactive: meta names the sort", cdp.js("document.getElementById('collections-meta').textContent"),
+                 "38 collections · sorted by name ↑")
+
+            cdp.key("th[data-key='index_bytes']")
+            rows = cdp.js(ROWS_JS)
+            sizes = [by[n]["index_bytes"] for n in rows]
+            c.check("interactive: Enter on index size sorts descending", sizes == sorted(sizes, reverse=True),
+                    rows[:5])
+
+            bg = "getComputedStyle(document.body).backgroundColor"
+            c.eq("interactive: dark background", cdp.js(bg), "rgb(26, 26, 46)")
+            cdp.send("Emulation.setEmulatedMedia",
+                     {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+            c.check("interactive: switches to light live",
+                    cdp.wait_for("document.body.classList.contains('light-mode')", timeout=5))
+            c.eq("interactive: light background", cdp.js(bg), "rgb(245, 245, 245)")
+            c.eq("interactive: light category colour follows the theme",
+                 cdp.js("getComputedStyle(document.querySelector('.swatch.cat-chat')).backgroundColor"),
+                 "rgb(8, 145, 178)")
+            cdp.send("Emulation.setEmulatedMedia",
+                     {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+            c.check("interactive: switches back to dark live",
+                    cdp.wait_for("!document.body.classList.contains('light-mode')", timeout=5))
+
+            before = srv.httpd.requests.count("/api/db/health")
+            c.check("interactive: polls again after 10 s",
+                    cdp.wait_for("document.body.dataset.polled === '2'", timeout=16),
+                    "no second poll within 16 s")
+            c.check("interactive: second poll hit the API", srv.httpd.requests.count("/api/db/health") > before)
+            c.eq("interactive: sort survives a poll",
+                 cdp.js("document.querySelector(\"th[data-key='index_bytes']\").getAttribute('aria-sort')"),
+                 "descending")
+
+            # Hidden tab: no polling; visible again: poll at once.
+            hide = ("Object.defineProperty(document, 'hidden', {configurable: true, get: () => %s}); "
+                    "document.dispatchEvent(new Event('visibilitychange')); true")
+            cdp.js(hide % "true")
+            before = srv.httpd.requests.count("/api/db/health")
+            cdp.pump(11.5)
+            c.eq("interactive: no polling while hidden", cdp.js("document.body.dataset.polled"), "2")
+            c.eq("interactive: no API calls while hidden", srv.httpd.requests.count("/api/db/health"), before)
+            cdp.js(hide % "false")
+            c.check("interactive: polls at once when visible again",
+                    cdp.wait_for("document.body.dataset.polled === '3'", timeout=3))
+
+            cdp.pump(0.5)
+            problems = cdp.problems()
+            c.check("interactive: no script errors or CSP violations", not problems, "; ".join(problems))
+        finally:
+            cdp.close()
+
+
+def run_variant(c, binary, name, shots, out):
+    print(f"variant {name}", flush=True)
+    with Server(VARIANTS[name]) as srv:
+        dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
+        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count"):
+            c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
+        check_common(c, name, dom)
+        if name == "ok":
+            check_health_ok(c, name, dom)
+            check_users_ok(c, name, dom)
+            check_collections_ok(c, name, dom)
+        elif name == "collections503":
+            check_health_ok(c, name, dom)
+            check_users_ok(c, name, dom)
+            check_collections_error(c, name, dom)
+        elif name == "degraded":
+            check_health_ok(c, name, dom, status="degraded")
+            c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
+                    dom.text("db-status-text"))
+            check_collections_ok(c, name, dom)
+        elif name == "down":
+            c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
+            c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
+            c.check(f"{name}: reason in header", f"ping: {DOWN_MESSAGE}" in dom.text("db-status-text"),
+                    dom.text("db-status-text"))
+            c.eq(f"{name}: health state", dom.id("group-health").attrs.get("data-state"), "error")
+            box = [n for n in dom.id("group-health").find(lambda n: "error-box" in n.classes()) if n.visible()]
+            code = box[0].find(lambda n: "error-code" in n.classes()) if box else []
+            msg = box[0].find(lambda n: "error-message" in n.classes()) if box else []
+            c.check(f"{name}: health error box", len(box) == 1 and code and msg, box)
+            if box and code and msg:
+                c.eq(f"{name}: health error code", code[0].text(), "db_unavailable")
+                c.eq(f"{name}: health error reason", msg[0].text(), f"ping: {DOWN_MESSAGE}")
+            c.check(f"{name}: down since", re.fullmatch(r"since \d\d:\d\d:\d\d", dom.text("s-db-status")),
+                    dom.text("s-db-status"))
+            check_collections_error(c, name, dom)
+            users = " ".join(dom.id("group-users").text().split())
+            c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
+        c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
+
+        for theme, (w, h) in shots:
+            path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
+            chromium(binary, srv.url, [f"--screenshot={path}", f"--window-size={w},{h}"], theme=theme)
+            c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
+            if not os.path.isfile(path):
+                continue
+            pw, ph, px = png_pixels(path, 3)
+            c.eq(f"{name}: {os.path.basename(path)} size", (pw, ph), (w, h))
+            want = (0x1a, 0x1a, 0x2e) if theme == "dark" else (0xf5, 0xf5, 0xf5)
+            c.eq(f"{name}: {os.path.basename(path)} background", px[1][1], want)
+            print(f"  screenshot {path}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="folder for the screenshots (default: a new temporary folder)")
+    ap.add_argument("--chromium", help="Chromium binary (default /usr/bin/chromium, installed if missing)")
+    ap.add_argument("--www", help="folder to serve instead of the repository's www/")
+    opts = ap.parse_args()
+    global WWW
+    if opts.www:
+        WWW = os.path.abspath(opts.www)
+
+    if not os.path.isfile(os.path.join(WWW, "index.html")):
+        print(f"FAIL: {WWW}/index.html is missing")
+        return 1
+    out = opts.out or tempfile.mkdtemp(prefix="silo-dashboard-shots-")
+    os.makedirs(out, exist_ok=True)
+    binary = find_chromium(opts.chromium)
+
+    c = Checks()
+    check_static(c)
+    all_shots = [("dark", (1280, 900)), ("light", (1280, 900)),
+                 ("dark", (400, 900)), ("light", (400, 900))]
+    plan = {"ok": all_shots,
+            "collections503": [("dark", (1280, 900)), ("light", (400, 900))],
+            "degraded": [],
+            "down": [("dark", (1280, 900))]}
+    try:
+        for name, shots in plan.items():
+            run_variant(c, binary, name, shots, out)
+        run_interactive(c, binary)
+    except Failure as e:
+        c.failed.append(str(e))
+        print(f"  FAIL {e}", flush=True)
+
+    print(f"screenshots in {out}")
+    print(f"{c.passed} passed, {len(c.failed)} failed")
+    if c.failed:
+        print("FAILED:\n  " + "\n  ".join(c.failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
