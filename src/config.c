@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mongoc/mongoc.h>
@@ -490,11 +491,20 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 	long		 port;
 
 	if (strcmp(text, "auto") == 0) {
-		const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+		/* Whoever started us may have passed the socket: systemd says so
+		 * in LISTEN_PID/LISTEN_FDS; a FastCGI spawner (spawn-fcgi and
+		 * the like) says nothing and leaves a listener on fd 0. */
+		const char	*fds = getenv("LISTEN_FDS");
+		const char	*pid = getenv("LISTEN_PID");
+		int		 listening = 0;
+		socklen_t	 len = sizeof(listening);
 
 		if (fds != NULL && pid != NULL &&
 		    strtol(pid, NULL, 10) == (long)getpid())
 			c->listen_kind = LISTEN_SYSTEMD;
+		else if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN,
+		    &listening, &len) == 0 && listening)
+			c->listen_kind = LISTEN_STDIN;
 		else {
 			c->listen_kind = LISTEN_UNIX;
 			c->listen_path = strdup("/run/silo/silo.sock");

@@ -512,12 +512,34 @@ supervise(struct supervisor *s, const sigset_t *set)
 	}
 }
 
+/* "unix:/run/silo/silo.sock", "tcp:127.0.0.1:9000", "stdin", "systemd". */
+static const char *
+listen_describe(const struct silo_config *c, char *buf, size_t bufsz)
+{
+	switch (c->listen_kind) {
+	case LISTEN_UNIX:
+		snprintf(buf, bufsz, "unix:%s", c->listen_path);
+		break;
+	case LISTEN_TCP:
+		snprintf(buf, bufsz, strchr(c->listen_host, ':') != NULL ?
+		    "tcp:[%s]:%d" : "tcp:%s:%d", c->listen_host, c->listen_port);
+		break;
+	case LISTEN_STDIN:
+		snprintf(buf, bufsz, "stdin (fd 0)");
+		break;
+	case LISTEN_SYSTEMD:
+		snprintf(buf, bufsz, "systemd (fd %d)", SYSTEMD_FD);
+		break;
+	}
+	return buf;
+}
+
 int
 serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 {
 	struct supervisor	 s;
 	sigset_t		 set;
-	char			 err[4096];
+	char			 err[4096], where[160];
 	int			 rc = 0;
 
 	memset(&s, 0, sizeof(s));
@@ -556,13 +578,8 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 		goto out;
 	}
 	s.nslots = (size_t)s.config.workers;
-	log_info("silo %s serving on %s%s with %zu workers, database %s",
-	    PACKAGE_VERSION,
-	    s.config.listen_kind == LISTEN_UNIX ? "unix:" :
-	    s.config.listen_kind == LISTEN_TCP ? "tcp:" :
-	    s.config.listen_kind == LISTEN_STDIN ? "stdin" : "systemd",
-	    s.config.listen_kind == LISTEN_UNIX ? s.config.listen_path :
-	    s.config.listen_kind == LISTEN_TCP ? s.config.listen_host : "",
+	log_info("silo %s serving on %s with %zu workers, database %s",
+	    PACKAGE_VERSION, listen_describe(&s.config, where, sizeof(where)),
 	    s.nslots, s.config.mongo_db);
 	supervise(&s, &set);
 	log_info("stopped");

@@ -1,0 +1,166 @@
+"""Where silo's FastCGI socket comes from: a TCP port, a listener passed as
+fd 0 (the FastCGI convention), or systemd socket activation (fd 3); and
+the unix socket's mode.  Plus raw FastCGI input Caddy would never send."""
+
+import os
+import socket
+import stat
+import subprocess
+
+import fcgi
+import stacklib as sl
+from conftest import DB_NAME
+
+
+def spawn(stack, name, env_extra, **popen):
+    """Start `silo serve` by hand (not via stacklib), logging to a file."""
+    log = stack.root / f"{name}.log"
+    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+                       MONGODB_NAME=DB_NAME, SILO_WORKERS="2",
+                       SILO_ENV_FILE="/dev/null", **env_extra)
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(popen.pop("argv", [stack.silo_bin, "serve"]),
+                                env=env, stdout=f, stderr=subprocess.STDOUT,
+                                **popen)
+    return proc, log
+
+
+def stop(proc):
+    proc.terminate()
+    assert proc.wait(40) == 0
+
+
+def wait_served(address, log):
+    return sl.wait_until(
+        lambda: _try(address), 15,
+        f"silo to answer on {address}; log:\n{log.read_text()}")
+
+
+def _try(address):
+    try:
+        return fcgi.get(address, "/api/ping")
+    except OSError:
+        return None
+
+
+def listener_unix(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(16)
+    return s
+
+
+def test_tcp_listen(stack):
+    port = sl.free_port()
+    proc, log = spawn(stack, "tcp", {"SILO_LISTEN": f"tcp:127.0.0.1:{port}"})
+    try:
+        r = wait_served(("127.0.0.1", port), log)
+        assert r.status == 200 and r.json() == {"ok": True}
+        assert f"serving on tcp:127.0.0.1:{port}" in log.read_text()
+        r = fcgi.get(("127.0.0.1", port), "/api/db/health")
+        assert r.status == 200 and r.json()["status"] == "ok"
+    finally:
+        stop(proc)
+
+
+def test_fastcgi_fd0_convention_is_detected(stack):
+    path = sl.socket_path(stack.root, "fd0.sock")
+    lsock = listener_unix(path)
+    try:
+        # No SILO_LISTEN: auto finds the listener on fd 0.
+        proc, log = spawn(stack, "fd0", {}, stdin=lsock.fileno())
+        try:
+            r = wait_served(str(path), log)
+            assert r.status == 200
+            assert "serving on stdin (fd 0)" in log.read_text()
+        finally:
+            stop(proc)
+    finally:
+        lsock.close()
+    assert path.exists(), "silo must not remove a socket it did not bind"
+
+
+def test_systemd_socket_activation(stack):
+    path = sl.socket_path(stack.root, "systemd.sock")
+    lsock = listener_unix(path)
+    fd = lsock.fileno()
+    try:
+        # As systemd does: the socket on fd 3, LISTEN_PID = the service's
+        # pid (the shell's, which exec keeps).
+        argv = ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve',
+                str(stack.silo_bin)]
+        proc, log = spawn(stack, "systemd", {"SILO_LISTEN": "systemd"},
+                          argv=argv, pass_fds=(3,),
+                          preexec_fn=lambda: os.dup2(fd, 3))
+        try:
+            r = wait_served(str(path), log)
+            assert r.status == 200
+            assert "serving on systemd (fd 3)" in log.read_text()
+        finally:
+            stop(proc)
+    finally:
+        lsock.close()
+
+
+def test_systemd_without_socket_is_a_clear_error(stack):
+    proc, log = spawn(stack, "nosystemd", {"SILO_LISTEN": "systemd"})
+    assert proc.wait(20) == 1
+    assert "SILO_LISTEN=systemd but no socket was passed" in log.read_text()
+
+
+def test_unix_socket_mode(stack):
+    mode = stat.S_IMODE(os.stat(stack.silo.sock).st_mode)
+    assert mode == 0o600, oct(mode)     # SILO_SOCKET_MODE in stacklib.silo()
+
+
+def test_second_silo_on_a_live_socket_refuses(stack):
+    proc, log = spawn(stack, "dup", {"SILO_LISTEN": f"unix:{stack.silo.sock}"})
+    assert proc.wait(20) == 1
+    assert "is in use by a running server" in log.read_text()
+    assert fcgi.get(str(stack.silo.sock), "/api/ping").status == 200
+
+
+def test_raw_malformed_content_length(stack):
+    r = fcgi.request(str(stack.silo.sock), {
+        "REQUEST_METHOD": "POST", "REQUEST_URI": "/api/ping",
+        "CONTENT_LENGTH": "12abc"}, b"x" * 12)
+    assert r.status == 400
+    assert "Content-Length '12abc' is not a byte count" in \
+        r.json()["error"]["message"]
+
+
+def test_raw_chunked_body_is_read_to_the_end(stack):
+    # Caddy passes a chunked body as CONTENT_LENGTH=-1.
+    r = fcgi.request(str(stack.silo.sock), {
+        "REQUEST_METHOD": "POST", "REQUEST_URI": "/api/ping",
+        "CONTENT_LENGTH": "-1"}, b"y" * 300000)
+    assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_raw_chunked_body_over_the_limit(stack):
+    r = fcgi.request(str(stack.silo.sock), {
+        "REQUEST_METHOD": "POST", "REQUEST_URI": "/api/ping",
+        "CONTENT_LENGTH": "-1"}, b"z" * (1024 * 1024 + 1))
+    assert r.status == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_raw_body_shorter_than_declared(stack):
+    r = fcgi.request(str(stack.silo.sock), {
+        "REQUEST_METHOD": "POST", "REQUEST_URI": "/api/ping",
+        "CONTENT_LENGTH": "100"}, b"short")
+    assert r.status == 400
+    assert "ended after 5 of 100 bytes" in r.json()["error"]["message"]
+
+
+def test_raw_missing_request_uri(stack):
+    r = fcgi.request(str(stack.silo.sock), {"REQUEST_METHOD": "GET"})
+    assert r.status == 400
+    assert r.json()["error"]["code"] == "bad_request"
+
+
+def test_raw_head_has_no_body(stack):
+    r = fcgi.request(str(stack.silo.sock), {
+        "REQUEST_METHOD": "HEAD", "REQUEST_URI": "/api/ping"})
+    assert r.status == 200
+    assert r.body == b"" and r.headers["content-length"] == "11"
