@@ -49,7 +49,7 @@ def parse_wrk(out):
 
 def wrk(url, duration, connections):
     out = subprocess.run(
-        ["wrk", "--latency", "-t2", f"-c{connections}", f"-d{duration}s",
+        ["wrk", "--latency", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
          url], check=True, capture_output=True, text=True).stdout
     return parse_wrk(out)
 
