@@ -235,13 +235,15 @@ mongo_collection_names(struct mongo *m, bson_error_t *e)
 	return names;
 }
 
+/* Find a numeric field (int32, int64 or double) by dotted path. */
 static bool
-bson_lookup(const bson_t *doc, const char *dotted, bson_iter_t *out)
+bson_lookup_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
 {
 	bson_iter_t	 it;
 
 	return bson_iter_init(&it, doc) &&
-	    bson_iter_find_descendant(&it, dotted, out);
+	    bson_iter_find_descendant(&it, dotted, out) &&
+	    BSON_ITER_HOLDS_NUMBER(out);
 }
 
 /* A numeric field of any BSON number type, or dflt. */
@@ -250,18 +252,7 @@ bson_lookup_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 {
 	bson_iter_t	 it;
 
-	if (!bson_lookup(doc, dotted, &it))
-		return dflt;
-	switch (bson_iter_type(&it)) {
-	case BSON_TYPE_INT32:
-		return bson_iter_int32(&it);
-	case BSON_TYPE_INT64:
-		return bson_iter_int64(&it);
-	case BSON_TYPE_DOUBLE:
-		return (int64_t)bson_iter_double(&it);
-	default:
-		return dflt;
-	}
+	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
 }
 
 double
@@ -269,16 +260,5 @@ bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
 {
 	bson_iter_t	 it;
 
-	if (!bson_lookup(doc, dotted, &it))
-		return dflt;
-	switch (bson_iter_type(&it)) {
-	case BSON_TYPE_INT32:
-		return bson_iter_int32(&it);
-	case BSON_TYPE_INT64:
-		return (double)bson_iter_int64(&it);
-	case BSON_TYPE_DOUBLE:
-		return bson_iter_double(&it);
-	default:
-		return dflt;
-	}
+	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
 }

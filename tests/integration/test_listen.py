@@ -2,6 +2,7 @@
 fd 0 (the FastCGI convention), or systemd socket activation (fd 3); and
 the unix socket's mode.  Plus raw FastCGI input Caddy would never send."""
 
+import contextlib
 import os
 import socket
 import stat
@@ -43,11 +44,24 @@ def _try(address):
         return None
 
 
-def listener_unix(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(str(path))
-    s.listen(16)
-    return s
+@contextlib.contextmanager
+def inherited_listener(stack, name, env, popen):
+    """A listening unix socket made here and handed to a silo started with
+    spawn(...); popen(fd) gives the Popen arguments that pass fd on.
+    Yields (path, log) once silo answers on it."""
+    path = sl.socket_path(stack.root, f"{name}.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(str(path))
+    lsock.listen(16)
+    try:
+        proc, log = spawn(stack, name, env, **popen(lsock.fileno()))
+        try:
+            wait_served(str(path), log)
+            yield path, log
+        finally:
+            stop(proc)
+    finally:
+        lsock.close()
 
 
 def test_tcp_listen(stack):
@@ -64,42 +78,26 @@ def test_tcp_listen(stack):
 
 
 def test_fastcgi_fd0_convention_is_detected(stack):
-    path = sl.socket_path(stack.root, "fd0.sock")
-    lsock = listener_unix(path)
-    try:
-        # No SILO_LISTEN: auto finds the listener on fd 0.
-        proc, log = spawn(stack, "fd0", {}, stdin=lsock.fileno())
-        try:
-            r = wait_served(str(path), log)
-            assert r.status == 200
-            assert "serving on stdin (fd 0)" in log.read_text()
-        finally:
-            stop(proc)
-    finally:
-        lsock.close()
+    # No SILO_LISTEN: auto finds the listener on fd 0.
+    with inherited_listener(stack, "fd0", {},
+                            lambda fd: {"stdin": fd}) as (path, log):
+        assert fcgi.get(str(path), "/api/ping").status == 200
+        assert "serving on stdin (fd 0)" in log.read_text()
     assert path.exists(), "silo must not remove a socket it did not bind"
 
 
 def test_systemd_socket_activation(stack):
-    path = sl.socket_path(stack.root, "systemd.sock")
-    lsock = listener_unix(path)
-    fd = lsock.fileno()
-    try:
-        # As systemd does: the socket on fd 3, LISTEN_PID = the service's
-        # pid (the shell's, which exec keeps).
-        argv = ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve',
-                str(stack.silo_bin)]
-        proc, log = spawn(stack, "systemd", {"SILO_LISTEN": "systemd"},
-                          argv=argv, pass_fds=(3,),
-                          preexec_fn=lambda: os.dup2(fd, 3))
-        try:
-            r = wait_served(str(path), log)
-            assert r.status == 200
-            assert "serving on systemd (fd 3)" in log.read_text()
-        finally:
-            stop(proc)
-    finally:
-        lsock.close()
+    # As systemd does: the socket on fd 3, LISTEN_PID = the service's pid
+    # (the shell's, which exec keeps).
+    def popen(fd):
+        return {"argv": ["/bin/sh", "-c",
+                         'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve',
+                         str(stack.silo_bin)],
+                "pass_fds": (3,), "preexec_fn": lambda: os.dup2(fd, 3)}
+    with inherited_listener(stack, "systemd", {"SILO_LISTEN": "systemd"},
+                            popen) as (path, log):
+        assert fcgi.get(str(path), "/api/ping").status == 200
+        assert "serving on systemd (fd 3)" in log.read_text()
 
 
 def test_systemd_without_socket_is_a_clear_error(stack):
