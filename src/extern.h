@@ -74,6 +74,151 @@ int	 serve_main(const char *env_file, const struct config_override *,
 	    size_t noverrides);
 
 /* ------------------------------------------------------------------ */
+/* Backup files, one JSON document at a time (docstream.c)             */
+/* ------------------------------------------------------------------ */
+
+/* Where the splitter is in the file's grammar. */
+enum docstream_state {
+	DOCSTREAM_START,	/* nothing read yet */
+	DOCSTREAM_ARRAY_FIRST,	/* after '[' */
+	DOCSTREAM_ARRAY_AFTER,	/* after a document in the array */
+	DOCSTREAM_NDJSON_NEXT,	/* between NDJSON documents */
+	DOCSTREAM_TRAILER,	/* after the array's ']' */
+	DOCSTREAM_END,		/* all documents returned */
+	DOCSTREAM_FAILED	/* err says why */
+};
+
+/* The file's layout, known after its first significant byte. */
+enum docstream_layout {
+	DOCSTREAM_UNKNOWN,	/* not sniffed yet, or empty */
+	DOCSTREAM_ARRAY,	/* one JSON array of documents */
+	DOCSTREAM_NDJSON	/* one document per line */
+};
+
+/* A reader of one backup file. */
+struct docstream {
+	const char	*path;		/* for messages */
+	FILE		*f;		/* the file */
+	char		*buf;		/* read buffer */
+	size_t		 len, pos;	/* bytes in buf, next to use */
+	unsigned long long offset;	/* bytes consumed so far */
+	unsigned long long line;	/* current line, from 1 */
+	enum docstream_state state;	/* grammar position */
+	enum docstream_layout layout;	/* array or NDJSON */
+	size_t		 index;		/* documents returned so far */
+	char		*doc;		/* the current document's JSON text */
+	size_t		 doclen, doccap; /* its length and capacity */
+	unsigned long long doc_offset;	/* byte offset where it starts */
+	unsigned long long doc_line;	/* line where it starts */
+	char		 err[768];	/* the error, once FAILED */
+};
+
+int	 docstream_open(struct docstream *, const char *path);
+int	 docstream_next(struct docstream *, const char **doc, size_t *len);
+void	 docstream_close(struct docstream *);
+
+/* ------------------------------------------------------------------ */
+/* Backup manifests (manifest.c)                                       */
+/* ------------------------------------------------------------------ */
+
+/* What the import does with a collection. */
+enum import_plan {
+	PLAN_IMPORT,		/* load it */
+	PLAN_SKIP,		/* leave it out (the report's drop list) */
+	PLAN_ARCHIVE		/* copy its file aside instead of loading */
+};
+
+/* How a collection's import ended. */
+enum import_result {
+	RESULT_PENDING,		/* not reached (an earlier fatal error) */
+	RESULT_COMPLETE,	/* loaded, indexed, verified */
+	RESULT_VALID,		/* --dry-run: parsed and valid */
+	RESULT_SKIPPED,		/* left out by plan */
+	RESULT_ARCHIVED,	/* copied aside */
+	RESULT_FAILED		/* error says why */
+};
+
+/* One collection of the backup, and what became of it. */
+struct manifest_entry {
+	char		*name;		/* collection name */
+	char		*path;		/* its file */
+	uint64_t	 bytes;		/* the file's size */
+	int64_t		 count;		/* documents per the manifest, -1 unknown */
+	const cJSON	*indexes;	/* index specs (in the manifest's tree) */
+	enum import_plan plan;		/* what to do */
+	const char	*why;		/* why that plan ("drop list", "--all") */
+	int64_t		 file_docs;	/* documents read from the file, -1 */
+	int64_t		 db_docs;	/* documents in the collection after, -1 */
+	int64_t		 present;	/* identical documents already there */
+	int		 indexes_ok;	/* manifest indexes found afterwards */
+	int		 indexes_want;	/* manifest indexes, _id_ excluded */
+	enum import_result result;	/* how it ended */
+	char		*error;		/* the error, when FAILED */
+	char		*note;		/* a warning worth printing, or NULL */
+};
+
+/* A backup directory's manifest. */
+struct manifest {
+	char		 dir[2048];	/* the backup directory */
+	char		 path[2100];	/* its _manifest.json */
+	char		 database[128];	/* "database", if given */
+	cJSON		*root;		/* the parsed manifest */
+	struct manifest_entry *entries;	/* collections, sorted by name */
+	size_t		 n;		/* how many */
+	int		 nproblems;	/* problems found reading it */
+	char		 err[8192];	/* the problems, one per line */
+};
+
+int	 manifest_read(struct manifest *, const char *dir);
+struct manifest_entry *manifest_find(struct manifest *, const char *name);
+void	 manifest_free(struct manifest *);
+
+/* ------------------------------------------------------------------ */
+/* silo import (import.c)                                              */
+/* ------------------------------------------------------------------ */
+
+/* The command line of `silo import`. */
+struct import_opts {
+	const char	*dir;		/* the backup directory */
+	const char	*archive_dir;	/* where archived collections go; NULL: DIR/_archive */
+	bool		 dry_run;	/* parse and validate, write nothing */
+	bool		 drop;		/* drop each collection before loading */
+	bool		 all;		/* import the drop and archive lists too */
+	const char	**include;	/* collections to import whatever the lists say */
+	size_t		 ninclude;	/* how many */
+	const char	**exclude;	/* collections to leave out */
+	size_t		 nexclude;	/* how many */
+};
+
+int	 import_main(const struct silo_config *, const struct import_opts *);
+
+/* ------------------------------------------------------------------ */
+/* Progress of long jobs (progress.c)                                  */
+/* ------------------------------------------------------------------ */
+
+/* A job's progress: steps (e.g. collections) over a byte total. */
+struct progress {
+	FILE		*out;		/* where it is shown (stderr) */
+	bool		 tty;		/* redraw in place, or print lines */
+	uint64_t	 total_bytes;	/* input bytes of the whole job */
+	uint64_t	 done_bytes;	/* input bytes of finished steps */
+	size_t		 nsteps, step;	/* steps in all, current (from 1) */
+	char		 name[128];	/* current step's name */
+	uint64_t	 step_bytes;	/* its input bytes */
+	uint64_t	 step_done;	/* of which done */
+	uint64_t	 step_items;	/* items (documents) done */
+	double		 started_ms;	/* job start */
+	double		 step_started_ms; /* step start */
+	double		 last_ms;	/* last drawn */
+};
+
+void	 progress_init(struct progress *, FILE *, uint64_t total_bytes,
+	    size_t nsteps);
+void	 progress_step(struct progress *, const char *name, uint64_t bytes);
+void	 progress_update(struct progress *, uint64_t bytes_done, uint64_t items);
+void	 progress_step_done(struct progress *, uint64_t items);
+
+/* ------------------------------------------------------------------ */
 /* MongoDB (mongo.c)                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -86,6 +231,8 @@ struct mongo {
 
 void	 mongo_log_init(void);
 int	 mongo_open(struct mongo *, const struct silo_config *,
+	    char *err, size_t errsz);
+int	 mongo_open_job(struct mongo *, const struct silo_config *,
 	    char *err, size_t errsz);
 void	 mongo_close(struct mongo *);
 bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,

@@ -25,6 +25,8 @@ static const char help_main[] =
 "SYNOPSIS\n"
 "    silo [--env-file FILE] serve [--listen ADDR] [--workers N]\n"
 "    silo [--env-file FILE] config check [--listen ADDR] [--workers N]\n"
+"    silo [--env-file FILE] import DIR [--dry-run] [--drop] [--all]\n"
+"         [--include NAME]... [--exclude NAME]... [--archive-dir DIR] [--database NAME]\n"
 "    silo version\n"
 "    silo help [COMMAND]\n"
 "\n"
@@ -39,6 +41,7 @@ static const char help_main[] =
 "    serve         run the pre-forked FastCGI worker pool (see silo help serve)\n"
 "    config check  print the effective configuration, secrets masked, and\n"
 "                  exit 0 if it is valid, 2 if not\n"
+"    import        load AC's JSON backup into MongoDB (see silo help import)\n"
 "    version       print the version\n"
 "    help          print this page, or a command's page\n"
 "\n"
@@ -137,6 +140,132 @@ static const char help_config[] =
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
+static const char help_import[] =
+"NAME\n"
+"    silo import - load AC's JSON backup into MongoDB, exactly\n"
+"\n"
+"SYNOPSIS\n"
+"    silo [--env-file FILE] import DIR [--dry-run] [--drop] [--all]\n"
+"         [--include NAME]... [--exclude NAME]... [--archive-dir DIR] [--database NAME]\n"
+"\n"
+"DESCRIPTION\n"
+"    DIR holds _manifest.json (the collection inventory: names, counts and\n"
+"    index definitions) and one <collection>.json per collection, each a\n"
+"    JSON array or NDJSON of canonical or relaxed Extended JSON; the format\n"
+"    of each file is detected.  Documents are streamed, never a whole file\n"
+"    in memory, and inserted with unordered bulk writes; every BSON type and\n"
+"    every _id is kept.  The manifest's indexes, unique ones included, are\n"
+"    built after the data.  The run ends with a table per collection: the\n"
+"    manifest's count, the documents in the file, the documents in the\n"
+"    database and the indexes found.\n"
+"\n"
+"    By default the migration report's drop list (boots, oven-grabs,\n"
+"    oven-cache, oven-bakes, oven-frozen-pieces, bundle-telemetry, logs) is\n"
+"    skipped, and its archive list (false.work-builds, false.work-reports,\n"
+"    jas-tags, jas-stretched-paintings) is validated and copied to the\n"
+"    archive directory instead of being loaded.\n"
+"\n"
+"    Safe to run again: progress is checkpointed per batch in silo.imports,\n"
+"    a run that was killed resumes where it stopped, and a document already\n"
+"    in the database is accepted only if it is identical to the file's.\n"
+"\n"
+"OPTIONS\n"
+"    --dry-run          parse and validate everything; connect to nothing, write nothing\n"
+"    --drop             drop each collection (and its progress) before loading it\n"
+"    --all              import the drop and archive lists too\n"
+"    --include NAME     import NAME whatever the lists say (repeatable)\n"
+"    --exclude NAME     leave NAME out (repeatable)\n"
+"    --archive-dir DIR  where archived collections are copied (default DIR/_archive)\n"
+"    --database NAME    the target database (default MONGODB_NAME)\n"
+"\n"
+"PROGRESS\n"
+"    On a terminal, a line per collection with a bar, docs/s and ETA, and the\n"
+"    whole run's share and ETA; otherwise a plain line every 5 s.  Both on\n"
+"    stderr; the table goes to stdout.\n"
+"\n"
+"ERRORS\n"
+"    A malformed document names the file, the document's number, its line\n"
+"    and byte offset and what was expected.  A missing or invalid manifest,\n"
+"    a file the manifest does not list (or the reverse), a duplicate _id and\n"
+"    a unique index the data violates each get a one-line error.  An error\n"
+"    stops its collection only; the table says exactly which completed.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 when every collection completed (or, with --dry-run, is valid) and\n"
+"    matches its manifest; 1 on any failure or mismatch; 2 on a usage or\n"
+"    configuration error.\n"
+"\n"
+"EXAMPLES\n"
+"    silo import --dry-run /srv/mongodb-backup\n"
+"    silo import /srv/mongodb-backup\n"
+"    silo import --drop --include boots /srv/mongodb-backup\n";
+
+#define	MAX_IMPORT_NAMES	64	/* --include/--exclude each */
+
+/* `silo import DIR [options]`. */
+static int
+cmd_import(int argc, char **argv, const char *env_file)
+{
+	static const char	*include[MAX_IMPORT_NAMES], *exclude[MAX_IMPORT_NAMES];
+	struct import_opts	 o = { 0 };
+	struct silo_config	 config;
+	struct config_override	 ov[1];
+	size_t			 nov = 0;
+	char			 err[4096];
+	int			 rc;
+
+	o.include = include;
+	o.exclude = exclude;
+	for (int i = 0; i < argc; i++) {
+		const char	*a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(help_import, stdout);
+			return 0;
+		} else if (strcmp(a, "--dry-run") == 0)
+			o.dry_run = true;
+		else if (strcmp(a, "--drop") == 0)
+			o.drop = true;
+		else if (strcmp(a, "--all") == 0)
+			o.all = true;
+		else if (strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0 ||
+		    strcmp(a, "--archive-dir") == 0 || strcmp(a, "--database") == 0) {
+			if (value == NULL)
+				return usage_error("%s needs a value", a);
+			i++;
+			if (a[2] == 'i' && o.ninclude < MAX_IMPORT_NAMES)
+				include[o.ninclude++] = value;
+			else if (a[2] == 'e' && o.nexclude < MAX_IMPORT_NAMES)
+				exclude[o.nexclude++] = value;
+			else if (a[2] == 'a')
+				o.archive_dir = value;
+			else if (a[2] == 'd') {
+				ov[0].name = "MONGODB_NAME";
+				ov[0].value = value;
+				nov = 1;
+			} else
+				return usage_error("too many %s options", a);
+		} else if (a[0] == '-')
+			return usage_error("import: unknown option '%s'", a);
+		else if (o.dir == NULL)
+			o.dir = a;
+		else
+			return usage_error("import takes one directory, not '%s'", a);
+	}
+	if (o.dir == NULL)
+		return usage_error("import needs the backup directory");
+	if (o.dry_run)
+		return import_main(NULL, &o);	/* no database to configure */
+	if (config_load(&config, env_file, ov, nov, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
+		return 2;
+	}
+	log_init(config.log_level);
+	rc = import_main(&config, &o);
+	config_free(&config);
+	return rc;
+}
+
 static int
 usage_error(const char *fmt, ...)
 {
@@ -221,7 +350,8 @@ main(int argc, char **argv)
 		const char *topic = i < argc ? argv[i] : "";
 
 		fputs(strcmp(topic, "serve") == 0 ? help_serve :
-		    strcmp(topic, "config") == 0 ? help_config : help_main, stdout);
+		    strcmp(topic, "config") == 0 ? help_config :
+		    strcmp(topic, "import") == 0 ? help_import : help_main, stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "version") == 0) {
@@ -237,6 +367,8 @@ main(int argc, char **argv)
 		}
 		return serve_main(env_file, ov, nov);
 	}
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(argc - i, argv + i, env_file);
 	if (strcmp(cmd, "config") == 0) {
 		if (i < argc && (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0)) {

@@ -66,9 +66,10 @@ mongo_uri_default_int(mongoc_uri_t *uri, const char *option, int32_t value)
 		mongoc_uri_set_option_as_int32(uri, option, value);
 }
 
-int
-mongo_open(struct mongo *m, const struct silo_config *c, char *err,
-    size_t errsz)
+/* Open a client whose socket reads wait at most socket_ms. */
+static int
+mongo_open_with(struct mongo *m, const struct silo_config *c, int32_t socket_ms,
+    char *err, size_t errsz)
 {
 	bson_error_t	 e;
 	mongoc_uri_t	*uri;
@@ -83,8 +84,7 @@ mongo_open(struct mongo *m, const struct silo_config *c, char *err,
 	mongo_uri_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
 	    c->db_timeout_ms);
 	mongo_uri_default_int(uri, MONGOC_URI_CONNECTTIMEOUTMS, connect_ms);
-	mongo_uri_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS,
-	    4 * c->db_timeout_ms);
+	mongo_uri_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS, socket_ms);
 	if (mongoc_uri_get_appname(uri) == NULL)
 		mongoc_uri_set_appname(uri, "silo");
 	m->client = mongoc_client_new_from_uri_with_error(uri, &e);
@@ -100,6 +100,23 @@ mongo_open(struct mongo *m, const struct silo_config *c, char *err,
 		return -1;
 	}
 	return 0;
+}
+
+/* A worker's client: a wedged server holds a request a few seconds at most. */
+int
+mongo_open(struct mongo *m, const struct silo_config *c, char *err,
+    size_t errsz)
+{
+	return mongo_open_with(m, c, 4 * c->db_timeout_ms, err, errsz);
+}
+
+/* A job's client (import, backup): bulk writes and index builds on large
+ * collections legitimately take minutes, so reads wait up to ten. */
+int
+mongo_open_job(struct mongo *m, const struct silo_config *c, char *err,
+    size_t errsz)
+{
+	return mongo_open_with(m, c, 600000, err, errsz);
 }
 
 void

@@ -1,0 +1,1038 @@
+/*
+ * import.c: `silo import DIR`, migration step 2: AC's JSON backup into
+ * mongod, exactly, fast, and visibly.
+ *
+ * The backup is a directory: _manifest.json (manifest.c) and one file per
+ * collection, a JSON array or NDJSON of canonical or relaxed Extended JSON
+ * (docstream.c sniffs which).  Each collection goes through four stages:
+ *
+ *   plan     the migration report's drop list is skipped and its small
+ *            archive list is copied aside as JSON instead of loaded;
+ *            --all, --include and --exclude override that.
+ *   load     documents stream from the file (never the whole file in
+ *            memory) into unordered bulk inserts of up to 1,000 documents
+ *            or 8 MiB.  Every BSON type and every _id is kept as written:
+ *            a document without an _id is refused, because the server
+ *            would invent one and a re-run could no longer tell it from a
+ *            new document.
+ *   index    the manifest's indexes, unique ones included, are built after
+ *            the data, which is faster and finds every violation at once.
+ *   verify   manifest count, documents in the file, documents in the
+ *            collection, and the indexes found, side by side.
+ *
+ * Safe to run again.  Progress is checkpointed after every batch in the
+ * "silo" database (silo.imports, one document per collection), so a run
+ * killed part-way resumes at the last acknowledged batch.  A document the
+ * server already holds (E11000 on _id) is accepted only when it is
+ * byte-for-byte the one in the file and the collection was not empty to
+ * begin with; otherwise it is an error naming both.  So a re-run never
+ * duplicates, and a backup that repeats an _id is caught.  --drop starts a
+ * collection over.
+ *
+ * Errors stop the collection they occur in, are recorded in its state
+ * document, and the run goes on to the next one; the final table says
+ * exactly which collections completed, and the exit status is non-zero if
+ * any failed or disagrees with its manifest.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define	IMPORT_BATCH_DOCS	1000		/* documents per bulk insert */
+#define	IMPORT_BATCH_BYTES	(8u << 20)	/* BSON bytes per bulk insert */
+#define	IMPORT_STATE_DB		"silo"		/* silo's own database */
+#define	IMPORT_STATE_COLL	"imports"	/* one state document per collection */
+#define	E_DUPLICATE_KEY		11000		/* server error code */
+#define	E_NAMESPACE_NOT_FOUND	26
+#define	E_NOT_IMPLEMENTED	238
+
+/* The migration report, section 4: collections not worth migrating. */
+static const char *const import_drop_list[] = {
+	"boots", "oven-grabs", "oven-cache", "oven-bakes",
+	"oven-frozen-pieces", "bundle-telemetry", "logs", NULL
+};
+
+/* The report's small collections to keep as JSON files, not in mongod. */
+static const char *const import_archive_list[] = {
+	"false.work-builds", "false.work-reports", "jas-tags",
+	"jas-stretched-paintings", NULL
+};
+
+/* Documents on their way to the server, with where they came from. */
+struct batch {
+	bson_t		*docs[IMPORT_BATCH_DOCS];	/* parsed documents */
+	size_t		 number[IMPORT_BATCH_DOCS];	/* document number in the file */
+	unsigned long long line[IMPORT_BATCH_DOCS];	/* its first line */
+	size_t		 n;		/* documents in the batch */
+	size_t		 bytes;		/* their BSON size */
+};
+
+/* One collection's import in progress. */
+struct import_run {
+	const struct import_opts *opts;	/* the command line */
+	struct mongo	*mongo;		/* NULL for --dry-run */
+	struct manifest_entry *e;	/* the collection */
+	mongoc_collection_t *coll;	/* its handle */
+	struct progress	*progress;	/* shared progress display */
+	int64_t		 resume_from;	/* documents already loaded earlier */
+	bool		 dup_ok;	/* identical duplicates may be expected */
+	int64_t		 inserted;	/* documents inserted now */
+	struct batch	 batch;		/* the batch being filled */
+	char		 err[1536];	/* the error that stopped it */
+};
+
+static void run_fail(struct import_run *, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+run_fail(struct import_run *r, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (r->err[0] != '\0')
+		return;		/* the first error is the one that matters */
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+}
+
+static bool
+in_list(const char *const *list, const char *name)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+in_opts(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Decide each collection's plan; -1 if --include/--exclude name unknowns. */
+static int
+import_plan(struct manifest *m, const struct import_opts *o)
+{
+	int	 bad = 0;
+
+	for (size_t i = 0; i < o->ninclude + o->nexclude; i++) {
+		const char *name = i < o->ninclude ? o->include[i] :
+		    o->exclude[i - o->ninclude];
+
+		if (manifest_find(m, name) == NULL) {
+			fprintf(stderr, "silo import: %s: no collection '%s' in %s\n",
+			    i < o->ninclude ? "--include" : "--exclude", name,
+			    m->path);
+			bad = -1;
+		}
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		struct manifest_entry *e = &m->entries[i];
+
+		e->file_docs = e->db_docs = -1;
+		if (in_opts(o->exclude, o->nexclude, e->name))
+			e->plan = PLAN_SKIP, e->why = "--exclude";
+		else if (in_opts(o->include, o->ninclude, e->name))
+			e->plan = PLAN_IMPORT, e->why = "--include";
+		else if (o->all)
+			e->plan = PLAN_IMPORT, e->why = "--all";
+		else if (in_list(import_drop_list, e->name))
+			e->plan = PLAN_SKIP, e->why = "drop list";
+		else if (in_list(import_archive_list, e->name))
+			e->plan = PLAN_ARCHIVE, e->why = "archive list";
+		else
+			e->plan = PLAN_IMPORT, e->why = "";
+	}
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* State: silo.imports                                                  */
+/* ------------------------------------------------------------------ */
+
+static mongoc_collection_t *
+state_coll(struct import_run *r)
+{
+	return mongoc_client_get_collection(r->mongo->client, IMPORT_STATE_DB,
+	    IMPORT_STATE_COLL);
+}
+
+static void
+state_id(struct import_run *r, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s.%s", r->mongo->db_name, r->e->name);
+}
+
+/* Fetch the collection's state document; false if there is none. */
+static bool
+state_get(struct import_run *r, bson_t *out)
+{
+	mongoc_collection_t	*c = state_coll(r);
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	char			 id[512];
+	bson_t			*filter;
+	bool			 found = false;
+
+	state_id(r, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	cursor = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+	if (mongoc_cursor_next(cursor, &doc)) {
+		bson_copy_to(doc, out);
+		found = true;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(filter);
+	mongoc_collection_destroy(c);
+	return found;
+}
+
+/* Record the collection's state; -1 (with the run failed) on error. */
+static int
+state_put(struct import_run *r, const char *status, int64_t docs_done,
+    const char *error)
+{
+	mongoc_collection_t	*c = state_coll(r);
+	bson_error_t		 e;
+	char			 id[512];
+	bson_t			*filter, *update, *opts, set;
+	bool			 ok;
+
+	state_id(r, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	update = bson_new();
+	BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set);
+	BSON_APPEND_UTF8(&set, "status", status);
+	BSON_APPEND_UTF8(&set, "file", r->e->path);
+	BSON_APPEND_INT64(&set, "file_bytes", (int64_t)r->e->bytes);
+	BSON_APPEND_INT64(&set, "docs_done", docs_done);
+	BSON_APPEND_INT64(&set, "file_docs", r->e->file_docs);
+	if (error != NULL)
+		BSON_APPEND_UTF8(&set, "error", error);
+	else
+		BSON_APPEND_NULL(&set, "error");
+	BSON_APPEND_DATE_TIME(&set, "updated_at", (int64_t)time(NULL) * 1000);
+	bson_append_document_end(update, &set);
+	opts = BCON_NEW("upsert", BCON_BOOL(true));
+	ok = mongoc_collection_update_one(c, filter, update, opts, NULL, &e);
+	bson_destroy(filter);
+	bson_destroy(update);
+	bson_destroy(opts);
+	mongoc_collection_destroy(c);
+	if (!ok) {
+		run_fail(r, "%s: recording progress in %s.%s: %s", r->e->name,
+		    IMPORT_STATE_DB, IMPORT_STATE_COLL, e.message);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+state_delete(struct import_run *r)
+{
+	mongoc_collection_t	*c = state_coll(r);
+	char			 id[512];
+	bson_t			*filter;
+
+	state_id(r, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	mongoc_collection_delete_one(c, filter, NULL, NULL, NULL);
+	bson_destroy(filter);
+	mongoc_collection_destroy(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Load                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The document's _id as Extended JSON, for messages. */
+static char *
+id_json(const bson_t *doc)
+{
+	bson_iter_t	 it;
+	bson_t		 id = BSON_INITIALIZER;
+	char		*json;
+
+	if (bson_iter_init_find(&it, doc, "_id"))
+		bson_append_iter(&id, "_id", 3, &it);
+	json = bson_as_relaxed_extended_json(&id, NULL);
+	bson_destroy(&id);
+	return json;
+}
+
+static void
+batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		bson_destroy(b->docs[i]);
+	b->n = 0;
+	b->bytes = 0;
+}
+
+/* Is the document the server holds under doc's _id the same bytes? */
+static bool
+already_present(struct import_run *r, const bson_t *doc)
+{
+	mongoc_cursor_t	*cursor;
+	const bson_t	*held;
+	bson_iter_t	 it;
+	bson_t		 filter = BSON_INITIALIZER;
+	bool		 same = false;
+
+	if (bson_iter_init_find(&it, doc, "_id"))
+		bson_append_iter(&filter, "_id", 3, &it);
+	cursor = mongoc_collection_find_with_opts(r->coll, &filter, NULL, NULL);
+	if (mongoc_cursor_next(cursor, &held))
+		same = held->len == doc->len &&
+		    memcmp(bson_get_data(held), bson_get_data(doc), doc->len) == 0;
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	return same;
+}
+
+/* Account for one write error of the batch; -1 if it stops the import. */
+static int
+batch_write_error(struct import_run *r, const bson_t *werr)
+{
+	int64_t		 index = bson_lookup_int64(werr, "index", -1);
+	int64_t		 code = bson_lookup_int64(werr, "code", 0);
+	const bson_t	*doc;
+	bson_iter_t	 it;
+	const char	*msg = "";
+	char		*id;
+
+	if (bson_iter_init_find(&it, werr, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
+		msg = bson_iter_utf8(&it, NULL);
+	if (index < 0 || (size_t)index >= r->batch.n) {
+		run_fail(r, "%s: the server reported a write error for no document: %s",
+		    r->e->name, msg);
+		return -1;
+	}
+	doc = r->batch.docs[index];
+	id = id_json(doc);
+	if (code == E_DUPLICATE_KEY && r->dup_ok && already_present(r, doc)) {
+		r->e->present++;
+		bson_free(id);
+		return 0;
+	}
+	if (code == E_DUPLICATE_KEY)
+		run_fail(r, "%s: document %zu (line %llu): %s %s",
+		    r->e->path, r->batch.number[index], r->batch.line[index], id,
+		    r->dup_ok ? "is already in the collection with different content" :
+		    "repeats the _id of an earlier document in the file");
+	else
+		run_fail(r, "%s: document %zu (line %llu) %s was refused: %s",
+		    r->e->path, r->batch.number[index], r->batch.line[index], id, msg);
+	bson_free(id);
+	return -1;
+}
+
+/* Insert the batch (unordered) and checkpoint; -1 stops the import. */
+static int
+batch_flush(struct import_run *r, int64_t docs_done)
+{
+	mongoc_bulk_operation_t	*bulk;
+	bson_t			*opts = BCON_NEW("ordered", BCON_BOOL(false));
+	bson_t			 reply;
+	bson_error_t		 e;
+	bson_iter_t		 it, errs;
+	int			 rc = 0;
+
+	if (r->batch.n == 0) {
+		bson_destroy(opts);
+		return 0;
+	}
+	bulk = mongoc_collection_create_bulk_operation_with_opts(r->coll, opts);
+	for (size_t i = 0; i < r->batch.n; i++)
+		mongoc_bulk_operation_insert_with_opts(bulk, r->batch.docs[i],
+		    NULL, NULL);
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) {
+		if (bson_iter_init_find(&it, &reply, "writeErrors") &&
+		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs)) {
+			while (rc == 0 && bson_iter_next(&errs)) {
+				uint32_t	 len;
+				const uint8_t	*data;
+				bson_t		 werr;
+
+				bson_iter_document(&errs, &len, &data);
+				if (bson_init_static(&werr, data, len))
+					rc = batch_write_error(r, &werr);
+			}
+		} else {
+			run_fail(r, "%s: inserting documents %zu to %zu: %s",
+			    r->e->name, r->batch.number[0],
+			    r->batch.number[r->batch.n - 1], e.message);
+			rc = -1;
+		}
+	}
+	r->inserted += (int64_t)bson_lookup_int64(&reply, "nInserted", 0);
+	bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	batch_clear(&r->batch);
+	if (rc == 0)
+		rc = state_put(r, "running", docs_done, NULL);
+	return rc;
+}
+
+/* Parse one document's JSON text; NULL (with the run failed) if invalid. */
+static bson_t *
+parse_document(struct import_run *r, const struct docstream *ds,
+    const char *json, size_t len)
+{
+	bson_error_t	 e;
+	bson_t		*doc;
+	bson_iter_t	 it;
+
+	if ((doc = bson_new_from_json((const uint8_t *)json, (ssize_t)len,
+	    &e)) == NULL) {
+		run_fail(r, "%s: document %zu (line %llu, byte %llu): not valid Extended JSON: %s",
+		    ds->path, ds->index, ds->doc_line, ds->doc_offset, e.message);
+		return NULL;
+	}
+	if (!bson_iter_init_find(&it, doc, "_id")) {
+		run_fail(r, "%s: document %zu (line %llu, byte %llu): has no _id; the server would make one up and a re-run could not recognise it",
+		    ds->path, ds->index, ds->doc_line, ds->doc_offset);
+		bson_destroy(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/*
+ * Read the collection's file to the end: parse every document, and unless
+ * this is a dry run insert those after resume_from.  -1 on the first error.
+ */
+static int
+import_stream(struct import_run *r)
+{
+	struct docstream ds;
+	const char	*json;
+	size_t		 len;
+	int		 got, rc = 0;
+
+	if (docstream_open(&ds, r->e->path) == -1) {
+		run_fail(r, "%s", ds.err);
+		docstream_close(&ds);
+		return -1;
+	}
+	while ((got = docstream_next(&ds, &json, &len)) == 1) {
+		bson_t	*doc;
+
+		progress_update(r->progress, ds.offset, ds.index);
+		if ((int64_t)ds.index <= r->resume_from)
+			continue;	/* loaded by an earlier run */
+		if ((doc = parse_document(r, &ds, json, len)) == NULL) {
+			rc = -1;
+			break;
+		}
+		if (r->mongo == NULL) {
+			bson_destroy(doc);
+			continue;
+		}
+		if (r->batch.n == IMPORT_BATCH_DOCS ||
+		    r->batch.bytes + doc->len > IMPORT_BATCH_BYTES) {
+			if (batch_flush(r, (int64_t)ds.index - 1) == -1) {
+				bson_destroy(doc);
+				rc = -1;
+				break;
+			}
+		}
+		r->batch.docs[r->batch.n] = doc;
+		r->batch.number[r->batch.n] = ds.index;
+		r->batch.line[r->batch.n] = ds.doc_line;
+		r->batch.n++;
+		r->batch.bytes += doc->len;
+	}
+	if (got == -1) {
+		run_fail(r, "%s", ds.err);
+		rc = -1;
+	}
+	if (rc == 0 && r->mongo != NULL)
+		rc = batch_flush(r, (int64_t)ds.index);
+	batch_clear(&r->batch);
+	if (rc == 0)
+		r->e->file_docs = (int64_t)ds.index;
+	docstream_close(&ds);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Indexes                                                              */
+/* ------------------------------------------------------------------ */
+
+/* The index spec as BSON, without the fields servers refuse back. */
+static bson_t *
+index_spec(const cJSON *spec, bool essentials_only, char *dropped,
+    size_t droppedsz)
+{
+	cJSON		*copy = cJSON_CreateObject();
+	const cJSON	*field;
+	char		*json;
+	bson_t		*out;
+	bson_error_t	 e;
+
+	dropped[0] = '\0';
+	cJSON_ArrayForEach(field, spec) {
+		if (strcmp(field->string, "v") == 0 || strcmp(field->string, "ns") == 0)
+			continue;
+		if (essentials_only && strcmp(field->string, "key") != 0 &&
+		    strcmp(field->string, "name") != 0 &&
+		    strcmp(field->string, "unique") != 0 &&
+		    strcmp(field->string, "sparse") != 0) {
+			size_t	 len = strlen(dropped);
+
+			snprintf(dropped + len, droppedsz - len, "%s%s",
+			    len ? ", " : "", field->string);
+			continue;
+		}
+		cJSON_AddItemToObject(copy, field->string, cJSON_Duplicate(field, 1));
+	}
+	json = cJSON_PrintUnformatted(copy);
+	out = bson_new_from_json((const uint8_t *)json, -1, &e);
+	cJSON_free(json);
+	cJSON_Delete(copy);
+	return out;
+}
+
+static const char *
+index_name(const cJSON *spec)
+{
+	const cJSON	*name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+
+	return cJSON_IsString(name) ? name->valuestring : NULL;
+}
+
+static bool
+index_is_id(const cJSON *spec)
+{
+	const cJSON	*key = cJSON_GetObjectItemCaseSensitive(spec, "key");
+	const char	*name = index_name(spec);
+
+	return (name != NULL && strcmp(name, "_id_") == 0) ||
+	    (key != NULL && key->child != NULL && key->child->next == NULL &&
+	     strcmp(key->child->string, "_id") == 0);
+}
+
+/* An example of the duplicates that broke a unique index, for the error. */
+static void
+unique_example(struct import_run *r, const cJSON *spec, char *buf, size_t bufsz)
+{
+	const cJSON	*key = cJSON_GetObjectItemCaseSensitive(spec, "key"), *f;
+	bson_t		 group_id = BSON_INITIALIZER;
+	bson_t		*pipeline;
+	mongoc_cursor_t	*cursor;
+	const bson_t	*doc;
+	char		 name[256], ref[260];
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(f, key) {
+		size_t	 i;
+
+		snprintf(name, sizeof(name), "%s", f->string);
+		for (i = 0; name[i] != '\0'; i++)
+			if (name[i] == '.')
+				name[i] = '_';
+		snprintf(ref, sizeof(ref), "$%s", f->string);
+		BSON_APPEND_UTF8(&group_id, name, ref);
+	}
+	pipeline = BCON_NEW("pipeline", "[",
+	    "{", "$group", "{", "_id", BCON_DOCUMENT(&group_id),
+		"n", "{", "$sum", BCON_INT32(1), "}", "}", "}",
+	    "{", "$match", "{", "n", "{", "$gt", BCON_INT32(1), "}", "}", "}",
+	    "{", "$limit", BCON_INT32(1), "}",
+	    "]");
+	cursor = mongoc_collection_aggregate(r->coll, MONGOC_QUERY_NONE,
+	    pipeline, NULL, NULL);
+	if (mongoc_cursor_next(cursor, &doc)) {
+		char *json = bson_as_relaxed_extended_json(doc, NULL);
+
+		snprintf(buf, bufsz, "; for example %s", json);
+		bson_free(json);
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(pipeline);
+	bson_destroy(&group_id);
+}
+
+static bool
+index_run_create(struct import_run *r, bson_t *spec, bson_error_t *e)
+{
+	bson_t	 cmd = BSON_INITIALIZER, list, reply;
+	bool	 ok;
+
+	BSON_APPEND_UTF8(&cmd, "createIndexes", r->e->name);
+	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &list);
+	BSON_APPEND_DOCUMENT(&list, "0", spec);
+	bson_append_array_end(&cmd, &list);
+	ok = mongo_command(r->mongo, NULL, &cmd, &reply, e);
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	return ok;
+}
+
+/*
+ * Build one manifest index.  An option the server does not implement
+ * (FerretDB lacks TTL and partial indexes) is left out with a note rather
+ * than failing the import; a unique index the data violates is an error
+ * with an example of the duplicates.
+ */
+static int
+index_create(struct import_run *r, const cJSON *spec)
+{
+	const char	*name = index_name(spec);
+	char		 dropped[256], example[512];
+	bson_t		*bspec = index_spec(spec, false, dropped, sizeof(dropped));
+	bson_error_t	 e;
+	bool		 ok;
+
+	if (bspec == NULL || name == NULL) {
+		run_fail(r, "%s: index %s: the manifest's spec is not usable (it needs a name and a key)",
+		    r->e->name, name != NULL ? name : "(unnamed)");
+		bson_destroy(bspec);
+		return -1;
+	}
+	ok = index_run_create(r, bspec, &e);
+	bson_destroy(bspec);
+	if (!ok && e.code == E_NOT_IMPLEMENTED) {
+		bspec = index_spec(spec, true, dropped, sizeof(dropped));
+		if (dropped[0] != '\0' && (ok = index_run_create(r, bspec, &e))) {
+			char	 note[512];
+
+			snprintf(note, sizeof(note), "index %s built without %s: not supported by this server",
+			    name, dropped);
+			free(r->e->note);
+			r->e->note = strdup(note);
+		}
+		bson_destroy(bspec);
+	}
+	if (ok)
+		return 0;
+	if (e.code == E_DUPLICATE_KEY || strstr(e.message, "UNIQUE") != NULL ||
+	    strstr(e.message, "duplicate key") != NULL) {
+		unique_example(r, spec, example, sizeof(example));
+		run_fail(r, "%s: unique index %s cannot be built: the data has duplicate keys%s",
+		    r->e->name, name, example);
+	} else
+		run_fail(r, "%s: index %s: %s", r->e->name, name, e.message);
+	return -1;
+}
+
+static int
+import_indexes(struct import_run *r)
+{
+	const cJSON	*spec;
+
+	r->e->indexes_want = 0;
+	cJSON_ArrayForEach(spec, r->e->indexes) {
+		if (index_is_id(spec))
+			continue;
+		r->e->indexes_want++;
+		if (index_create(r, spec) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Same key fields in the same order, with equal directions or types. */
+static bool
+index_key_equal(const cJSON *want, const bson_t *have)
+{
+	bson_iter_t	 it;
+	const cJSON	*f = want->child;
+
+	if (!bson_iter_init(&it, have))
+		return false;
+	while (bson_iter_next(&it)) {
+		if (f == NULL || strcmp(f->string, bson_iter_key(&it)) != 0)
+			return false;
+		if (cJSON_IsNumber(f) ? !BSON_ITER_HOLDS_NUMBER(&it) ||
+		    bson_iter_as_double(&it) != f->valuedouble :
+		    !cJSON_IsString(f) || !BSON_ITER_HOLDS_UTF8(&it) ||
+		    strcmp(bson_iter_utf8(&it, NULL), f->valuestring) != 0)
+			return false;
+		f = f->next;
+	}
+	return f == NULL;
+}
+
+/* Count the manifest's indexes the server now has, by name, key, unique. */
+static void
+import_verify_indexes(struct import_run *r)
+{
+	mongoc_cursor_t	*cursor;
+	const bson_t	*have;
+	const cJSON	*spec;
+	bson_iter_t	 it;
+
+	r->e->indexes_ok = 0;
+	cursor = mongoc_collection_find_indexes_with_opts(r->coll, NULL);
+	while (mongoc_cursor_next(cursor, &have)) {
+		const char	*name = NULL;
+		bool		 unique = false;
+		bson_t		 key;
+		uint32_t	 len;
+		const uint8_t	*data;
+
+		if (bson_iter_init_find(&it, have, "name") && BSON_ITER_HOLDS_UTF8(&it))
+			name = bson_iter_utf8(&it, NULL);
+		if (bson_iter_init_find(&it, have, "unique"))
+			unique = bson_iter_as_bool(&it);
+		if (name == NULL || !bson_iter_init_find(&it, have, "key") ||
+		    !BSON_ITER_HOLDS_DOCUMENT(&it))
+			continue;
+		bson_iter_document(&it, &len, &data);
+		bson_init_static(&key, data, len);
+		cJSON_ArrayForEach(spec, r->e->indexes) {
+			const cJSON *u = cJSON_GetObjectItemCaseSensitive(spec, "unique");
+
+			if (!index_is_id(spec) && index_name(spec) != NULL &&
+			    strcmp(index_name(spec), name) == 0 &&
+			    index_key_equal(cJSON_GetObjectItemCaseSensitive(spec, "key"), &key) &&
+			    cJSON_IsTrue(u) == unique)
+				r->e->indexes_ok++;
+		}
+	}
+	mongoc_cursor_destroy(cursor);
+}
+
+/* ------------------------------------------------------------------ */
+/* One collection                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Where to start: resume a run that stopped, or see it is already done. */
+static int
+import_resume_point(struct import_run *r, bool *done)
+{
+	bson_t		 state;
+	bson_t		 empty = BSON_INITIALIZER;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	const char	*status = "";
+	int64_t		 held;
+	bool		 have;
+
+	*done = false;
+	if (r->opts->drop) {
+		if (!mongoc_collection_drop_with_opts(r->coll, NULL, &e) &&
+		    e.code != E_NAMESPACE_NOT_FOUND &&
+		    strstr(e.message, "ns not found") == NULL) {
+			run_fail(r, "%s: --drop: %s", r->e->name, e.message);
+			return -1;
+		}
+		state_delete(r);
+	}
+	held = mongo_count(r->mongo, r->e->name, &empty, &e);
+	bson_destroy(&empty);
+	if (held < 0) {
+		run_fail(r, "%s: counting documents: %s", r->e->name, e.message);
+		return -1;
+	}
+	have = state_get(r, &state);
+	if (have && bson_iter_init_find(&it, &state, "status") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		status = bson_iter_utf8(&it, NULL);
+	if (have && bson_lookup_int64(&state, "file_bytes", -1) == (int64_t)r->e->bytes) {
+		if (strcmp(status, "complete") == 0 &&
+		    held == bson_lookup_int64(&state, "file_docs", -2)) {
+			*done = true;
+			r->e->file_docs = held;
+		} else if (strcmp(status, "complete") != 0)
+			r->resume_from = bson_lookup_int64(&state, "docs_done", 0);
+	}
+	r->dup_ok = held > 0;
+	if (have)
+		bson_destroy(&state);
+	return 0;
+}
+
+static int
+import_load(struct import_run *r)
+{
+	bool	 done;
+
+	if (import_resume_point(r, &done) == -1)
+		return -1;
+	if (done) {
+		r->e->note = strdup("already imported by an earlier run; verified");
+		progress_update(r->progress, r->e->bytes, (uint64_t)r->e->file_docs);
+		return 0;
+	}
+	if (state_put(r, "running", r->resume_from, NULL) == -1 ||
+	    import_stream(r) == -1 || import_indexes(r) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+import_collection(struct import_run *r)
+{
+	struct manifest_entry	*e = r->e;
+	bson_t			 empty = BSON_INITIALIZER;
+	bson_error_t		 err;
+
+	r->coll = mongoc_client_get_collection(r->mongo->client,
+	    r->mongo->db_name, e->name);
+	if (import_load(r) == 0) {
+		e->db_docs = mongo_count(r->mongo, e->name, &empty, &err);
+		import_verify_indexes(r);
+		if (e->indexes_want == 0)
+			e->indexes_want = (int)cJSON_GetArraySize(e->indexes) -
+			    (e->indexes != NULL && e->indexes->child != NULL &&
+			     index_is_id(e->indexes->child));
+		state_put(r, "complete", e->file_docs, NULL);
+		e->result = RESULT_COMPLETE;
+	} else {
+		if (r->mongo != NULL)
+			state_put(r, "failed", r->resume_from + r->inserted, r->err);
+		e->result = RESULT_FAILED;
+		e->error = strdup(r->err);
+	}
+	bson_destroy(&empty);
+	mongoc_collection_destroy(r->coll);
+}
+
+/* Validate an archive-list collection and copy its file aside. */
+static void
+archive_collection(struct import_run *r, const char *archive_dir)
+{
+	char	 dest[4096], tmp[4200], buf[65536];
+	FILE	*in = NULL, *out = NULL;
+	size_t	 n;
+
+	if (import_stream(r) == -1)
+		goto fail;
+	if (r->opts->dry_run) {
+		r->e->result = RESULT_VALID;
+		return;
+	}
+	if (mkdir(archive_dir, 0755) == -1 && errno != EEXIST) {
+		run_fail(r, "%s: %s", archive_dir, strerror(errno));
+		goto fail;
+	}
+	snprintf(dest, sizeof(dest), "%s/%s.json", archive_dir, r->e->name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
+	if ((in = fopen(r->e->path, "rb")) == NULL ||
+	    (out = fopen(tmp, "wb")) == NULL) {
+		run_fail(r, "%s: %s", in == NULL ? r->e->path : tmp, strerror(errno));
+		goto fail;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			break;
+	if (ferror(in) || fflush(out) != 0 || fsync(fileno(out)) != 0 ||
+	    fclose(out) != 0) {
+		out = NULL;
+		run_fail(r, "%s: write error: %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto fail;
+	}
+	out = NULL;
+	fclose(in);
+	in = NULL;
+	if (rename(tmp, dest) == -1) {
+		run_fail(r, "%s: %s", dest, strerror(errno));
+		goto fail;
+	}
+	free(r->e->note);
+	r->e->note = strdup(dest);
+	r->e->result = RESULT_ARCHIVED;
+	return;
+fail:
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL) {
+		fclose(out);
+		unlink(tmp);
+	}
+	r->e->result = RESULT_FAILED;
+	r->e->error = strdup(r->err);
+}
+
+/* ------------------------------------------------------------------ */
+/* The verification table                                               */
+/* ------------------------------------------------------------------ */
+
+static void
+count_cell(int64_t n, char *buf, size_t bufsz)
+{
+	if (n < 0)
+		snprintf(buf, bufsz, "-");
+	else
+		snprintf(buf, bufsz, "%lld", (long long)n);
+}
+
+/* Does the collection disagree with its manifest or its file? */
+static bool
+entry_mismatch(const struct manifest_entry *e)
+{
+	if (e->result == RESULT_FAILED || e->result == RESULT_SKIPPED ||
+	    e->result == RESULT_PENDING)
+		return false;
+	if (e->count >= 0 && e->file_docs >= 0 && e->count != e->file_docs)
+		return true;
+	if (e->result == RESULT_COMPLETE &&
+	    (e->db_docs != e->file_docs || e->indexes_ok != e->indexes_want))
+		return true;
+	return false;
+}
+
+static const char *
+result_text(const struct manifest_entry *e)
+{
+	if (entry_mismatch(e))
+		return "MISMATCH";
+	switch (e->result) {
+	case RESULT_COMPLETE:	return "complete";
+	case RESULT_VALID:	return "valid";
+	case RESULT_SKIPPED:	return "skipped";
+	case RESULT_ARCHIVED:	return "archived";
+	case RESULT_FAILED:	return "FAILED";
+	default:		return "not reached";
+	}
+}
+
+/* Print the table; return the number of collections failed or mismatched. */
+static int
+import_report(const struct manifest *m, FILE *out)
+{
+	int	 bad = 0, counts[6] = { 0 };
+
+	fprintf(out, "\n%-28s %-8s %9s %9s %9s %8s  %s\n", "collection", "plan",
+	    "manifest", "file", "in db", "indexes", "status");
+	for (size_t i = 0; i < m->n; i++) {
+		const struct manifest_entry *e = &m->entries[i];
+		char	 c1[24], c2[24], c3[24], ix[24];
+		const char *plan = e->plan == PLAN_IMPORT ? "import" :
+		    e->plan == PLAN_SKIP ? "skip" : "archive";
+
+		count_cell(e->count, c1, sizeof(c1));
+		count_cell(e->file_docs, c2, sizeof(c2));
+		count_cell(e->result == RESULT_COMPLETE ? e->db_docs : -1, c3,
+		    sizeof(c3));
+		if (e->result == RESULT_COMPLETE)
+			snprintf(ix, sizeof(ix), "%d/%d", e->indexes_ok,
+			    e->indexes_want);
+		else
+			snprintf(ix, sizeof(ix), "-");
+		fprintf(out, "%-28s %-8s %9s %9s %9s %8s  %s", e->name, plan,
+		    c1, c2, c3, ix, result_text(e));
+		if (e->result == RESULT_SKIPPED && e->why[0] != '\0')
+			fprintf(out, " (%s)", e->why);
+		if (e->result == RESULT_ARCHIVED)
+			fprintf(out, " to %s", e->note);
+		else if (e->note != NULL)
+			fprintf(out, " (%s)", e->note);
+		if (e->present > 0)
+			fprintf(out, " (%lld already present)", (long long)e->present);
+		fputc('\n', out);
+		if (e->result == RESULT_FAILED)
+			fprintf(out, "    error: %s\n", e->error);
+		if (e->result == RESULT_FAILED || entry_mismatch(e))
+			bad++;
+		counts[e->result]++;
+	}
+	fprintf(out, "\n%d complete, %d valid, %d archived, %d skipped, %d failed, %d not reached; %d with problems\n",
+	    counts[RESULT_COMPLETE], counts[RESULT_VALID], counts[RESULT_ARCHIVED],
+	    counts[RESULT_SKIPPED], counts[RESULT_FAILED], counts[RESULT_PENDING],
+	    bad);
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* The job                                                              */
+/* ------------------------------------------------------------------ */
+
+int
+import_main(const struct silo_config *config, const struct import_opts *o)
+{
+	struct manifest		 m;
+	struct mongo		 mongo;
+	struct progress		 progress;
+	char			 archive_dir[4096], err[512];
+	uint64_t		 total = 0;
+	size_t			 steps = 0;
+	int			 rc;
+
+	if (manifest_read(&m, o->dir) == -1) {
+		fprintf(stderr, "silo import: the backup is not usable:\n%s\n", m.err);
+		manifest_free(&m);
+		return 1;
+	}
+	if (import_plan(&m, o) == -1) {
+		manifest_free(&m);
+		return 2;
+	}
+	snprintf(archive_dir, sizeof(archive_dir), "%s",
+	    o->archive_dir != NULL ? o->archive_dir : m.dir);
+	if (o->archive_dir == NULL)
+		strncat(archive_dir, "/_archive", sizeof(archive_dir) - strlen(archive_dir) - 1);
+	for (size_t i = 0; i < m.n; i++)
+		if (m.entries[i].plan != PLAN_SKIP) {
+			total += m.entries[i].bytes;
+			steps++;
+		}
+
+	mongoc_init();
+	if (!o->dry_run && mongo_open_job(&mongo, config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo import: %s\n", err);
+		mongoc_cleanup();
+		manifest_free(&m);
+		return 1;
+	}
+	fprintf(stderr, "silo import: %s into %s (%zu collections, %zu to read)\n",
+	    m.dir, o->dry_run ? "nothing (--dry-run)" : config->mongo_db, m.n,
+	    steps);
+	progress_init(&progress, stderr, total, steps);
+	for (size_t i = 0; i < m.n; i++) {
+		struct import_run *r = calloc(1, sizeof(*r));
+		struct manifest_entry *e = &m.entries[i];
+
+		if (e->plan == PLAN_SKIP) {
+			e->result = RESULT_SKIPPED;
+			free(r);
+			continue;
+		}
+		r->opts = o;
+		r->mongo = o->dry_run ? NULL : &mongo;
+		r->e = e;
+		r->progress = &progress;
+		progress_step(&progress, e->name, e->bytes);
+		if (e->plan == PLAN_ARCHIVE) {
+			struct mongo *keep = r->mongo;
+
+			r->mongo = NULL;	/* archived collections are not loaded */
+			archive_collection(r, archive_dir);
+			r->mongo = keep;
+		} else if (o->dry_run) {
+			if (import_stream(r) == 0)
+				e->result = RESULT_VALID;
+			else {
+				e->result = RESULT_FAILED;
+				e->error = strdup(r->err);
+			}
+		} else
+			import_collection(r);
+		progress_step_done(&progress, (uint64_t)(e->file_docs > 0 ? e->file_docs : 0));
+		free(r);
+	}
+	rc = import_report(&m, stdout) > 0 ? 1 : 0;
+	if (!o->dry_run)
+		mongo_close(&mongo);
+	mongoc_cleanup();
+	manifest_free(&m);
+	return rc;
+}
