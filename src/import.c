@@ -282,62 +282,139 @@ batch_clear(struct batch *b)
 	b->bytes = 0;
 }
 
-/* Is the document the server holds under doc's _id the same bytes? */
-static bool
-already_present(struct import_run *r, const bson_t *doc)
+/* The document's _id element alone, as a one-field document. */
+static void
+id_element(const bson_t *doc, bson_t *out)
 {
-	mongoc_cursor_t	*cursor;
-	const bson_t	*held;
 	bson_iter_t	 it;
-	bson_t		 filter = BSON_INITIALIZER;
-	bool		 same = false;
 
+	bson_init(out);
 	if (bson_iter_init_find(&it, doc, "_id"))
-		bson_append_iter(&filter, "_id", 3, &it);
-	cursor = mongoc_collection_find_with_opts(r->coll, &filter, NULL, NULL);
-	if (mongoc_cursor_next(cursor, &held))
-		same = held->len == doc->len &&
-		    memcmp(bson_get_data(held), bson_get_data(doc), doc->len) == 0;
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(&filter);
-	return same;
+		bson_append_iter(out, "_id", 3, &it);
 }
 
-/* Account for one write error of the batch; -1 if it stops the import. */
-static int
-batch_write_error(struct import_run *r, const bson_t *werr)
+static bool
+bson_same_bytes(const bson_t *a, const bson_t *b)
 {
-	int64_t		 index = bson_lookup_int64(werr, "index", -1);
-	int64_t		 code = bson_lookup_int64(werr, "code", 0);
-	const bson_t	*doc;
-	bson_iter_t	 it;
-	const char	*msg = "";
-	char		*id;
+	return a->len == b->len &&
+	    memcmp(bson_get_data(a), bson_get_data(b), a->len) == 0;
+}
 
-	if (bson_iter_init_find(&it, werr, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
-		msg = bson_iter_utf8(&it, NULL);
-	if (index < 0 || (size_t)index >= r->batch.n) {
-		run_fail(r, "%s: the server reported a write error for no document: %s",
-		    r->e->name, msg);
+/*
+ * The batch documents at dup[0..n) hit E11000 on _id.  Each is accepted
+ * as already present only if the server holds the same bytes under that
+ * _id.  One $in query fetches them all: FerretDB answers an _id lookup on
+ * a number with a scan, so one lookup per document would be one scan per
+ * document.
+ */
+static int
+batch_check_present(struct import_run *r, const size_t *dup, size_t n)
+{
+	bson_t		 filter = BSON_INITIALIZER, in, list, id;
+	bool		*same = calloc(n, sizeof(*same));
+	mongoc_cursor_t	*cursor;
+	const bson_t	*held;
+	bson_error_t	 e;
+	char		 key[24];
+	int		 rc = 0;
+
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
+	for (size_t i = 0; i < n; i++) {
+		bson_iter_t	 it;
+
+		snprintf(key, sizeof(key), "%zu", i);
+		if (bson_iter_init_find(&it, r->batch.docs[dup[i]], "_id"))
+			bson_append_iter(&list, key, -1, &it);
+	}
+	bson_append_array_end(&in, &list);
+	bson_append_document_end(&filter, &in);
+	cursor = mongoc_collection_find_with_opts(r->coll, &filter, NULL, NULL);
+	while (mongoc_cursor_next(cursor, &held)) {
+		bson_t	 held_id;
+
+		id_element(held, &held_id);
+		for (size_t i = 0; i < n; i++) {
+			id_element(r->batch.docs[dup[i]], &id);
+			if (!same[i] && bson_same_bytes(&id, &held_id))
+				same[i] = bson_same_bytes(held, r->batch.docs[dup[i]]);
+			bson_destroy(&id);
+		}
+		bson_destroy(&held_id);
+	}
+	if (mongoc_cursor_error(cursor, &e)) {
+		run_fail(r, "%s: reading back documents the server already has: %s",
+		    r->e->name, e.message);
+		rc = -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char	*idj;
+
+		if (same[i]) {
+			r->e->present++;
+			continue;
+		}
+		idj = id_json(r->batch.docs[dup[i]]);
+		run_fail(r, "%s: document %zu (line %llu): %s is already in the collection with different content",
+		    r->e->path, r->batch.number[dup[i]], r->batch.line[dup[i]], idj);
+		bson_free(idj);
+		rc = -1;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	free(same);
+	return rc;
+}
+
+/*
+ * Judge the write errors of a batch.  A duplicate _id is accepted only
+ * when identical documents may be expected (a re-run or a resume) and the
+ * server's copy is the same; anything else stops the import at the first
+ * offending document.
+ */
+static int
+batch_write_errors(struct import_run *r, bson_iter_t *errs, size_t *nerrors)
+{
+	size_t		 dup[IMPORT_BATCH_DOCS], ndup = 0;
+
+	*nerrors = 0;
+	while (bson_iter_next(errs)) {
+		uint32_t	 len;
+		const uint8_t	*data;
+		bson_t		 werr;
+		int64_t		 index, code;
+		bson_iter_t	 it;
+		const char	*msg = "";
+		char		*idj;
+
+		(*nerrors)++;
+		bson_iter_document(errs, &len, &data);
+		if (!bson_init_static(&werr, data, len))
+			continue;
+		index = bson_lookup_int64(&werr, "index", -1);
+		code = bson_lookup_int64(&werr, "code", 0);
+		if (bson_iter_init_find(&it, &werr, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
+			msg = bson_iter_utf8(&it, NULL);
+		if (index < 0 || (size_t)index >= r->batch.n) {
+			run_fail(r, "%s: the server reported a write error for no document: %s",
+			    r->e->name, msg);
+			return -1;
+		}
+		if (code == E_DUPLICATE_KEY && r->dup_ok) {
+			dup[ndup++] = (size_t)index;
+			continue;
+		}
+		idj = id_json(r->batch.docs[index]);
+		if (code == E_DUPLICATE_KEY)
+			run_fail(r, "%s: document %zu (line %llu): %s repeats the _id of an earlier document in the file",
+			    r->e->path, r->batch.number[index], r->batch.line[index], idj);
+		else
+			run_fail(r, "%s: document %zu (line %llu) %s was refused: %s",
+			    r->e->path, r->batch.number[index], r->batch.line[index], idj, msg);
+		bson_free(idj);
 		return -1;
 	}
-	doc = r->batch.docs[index];
-	id = id_json(doc);
-	if (code == E_DUPLICATE_KEY && r->dup_ok && already_present(r, doc)) {
-		r->e->present++;
-		bson_free(id);
-		return 0;
-	}
-	if (code == E_DUPLICATE_KEY)
-		run_fail(r, "%s: document %zu (line %llu): %s %s",
-		    r->e->path, r->batch.number[index], r->batch.line[index], id,
-		    r->dup_ok ? "is already in the collection with different content" :
-		    "repeats the _id of an earlier document in the file");
-	else
-		run_fail(r, "%s: document %zu (line %llu) %s was refused: %s",
-		    r->e->path, r->batch.number[index], r->batch.line[index], id, msg);
-	bson_free(id);
-	return -1;
+	return ndup > 0 ? batch_check_present(r, dup, ndup) : 0;
 }
 
 /* Insert the batch (unordered) and checkpoint; -1 stops the import. */
@@ -365,19 +442,9 @@ batch_flush(struct import_run *r, int64_t docs_done)
 		/* Write errors are per document; anything else (a lost
 		 * connection, say) comes with an empty writeErrors array. */
 		if (bson_iter_init_find(&it, &reply, "writeErrors") &&
-		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs)) {
-			while (rc == 0 && bson_iter_next(&errs)) {
-				uint32_t	 len;
-				const uint8_t	*data;
-				bson_t		 werr;
-
-				nerrors++;
-				bson_iter_document(&errs, &len, &data);
-				if (bson_init_static(&werr, data, len))
-					rc = batch_write_error(r, &werr);
-			}
-		}
-		if (nerrors == 0) {
+		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs))
+			rc = batch_write_errors(r, &errs, &nerrors);
+		if (rc == 0 && nerrors == 0) {
 			run_fail(r, "%s: inserting documents %zu to %zu: %s",
 			    r->e->name, r->batch.number[0],
 			    r->batch.number[r->batch.n - 1], e.message);
