@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/wrk_routes.py: what each layer of silo's request path costs, with wrk.
 
-Starts its own FerretDB (seeded with the demo data set), an optimized,
+Starts its own FerretDB (loaded with the generated AC dataset at scale 0.01, all 38
+collections, through `silo import`), an optimized,
 unsanitized `silo serve` and Caddy, all on loopback ports of its own, and
 measures in one run, through Caddy:
 
@@ -72,8 +73,7 @@ def main():
         try:
             fdb = sl.ferretdb(root / "ferretdb")
             fdb.start()
-            sl.run([sl.pyenv_python(), sl.REPO / "tools" / "demo_seed.py",
-                    fdb.uri, "aesthetic"])
+            sl.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
             sock = sl.socket_path(root)
             silo = sl.silo(build / "silo", fdb.uri, sock, root / "silo.log",
                            workers=args.workers, rundir=root,

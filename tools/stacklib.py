@@ -740,6 +740,25 @@ def caddy(site_port, fastcgi_sock, rundir, log_path, www=None,
     return s
 
 
+# ---------------------------------------------------------------- data
+
+def load_ac_dataset(silo_bin, mongo_uri, workdir, db_name="aesthetic",
+                    scale=0.05, seed=1):
+    """Generate AC's backup (tools/acgen.py) into workdir/backup and load
+    all of it, drop and archive lists included, with `silo import --all`:
+    the migration path itself, not a side door."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import acgen
+    backup = Path(workdir) / "backup"
+    shutil.rmtree(backup, ignore_errors=True)
+    manifest = acgen.generate_backup(str(backup), scale=scale, seed=seed)
+    env = clean_env(MONGODB_CONNECTION_STRING=mongo_uri,
+                    SILO_ENV_FILE="/dev/null")
+    run([silo_bin, "import", "--all", "--drop", "--database", db_name,
+         backup], env=env, stdout=subprocess.DEVNULL)
+    return manifest
+
+
 # ---------------------------------------------------------------- helpers
 
 def children_of(pid):
