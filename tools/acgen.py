@@ -1199,15 +1199,21 @@ def _boot_events(rng, E, start, n):
     return ev
 
 
+def fresh(seen, draw):
+    """draw() until it gives a value not in seen; record and return it."""
+    while True:
+        value = draw()
+        if value not in seen:
+            seen.add(value)
+            return value
+
+
 def g_boots(w, rng, n, E):
     oids = ObjectIds(rng)
     seen = set()
     for t in timeline(rng, n, _ms(2025, 8, 15), END - 60000, 0.9):
-        while True:
-            bid = "%s-%s" % (rstr(rng, ALNUM, 8), rstr(rng, ALNUM, 6))
-            if bid not in seen:
-                seen.add(bid)
-                break
+        bid = fresh(seen, lambda: "%s-%s" % (rstr(rng, ALNUM, 8),
+                                             rstr(rng, ALNUM, 6)))
         br = rng.choice(BROWSERS)
         cc, region, city = rng.choice(COUNTRIES)
         piece = rng.choice(PIECES)
@@ -1312,11 +1318,7 @@ def g_oven_grabs(w, rng, n, E):
     oids = ObjectIds(rng)
     seen = set()
     for t in timeline(rng, n, _ms(2025, 9, 1), END - 60000, 0.8):
-        while True:
-            gid = rstr(rng, NANO[:62], 12)
-            if gid not in seen:
-                seen.add(gid)
-                break
+        gid = fresh(seen, lambda: rstr(rng, NANO[:62], 12))
         kl = rng.random() < 0.8
         piece = "$" + rng.choice(w.kidlisp_codes) if kl else \
             rng.choice(PIECES)
@@ -1382,17 +1384,16 @@ def g_oven_bakes(w, rng, n, E):
 def g_oven_cache(w, rng, n, E):
     oids = ObjectIds(rng)
     seen = set()
+
+    def draw():
+        kind = rng.choice(("icons", "icons", "previews"))
+        p = ("$" + rng.choice(w.kidlisp_codes) if rng.random() < 0.7
+             else rng.choice(PIECES))
+        sz = (rng.choice(((128, 128), (256, 256), (512, 512)))
+              if kind == "icons" else (1200, 630))
+        return "%s/%s-%dx%d.png" % (kind, p, sz[0], sz[1])
     for t in timeline(rng, n, END - 7 * DAY, END - 1000, 1.0):
-        while True:
-            kind = rng.choice(("icons", "icons", "previews"))
-            p = ("$" + rng.choice(w.kidlisp_codes) if rng.random() < 0.7
-                 else rng.choice(PIECES))
-            sz = (rng.choice(((128, 128), (256, 256), (512, 512)))
-                  if kind == "icons" else (1200, 630))
-            key = "%s/%s-%dx%d.png" % (kind, p, sz[0], sz[1])
-            if key not in seen:
-                seen.add(key)
-                break
+        key = fresh(seen, draw)
         yield {"_id": E.oid(oids(t)), "key": key, "spacesKey": "oven/" + key,
                "cdnUrl": "https://art.aesthetic.computer/oven/" + key,
                "contentType": "image/png",
@@ -1574,15 +1575,10 @@ def g_news_votes(w, rng, n, E):
     seen = set()
     cap = len(items) * len(w.handle_users)
     for t in timeline(rng, min(n, cap), _ms(2025, 9, 3), END - 1000):
-        while True:
-            it = items[rng.randrange(len(items))]
-            u = w.chatter(rng)
-            k = (it, u.id)
-            if k not in seen:
-                seen.add(k)
-                break
+        it, uid = fresh(seen, lambda: (items[rng.randrange(len(items))],
+                                       w.chatter(rng).id))
         yield {"_id": E.oid(oids(t)), "itemType": it[0], "itemId": it[1],
-               "user": u.id, "when": E.date(t)}
+               "user": uid, "when": E.date(t)}
 
 
 def _piece_names(w, rng, n):
