@@ -704,19 +704,27 @@ index_create(struct import_run *r, const cJSON *spec)
 	return -1;
 }
 
+/* The manifest's indexes other than the _id index every collection has. */
+static int
+manifest_index_count(const struct manifest_entry *e)
+{
+	const cJSON	*spec;
+	int		 n = 0;
+
+	cJSON_ArrayForEach(spec, e->indexes)
+		if (!index_is_id(spec))
+			n++;
+	return n;
+}
+
 static int
 import_indexes(struct import_run *r)
 {
 	const cJSON	*spec;
 
-	r->e->indexes_want = 0;
-	cJSON_ArrayForEach(spec, r->e->indexes) {
-		if (index_is_id(spec))
-			continue;
-		r->e->indexes_want++;
-		if (index_create(r, spec) == -1)
+	cJSON_ArrayForEach(spec, r->e->indexes)
+		if (!index_is_id(spec) && index_create(r, spec) == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -886,10 +894,7 @@ import_collection(struct import_run *r)
 	if (import_load(r) == 0) {
 		e->db_docs = mongo_count(r->mongo, e->name, &empty, &err);
 		import_verify_indexes(r);
-		if (e->indexes_want == 0)
-			e->indexes_want = (int)cJSON_GetArraySize(e->indexes) -
-			    (e->indexes != NULL && e->indexes->child != NULL &&
-			     index_is_id(e->indexes->child));
+		e->indexes_want = manifest_index_count(e);
 		state_put(r, "complete", e->file_docs, NULL);
 		e->result = RESULT_COMPLETE;
 	} else {
