@@ -381,3 +381,33 @@ def test_generated_ac_backup_round_trip(stack, tmp_path, layout, ejson):
             assert_same_documents(client[db], {entry["name"]: docs})
             row = table_row(r.stdout, entry["name"])
             assert row[2] == row[3] == row[4] == str(entry["count"]), row
+
+
+def test_progress_bar_on_a_terminal(stack, tmp_path):
+    """On a TTY the progress line is redrawn in place, with a bar, the
+    rate and ETA for the collection and the share of the whole run."""
+    import pty
+    backup = write_backup(tmp_path / "b", sample_docs())
+    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+                       SILO_ENV_FILE="/dev/null")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(stack.silo_bin), [str(stack.silo_bin), "import",
+                  "--database", "tty", str(backup)], env)
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:         # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode("utf-8", "replace")
+    assert os.WEXITSTATUS(status) == 0, text
+    assert "\r\x1b[K[3/3] users" in text, text
+    assert "\u2588" in text and " docs " in text and "/s eta " in text, text
+    assert "| all 100% eta 0:00" in text, text
