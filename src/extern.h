@@ -3,13 +3,16 @@
  *
  * silo.h is what handlers see.  This header adds what only the edge needs
  * (the route matcher, response rendering, the worker loop, supervision,
- * request ids) and the MongoDB client wrapper, whose libmongoc types
- * handlers reach only through the helpers declared here.
+ * request ids), the MongoDB client wrapper, whose libmongoc types
+ * handlers reach only through the helpers declared here, and the S3 client
+ * for Spaces.
  */
 #ifndef SILO_EXTERN_H
 #define SILO_EXTERN_H
 
 #include <bson/bson.h>
+#include <curl/curl.h>
+#include <expat.h>
 #include <mongoc/mongoc.h>
 
 #include "silo.h"
@@ -252,5 +255,138 @@ char	**mongo_collection_names(struct mongo *, bson_error_t *);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);
+
+/* ------------------------------------------------------------------ */
+/* Spaces, DigitalOcean's S3 (spaces.c)                                */
+/* ------------------------------------------------------------------ */
+
+#define	SPACES_MIN_PART		(5u << 20)	/* S3's smallest part but the last */
+#define	SPACES_MAX_PARTS	10000		/* S3's most parts in one upload */
+#define	SPACES_MAX_KEY		1024		/* S3's longest key, in bytes */
+
+/* How a client reaches a store: what spaces_open() is given. */
+struct spaces_opts {
+	const char	*endpoint;	/* "https://sfo3.digitaloceanspaces.com" */
+	const char	*region;	/* NULL: from a DO endpoint, else us-east-1 */
+	const char	*key;		/* access key */
+	const char	*secret;	/* secret key; never printed */
+	bool		 path_style;	/* host/bucket/key, not bucket.host/key */
+	long		 connect_timeout_ms; /* per connection; 0: 5 s */
+	long		 timeout_ms;	/* per request, all of it; 0: 300 s */
+	int		 attempts;	/* tries per request; 0: 4 */
+	uint64_t	 part_size;	/* multipart part size; 0: 16 MiB */
+	uint64_t	 multipart_threshold; /* larger files go multipart; 0: 64 MiB */
+};
+
+/* A client: one reused curl handle, one request at a time. */
+struct spaces {
+	CURL		*curl;		/* the easy handle, reset per request */
+	char		*scheme;	/* "https" or "http" */
+	char		*host;		/* host[:port] of the endpoint */
+	char		 region[64];	/* signing region, e.g. "sfo3" */
+	char		 sigv4[96];	/* "aws:amz:<region>:s3" */
+	char		*key;		/* access key */
+	char		*secret;	/* secret key */
+	bool		 path_style;	/* addressing, as in spaces_opts */
+	long		 connect_timeout_ms; /* as in spaces_opts, defaulted */
+	long		 timeout_ms;	/* as in spaces_opts, defaulted */
+	int		 attempts;	/* as in spaces_opts, defaulted */
+	uint64_t	 part_size;	/* as in spaces_opts, defaulted */
+	uint64_t	 multipart_threshold; /* as in spaces_opts, defaulted */
+	uint64_t	 jitter;	/* xorshift state for backoff jitter */
+	long		 status;	/* last HTTP status, 0 if none */
+	char		 code[64];	/* last S3 error code, "" if none */
+	unsigned	 nparts;	/* parts of the last spaces_put_file, 0: one PUT */
+	unsigned	 nretries;	/* retries made by the last operation */
+	char		 err[1024];	/* the last error, one line */
+};
+
+/* One object (or, listing with a delimiter, one common prefix). */
+struct spaces_object {
+	const char	*key;		/* the key (or the prefix) */
+	uint64_t	 size;		/* bytes */
+	const char	*last_modified;	/* ISO 8601 as S3 gives it, or "" */
+	const char	*etag;		/* without its quotes, or "" */
+	const char	*content_type;	/* HEAD only, else "" */
+	bool		 is_prefix;	/* a CommonPrefixes entry, not an object */
+};
+
+/* Called for each listed entry; non-zero stops the listing. */
+typedef int (*spaces_list_cb)(const struct spaces_object *, void *arg);
+
+/* One query parameter, before encoding. */
+struct spaces_param {
+	const char	*name;		/* e.g. "list-type" */
+	const char	*value;		/* e.g. "2"; NULL is "" */
+};
+
+/* A ListObjectsV2 page parsed as it arrives: nothing is kept but the
+ * entry being read. */
+struct spaces_listparse {
+	XML_Parser	 parser;	/* expat, fed chunk by chunk */
+	spaces_list_cb	 cb;		/* where entries go */
+	void		*arg;		/* its argument */
+	int		 depth;		/* element depth, root 1 */
+	int		 field;		/* the text being collected (enum in spaces.c) */
+	bool		 in_entry;	/* inside Contents or CommonPrefixes */
+	bool		 entry_is_prefix; /* CommonPrefixes */
+	bool		 root_ok;	/* root is ListBucketResult */
+	bool		 stopped;	/* the callback asked to stop */
+	bool		 failed;	/* err says why */
+	char		 text[4096];	/* the current element's text */
+	size_t		 textlen;	/* its length */
+	char		 key[SPACES_MAX_KEY * 4 + 1]; /* entry: Key or Prefix */
+	char		 etag[128];	/* entry: ETag, unquoted */
+	char		 last_modified[64]; /* entry: LastModified */
+	uint64_t	 size;		/* entry: Size */
+	bool		 truncated;	/* IsTruncated */
+	char		 next_token[4096]; /* NextContinuationToken */
+	uint64_t	 seen;		/* entries parsed in this attempt */
+	uint64_t	 delivered;	/* entries given to cb over all attempts */
+	char		 err[256];	/* why it failed */
+};
+
+void	 spaces_region(const char *endpoint, const char *given, char *out,
+	    size_t outsz);
+char	*spaces_encode(const char *s, bool keep_slash);
+char	*spaces_query(const struct spaces_param *, size_t n);
+void	 spaces_format_error(char *out, size_t outsz, const char *op,
+	    const char *bucket, const char *key, long status,
+	    const char *body, size_t len, char *code, size_t codesz);
+int	 spaces_listparse_init(struct spaces_listparse *, spaces_list_cb,
+	    void *arg);
+int	 spaces_listparse_feed(struct spaces_listparse *, const char *,
+	    size_t len, bool final);
+void	 spaces_listparse_reset(struct spaces_listparse *);
+void	 spaces_listparse_free(struct spaces_listparse *);
+
+int	 spaces_open(struct spaces *, const struct spaces_opts *,
+	    char *err, size_t errsz);
+void	 spaces_close(struct spaces *);
+int	 spaces_create_bucket(struct spaces *, const char *bucket);
+int	 spaces_list(struct spaces *, const char *bucket, const char *prefix,
+	    const char *delimiter, int max_keys, spaces_list_cb, void *arg);
+int	 spaces_put(struct spaces *, const char *bucket, const char *key,
+	    const void *data, size_t len, const char *content_type);
+int	 spaces_put_file(struct spaces *, const char *bucket, const char *key,
+	    const char *path, const char *content_type);
+int	 spaces_get(struct spaces *, const char *bucket, const char *key,
+	    size_t max, char **data, size_t *len);
+int	 spaces_get_file(struct spaces *, const char *bucket, const char *key,
+	    const char *path);
+int	 spaces_head(struct spaces *, const char *bucket, const char *key,
+	    uint64_t *size, char *etag, size_t etagsz, char *ctype,
+	    size_t ctypesz);
+int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
+char	*spaces_mpu_create(struct spaces *, const char *bucket,
+	    const char *key, const char *content_type);
+int	 spaces_mpu_part(struct spaces *, const char *bucket, const char *key,
+	    const char *upload_id, unsigned partno, int fd, uint64_t offset,
+	    uint64_t len, char *etag, size_t etagsz);
+int	 spaces_mpu_complete(struct spaces *, const char *bucket,
+	    const char *key, const char *upload_id, char *const *etags,
+	    unsigned nparts);
+int	 spaces_mpu_abort(struct spaces *, const char *bucket, const char *key,
+	    const char *upload_id);
 
 #endif /* SILO_EXTERN_H */
