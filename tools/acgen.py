@@ -834,6 +834,16 @@ def g_secrets(w, rng, n, E):
         yield d
 
 
+def media_fields(d, slug, t, u, E):
+    """What track-media.mjs writes alike for paintings and pieces."""
+    d["slug"] = slug
+    d["when"] = E.date(t)
+    d["bucket"] = ("user-aesthetic-computer" if u is not None
+                   else "art-aesthetic-computer")
+    if u is not None:
+        d["user"] = u.id
+
+
 def g_paintings(w, rng, n, E):
     oids = ObjectIds(rng)
     codes, guest_slugs = set(), set()
@@ -849,12 +859,7 @@ def g_paintings(w, rng, n, E):
             slug = ac_slug(t)
             if rng.random() < 0.07:                 # with a recording
                 slug += ":" + ac_slug(t + rng.randrange(5000, 600000))
-        d["slug"] = slug
-        d["when"] = E.date(t)
-        d["bucket"] = ("user-aesthetic-computer" if u is not None
-                       else "art-aesthetic-computer")
-        if u is not None:
-            d["user"] = u.id
+        media_fields(d, slug, t, u, E)
         nuked = rng.random() < 0.05
         if nuked or rng.random() < 0.05:
             d["nuked"] = nuked
@@ -898,12 +903,7 @@ def g_pieces(w, rng, n, E):
         d = {"_id": E.oid(oids(t))}
         if rng.random() < 0.9:
             d["code"] = unique_code(rng, codes, ALNUM, 4)
-        d["slug"] = slug
-        d["when"] = E.date(t)
-        d["bucket"] = ("user-aesthetic-computer" if u is not None
-                       else "art-aesthetic-computer")
-        if u is not None:
-            d["user"] = u.id
+        media_fields(d, slug, t, u, E)
         if rng.random() < 0.06:
             d["nuked"] = True
         if t > _ms(2025, 1, 10) and rng.random() < 0.5:
