@@ -19,8 +19,8 @@ each into a fresh database:
 Both importers run as children of a small launcher that reaps them with
 wait4, so their peak RSS (ru_maxrss, which covers the children they waited
 for too) is measured the same way.  It prints wall time, docs/s, MB/s of
-input, peak RSS, the CPU time of the importer and of FerretDB, and the
-ratios silo / baseline, and the baseline's load and index phases; then it checks
+input, peak RSS, the CPU time of the importer and of FerretDB, the ratios
+silo / baseline and the baseline's load and index phases; then it checks
 that both databases hold the manifest's counts (collStats count: FerretDB's
 exact count is a scan) and the manifest's indexes, and that a sample of
 documents is byte-identical between the two.  A benchmark, not a test: it
@@ -511,7 +511,7 @@ def main():
           f"{floor / 1024:.1f} MiB is its floor)")
 
     # Where the time goes.  silo prints one line per collection when it is
-    # done with it (load, indexes and its exact-count verification); the
+    # done with it (load, indexes and its verification); the
     # baseline times its load and index phases itself.
     ends = {}
     for t, line in s["lines"]:
