@@ -59,7 +59,8 @@ enum var_kind {
 	VAR_WORKERS,		/* VAR_INT, or "auto" for 2 x cores */
 	VAR_MODE,		/* an octal file mode */
 	VAR_SIZE,		/* bytes, with optional k/M suffix */
-	VAR_LOG_LEVEL		/* error, warning, info or debug */
+	VAR_LOG_LEVEL,		/* error, warning, info or debug */
+	VAR_TOKEN		/* a bearer token: 32+ printable characters */
 };
 
 /* How a variable is shown by `silo config check`. */
@@ -119,6 +120,10 @@ static const struct config_var config_vars[] = {
 	  OFF(spaces_key), 0, 0, "DigitalOcean Spaces access key" },
 	{ "SPACES_SECRET", VAR_STRING, NULL, false, MASK_ALL,
 	  OFF(spaces_secret), 0, 0, "DigitalOcean Spaces secret key" },
+	{ "SILO_ADMIN_TOKEN", VAR_TOKEN, NULL, false, MASK_ALL,
+	  OFF(admin_token), 0, 0, "bearer token for admin endpoints; unset: they are off" },
+	{ "SILO_READ_TOKEN", VAR_TOKEN, NULL, false, MASK_ALL,
+	  OFF(read_token), 0, 0, "bearer token for read:* endpoints; unset: they are open" },
 	{ "SPACES_ENDPOINT", VAR_URL, "https://sfo3.digitaloceanspaces.com", false, SHOW,
 	  OFF(spaces_endpoint), 0, 0, "DigitalOcean Spaces endpoint" },
 };
@@ -552,6 +557,35 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 	return -1;
 }
 
+/*
+ * A bearer token must be long enough not to be guessed over the network
+ * and must fit in an Authorization header as it is: 32 to 256 printable
+ * ASCII characters without spaces (`openssl rand -hex 32` gives 64).  The
+ * reason names no part of the token.
+ */
+#define	CONFIG_TOKEN_MIN	32
+#define	CONFIG_TOKEN_MAX	256
+
+static int
+config_token_check(const char *text, char *why, size_t whysz)
+{
+	size_t	 len = strlen(text);
+
+	if (len < CONFIG_TOKEN_MIN || len > CONFIG_TOKEN_MAX) {
+		snprintf(why, whysz, "a token must be %d to %d characters, "
+		    "this one has %zu (make one with: openssl rand -hex 32)",
+		    CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX, len);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (text[i] <= ' ' || text[i] > '~') {
+			snprintf(why, whysz, "a token may hold only printable "
+			    "ASCII without spaces; character %zu is not", i + 1);
+			return -1;
+		}
+	return 0;
+}
+
 /* Parse one variable's text into the config. */
 static int
 config_parse_var(struct silo_config *c, const struct config_var *v,
@@ -641,6 +675,10 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		}
 		return 0;
 	}
+	case VAR_TOKEN:
+		if (config_token_check(text, why, whysz) == -1)
+			return -1;
+		break;
 	case VAR_STRING:
 		break;
 	}
@@ -714,7 +752,8 @@ config_free(struct silo_config *c)
 		case VAR_STRING:
 		case VAR_NAME:
 		case VAR_URL:
-		case VAR_MONGO_URI: {
+		case VAR_MONGO_URI:
+		case VAR_TOKEN: {
 			char	**field = (char **)((char *)c + v->offset);
 
 			free(*field);

@@ -53,6 +53,8 @@ enum route_match router_match(const struct route *, size_t nroutes,
 	    const char *method, const char *path, const struct route **found,
 	    struct silo_request *req, char *allow, size_t allowsz);
 void	 router_free_params(struct silo_request *);
+bool	 access_check(const struct route *, const struct silo_config *,
+	    const struct silo_request *, struct silo_response *);
 
 /* ------------------------------------------------------------------ */
 /* Response rendering (response.c)                                     */

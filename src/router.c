@@ -233,6 +233,8 @@ router_dispatch(const struct route *routes, size_t nroutes,
 	case ROUTE_FOUND:
 		break;
 	}
+	if (!access_check(rt, ctx->config, req, resp))
+		return;
 	if (query_parse(req->query_string, &req->query, err, sizeof(err)) == -1) {
 		resp_error(resp, 400, "bad_request", "%s", err);
 		return;

@@ -81,6 +81,8 @@ struct silo_config {
 	char		*spaces_key;	/* SPACES_KEY: access key (secret-adjacent) */
 	char		*spaces_secret;	/* SPACES_SECRET: never printed */
 	char		*spaces_endpoint; /* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
+	char		*admin_token;	/* SILO_ADMIN_TOKEN: NULL turns admin routes off */
+	char		*read_token;	/* SILO_READ_TOKEN: NULL leaves read:* routes open */
 	char		*env_file;	/* the env file read, or NULL */
 };
 
@@ -166,12 +168,12 @@ void	 resp_clear(struct silo_response *);
 
 #define	ROUTE_MAX_PATH_PARAMS	4	/* ":id"-style segments per route */
 
-/* What a route demands of the caller.  Enforced by the security work;
- * declared here from the start so that no route is added without it. */
+/* What a route demands of the caller; access.c enforces it. */
 enum route_access {
 	ACCESS_PUBLIC,		/* anyone */
-	ACCESS_SCOPE,		/* a token carrying route->scope */
-	ACCESS_ADMIN		/* an admin token */
+	ACCESS_SCOPE,		/* the read token or the admin token, when a
+				   read token is configured; else anyone */
+	ACCESS_ADMIN		/* the admin token; off when none is configured */
 };
 
 /* Per-worker state a handler may use. */
@@ -188,6 +190,7 @@ struct silo_request {
 	const char	*query_string;	/* raw query string, "" when none */
 	struct query	 query;		/* parsed and checked by the router */
 	const char	*request_id;	/* echoed in X-Request-Id */
+	const char	*authorization;	/* Authorization header or NULL; never logged */
 	const char	*body;		/* request body, NUL-terminated */
 	size_t		 body_len;	/* its length in bytes */
 	char		*path_params[ROUTE_MAX_PATH_PARAMS]; /* decoded ":x" values */

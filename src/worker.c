@@ -261,6 +261,8 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		req.path = path;
 		req.query_string = qmark != NULL ? qmark + 1 : "";
 		req.request_id = rid;
+		req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION",
+		    fr->envp);
 		req.body = body;
 		req.body_len = body_len;
 		router_dispatch(silo_routes, silo_nroutes, ctx, &req, &resp);

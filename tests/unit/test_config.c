@@ -18,7 +18,8 @@ static const char *const all_vars[] = {
 	"SILO_WORKERS", "SILO_DB_TIMEOUT_MS", "SILO_DB_SLOW_MS",
 	"SILO_MAX_BODY", "SILO_SHUTDOWN_TIMEOUT", "SILO_LOG_LEVEL",
 	"OVEN_URL", "SESSION_URL", "PDS_URL", "SPACES_KEY", "SPACES_SECRET",
-	"SPACES_ENDPOINT", "LISTEN_FDS", "LISTEN_PID", NULL
+	"SPACES_ENDPOINT", "SILO_ADMIN_TOKEN", "SILO_READ_TOKEN", "LISTEN_FDS",
+	"LISTEN_PID", NULL
 };
 
 static char env_path[64];
@@ -243,6 +244,34 @@ test_mask_uri(void **state)
 }
 
 static void
+test_tokens_are_checked_without_echoing_them(void **state)
+{
+	const char *want[] = {
+	    "SILO_ADMIN_TOKEN (environment): a token must be 32 to 256 "
+	    "characters, this one has 6",
+	    "SILO_READ_TOKEN (environment): a token may hold only printable "
+	    "ASCII without spaces; character 5 is not",
+	};
+	struct silo_config	 c;
+	char			 err[1024];
+
+	setenv("MONGODB_CONNECTION_STRING", "mongodb://127.0.0.1", 1);
+	setenv("SILO_ADMIN_TOKEN", "hunter", 1);
+	setenv("SILO_READ_TOKEN", "abcd efghijklmnopqrstuvwxyz0123456789", 1);
+	expect_problems(NULL, want, 2);
+	assert_int_equal(config_load(&c, NULL, NULL, 0, err, sizeof(err)), -1);
+	assert_null(strstr(err, "hunter"));
+	assert_null(strstr(err, "efghij"));
+
+	setenv("SILO_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef", 1);
+	unsetenv("SILO_READ_TOKEN");
+	assert_int_equal(config_load(&c, NULL, NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(c.admin_token, "0123456789abcdef0123456789abcdef");
+	assert_null(c.read_token);
+	config_free(&c);
+}
+
+static void
 test_print_masks_secrets(void **state)
 {
 	char	 buf[8192];
@@ -252,6 +281,7 @@ test_print_masks_secrets(void **state)
 	setenv("MONGODB_CONNECTION_STRING", "mongodb://silo:s3cretpw@db:27017", 1);
 	setenv("SPACES_SECRET", "very-secret-value", 1);
 	setenv("SPACES_KEY", "DO00KEYKEYKEY", 1);
+	setenv("SILO_ADMIN_TOKEN", "admintokenadmintokenadmintoken0123", 1);
 	assert_int_equal(config_print(f, NULL, NULL, 0), 0);
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -260,6 +290,8 @@ test_print_masks_secrets(void **state)
 	assert_null(strstr(buf, "s3cretpw"));
 	assert_null(strstr(buf, "very-secret-value"));
 	assert_null(strstr(buf, "DO00KEYKEYKEY"));
+	assert_null(strstr(buf, "admintoken"));
+	assert_non_null(strstr(buf, "SILO_ADMIN_TOKEN=****"));
 	assert_non_null(strstr(buf, "MONGODB_CONNECTION_STRING=mongodb://silo:****@db:27017"));
 	assert_non_null(strstr(buf, "SPACES_SECRET=****"));
 	assert_non_null(strstr(buf, "SPACES_KEY=DO00****"));
@@ -281,6 +313,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_listen_forms, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_mask_uri, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_tokens_are_checked_without_echoing_them, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_print_masks_secrets, clean_env, remove_file),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
