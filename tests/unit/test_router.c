@@ -148,6 +148,9 @@ static const char *
 dispatch(const char *method, const char *path, const char *qs,
     struct silo_response *resp)
 {
+	/* No tokens configured: read routes open, admin routes off. */
+	static const struct silo_config	 config = { 0 };
+	struct silo_ctx		 ctx = { &config, NULL, 0 };
 	struct silo_request	 req = { 0 };
 	cJSON			*err, *code;
 
@@ -155,7 +158,7 @@ dispatch(const char *method, const char *path, const char *qs,
 	req.path = path;
 	req.query_string = qs;
 	handled = NULL;
-	router_dispatch(test_routes, NTEST, NULL, &req, resp);
+	router_dispatch(test_routes, NTEST, &ctx, &req, resp);
 	router_free_params(&req);
 	err = cJSON_GetObjectItem(resp->body, "error");
 	code = cJSON_GetObjectItem(err, "code");
@@ -223,6 +226,18 @@ test_dispatch_declared_param_reaches_handler(void **state)
 }
 
 static void
+test_dispatch_checks_access_before_the_handler(void **state)
+{
+	struct silo_response	 resp = { 0 };
+
+	assert_string_equal(dispatch("POST", "/api/storage/refresh", "", &resp),
+	    "forbidden");
+	assert_int_equal(resp.status, 403);
+	assert_null(handled);
+	resp_clear(&resp);
+}
+
+static void
 test_dispatch_malformed_query(void **state)
 {
 	struct silo_response	 resp = { 0 };
@@ -271,6 +286,7 @@ main(void)
 		cmocka_unit_test(test_dispatch_method_not_allowed_sets_allow),
 		cmocka_unit_test(test_dispatch_unknown_param_is_named),
 		cmocka_unit_test(test_dispatch_declared_param_reaches_handler),
+		cmocka_unit_test(test_dispatch_checks_access_before_the_handler),
 		cmocka_unit_test(test_dispatch_malformed_query),
 		cmocka_unit_test(test_silo_route_table_is_complete),
 	};
