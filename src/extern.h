@@ -221,6 +221,8 @@ void	 progress_init(struct progress *, FILE *, uint64_t total_bytes,
 	    size_t nsteps);
 void	 progress_step(struct progress *, const char *name, uint64_t bytes);
 void	 progress_update(struct progress *, uint64_t bytes_done, uint64_t items);
+void	 progress_phase(struct progress *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	 progress_step_done(struct progress *, uint64_t items);
 
 /* ------------------------------------------------------------------ */

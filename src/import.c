@@ -721,10 +721,21 @@ static int
 import_indexes(struct import_run *r)
 {
 	const cJSON	*spec;
+	int		 n = manifest_index_count(r->e), i = 0;
+	double		 t0;
 
-	cJSON_ArrayForEach(spec, r->e->indexes)
-		if (!index_is_id(spec) && index_create(r, spec) == -1)
+	cJSON_ArrayForEach(spec, r->e->indexes) {
+		if (index_is_id(spec))
+			continue;
+		progress_phase(r->progress, "building index %s (%d of %d)",
+		    index_name(spec) ? index_name(spec) : "?", ++i, n);
+		t0 = clock_ms();
+		if (index_create(r, spec) == -1)
 			return -1;
+		if (clock_ms() - t0 >= 1000)
+			progress_phase(r->progress, "index %s built in %.1f s",
+			    index_name(spec), (clock_ms() - t0) / 1000);
+	}
 	return 0;
 }
 

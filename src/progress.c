@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,6 +114,27 @@ progress_update(struct progress *p, uint64_t bytes_done, uint64_t items)
 	}
 	p->last_ms = now;
 	progress_draw(p, now, false);
+}
+
+/*
+ * A phase of the current step that reads no input, such as an index
+ * build: without a line of its own the display would sit still for as
+ * long as the server takes (80 s for boots' indexes at ten times AC's
+ * size).  It is one line either way, and on a terminal the bar's line
+ * comes back with the next update.
+ */
+void
+progress_phase(struct progress *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(p->out, "%s[%zu/%zu] %s: ", p->tty ? "\r\033[K" : "", p->step,
+	    p->nsteps, p->name);
+	va_start(ap, fmt);
+	vfprintf(p->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->out);
+	fflush(p->out);
 }
 
 void

@@ -190,6 +190,9 @@ def test_progress_lines_without_a_tty(stack, tmp_path):
     r = silo_import(stack, str(backup), db="progress")
     assert "[1/3] jas-tags: 100%, 1 docs" in r.stderr, r.stderr
     assert "[3/3] users: 100%, 301 docs" in r.stderr, r.stderr
+    # An index build reads no input; it gets a line of its own, so the
+    # display never sits silent while the server works.
+    assert "[3/3] users: building index code_1 (1 of 1)" in r.stderr, r.stderr
     assert "\r" not in r.stderr
 
 
