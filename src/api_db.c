@@ -37,8 +37,8 @@ struct collection_stats {
 };
 
 /* Answer for a database error: 503 "down" when unreachable, else 502. */
-static void
-db_error(struct silo_ctx *ctx, struct silo_response *resp,
+void
+api_db_error(struct silo_ctx *ctx, struct silo_response *resp,
     const bson_error_t *e, const char *doing)
 {
 	cJSON	*body;
@@ -128,7 +128,7 @@ api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	t0 = clock_ms();
 	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
-		db_error(ctx, resp, &e, "ping");
+		api_db_error(ctx, resp, &e, "ping");
 		goto out;
 	}
 	ping_ms = clock_ms() - t0;
@@ -273,7 +273,7 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	cJSON			*body, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
-		db_error(ctx, resp, &e, "listCollections");
+		api_db_error(ctx, resp, &e, "listCollections");
 		return;
 	}
 	while (names[n] != NULL)
@@ -291,7 +291,7 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
-			db_error(ctx, resp, &e, what);
+			api_db_error(ctx, resp, &e, what);
 			goto out;
 		}
 	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
@@ -346,7 +346,7 @@ api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
 		if (n < 0) {
 			cJSON_Delete(body);
 			body = NULL;
-			db_error(ctx, resp, &e, counts[i].collection);
+			api_db_error(ctx, resp, &e, counts[i].collection);
 			break;
 		}
 		add_int(body, counts[i].key, n);

@@ -60,7 +60,10 @@ enum var_kind {
 	VAR_MODE,		/* an octal file mode */
 	VAR_SIZE,		/* bytes, with optional k/M suffix */
 	VAR_LOG_LEVEL,		/* error, warning, info or debug */
-	VAR_TOKEN		/* a bearer token: 32+ printable characters */
+	VAR_TOKEN,		/* a bearer token: 32+ printable characters */
+	VAR_PATH,		/* an absolute file path */
+	VAR_BUCKETS,		/* comma-separated S3 bucket names */
+	VAR_ADDRESSING		/* auto, path or virtual */
 };
 
 /* How a variable is shown by `silo config check`. */
@@ -126,6 +129,26 @@ static const struct config_var config_vars[] = {
 	  OFF(read_token), 0, 0, "bearer token for read:* endpoints; unset: they are open" },
 	{ "SPACES_ENDPOINT", VAR_URL, "https://sfo3.digitaloceanspaces.com", false, SHOW,
 	  OFF(spaces_endpoint), 0, 0, "DigitalOcean Spaces endpoint" },
+	{ "SPACES_REGION", VAR_STRING, NULL, false, SHOW,
+	  OFF(spaces_region), 0, 0, "signing region (unset: from a DO endpoint, else us-east-1)" },
+	{ "SPACES_ADDRESSING", VAR_ADDRESSING, "auto", false, SHOW,
+	  OFF(spaces_path_style), 0, 0, "path, virtual, or auto (virtual for *.digitaloceanspaces.com)" },
+	{ "SPACES_BUCKETS", VAR_BUCKETS, NULL, false, SHOW,
+	  OFF(spaces_buckets), 0, 0, "buckets `silo storage refresh` walks, comma-separated" },
+	{ "USER_SPACE_NAME", VAR_STRING, "user-aesthetic-computer", false, SHOW,
+	  OFF(user_bucket), 0, 0, "AC's signed-in uploads bucket (keys start with the sub)" },
+	{ "ART_SPACE_NAME", VAR_STRING, "art-aesthetic-computer", false, SHOW,
+	  OFF(art_bucket), 0, 0, "AC's guest uploads and renders bucket" },
+	{ "AT_BLOBS_SPACE_NAME", VAR_STRING, "at-blobs-aesthetic-computer", false, SHOW,
+	  OFF(tapes_bucket), 0, 0, "AC's tape MP4 and thumbnail bucket (tapes/<code>.mp4)" },
+	{ "SILO_STORAGE_HISTORY", VAR_INT, "720", false, SHOW,
+	  OFF(storage_history), 2, 100000, "storage snapshots kept, failed ones included" },
+	{ "SILO_STORAGE_TOP_OBJECTS", VAR_INT, "100", false, SHOW,
+	  OFF(storage_top_objects), 1, 10000, "largest objects a snapshot lists" },
+	{ "SILO_STORAGE_LOCK", VAR_PATH, "/var/lib/silo/storage-refresh.lock", false, SHOW,
+	  OFF(storage_lock), 0, 0, "lock file: one storage refresh at a time" },
+	{ "SILO_STORAGE_LOG", VAR_PATH, "/var/log/silo/storage-refresh.log", false, SHOW,
+	  OFF(storage_log), 0, 0, "where a refresh started by the API writes its output" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 
@@ -586,6 +609,44 @@ config_token_check(const char *text, char *why, size_t whysz)
 	return 0;
 }
 
+/*
+ * A bucket list, as AC's BUCKETS: names separated by commas (spaces
+ * around them allowed), each 3 to 63 of a-z, 0-9, '.' and '-' as S3 and
+ * Spaces require, at most CONFIG_MAX_BUCKETS of them.
+ */
+static int
+config_buckets_check(const char *text, char *why, size_t whysz)
+{
+	int	 n = 0;
+
+	for (const char *p = text; ; p++) {
+		size_t	 len;
+
+		p += strspn(p, " ");
+		len = strcspn(p, ", ");
+		if (len < 3 || len > 63 || strspn(p, "abcdefghijklmnopqrstuvwxyz"
+		    "0123456789.-") < len) {
+			snprintf(why, whysz, "bucket %d ('%.*s') is not a bucket name "
+			    "(3 to 63 of a-z, 0-9, '.', '-')", n + 1,
+			    (int)(len < 80 ? len : 80), p);
+			return -1;
+		}
+		if (++n > CONFIG_MAX_BUCKETS) {
+			snprintf(why, whysz, "more than %d buckets",
+			    CONFIG_MAX_BUCKETS);
+			return -1;
+		}
+		p += len;
+		p += strspn(p, " ");
+		if (*p == '\0')
+			return 0;
+		if (*p != ',') {
+			snprintf(why, whysz, "expected ',' between bucket names");
+			return -1;
+		}
+	}
+}
+
 /* Parse one variable's text into the config. */
 static int
 config_parse_var(struct silo_config *c, const struct config_var *v,
@@ -679,6 +740,28 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		if (config_token_check(text, why, whysz) == -1)
 			return -1;
 		break;
+	case VAR_PATH:
+		if (text[0] != '/') {
+			snprintf(why, whysz, "expected an absolute path");
+			return -1;
+		}
+		break;
+	case VAR_BUCKETS:
+		if (config_buckets_check(text, why, whysz) == -1)
+			return -1;
+		break;
+	case VAR_ADDRESSING:
+		if (strcmp(text, "path") == 0)
+			*(int *)field = 1;
+		else if (strcmp(text, "virtual") == 0)
+			*(int *)field = 0;
+		else if (strcmp(text, "auto") == 0)
+			*(int *)field = -1;
+		else {
+			snprintf(why, whysz, "expected path, virtual or auto");
+			return -1;
+		}
+		return 0;
 	case VAR_STRING:
 		break;
 	}
@@ -753,7 +836,9 @@ config_free(struct silo_config *c)
 		case VAR_NAME:
 		case VAR_URL:
 		case VAR_MONGO_URI:
-		case VAR_TOKEN: {
+		case VAR_TOKEN:
+		case VAR_PATH:
+		case VAR_BUCKETS: {
 			char	**field = (char **)((char *)c + v->offset);
 
 			free(*field);

@@ -393,4 +393,72 @@ int	 spaces_mpu_complete(struct spaces *, const char *bucket,
 int	 spaces_mpu_abort(struct spaces *, const char *bucket, const char *key,
 	    const char *upload_id);
 
+/* ------------------------------------------------------------------ */
+/* Storage snapshots (storage.c)                                       */
+/* ------------------------------------------------------------------ */
+
+#define	STORAGE_DB		"silo"		/* silo's own database */
+#define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one document per refresh */
+#define	STORAGE_USERS		"storage_users"	/* per-user rows of good snapshots */
+#define	STORAGE_ROOT		"root"		/* the kind of a key with no folder */
+#define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
+
+/* The part a bucket plays in AC's layout (ac-platform.md section 7). */
+enum storage_role {
+	ROLE_USER,		/* <sub>/<kind>/...: signed-in uploads */
+	ROLE_ART,		/* guest uploads, plus oven/ and og/ renders */
+	ROLE_TAPES,		/* tapes/<code>.mp4 and tapes/<code>-thumb.jpg */
+	ROLE_OTHER		/* assets, releases, ...: nobody's */
+};
+
+/* Whose an object is, as far as its key tells. */
+enum storage_owner {
+	OWNER_USER,		/* a user: the sub is in the key */
+	OWNER_TAPE,		/* a tape's: its code is in the key, the user in tapes */
+	OWNER_GUEST,		/* a guest upload: nobody's, counted as "guest" */
+	OWNER_NONE		/* AC's own files (renders, cards, assets) */
+};
+
+/* A key, classified.  The strings point into the key (kind may also be
+ * STORAGE_ROOT); none is NUL-terminated at its length. */
+struct storage_class {
+	enum storage_owner owner;	/* whose it is */
+	const char	*who;		/* OWNER_USER: the sub; OWNER_TAPE: the code */
+	size_t		 who_len;	/* its length */
+	const char	*kind;		/* the prefix it is counted under */
+	size_t		 kind_len;	/* its length */
+	const char	*ext;		/* file type, not lower-cased; "" for none */
+	size_t		 ext_len;	/* its length, 0 for none */
+};
+
+/* The command line of `silo storage refresh`. */
+struct storage_opts {
+	int		 lock_fd;	/* a lock inherited from the API, or -1 */
+};
+
+void	 storage_classify(enum storage_role, const char *key,
+	    struct storage_class *);
+enum storage_role storage_role_of(const struct silo_config *,
+	    const char *bucket);
+int	 storage_lock_take(const char *path, int *fd, char *holder,
+	    size_t holdersz);
+int	 storage_main(const struct silo_config *, const struct storage_opts *);
+
+/* ------------------------------------------------------------------ */
+/* The storage API (api_storage.c) and database errors (api_db.c)      */
+/* ------------------------------------------------------------------ */
+
+/* What a /api/storage/user/:id names. */
+enum api_storage_id {
+	ID_HANDLE,		/* an AC handle, '@' dropped */
+	ID_SUB,			/* an auth0 sub: <provider>|<id> */
+	ID_DID,			/* did:<method>:<id> */
+	ID_BAD			/* none of them: a 400 */
+};
+
+enum api_storage_id api_storage_parse_id(const char *id, const char **name,
+	    char *why, size_t whysz);
+void	 api_db_error(struct silo_ctx *, struct silo_response *,
+	    const bson_error_t *, const char *doing);
+
 #endif /* SILO_EXTERN_H */

@@ -27,6 +27,7 @@ static const char help_main[] =
 "    silo [--env-file FILE] config check [--listen ADDR] [--workers N]\n"
 "    silo [--env-file FILE] import DIR [--dry-run] [--drop] [--all]\n"
 "         [--include NAME]... [--exclude NAME]... [--archive-dir DIR] [--database NAME]\n"
+"    silo [--env-file FILE] storage refresh\n"
 "    silo version\n"
 "    silo help [COMMAND]\n"
 "\n"
@@ -42,6 +43,8 @@ static const char help_main[] =
 "    config check  print the effective configuration, secrets masked, and\n"
 "                  exit 0 if it is valid, 2 if not\n"
 "    import        load AC's JSON backup into MongoDB (see silo help import)\n"
+"    storage refresh  walk the Spaces buckets and record a storage snapshot\n"
+"                  (see silo help storage)\n"
 "    version       print the version\n"
 "    help          print this page, or a command's page\n"
 "\n"
@@ -70,6 +73,9 @@ static const char help_main[] =
 "    SILO_LOG_LEVEL             error, warning, info or debug (default info)\n"
 "    OVEN_URL, SESSION_URL, PDS_URL        AC's other services\n"
 "    SPACES_KEY, SPACES_SECRET, SPACES_ENDPOINT  DigitalOcean Spaces\n"
+"    SPACES_REGION, SPACES_ADDRESSING, SPACES_BUCKETS, USER_SPACE_NAME,\n"
+"    ART_SPACE_NAME, AT_BLOBS_SPACE_NAME, SILO_STORAGE_*   storage snapshots\n"
+"                               (see silo help storage)\n"
 "\n"
 "FILES\n"
 "    /etc/silo/silo.env    default env file\n"
@@ -116,6 +122,9 @@ static const char help_serve[] =
 "    GET /api/db/health        database status, version, uptime, ping, connections\n"
 "    GET /api/db/collections   collections: counts, sizes, indexes, categories\n"
 "    GET /api/db/users/count   users, handles, verified, users with a DID\n"
+"    GET /api/storage/usage, /buckets, /user/:id, /top-users, /history\n"
+"                              Spaces usage from the latest storage snapshot\n"
+"    POST /api/storage/refresh starts `silo storage refresh` (admin token)\n"
 "    Errors are {\"error\":{\"code\":...,\"message\":...}}; a database that cannot\n"
 "    be reached is a 503 with \"status\":\"down\".\n"
 "\n"
@@ -199,6 +208,114 @@ static const char help_import[] =
 "    silo import --dry-run /srv/mongodb-backup\n"
 "    silo import /srv/mongodb-backup\n"
 "    silo import --drop --include boots /srv/mongodb-backup\n";
+
+static const char help_storage[] =
+"NAME\n"
+"    silo storage refresh - count what AC keeps in Spaces, and record it\n"
+"\n"
+"SYNOPSIS\n"
+"    silo [--env-file FILE] storage refresh [--lock-fd N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Lists every object of every bucket in SPACES_BUCKETS (streaming\n"
+"    ListObjectsV2, 1,000 keys a page) and counts bytes and objects per\n"
+"    bucket, per prefix, per user, per file type, plus the largest objects.\n"
+"    The result is a snapshot in MongoDB, database silo: the document in\n"
+"    storage_snapshots and one row per user in storage_users.  The API's\n"
+"    /api/storage/* endpoints answer from the newest good snapshot.\n"
+"\n"
+"    How keys are counted (AC's layout):\n"
+"      USER_SPACE_NAME      <sub>/<kind>/...: the user's, under <kind>\n"
+"                           (painting, piece, ...); <sub>/<file> is kind root\n"
+"      AT_BLOBS_SPACE_NAME  tapes/<code>.mp4 and tapes/<code>-thumb.jpg: the\n"
+"                           user of that tape (tapes.code -> tapes.user)\n"
+"      ART_SPACE_NAME       oven/ and og/ are AC's renders and cards; the rest\n"
+"                           is guest uploads, counted as guest, not as a user\n"
+"      other buckets        AC's own files\n"
+"    Outside the user bucket the prefix is the key's first segment; a key\n"
+"    without a '/' is under prefix root.  Handles come from @handles.\n"
+"    Memory grows with the number of users, not of objects.\n"
+"\n"
+"    A refresh that fails (wrong credentials, a missing bucket, the store or\n"
+"    the database going away) records a snapshot with status failed and its\n"
+"    errors, and leaves the last good one in place.  Snapshots beyond\n"
+"    SILO_STORAGE_HISTORY are deleted after a good refresh.  One refresh\n"
+"    runs at a time (an flock on SILO_STORAGE_LOCK).\n"
+"\n"
+"OPTIONS\n"
+"    --lock-fd N   the lock is already held on descriptor N (how POST\n"
+"                  /api/storage/refresh hands it to the refresh it starts)\n"
+"\n"
+"ENVIRONMENT\n"
+"    SPACES_ENDPOINT           e.g. https://sfo3.digitaloceanspaces.com\n"
+"    SPACES_KEY, SPACES_SECRET the access key pair (required)\n"
+"    SPACES_REGION             signing region (default: from a DO endpoint,\n"
+"                              else us-east-1)\n"
+"    SPACES_ADDRESSING         path, virtual or auto (default: virtual for\n"
+"                              *.digitaloceanspaces.com, else path)\n"
+"    SPACES_BUCKETS            the buckets, comma-separated (required)\n"
+"    USER_SPACE_NAME           default user-aesthetic-computer\n"
+"    ART_SPACE_NAME            default art-aesthetic-computer\n"
+"    AT_BLOBS_SPACE_NAME       default at-blobs-aesthetic-computer\n"
+"    SILO_STORAGE_HISTORY      snapshots kept (default 720)\n"
+"    SILO_STORAGE_TOP_OBJECTS  largest objects listed (default 100)\n"
+"    SILO_STORAGE_LOCK         default /var/lib/silo/storage-refresh.lock\n"
+"    SILO_STORAGE_LOG          where API-started refreshes write (default\n"
+"                              /var/log/silo/storage-refresh.log)\n"
+"\n"
+"PROGRESS\n"
+"    A line on stderr every 5 s and after each bucket (objects, bytes,\n"
+"    objects/s), errors as they happen, and a summary line at the end.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 a good snapshot was recorded; 1 the refresh failed (a failed\n"
+"    snapshot was recorded if the database could be reached); 2 usage or\n"
+"    configuration error; 75 another refresh is running.\n"
+"\n"
+"EXAMPLES\n"
+"    silo storage refresh\n"
+"    systemctl start silo-storage.service   # what the timer runs\n";
+
+/* `silo storage refresh [--lock-fd N]`. */
+static int
+cmd_storage(int argc, char **argv, const char *env_file)
+{
+	struct storage_opts	 o = { .lock_fd = -1 };
+	struct silo_config	 config;
+	char			 err[4096], *end;
+	int			 rc;
+
+	if (argc > 0 && (strcmp(argv[0], "-h") == 0 ||
+	    strcmp(argv[0], "--help") == 0)) {
+		fputs(help_storage, stdout);
+		return 0;
+	}
+	if (argc == 0 || strcmp(argv[0], "refresh") != 0)
+		return usage_error("storage takes the subcommand 'refresh'");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(help_storage, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--lock-fd") != 0)
+			return usage_error("storage refresh: unknown option '%s'",
+			    argv[i]);
+		if (i + 1 == argc)
+			return usage_error("--lock-fd needs a descriptor");
+		o.lock_fd = (int)strtol(argv[++i], &end, 10);
+		if (*end != '\0' || end == argv[i] || o.lock_fd < 0)
+			return usage_error("--lock-fd '%s' is not a descriptor",
+			    argv[i]);
+	}
+	if (config_load(&config, env_file, NULL, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
+		return 2;
+	}
+	log_init(config.log_level);
+	rc = storage_main(&config, &o);
+	config_free(&config);
+	return rc;
+}
 
 #define	MAX_IMPORT_NAMES	64	/* --include/--exclude each */
 
@@ -351,7 +468,8 @@ main(int argc, char **argv)
 
 		fputs(strcmp(topic, "serve") == 0 ? help_serve :
 		    strcmp(topic, "config") == 0 ? help_config :
-		    strcmp(topic, "import") == 0 ? help_import : help_main, stdout);
+		    strcmp(topic, "import") == 0 ? help_import :
+		    strcmp(topic, "storage") == 0 ? help_storage : help_main, stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "version") == 0) {
@@ -369,6 +487,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "import") == 0)
 		return cmd_import(argc - i, argv + i, env_file);
+	if (strcmp(cmd, "storage") == 0)
+		return cmd_storage(argc - i, argv + i, env_file);
 	if (strcmp(cmd, "config") == 0) {
 		if (i < argc && (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0)) {

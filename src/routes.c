@@ -9,6 +9,8 @@
 
 #include "silo.h"
 
+static const char *const storage_limit_param[] = { "limit", NULL };
+
 const struct route silo_routes[] = {
 	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, api_ping,
 	  "liveness: answers without touching any backend" },
@@ -20,6 +22,24 @@ const struct route silo_routes[] = {
 	{ "GET", "/api/db/users/count", ACCESS_SCOPE, "read:db", NULL,
 	  api_db_users_count,
 	  "registered users, handles, verified users, users with a DID" },
+	{ "GET", "/api/storage/usage", ACCESS_SCOPE, "read:storage", NULL,
+	  api_storage_usage,
+	  "Spaces usage from the latest snapshot: bytes, GB, objects" },
+	{ "GET", "/api/storage/buckets", ACCESS_SCOPE, "read:storage", NULL,
+	  api_storage_buckets,
+	  "per bucket with its prefixes; file types; the largest objects" },
+	{ "GET", "/api/storage/user/:id", ACCESS_SCOPE, "read:storage", NULL,
+	  api_storage_user,
+	  "one user's bytes and objects per bucket and kind (handle, sub or DID)" },
+	{ "GET", "/api/storage/top-users", ACCESS_SCOPE, "read:storage",
+	  storage_limit_param, api_storage_top_users,
+	  "the biggest consumers, ?limit=1..100" },
+	{ "GET", "/api/storage/history", ACCESS_SCOPE, "read:storage",
+	  storage_limit_param, api_storage_history,
+	  "total bytes and objects per snapshot over time, ?limit=1..1000" },
+	{ "POST", "/api/storage/refresh", ACCESS_ADMIN, NULL, NULL,
+	  api_storage_refresh,
+	  "start `silo storage refresh` in the background: 202, or 409 if one runs" },
 };
 
 const size_t silo_nroutes = sizeof(silo_routes) / sizeof(silo_routes[0]);

@@ -83,6 +83,16 @@ struct silo_config {
 	char		*spaces_endpoint; /* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
 	char		*admin_token;	/* SILO_ADMIN_TOKEN: NULL turns admin routes off */
 	char		*read_token;	/* SILO_READ_TOKEN: NULL leaves read:* routes open */
+	char		*spaces_region;	/* SPACES_REGION, or NULL */
+	int		 spaces_path_style; /* SPACES_ADDRESSING: 1 path, 0 virtual, -1 auto */
+	char		*spaces_buckets; /* SPACES_BUCKETS: "a,b,c", or NULL */
+	char		*user_bucket;	/* USER_SPACE_NAME: keys are <sub>/... */
+	char		*art_bucket;	/* ART_SPACE_NAME: guest uploads, renders */
+	char		*tapes_bucket;	/* AT_BLOBS_SPACE_NAME: tapes/<code>.mp4 */
+	int		 storage_history; /* SILO_STORAGE_HISTORY: snapshots kept */
+	int		 storage_top_objects; /* SILO_STORAGE_TOP_OBJECTS */
+	char		*storage_lock;	/* SILO_STORAGE_LOCK: the refresh's lock file */
+	char		*storage_log;	/* SILO_STORAGE_LOG: output of API-started refreshes */
 	char		*env_file;	/* the env file read, or NULL */
 };
 
@@ -112,6 +122,8 @@ const char *config_default_env_file(void);
 /* ------------------------------------------------------------------ */
 /* Query strings (query.c)                                             */
 /* ------------------------------------------------------------------ */
+
+#define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
 
 #define	QUERY_MAX_PARAMS	32	/* more than this is a 400 */
 
@@ -247,6 +259,18 @@ void	 api_db_health(struct silo_ctx *, const struct silo_request *,
 void	 api_db_collections(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_db_users_count(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_usage(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_buckets(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_user(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_top_users(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_history(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_storage_refresh(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 
 #endif /* SILO_H */

@@ -14,6 +14,8 @@
  *				 common prefixes as PRE<TAB>prefix)
  *   spaces_probe putmany BUCKET PREFIX N	(PREFIX00000.. of i % 7 bytes,
  *				 through one client, to seed listings)
+ *   spaces_probe putlist		(stdin: BUCKET<TAB>KEY<TAB>FILE lines,
+ *				 each uploaded as put does, one client)
  *
  * The store comes from the environment: SPACES_ENDPOINT, SPACES_KEY,
  * SPACES_SECRET, SPACES_REGION, and for the tests SPACES_VIRTUAL_HOST=1,
@@ -76,6 +78,33 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* Upload BUCKET<TAB>KEY<TAB>FILE lines from stdin. */
+static int
+put_list(struct spaces *s)
+{
+	char	*line = NULL, *key, *path;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 rc = 0;
+
+	while (rc == 0 && (n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		if ((key = strchr(line, '\t')) == NULL ||
+		    (path = strchr(key + 1, '\t')) == NULL) {
+			snprintf(s->err, sizeof(s->err), "putlist: bad line '%.80s'",
+			    line);
+			rc = -1;
+			break;
+		}
+		*key++ = '\0';
+		*path++ = '\0';
+		rc = spaces_put_file(s, line, key, path, NULL);
+	}
+	free(line);
+	return rc;
+}
+
 static int
 run(struct spaces *s, int argc, char **argv)
 {
@@ -128,6 +157,8 @@ run(struct spaces *s, int argc, char **argv)
 		}
 		return 0;
 	}
+	if (strcmp(cmd, "putlist") == 0 && argc == 2)
+		return put_list(s);
 	if (strcmp(cmd, "list") == 0 && (argc == 4 || argc == 5))
 		return spaces_list(s, argv[2], argv[3], argc == 5 ? argv[4] : NULL,
 		    (int)env_num("SPACES_MAX_KEYS"), print_entry, NULL);

@@ -1,0 +1,816 @@
+/*
+ * api_storage.c: the /api/storage endpoints, AC's Spaces usage.
+ *
+ * usage      total bytes, GB and objects across the buckets;
+ * buckets    per bucket with its prefixes, plus file types and the
+ *            largest objects;
+ * user/:id   one user's bytes and objects per bucket and kind; :id is a
+ *            handle (with or without '@'), an auth0 sub or a DID;
+ * top-users  the biggest consumers, ?limit=1..100 (default 10);
+ * history    totals over time for the chart, ?limit=1..1000 (default 100);
+ * refresh    (POST, admin) starts a refresh.
+ *
+ * Every answer comes from the latest good snapshot that `silo storage
+ * refresh` recorded (storage.c): one indexed find on silo.storage_snapshots
+ * (and one on silo.storage_users for user rows), so milliseconds whatever
+ * the buckets hold.  Each carries snapshot_at (ISO 8601, UTC) and age_s.
+ * Before the first good snapshot the answer is a 503 "no_snapshot" saying
+ * how to make one, with the last failed attempt's errors if there was one.
+ *
+ * Users.  A handle is resolved through @handles, a DID through users
+ * (_id, or atproto.did), and a sub is taken as it is; a user AC knows who
+ * has no objects gets zeros, an id AC does not know is a 404, and an id
+ * that cannot be one (an e-mail address, a malformed sub or DID) is a 400
+ * naming the problem.  Nothing here reads an e-mail field or returns one.
+ *
+ * Refresh.  A walk of AC's buckets takes minutes, far too long for a
+ * FastCGI worker (the pool's size is silo's concurrency, and Caddy would
+ * time out).  So the worker takes the refresh lock itself, starts `silo
+ * storage refresh --lock-fd 3` as a detached process (fork, setsid, fork
+ * again: it is nobody's child and outlives a worker's restart; stdin
+ * /dev/null, stdout and stderr appended to SILO_STORAGE_LOG) and answers
+ * 202 with its pid and where to follow it.  The locked descriptor is
+ * inherited by the refresh, so the lock is held without a gap from the
+ * request to the end of the walk, and a second POST meanwhile is a 409
+ * naming the running one.  A systemd timer would be the other way to
+ * trigger it; this one answers at once and needs no privileges.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define	API_STORAGE_ID_MAX	256	/* longest :id accepted */
+#define	API_STORAGE_TOP_DEFAULT	10	/* top-users without ?limit */
+#define	API_STORAGE_TOP_MAX	100	/* top-users' largest limit */
+#define	API_STORAGE_HIST_DEFAULT 100	/* history without ?limit */
+#define	API_STORAGE_HIST_MAX	1000	/* history's largest limit */
+
+/* ------------------------------------------------------------------ */
+/* Parsing :id                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Characters allowed after "<method>:" in a DID, and in a sub's id. */
+static bool
+api_storage_span(const char *s, const char *extra)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+			return false;
+	return true;
+}
+
+/*
+ * What kind of user id is id: a DID (did:<method>:<id>), an auth0 sub
+ * (<provider>|<id>, e.g. auth0|..., google-oauth2|..., sotce-auth0|...),
+ * or a handle (an optional '@' is dropped: *name points past it).
+ * ID_BAD with why set otherwise.
+ */
+enum api_storage_id
+api_storage_parse_id(const char *id, const char **name, char *why,
+    size_t whysz)
+{
+	size_t		 len = strlen(id);
+	const char	*bar, *colon;
+
+	*name = id;
+	if (len == 0 || (len == 1 && id[0] == '@')) {
+		snprintf(why, whysz, "the user id is empty");
+		return ID_BAD;
+	}
+	if (len > API_STORAGE_ID_MAX) {
+		snprintf(why, whysz, "the user id is longer than %d bytes",
+		    API_STORAGE_ID_MAX);
+		return ID_BAD;
+	}
+	for (const char *p = id; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '/' ||
+		    *p == '\\' || *p == '"') {
+			snprintf(why, whysz, "the user id contains a space, a "
+			    "control character, '/', '\\' or '\"'");
+			return ID_BAD;
+		}
+	if (strncmp(id, "did:", 4) == 0) {
+		colon = strchr(id + 4, ':');
+		if (colon == NULL || colon == id + 4 || colon[1] == '\0' ||
+		    strspn(id + 4, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+		    (size_t)(colon - id - 4) || !api_storage_span(colon + 1,
+		    "._:%-")) {
+			snprintf(why, whysz, "a DID is did:<method>:<id>, e.g. "
+			    "did:plc:abc123");
+			return ID_BAD;
+		}
+		return ID_DID;
+	}
+	if ((bar = strchr(id, '|')) != NULL) {
+		char	 provider[API_STORAGE_ID_MAX + 1];
+
+		snprintf(provider, sizeof(provider), "%.*s", (int)(bar - id), id);
+		if (bar == id || bar[1] == '\0' ||
+		    !api_storage_span(provider, "_-") ||
+		    !api_storage_span(bar + 1, "._|:-")) {
+			snprintf(why, whysz, "an auth0 sub is <provider>|<id>, "
+			    "e.g. auth0|5f3c...");
+			return ID_BAD;
+		}
+		return ID_SUB;
+	}
+	if (id[0] == '@')
+		*name = ++id;
+	if (strchr(id, '@') != NULL) {
+		snprintf(why, whysz, "the user id looks like an e-mail address; "
+		    "ask by handle, auth0 sub or DID");
+		return ID_BAD;
+	}
+	if (strpbrk(id, ":|#?%&=+,;<>()[]{}*!$'`^~") != NULL) {
+		snprintf(why, whysz, "a handle has no punctuation but '.', '_' "
+		    "and '-'");
+		return ID_BAD;
+	}
+	return ID_HANDLE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots as JSON                                                   */
+/* ------------------------------------------------------------------ */
+
+/* ms since the epoch as ISO 8601 UTC with milliseconds. */
+static void
+api_storage_iso(int64_t ms, char *out, size_t outsz)
+{
+	time_t		 secs = (time_t)(ms / 1000);
+	struct tm	 tm;
+	char		 base[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outsz, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+static cJSON *api_storage_json(const bson_t *doc, bool array);
+
+/* One BSON value as JSON: dates as ISO strings, ObjectIds as hex. */
+static cJSON *
+api_storage_value(const bson_iter_t *it)
+{
+	char		 buf[64];
+	bson_t		 sub;
+	const uint8_t	*data;
+	uint32_t	 len;
+	cJSON		*v = NULL;
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_UTF8:
+		return cJSON_CreateString(bson_iter_utf8(it, NULL));
+	case BSON_TYPE_INT32:
+	case BSON_TYPE_INT64:
+	case BSON_TYPE_DOUBLE:
+		return cJSON_CreateNumber(bson_iter_as_double(it));
+	case BSON_TYPE_BOOL:
+		return cJSON_CreateBool(bson_iter_bool(it));
+	case BSON_TYPE_DATE_TIME:
+		api_storage_iso(bson_iter_date_time(it), buf, sizeof(buf));
+		return cJSON_CreateString(buf);
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(it), buf);
+		return cJSON_CreateString(buf);
+	case BSON_TYPE_DOCUMENT:
+	case BSON_TYPE_ARRAY:
+		if (bson_iter_type(it) == BSON_TYPE_DOCUMENT)
+			bson_iter_document(it, &len, &data);
+		else
+			bson_iter_array(it, &len, &data);
+		if (bson_init_static(&sub, data, len))
+			v = api_storage_json(&sub,
+			    bson_iter_type(it) == BSON_TYPE_ARRAY);
+		return v;
+	default:
+		return cJSON_CreateNull();
+	}
+}
+
+/* A snapshot's document (or array) as JSON, every field kept. */
+static cJSON *
+api_storage_json(const bson_t *doc, bool array)
+{
+	cJSON		*out = array ? cJSON_CreateArray() : cJSON_CreateObject();
+	bson_iter_t	 it;
+
+	if (!bson_iter_init(&it, doc))
+		return out;
+	while (bson_iter_next(&it)) {
+		cJSON	*v = api_storage_value(&it);
+
+		if (v == NULL)
+			continue;
+		if (array)
+			cJSON_AddItemToArray(out, v);
+		else
+			cJSON_AddItemToObject(out, bson_iter_key(&it), v);
+	}
+	return out;
+}
+
+/* Move field name of from (if there) into to. */
+static void
+api_storage_take(cJSON *to, cJSON *from, const char *name)
+{
+	cJSON	*v = cJSON_DetachItemFromObjectCaseSensitive(from, name);
+
+	if (v != NULL)
+		cJSON_AddItemToObject(to, name, v);
+}
+
+/* An answer's body, stamped with the snapshot's time and age. */
+static cJSON *
+api_storage_body(int64_t finished_ms)
+{
+	cJSON		*body = cJSON_CreateObject();
+	char		 iso[40];
+	struct timespec	 ts;
+	int64_t		 now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	api_storage_iso(finished_ms, iso, sizeof(iso));
+	cJSON_AddStringToObject(body, "snapshot_at", iso);
+	cJSON_AddNumberToObject(body, "age_s",
+	    (double)((now > finished_ms ? now - finished_ms : 0) / 1000));
+	return body;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding snapshots                                                   */
+/* ------------------------------------------------------------------ */
+
+/* The first document of a find in db (NULL: the AC database), copied
+ * into out; false if none or on an error (e->code is then non-zero). */
+static bool
+api_storage_find_one(struct mongo *m, const char *db, const char *coll_name,
+    const bson_t *filter, const bson_t *opts, bson_t *out, bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	bool			 found = false;
+
+	memset(e, 0, sizeof(*e));
+	coll = mongoc_client_get_collection(m->client,
+	    db != NULL ? db : m->db_name, coll_name);
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc)) {
+		bson_copy_to(doc, out);
+		found = true;
+	} else
+		mongoc_cursor_error(cursor, e);
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	return found;
+}
+
+/* The newest snapshot with status (NULL: any). */
+static bool
+api_storage_newest(struct mongo *m, const char *status, bson_t *out,
+    bson_error_t *e)
+{
+	bson_t	*filter = status != NULL ?
+		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
+	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+		    "limit", BCON_INT64(1));
+	bool	 found;
+
+	found = api_storage_find_one(m, STORAGE_DB, STORAGE_SNAPSHOTS, filter,
+	    opts, out, e);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return found;
+}
+
+/* {status, finished_at, errors} of a snapshot, for last_attempt. */
+static cJSON *
+api_storage_attempt(const bson_t *snap)
+{
+	cJSON	*all = api_storage_json(snap, false), *o = cJSON_CreateObject();
+
+	api_storage_take(o, all, "status");
+	api_storage_take(o, all, "finished_at");
+	api_storage_take(o, all, "errors");
+	cJSON_Delete(all);
+	return o;
+}
+
+/*
+ * The latest good snapshot into snap (the caller destroys it) and its
+ * finished_at; false with resp filled in when there is none (503
+ * no_snapshot) or the database failed.
+ */
+static bool
+api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
+    bson_t *snap, int64_t *finished_ms)
+{
+	bson_error_t	 e;
+	bson_t		 last;
+	bson_iter_t	 it;
+	cJSON		*body;
+
+	if (api_storage_newest(ctx->mongo, "ok", snap, &e)) {
+		*finished_ms = bson_iter_init_find(&it, snap, "finished_at") &&
+		    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
+		return true;
+	}
+	if (e.code != 0) {
+		api_db_error(ctx, resp, &e, "storage snapshots");
+		return false;
+	}
+	body = resp_error_body("no_snapshot", "no storage snapshot yet: run "
+	    "`silo storage refresh` (or POST /api/storage/refresh with the "
+	    "admin token)");
+	if (api_storage_newest(ctx->mongo, NULL, &last, &e)) {
+		cJSON_AddItemToObject(body, "last_attempt",
+		    api_storage_attempt(&last));
+		bson_destroy(&last);
+	}
+	resp_json(resp, 503, body);
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handlers                                                            */
+/* ------------------------------------------------------------------ */
+
+void
+api_storage_usage(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	bson_t		 snap;
+	int64_t		 at, bytes;
+	cJSON		*body, *all;
+
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return;
+	bytes = bson_lookup_int64(&snap, "totals.bytes", 0);
+	all = api_storage_json(&snap, false);
+	body = api_storage_body(at);
+	cJSON_AddNumberToObject(body, "bytes", (double)bytes);
+	cJSON_AddNumberToObject(body, "gb",
+	    (double)((bytes + 500000) / 1000000) / 1000);
+	cJSON_AddNumberToObject(body, "gib",
+	    (double)((bytes * 1000 + (1 << 29)) >> 30) / 1000);
+	cJSON_AddNumberToObject(body, "objects",
+	    (double)bson_lookup_int64(&snap, "totals.objects", 0));
+	cJSON_AddNumberToObject(body, "buckets",
+	    (double)cJSON_GetArraySize(cJSON_GetObjectItem(all, "buckets")));
+	api_storage_take(body, all, "users");
+	api_storage_take(body, all, "guest");
+	api_storage_take(body, all, "unattributed");
+	api_storage_take(body, all, "duration_ms");
+	cJSON_Delete(all);
+	resp_json(resp, 200, body);
+	bson_destroy(&snap);
+}
+
+void
+api_storage_buckets(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	bson_t		 snap;
+	int64_t		 at;
+	cJSON		*body, *all;
+
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return;
+	body = api_storage_body(at);
+	all = api_storage_json(&snap, false);
+	api_storage_take(body, all, "totals");
+	api_storage_take(body, all, "buckets");
+	api_storage_take(body, all, "types");
+	api_storage_take(body, all, "largest");
+	cJSON_Delete(all);
+	resp_json(resp, 200, body);
+	bson_destroy(&snap);
+}
+
+/* A ?limit in [1, max], default dflt; -1 with a 400 when it is not. */
+static long
+api_storage_limit(const struct silo_request *req, struct silo_response *resp,
+    long dflt, long max)
+{
+	const char	*text = query_get(&req->query, "limit");
+	char		*end;
+	long		 n;
+
+	if (text == NULL)
+		return dflt;
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 ||
+	    n < 1 || n > max) {
+		resp_error(resp, 400, "bad_request",
+		    "limit must be a whole number from 1 to %ld, not '%.32s'",
+		    max, text);
+		return -1;
+	}
+	return n;
+}
+
+/* The sub a handle, sub or DID stands for; NULL with resp filled in (404,
+ * or a database error).  The caller frees it. */
+static char *
+api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
+    enum api_storage_id kind, const char *id)
+{
+	static const char *const colls[] = { "users", "@handles" };
+	bson_t		*filter, *opts = BCON_NEW("projection", "{", "_id",
+			    BCON_INT32(1), "}");
+	bson_t		 doc;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	char		*sub = NULL;
+	bool		 found = false;
+
+	for (size_t i = 0; i < 2 && !found; i++) {
+		if (kind == ID_HANDLE && i == 0)
+			continue;
+		filter = kind == ID_HANDLE ? BCON_NEW("handle", BCON_UTF8(id)) :
+		    kind == ID_DID && i == 0 ? BCON_NEW("$or", "[",
+			"{", "_id", BCON_UTF8(id), "}",
+			"{", "atproto.did", BCON_UTF8(id), "}", "]") :
+		    BCON_NEW("_id", BCON_UTF8(id));
+		found = api_storage_find_one(ctx->mongo, NULL, colls[i],
+		    filter, opts, &doc, &e);
+		bson_destroy(filter);
+		if (!found && e.code != 0) {
+			api_db_error(ctx, resp, &e, colls[i]);
+			goto out;
+		}
+	}
+	if (!found) {
+		resp_error(resp, 404, "not_found", "no user %s%.256s",
+		    kind == ID_HANDLE ? "with handle @" : "", id);
+		goto out;
+	}
+	if (bson_iter_init_find(&it, &doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+		sub = strdup(bson_iter_utf8(&it, NULL));
+	if (sub == NULL)
+		resp_error(resp, 404, "not_found", "user %.256s has no string id",
+		    id);
+	bson_destroy(&doc);
+out:
+	bson_destroy(opts);
+	return sub;
+}
+
+/* The handle of sub from @handles, or JSON null. */
+static cJSON *
+api_storage_handle(struct silo_ctx *ctx, const char *sub)
+{
+	bson_t		*filter = BCON_NEW("_id", BCON_UTF8(sub));
+	bson_t		 doc;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	cJSON		*v = NULL;
+
+	if (api_storage_find_one(ctx->mongo, NULL, "@handles", filter, NULL,
+	    &doc, &e)) {
+		if (bson_iter_init_find(&it, &doc, "handle") &&
+		    BSON_ITER_HOLDS_UTF8(&it))
+			v = cJSON_CreateString(bson_iter_utf8(&it, NULL));
+		bson_destroy(&doc);
+	}
+	bson_destroy(filter);
+	return v != NULL ? v : cJSON_CreateNull();
+}
+
+void
+api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	enum api_storage_id kind;
+	const char	*name;
+	char		 why[160], *sub;
+	bson_t		 snap, row, *filter;
+	bson_iter_t	 it;
+	bson_error_t	 e;
+	int64_t		 at;
+	cJSON		*body, *all;
+
+	kind = api_storage_parse_id(req->path_params[0], &name, why, sizeof(why));
+	if (kind == ID_BAD) {
+		resp_error(resp, 400, "bad_request", "%s", why);
+		return;
+	}
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return;
+	if ((sub = api_storage_resolve(ctx, resp, kind, name)) == NULL) {
+		bson_destroy(&snap);
+		return;
+	}
+	bson_iter_init_find(&it, &snap, "_id");
+	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)),
+	    "user", BCON_UTF8(sub));
+	body = api_storage_body(at);
+	cJSON_AddStringToObject(body, "user", sub);
+	if (api_storage_find_one(ctx->mongo, STORAGE_DB, STORAGE_USERS, filter,
+	    NULL, &row, &e)) {
+		all = api_storage_json(&row, false);
+		api_storage_take(body, all, "handle");
+		api_storage_take(body, all, "bytes");
+		api_storage_take(body, all, "objects");
+		api_storage_take(body, all, "buckets");
+		cJSON_Delete(all);
+		bson_destroy(&row);
+		resp_json(resp, 200, body);
+	} else if (e.code != 0) {
+		cJSON_Delete(body);
+		api_db_error(ctx, resp, &e, STORAGE_USERS);
+	} else {
+		/* Known to AC, nothing in Spaces. */
+		cJSON_AddItemToObject(body, "handle", api_storage_handle(ctx, sub));
+		cJSON_AddNumberToObject(body, "bytes", 0);
+		cJSON_AddNumberToObject(body, "objects", 0);
+		cJSON_AddArrayToObject(body, "buckets");
+		resp_json(resp, 200, body);
+	}
+	bson_destroy(filter);
+	bson_destroy(&snap);
+	free(sub);
+}
+
+/* Every document of a find as a JSON array; NULL with e set on error. */
+static cJSON *
+api_storage_find_all(struct mongo *m, const char *coll_name,
+    const bson_t *filter, const bson_t *opts, bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	cJSON			*list = cJSON_CreateArray();
+
+	coll = mongoc_client_get_collection(m->client, STORAGE_DB, coll_name);
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc))
+		cJSON_AddItemToArray(list, api_storage_json(doc, false));
+	if (mongoc_cursor_error(cursor, e)) {
+		cJSON_Delete(list);
+		list = NULL;
+	}
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	return list;
+}
+
+void
+api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	long		 limit;
+	bson_t		 snap, *filter, *opts;
+	bson_iter_t	 it;
+	bson_error_t	 e;
+	int64_t		 at;
+	cJSON		*body, *list, *row;
+	int		 rank = 0;
+
+	if ((limit = api_storage_limit(req, resp, API_STORAGE_TOP_DEFAULT,
+	    API_STORAGE_TOP_MAX)) == -1)
+		return;
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return;
+	bson_iter_init_find(&it, &snap, "_id");
+	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)));
+	opts = BCON_NEW("sort", "{", "bytes", BCON_INT32(-1), "user",
+	    BCON_INT32(1), "}", "limit", BCON_INT64(limit), "projection", "{",
+	    "_id", BCON_INT32(0), "user", BCON_INT32(1), "handle",
+	    BCON_INT32(1), "bytes", BCON_INT32(1), "objects", BCON_INT32(1),
+	    "}");
+	if ((list = api_storage_find_all(ctx->mongo, STORAGE_USERS, filter,
+	    opts, &e)) == NULL)
+		api_db_error(ctx, resp, &e, STORAGE_USERS);
+	else {
+		body = api_storage_body(at);
+		cJSON_AddNumberToObject(body, "limit", (double)limit);
+		cJSON_AddNumberToObject(body, "users_with_objects",
+		    (double)bson_lookup_int64(&snap, "users.count", 0));
+		cJSON_ArrayForEach(row, list)
+			cJSON_AddNumberToObject(row, "rank", ++rank);
+		cJSON_AddItemToObject(body, "users", list);
+		resp_json(resp, 200, body);
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	bson_destroy(&snap);
+}
+
+void
+api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	long		 limit;
+	bson_t		 snap, last, *filter, *opts;
+	bson_error_t	 e;
+	int64_t		 at;
+	cJSON		*body, *list, *points, *p;
+
+	if ((limit = api_storage_limit(req, resp, API_STORAGE_HIST_DEFAULT,
+	    API_STORAGE_HIST_MAX)) == -1)
+		return;
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return;
+	filter = BCON_NEW("status", BCON_UTF8("ok"));
+	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+	    "limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(0),
+	    "finished_at", BCON_INT32(1), "totals", BCON_INT32(1),
+	    "duration_ms", BCON_INT32(1), "}");
+	if ((list = api_storage_find_all(ctx->mongo, STORAGE_SNAPSHOTS, filter,
+	    opts, &e)) == NULL)
+		api_db_error(ctx, resp, &e, STORAGE_SNAPSHOTS);
+	else {
+		body = api_storage_body(at);
+		points = cJSON_AddArrayToObject(body, "points");
+		/* Oldest first, as a chart draws them. */
+		while ((p = cJSON_DetachItemFromArray(list,
+		    cJSON_GetArraySize(list) - 1)) != NULL) {
+			cJSON	*pt = cJSON_CreateObject(), *t;
+
+			api_storage_take(pt, p, "finished_at");
+			t = cJSON_GetObjectItem(p, "totals");
+			api_storage_take(pt, t, "bytes");
+			api_storage_take(pt, t, "objects");
+			api_storage_take(pt, p, "duration_ms");
+			cJSON_AddItemToArray(points, pt);
+			cJSON_Delete(p);
+		}
+		cJSON_Delete(list);
+		if (api_storage_newest(ctx->mongo, NULL, &last, &e)) {
+			cJSON_AddItemToObject(body, "last_attempt",
+			    api_storage_attempt(&last));
+			bson_destroy(&last);
+		}
+		resp_json(resp, 200, body);
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	bson_destroy(&snap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting a refresh                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
+ * nothing else open but the report pipe (close-on-exec), signals as a new
+ * program expects them; then exec the refresh.  Never returns.
+ */
+static void
+api_storage_exec(const char *exe, const char *env_file, int lock_fd,
+    int log_fd, int report_fd)
+{
+	const char	*argv[8];
+	size_t		 n = 0;
+	sigset_t	 none;
+	int		 lk, rp, devnull, err;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	lk = fcntl(lock_fd, F_DUPFD, 10);
+	rp = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+	devnull = open("/dev/null", O_RDONLY);
+	if (lk == -1 || rp == -1 || devnull == -1 ||
+	    dup2(devnull, 0) == -1 || dup2(log_fd, 1) == -1 ||
+	    dup2(log_fd, 2) == -1 || dup2(lk, 3) == -1 || dup2(rp, 4) == -1 ||
+	    fcntl(4, F_SETFD, FD_CLOEXEC) == -1)
+		goto fail;
+	closefrom(5);
+	argv[n++] = exe;
+	if (env_file != NULL) {
+		argv[n++] = "--env-file";
+		argv[n++] = env_file;
+	}
+	argv[n++] = "storage";
+	argv[n++] = "refresh";
+	argv[n++] = "--lock-fd";
+	argv[n++] = "3";
+	argv[n] = NULL;
+	execv(exe, (char *const *)argv);
+fail:
+	err = errno;
+	if (write(rp != -1 ? 4 : report_fd, &err, sizeof(err)) == -1)
+		_exit(126);
+	_exit(127);
+}
+
+/*
+ * Start the detached refresh holding lock_fd.  Its pid, or -1 with why
+ * set.  The first child only forks again (after setsid) and reports the
+ * grandchild's pid; an exec failure comes back through the same pipe.
+ */
+static pid_t
+api_storage_spawn(const struct silo_config *config, int lock_fd,
+    char *why, size_t whysz)
+{
+	char		 exe[PATH_MAX];
+	ssize_t		 n;
+	int		 log_fd, pipefd[2], err = 0, status;
+	pid_t		 child, refresh = -1;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		snprintf(why, whysz, "cannot find silo's binary: %s",
+		    strerror(errno));
+		return -1;
+	}
+	exe[n] = '\0';
+	if ((log_fd = open(config->storage_log, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		snprintf(why, whysz, "SILO_STORAGE_LOG %s: %s",
+		    config->storage_log, strerror(errno));
+		return -1;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) == -1) {
+		snprintf(why, whysz, "pipe: %s", strerror(errno));
+		close(log_fd);
+		return -1;
+	}
+	if ((child = fork()) == 0) {
+		close(pipefd[0]);
+		setsid();
+		if ((refresh = fork()) == 0)
+			api_storage_exec(exe, config->env_file, lock_fd, log_fd,
+			    pipefd[1]);
+		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	close(log_fd);
+	if (child == -1)
+		snprintf(why, whysz, "fork: %s", strerror(errno));
+	else {
+		waitpid(child, &status, 0);
+		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
+		    (ssize_t)sizeof(refresh) || refresh <= 0) {
+			snprintf(why, whysz, "fork: the refresh did not start");
+			refresh = -1;
+		} else if (read(pipefd[0], &err, sizeof(err)) ==
+		    (ssize_t)sizeof(err)) {
+			snprintf(why, whysz, "exec %s: %s", exe, strerror(err));
+			refresh = -1;
+		}
+	}
+	close(pipefd[0]);
+	return refresh;
+}
+
+void
+api_storage_refresh(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	const struct silo_config *config = ctx->config;
+	char		 holder[256], why[PATH_MAX + 128];
+	int		 fd;
+	pid_t		 pid;
+	cJSON		*body;
+
+	switch (storage_lock_take(config->storage_lock, &fd, holder,
+	    sizeof(holder))) {
+	case 1:
+		resp_error(resp, 409, "conflict", "a storage refresh is already "
+		    "running (%s)", holder);
+		return;
+	case -1:
+		resp_error(resp, 500, "internal", "cannot take the storage "
+		    "refresh lock: %s", holder);
+		return;
+	}
+	pid = api_storage_spawn(config, fd, why, sizeof(why));
+	close(fd);
+	if (pid == -1) {
+		log_err("storage: cannot start a refresh: %s", why);
+		resp_error(resp, 500, "internal", "cannot start `silo storage "
+		    "refresh`: %s", why);
+		return;
+	}
+	log_info("storage: started refresh pid %ld, rid=%s", (long)pid,
+	    req->request_id);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "status", "started");
+	cJSON_AddNumberToObject(body, "pid", (double)pid);
+	cJSON_AddStringToObject(body, "log", config->storage_log);
+	cJSON_AddStringToObject(body, "follow", "GET /api/storage/history: "
+	    "last_attempt changes when it ends (status ok or failed, with "
+	    "its errors); its progress is in the log");
+	resp_json(resp, 202, body);
+}

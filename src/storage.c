@@ -1,0 +1,1477 @@
+/*
+ * storage.c: `silo storage refresh`, a snapshot of what AC keeps in Spaces.
+ *
+ * Listing every object on every request is far too slow (AC's own silo
+ * did that), so a job walks the buckets now and then (a systemd timer,
+ * or POST /api/storage/refresh) and records what it counted; the API
+ * serves the latest good snapshot in milliseconds (api_storage.c).
+ *
+ * The walk.  Each bucket of SPACES_BUCKETS is listed with spaces_list(),
+ * which streams ListObjectsV2 pages and hands over one object at a time.
+ * Each object is classified from its bucket's role and its key alone
+ * (storage_classify(), a pure function):
+ *
+ *   user bucket (USER_SPACE_NAME)   <sub>/<kind>/...: the sub is the
+ *       owner and the second segment the kind (painting, piece, ...);
+ *       <sub>/<file> (recordings, tape zips) is kind "root".
+ *   tapes bucket (AT_BLOBS_SPACE_NAME)   tapes/<code>.mp4 and
+ *       tapes/<code>-thumb.jpg belong to the tape's user, found through
+ *       tapes.code -> tapes.user; a tape without a user is a guest's.
+ *   art bucket (ART_SPACE_NAME)   oven/ and og/ are AC's renders and news
+ *       cards; everything else is guest uploads, counted as "guest".
+ *   any other bucket   AC's own files; the kind is the first segment.
+ *
+ * In every bucket the kind is also the "prefix" the bucket breakdown is
+ * counted under; in the user bucket that is the second segment, because
+ * the first is one of ~100k subs.  A key with no folder is kind "root".
+ * The file type is the extension of the last segment, lower-cased.
+ *
+ * Memory grows with the number of users, never with the number of
+ * objects: per bucket a table of kinds, one table of file types (both
+ * capped; the rest is "(other)"), one hash table entry per user with
+ * objects (a few cells of bucket x kind each), and a heap of the N
+ * largest objects.  Tape codes are not held for the whole walk: objects
+ * in the tapes bucket wait in a batch of STORAGE_TAPE_BATCH and their
+ * codes are looked up with one $in query per batch, so memory does not
+ * grow with the number of tapes either.  Handles are looked up the same
+ * way, in batches, for the users found, at the end.
+ *
+ * The record.  A good walk writes its per-user rows to silo.storage_users
+ * (one document per user, tagged with the snapshot's id: a snapshot of
+ * 100k users must not be one document near MongoDB's 16 MB limit), then
+ * the snapshot itself to silo.storage_snapshots with status "ok".  The
+ * rows go first so that a snapshot is never visible without them.  The
+ * API's "latest good snapshot" is the newest status:"ok" by finished_at.
+ * A failed walk (credentials, a missing bucket, a store or database gone
+ * mid-way) records status "failed" with its errors, each naming the
+ * operation, bucket, HTTP status and S3 code and message, writes no user
+ * rows and so never replaces the last good snapshot; the exit status is
+ * 1.  After a good refresh the oldest snapshots beyond
+ * SILO_STORAGE_HISTORY are deleted with their rows.
+ *
+ * One refresh at a time: an flock() on SILO_STORAGE_LOCK.  The kernel
+ * drops the lock when its holder dies, however it dies, so a killed
+ * refresh leaves no stale lock and no expiry has to be guessed, which a
+ * lock document in MongoDB would need.  silo's API and jobs run on one
+ * droplet, so a file lock is enough.  The API takes the lock itself
+ * before it starts a refresh and hands the locked descriptor to the child
+ * (--lock-fd), so "already running" (409) and "started" (202) cannot
+ * race.  The holder writes its pid and start time into the file for the
+ * 409's message.
+ *
+ * Progress goes to stderr every STORAGE_PROGRESS_MS, with objects/s, and
+ * a summary line at the end.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define	STORAGE_MAX_KINDS	500	/* kinds per bucket; the rest "(other)" */
+#define	STORAGE_MAX_TYPES	500	/* file types; the rest "(other)" */
+#define	STORAGE_MAX_EXT		16	/* a longer "extension" is no file type */
+#define	STORAGE_TAPE_BATCH	1000	/* tape objects per tapes lookup */
+#define	STORAGE_LOOKUP_BATCH	500	/* subs per @handles lookup */
+#define	STORAGE_WRITE_BATCH	1000	/* user rows per bulk insert */
+#define	STORAGE_PROGRESS_MS	5000	/* between progress lines */
+#define	STORAGE_MAX_ERRORS	32	/* errors a snapshot records */
+#define	STORAGE_OTHER		"(other)"
+#define	STORAGE_NO_TYPE		"(none)"
+
+/* Bytes and objects. */
+struct storage_tally {
+	uint64_t	 bytes;		/* sum of sizes */
+	uint64_t	 objects;	/* how many */
+};
+
+/* One entry of a string-keyed hash table. */
+struct storage_slot {
+	char		*key;		/* owned; NULL for an empty slot */
+	void		*val;		/* owned by the table's user */
+};
+
+/* An open-addressing hash table from strings to values. */
+struct storage_map {
+	struct storage_slot *slots;	/* cap slots */
+	size_t		 cap;		/* a power of two */
+	size_t		 n;		/* slots used */
+};
+
+/* A kind or a file type and what it holds. */
+struct storage_named {
+	const char	*name;		/* the map's key */
+	struct storage_tally t;		/* its bytes and objects */
+};
+
+/* What one user holds under one kind of one bucket. */
+struct storage_cell {
+	size_t		 bucket;	/* index into the walk's buckets */
+	const char	*kind;		/* interned in that bucket's kinds */
+	struct storage_tally t;		/* bytes and objects */
+};
+
+/* One user with objects. */
+struct storage_user {
+	const char	*sub;		/* the map's key */
+	char		*handle;	/* from @handles, or NULL */
+	struct storage_tally t;		/* all of it */
+	struct storage_cell *cells;	/* per bucket and kind */
+	size_t		 ncells;	/* cells used */
+};
+
+/* One bucket of the walk. */
+struct storage_bucket {
+	char		*name;		/* the bucket */
+	enum storage_role role;		/* its part in AC's layout */
+	struct storage_tally t;		/* everything in it */
+	struct storage_map kinds;	/* kind -> struct storage_named */
+	bool		 listed;	/* walked to the end */
+};
+
+/* One of the largest objects. */
+struct storage_big {
+	uint64_t	 bytes;		/* its size */
+	size_t		 bucket;	/* its bucket's index */
+	char		*key;		/* its key, owned */
+};
+
+/* A tapes-bucket object waiting for its code's user. */
+struct storage_pending {
+	char		*code;		/* the tape's code, owned */
+	size_t		 bucket;	/* its bucket's index */
+	const char	*kind;		/* interned kind */
+	uint64_t	 bytes;		/* its size */
+};
+
+/* A whole refresh. */
+struct storage_walk {
+	const struct silo_config *config; /* settings */
+	struct mongo	 mongo;		/* the job's MongoDB client */
+	struct spaces	 s3;		/* the Spaces client */
+	struct storage_bucket *buckets;	/* SPACES_BUCKETS, in order */
+	size_t		 nbuckets;	/* how many */
+	size_t		 cur;		/* the bucket being listed */
+	struct storage_tally total;	/* every object */
+	struct storage_tally guest;	/* guest uploads */
+	struct storage_tally none;	/* AC's own files */
+	struct storage_tally orphan;	/* tape files of no known tape */
+	struct storage_map users;	/* sub -> struct storage_user */
+	struct storage_map types;	/* file type -> struct storage_named */
+	struct storage_big *big;	/* min-heap of the largest objects */
+	size_t		 nbig, capbig;	/* used, wanted */
+	struct storage_pending *pending; /* tape objects awaiting lookup */
+	size_t		 npending;	/* how many */
+	char		*errors[STORAGE_MAX_ERRORS]; /* what went wrong */
+	size_t		 nerrors;	/* how many */
+	bool		 oom;		/* memory ran out */
+	bool		 db_failed;	/* a lookup in MongoDB failed mid-walk */
+	int64_t		 started_ms;	/* wall clock, ms since the epoch */
+	double		 t0;		/* monotonic start */
+	double		 last_progress;	/* monotonic time of the last line */
+	uint64_t	 bucket_objects; /* objects of the current bucket */
+};
+
+static void storage_error(struct storage_walk *, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Wall-clock milliseconds since the epoch, as BSON dates count. */
+static int64_t
+storage_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Classifying keys                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The file type: the extension of the key's last segment, 1 to
+ * STORAGE_MAX_EXT letters or digits after a dot that does not start it. */
+static void
+storage_ext(const char *key, struct storage_class *c)
+{
+	const char	*base = strrchr(key, '/'), *dot;
+	size_t		 len;
+
+	base = base != NULL ? base + 1 : key;
+	c->ext = "";
+	c->ext_len = 0;
+	if ((dot = strrchr(base, '.')) == NULL || dot == base)
+		return;
+	len = strlen(dot + 1);
+	if (len == 0 || len > STORAGE_MAX_EXT)
+		return;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)dot[1 + i]))
+			return;
+	c->ext = dot + 1;
+	c->ext_len = len;
+}
+
+/* A segment of key: its start and length; false past the last. */
+static bool
+storage_segment(const char *key, int n, const char **start, size_t *len)
+{
+	const char	*p = key;
+
+	for (; n > 0; n--) {
+		if ((p = strchr(p, '/')) == NULL)
+			return false;
+		p++;
+	}
+	*start = p;
+	*len = strcspn(p, "/");
+	return true;
+}
+
+/* A tapes-bucket key tapes/<code>.mp4 or tapes/<code>-thumb.jpg: the code. */
+static bool
+storage_tape_code(const char *key, const char **code, size_t *len)
+{
+	static const char *const suffixes[] = { ".mp4", "-thumb.jpg", NULL };
+	const char	*name;
+	size_t		 n;
+
+	if (strncmp(key, "tapes/", 6) != 0)
+		return false;
+	name = key + 6;
+	if (strchr(name, '/') != NULL)
+		return false;
+	n = strlen(name);
+	for (const char *const *s = suffixes; *s != NULL; s++) {
+		size_t	 sl = strlen(*s);
+
+		if (n > sl && strcmp(name + n - sl, *s) == 0) {
+			*code = name;
+			*len = n - sl;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Classify a key by its bucket's role (see the top of this file). */
+void
+storage_classify(enum storage_role role, const char *key,
+    struct storage_class *c)
+{
+	const char	*seg;
+	size_t		 len;
+	bool		 folder = strchr(key, '/') != NULL;
+
+	memset(c, 0, sizeof(*c));
+	storage_ext(key, c);
+	c->owner = OWNER_NONE;
+	c->kind = STORAGE_ROOT;
+	c->kind_len = strlen(STORAGE_ROOT);
+	if (role == ROLE_USER) {
+		/* <sub>/<kind>/..., or <sub>/<file> (kind root). */
+		if (!folder || key[0] == '/')
+			return;
+		c->owner = OWNER_USER;
+		c->who = key;
+		c->who_len = strcspn(key, "/");
+		if (storage_segment(key, 1, &seg, &len) &&
+		    seg[len] == '/' && len > 0) {
+			c->kind = seg;
+			c->kind_len = len;
+		}
+		return;
+	}
+	if (folder && key[0] != '/') {
+		c->kind = key;
+		c->kind_len = strcspn(key, "/");
+	}
+	switch (role) {
+	case ROLE_TAPES:
+		if (storage_tape_code(key, &seg, &len)) {
+			c->owner = OWNER_TAPE;
+			c->who = seg;
+			c->who_len = len;
+		}
+		break;
+	case ROLE_ART:
+		if (!(folder && ((c->kind_len == 4 &&
+		    strncmp(c->kind, "oven", 4) == 0) ||
+		    (c->kind_len == 2 && strncmp(c->kind, "og", 2) == 0))))
+			c->owner = OWNER_GUEST;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The role of a bucket, from USER_SPACE_NAME and friends. */
+enum storage_role
+storage_role_of(const struct silo_config *config, const char *bucket)
+{
+	if (config->user_bucket != NULL &&
+	    strcmp(bucket, config->user_bucket) == 0)
+		return ROLE_USER;
+	if (config->tapes_bucket != NULL &&
+	    strcmp(bucket, config->tapes_bucket) == 0)
+		return ROLE_TAPES;
+	if (config->art_bucket != NULL &&
+	    strcmp(bucket, config->art_bucket) == 0)
+		return ROLE_ART;
+	return ROLE_OTHER;
+}
+
+/* ------------------------------------------------------------------ */
+/* A string-keyed hash table                                           */
+/* ------------------------------------------------------------------ */
+
+static uint64_t
+storage_hash(const char *s, size_t len)
+{
+	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The slot of key (len bytes): its own, or the empty one it would take. */
+static struct storage_slot *
+storage_map_slot(struct storage_map *m, const char *key, size_t len)
+{
+	size_t	 i = (size_t)storage_hash(key, len) & (m->cap - 1);
+
+	for (;; i = (i + 1) & (m->cap - 1)) {
+		struct storage_slot *s = &m->slots[i];
+
+		if (s->key == NULL || (strncmp(s->key, key, len) == 0 &&
+		    s->key[len] == '\0'))
+			return s;
+	}
+}
+
+static bool
+storage_map_grow(struct storage_map *m)
+{
+	struct storage_map	 bigger = { .cap = m->cap ? m->cap * 2 : 64 };
+
+	if ((bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots))) == NULL)
+		return false;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL)
+			*storage_map_slot(&bigger, m->slots[i].key,
+			    strlen(m->slots[i].key)) = m->slots[i];
+	bigger.n = m->n;
+	free(m->slots);
+	*m = bigger;
+	return true;
+}
+
+/* Find key; if absent and size > 0, add it with a zeroed value of size
+ * bytes.  NULL if absent (size 0) or out of memory. */
+static struct storage_slot *
+storage_map_get(struct storage_map *m, const char *key, size_t len,
+    size_t size)
+{
+	struct storage_slot	*s;
+
+	if (m->cap > 0) {
+		s = storage_map_slot(m, key, len);
+		if (s->key != NULL || size == 0)
+			return s->key != NULL ? s : NULL;
+	} else if (size == 0)
+		return NULL;
+	if ((m->n + 1) * 2 > m->cap && !storage_map_grow(m))
+		return NULL;
+	s = storage_map_slot(m, key, len);
+	if ((s->key = strndup(key, len)) == NULL ||
+	    (s->val = calloc(1, size)) == NULL) {
+		free(s->key);
+		s->key = NULL;
+		return NULL;
+	}
+	m->n++;
+	return s;
+}
+
+static void
+storage_map_free(struct storage_map *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL) {
+			if (free_val != NULL)
+				free_val(m->slots[i].val);
+			free(m->slots[i].val);
+			free(m->slots[i].key);
+		}
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The values of a map as an array, sorted by cmp; NULL if out of memory. */
+static void **
+storage_map_sorted(const struct storage_map *m,
+    int (*cmp)(const void *, const void *))
+{
+	void	**vals = calloc(m->n + 1, sizeof(*vals));
+	size_t	 k = 0;
+
+	if (vals == NULL)
+		return NULL;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL)
+			vals[k++] = m->slots[i].val;
+	qsort(vals, k, sizeof(*vals), cmp);
+	return vals;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counting                                                            */
+/* ------------------------------------------------------------------ */
+
+static void
+storage_error(struct storage_walk *w, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 line[1200];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "silo storage: %s\n", line);
+	if (w->nerrors < STORAGE_MAX_ERRORS &&
+	    (w->errors[w->nerrors] = strdup(line)) != NULL)
+		w->nerrors++;
+}
+
+static void
+storage_add(struct storage_tally *t, uint64_t bytes)
+{
+	t->bytes += bytes;
+	t->objects++;
+}
+
+/* The named tally for name in a capped map (STORAGE_OTHER once full). */
+static struct storage_named *
+storage_named(struct storage_walk *w, struct storage_map *m,
+    const char *name, size_t len, size_t cap)
+{
+	struct storage_slot	*s = storage_map_get(m, name, len, 0);
+
+	if (s == NULL) {
+		if (m->n >= cap) {
+			name = STORAGE_OTHER;
+			len = strlen(STORAGE_OTHER);
+		}
+		s = storage_map_get(m, name, len, sizeof(struct storage_named));
+	}
+	if (s == NULL) {
+		w->oom = true;
+		return NULL;
+	}
+	((struct storage_named *)s->val)->name = s->key;
+	return s->val;
+}
+
+/* Count bytes for the user sub under kind of bucket b. */
+static void
+storage_user_add(struct storage_walk *w, const char *sub, size_t len,
+    size_t b, const char *kind, uint64_t bytes)
+{
+	struct storage_slot	*s;
+	struct storage_user	*u;
+	struct storage_cell	*c, *more;
+
+	if ((s = storage_map_get(&w->users, sub, len,
+	    sizeof(struct storage_user))) == NULL) {
+		w->oom = true;
+		return;
+	}
+	u = s->val;
+	u->sub = s->key;
+	storage_add(&u->t, bytes);
+	for (size_t i = 0; i < u->ncells; i++) {
+		c = &u->cells[i];
+		if (c->bucket == b && c->kind == kind) {
+			storage_add(&c->t, bytes);
+			return;
+		}
+	}
+	if ((more = realloc(u->cells, (u->ncells + 1) * sizeof(*more))) == NULL) {
+		w->oom = true;
+		return;
+	}
+	u->cells = more;
+	c = &u->cells[u->ncells++];
+	memset(c, 0, sizeof(*c));
+	c->bucket = b;
+	c->kind = kind;
+	storage_add(&c->t, bytes);
+}
+
+static void
+storage_user_free(void *val)
+{
+	struct storage_user	*u = val;
+
+	free(u->handle);
+	free(u->cells);
+}
+
+/* Keep the object if it is among the largest (a min-heap on bytes). */
+static void
+storage_big_add(struct storage_walk *w, const char *key, uint64_t bytes)
+{
+	struct storage_big	 e;
+	size_t			 i;
+
+	if (w->nbig == w->capbig && bytes <= w->big[0].bytes)
+		return;
+	if ((e.key = strdup(key)) == NULL) {
+		w->oom = true;
+		return;
+	}
+	e.bytes = bytes;
+	e.bucket = w->cur;
+	if (w->nbig < w->capbig) {
+		/* Sift up from a new leaf. */
+		for (i = w->nbig++; i > 0 && w->big[(i - 1) / 2].bytes > bytes;
+		    i = (i - 1) / 2)
+			w->big[i] = w->big[(i - 1) / 2];
+		w->big[i] = e;
+		return;
+	}
+	/* Replace the smallest and sift it down. */
+	free(w->big[0].key);
+	for (i = 0;;) {
+		size_t	 l = 2 * i + 1, r = l + 1, m = i;
+		uint64_t mb = bytes;
+
+		if (l < w->nbig && w->big[l].bytes < mb)
+			m = l, mb = w->big[l].bytes;
+		if (r < w->nbig && w->big[r].bytes < mb)
+			m = r;
+		if (m == i)
+			break;
+		w->big[i] = w->big[m];
+		i = m;
+	}
+	w->big[i] = e;
+}
+
+static int
+storage_big_cmp(const void *a, const void *b)
+{
+	const struct storage_big *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* Attribute the waiting tape objects: one tapes query for their codes. */
+static void
+storage_tapes_flush(struct storage_walk *w)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
+	struct storage_map	 owners = { 0 };
+	bson_error_t		 e;
+	bson_iter_t		 it;
+	char			 idx[16];
+
+	if (w->npending == 0)
+		return;
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "code", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
+	for (size_t i = 0; i < w->npending; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_UTF8(&list, key, w->pending[i].code);
+	}
+	bson_append_array_end(&in, &list);
+	bson_append_document_end(&filter, &in);
+	opts = BCON_NEW("projection", "{", "code", BCON_INT32(1),
+	    "user", BCON_INT32(1), "_id", BCON_INT32(0), "}");
+	coll = mongoc_client_get_collection(w->mongo.client, w->mongo.db_name,
+	    "tapes");
+	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	/* Each code maps to its user's sub, or to "" for a guest's tape. */
+	while (mongoc_cursor_next(cursor, &doc)) {
+		struct storage_slot	*s;
+		const char		*code, *user = "";
+
+		if (!bson_iter_init_find(&it, doc, "code") ||
+		    !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		code = bson_iter_utf8(&it, NULL);
+		if (bson_iter_init_find(&it, doc, "user") &&
+		    BSON_ITER_HOLDS_UTF8(&it))
+			user = bson_iter_utf8(&it, NULL);
+		if ((s = storage_map_get(&owners, code, strlen(code), 1)) == NULL ||
+		    (free(s->val), (s->val = strdup(user)) == NULL)) {
+			w->oom = true;
+			break;
+		}
+	}
+	if (mongoc_cursor_error(cursor, &e)) {
+		storage_error(w, "find in %s.tapes (tape codes of %s): %s",
+		    w->mongo.db_name, w->buckets[w->pending[0].bucket].name,
+		    e.message);
+		w->db_failed = true;
+	}
+	for (size_t i = 0; i < w->npending; i++) {
+		struct storage_pending	*p = &w->pending[i];
+		struct storage_slot	*s = storage_map_get(&owners, p->code,
+					    strlen(p->code), 0);
+		const char		*user = s != NULL ? s->val : NULL;
+
+		if (user == NULL)
+			storage_add(&w->orphan, p->bytes);
+		else if (*user == '\0')
+			storage_add(&w->guest, p->bytes);
+		else
+			storage_user_add(w, user, strlen(user), p->bucket,
+			    p->kind, p->bytes);
+		free(p->code);
+	}
+	w->npending = 0;
+	storage_map_free(&owners, NULL);
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	bson_destroy(opts);
+	bson_destroy(&filter);
+}
+
+/* A progress line every STORAGE_PROGRESS_MS. */
+static void
+storage_progress(struct storage_walk *w, bool force)
+{
+	double	 now = clock_ms(), secs = (now - w->t0) / 1000;
+
+	if (!force && now - w->last_progress < STORAGE_PROGRESS_MS)
+		return;
+	w->last_progress = now;
+	fprintf(stderr, "silo storage: %s: %" PRIu64 " objects; in all %"
+	    PRIu64 " objects, %" PRIu64 " bytes, %.1f s, %.0f objects/s\n",
+	    w->buckets[w->cur].name, w->bucket_objects, w->total.objects,
+	    w->total.bytes, secs, secs > 0 ? (double)w->total.objects / secs : 0);
+}
+
+/* spaces_list()'s callback: count one object. */
+static int
+storage_on_object(const struct spaces_object *o, void *arg)
+{
+	struct storage_walk	*w = arg;
+	struct storage_bucket	*b = &w->buckets[w->cur];
+	struct storage_class	 c;
+	struct storage_named	*kind, *type;
+	char			 ext[STORAGE_MAX_EXT + 1];
+
+	if (o->is_prefix)
+		return 0;
+	storage_classify(b->role, o->key, &c);
+	for (size_t i = 0; i < c.ext_len; i++)
+		ext[i] = (char)tolower((unsigned char)c.ext[i]);
+	if (c.ext_len == 0)
+		snprintf(ext, sizeof(ext), "%s", STORAGE_NO_TYPE);
+	else
+		ext[c.ext_len] = '\0';
+	kind = storage_named(w, &b->kinds, c.kind, c.kind_len,
+	    STORAGE_MAX_KINDS);
+	type = storage_named(w, &w->types, ext, strlen(ext), STORAGE_MAX_TYPES);
+	if (kind == NULL || type == NULL)
+		return 1;
+	storage_add(&kind->t, o->size);
+	storage_add(&type->t, o->size);
+	storage_add(&b->t, o->size);
+	storage_add(&w->total, o->size);
+	storage_big_add(w, o->key, o->size);
+	switch (c.owner) {
+	case OWNER_USER:
+		storage_user_add(w, c.who, c.who_len, w->cur, kind->name,
+		    o->size);
+		break;
+	case OWNER_TAPE: {
+		struct storage_pending	*p = &w->pending[w->npending];
+
+		if ((p->code = strndup(c.who, c.who_len)) == NULL) {
+			w->oom = true;
+			break;
+		}
+		p->bucket = w->cur;
+		p->kind = kind->name;
+		p->bytes = o->size;
+		if (++w->npending == STORAGE_TAPE_BATCH)
+			storage_tapes_flush(w);
+		break;
+	}
+	case OWNER_GUEST:
+		storage_add(&w->guest, o->size);
+		break;
+	case OWNER_NONE:
+		storage_add(&w->none, o->size);
+		break;
+	}
+	w->bucket_objects++;
+	if ((w->total.objects & 1023) == 0)
+		storage_progress(w, false);
+	return w->oom || w->db_failed ? 1 : 0;
+}
+
+/* List every bucket.  A missing bucket does not stop the others; any
+ * other failure (credentials, a store that is gone) stops the walk. */
+static void
+storage_walk_buckets(struct storage_walk *w)
+{
+	for (w->cur = 0; w->cur < w->nbuckets; w->cur++) {
+		struct storage_bucket	*b = &w->buckets[w->cur];
+		int			 rc;
+
+		w->bucket_objects = 0;
+		rc = spaces_list(&w->s3, b->name, NULL, NULL, 0,
+		    storage_on_object, w);
+		if (rc == 0) {
+			b->listed = true;
+			storage_progress(w, true);
+			continue;
+		}
+		if (w->oom)
+			storage_error(w, "out of memory listing %s", b->name);
+		else if (rc == -1)
+			storage_error(w, "%s", w->s3.err);
+		if (rc == 1 || strcmp(w->s3.code, "NoSuchBucket") != 0)
+			return;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Looking up handles                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Fill in the handles of subs[0..n) from @handles. */
+static void
+storage_handles_batch(struct storage_walk *w, struct storage_user **users,
+    size_t n)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
+	bson_error_t		 e;
+	bson_iter_t		 it;
+	char			 idx[16];
+
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
+	for (size_t i = 0; i < n; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_UTF8(&list, key, users[i]->sub);
+	}
+	bson_append_array_end(&in, &list);
+	bson_append_document_end(&filter, &in);
+	opts = BCON_NEW("projection", "{", "handle", BCON_INT32(1), "}");
+	coll = mongoc_client_get_collection(w->mongo.client, w->mongo.db_name,
+	    "@handles");
+	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		struct storage_slot	*s;
+		struct storage_user	*u;
+		const char		*sub;
+
+		if (!bson_iter_init_find(&it, doc, "_id") ||
+		    !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		sub = bson_iter_utf8(&it, NULL);
+		if ((s = storage_map_get(&w->users, sub, strlen(sub), 0)) == NULL ||
+		    !bson_iter_init_find(&it, doc, "handle") ||
+		    !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		u = s->val;
+		free(u->handle);
+		if ((u->handle = strdup(bson_iter_utf8(&it, NULL))) == NULL)
+			w->oom = true;
+	}
+	if (mongoc_cursor_error(cursor, &e))
+		storage_error(w, "find in %s.@handles: %s", w->mongo.db_name,
+		    e.message);
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	bson_destroy(opts);
+	bson_destroy(&filter);
+}
+
+static void
+storage_handles(struct storage_walk *w)
+{
+	struct storage_user	*batch[STORAGE_LOOKUP_BATCH];
+	size_t			 n = 0;
+
+	for (size_t i = 0; i < w->users.cap && w->nerrors == 0; i++) {
+		if (w->users.slots[i].key == NULL)
+			continue;
+		batch[n++] = w->users.slots[i].val;
+		if (n == STORAGE_LOOKUP_BATCH) {
+			storage_handles_batch(w, batch, n);
+			n = 0;
+		}
+	}
+	if (n > 0 && w->nerrors == 0)
+		storage_handles_batch(w, batch, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Recording the snapshot                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+storage_append_tally(bson_t *doc, const struct storage_tally *t)
+{
+	BSON_APPEND_INT64(doc, "bytes", (int64_t)t->bytes);
+	BSON_APPEND_INT64(doc, "objects", (int64_t)t->objects);
+}
+
+/* A sub-document {bytes, objects} named name. */
+static void
+storage_append_total(bson_t *doc, const char *name,
+    const struct storage_tally *t)
+{
+	bson_t	 sub;
+
+	BSON_APPEND_DOCUMENT_BEGIN(doc, name, &sub);
+	storage_append_tally(&sub, t);
+	bson_append_document_end(doc, &sub);
+}
+
+static int
+storage_named_cmp(const void *a, const void *b)
+{
+	const struct storage_named *x = *(const struct storage_named *const *)a;
+	const struct storage_named *y = *(const struct storage_named *const *)b;
+
+	if (x->t.bytes != y->t.bytes)
+		return x->t.bytes > y->t.bytes ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* An array [{field: name, bytes, objects}] of a map, largest first. */
+static bool
+storage_append_named(bson_t *doc, const char *array, const char *field,
+    const struct storage_map *m)
+{
+	struct storage_named	**rows;
+	bson_t			 list, item;
+	char			 idx[16];
+
+	if ((rows = (struct storage_named **)storage_map_sorted(m,
+	    storage_named_cmp)) == NULL)
+		return false;
+	BSON_APPEND_ARRAY_BEGIN(doc, array, &list);
+	for (size_t i = 0; i < m->n; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_DOCUMENT_BEGIN(&list, key, &item);
+		BSON_APPEND_UTF8(&item, field, rows[i]->name);
+		storage_append_tally(&item, &rows[i]->t);
+		bson_append_document_end(&list, &item);
+	}
+	bson_append_array_end(doc, &list);
+	free(rows);
+	return true;
+}
+
+static void
+storage_append_errors(bson_t *doc, const struct storage_walk *w)
+{
+	bson_t	 list;
+	char	 idx[16];
+
+	BSON_APPEND_ARRAY_BEGIN(doc, "errors", &list);
+	for (size_t i = 0; i < w->nerrors; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_UTF8(&list, key, w->errors[i]);
+	}
+	bson_append_array_end(doc, &list);
+}
+
+/* The fields every snapshot has, good or failed. */
+static void
+storage_append_common(bson_t *doc, const struct storage_walk *w,
+    const bson_oid_t *id, const char *status)
+{
+	int64_t	 finished = storage_now_ms();
+
+	BSON_APPEND_OID(doc, "_id", id);
+	BSON_APPEND_UTF8(doc, "status", status);
+	BSON_APPEND_DATE_TIME(doc, "started_at", w->started_ms);
+	BSON_APPEND_DATE_TIME(doc, "finished_at", finished);
+	BSON_APPEND_INT64(doc, "duration_ms", finished - w->started_ms);
+	storage_append_errors(doc, w);
+	BSON_APPEND_UTF8(doc, "version", PACKAGE_VERSION);
+}
+
+/* A user row's buckets: one per bucket the user has objects in, with
+ * its kinds. */
+static void
+storage_append_user_buckets(bson_t *doc, const struct storage_walk *w,
+    const struct storage_user *u)
+{
+	bson_t	 list, item, kinds, kitem;
+	char	 idx[16], kidx[16];
+	size_t	 nb = 0;
+
+	BSON_APPEND_ARRAY_BEGIN(doc, "buckets", &list);
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		struct storage_tally	 t = { 0 };
+		const char		*key;
+		size_t			 nk = 0;
+
+		for (size_t i = 0; i < u->ncells; i++)
+			if (u->cells[i].bucket == b) {
+				t.bytes += u->cells[i].t.bytes;
+				t.objects += u->cells[i].t.objects;
+			}
+		if (t.objects == 0)
+			continue;
+		bson_uint32_to_string((uint32_t)nb++, &key, idx, sizeof(idx));
+		BSON_APPEND_DOCUMENT_BEGIN(&list, key, &item);
+		BSON_APPEND_UTF8(&item, "name", w->buckets[b].name);
+		storage_append_tally(&item, &t);
+		BSON_APPEND_ARRAY_BEGIN(&item, "kinds", &kinds);
+		for (size_t i = 0; i < u->ncells; i++) {
+			if (u->cells[i].bucket != b)
+				continue;
+			bson_uint32_to_string((uint32_t)nk++, &key, kidx,
+			    sizeof(kidx));
+			BSON_APPEND_DOCUMENT_BEGIN(&kinds, key, &kitem);
+			BSON_APPEND_UTF8(&kitem, "kind", u->cells[i].kind);
+			storage_append_tally(&kitem, &u->cells[i].t);
+			bson_append_document_end(&kinds, &kitem);
+		}
+		bson_append_array_end(&item, &kinds);
+		bson_append_document_end(&list, &item);
+	}
+	bson_append_array_end(doc, &list);
+}
+
+/* Write the per-user rows of snapshot id.  false on a database error. */
+static bool
+storage_write_users(struct storage_walk *w, mongoc_collection_t *coll,
+    const bson_oid_t *id)
+{
+	mongoc_bulk_operation_t	*bulk = NULL;
+	bson_t			 reply;
+	bson_error_t		 e;
+	size_t			 n = 0;
+	bool			 ok = true;
+
+	for (size_t i = 0; i <= w->users.cap && ok; i++) {
+		bool	 last = i == w->users.cap;
+
+		if (!last && w->users.slots[i].key != NULL) {
+			const struct storage_user *u = w->users.slots[i].val;
+			bson_t	 doc = BSON_INITIALIZER;
+
+			if (bulk == NULL) {
+				bson_t	*opts = BCON_NEW("ordered",
+				    BCON_BOOL(false));
+
+				bulk = mongoc_collection_create_bulk_operation_with_opts(
+				    coll, opts);
+				bson_destroy(opts);
+			}
+			BSON_APPEND_OID(&doc, "snapshot_id", id);
+			BSON_APPEND_UTF8(&doc, "user", u->sub);
+			if (u->handle != NULL)
+				BSON_APPEND_UTF8(&doc, "handle", u->handle);
+			else
+				BSON_APPEND_NULL(&doc, "handle");
+			storage_append_tally(&doc, &u->t);
+			storage_append_user_buckets(&doc, w, u);
+			mongoc_bulk_operation_insert(bulk, &doc);
+			bson_destroy(&doc);
+			n++;
+		}
+		if (bulk != NULL && (n == STORAGE_WRITE_BATCH || last)) {
+			if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) {
+				storage_error(w, "insert into %s.%s: %s",
+				    STORAGE_DB, STORAGE_USERS, e.message);
+				ok = false;
+			}
+			bson_destroy(&reply);
+			mongoc_bulk_operation_destroy(bulk);
+			bulk = NULL;
+			n = 0;
+		}
+	}
+	return ok;
+}
+
+/* The good snapshot's document. */
+static bool
+storage_snapshot_doc(struct storage_walk *w, const bson_oid_t *id,
+    bson_t *doc)
+{
+	bson_t			 list, item, users;
+	struct storage_tally	 ut = { 0 };
+	char			 idx[16];
+
+	storage_append_common(doc, w, id, "ok");
+	storage_append_total(doc, "totals", &w->total);
+	BSON_APPEND_ARRAY_BEGIN(doc, "buckets", &list);
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)b, &key, idx, sizeof(idx));
+		BSON_APPEND_DOCUMENT_BEGIN(&list, key, &item);
+		BSON_APPEND_UTF8(&item, "name", w->buckets[b].name);
+		storage_append_tally(&item, &w->buckets[b].t);
+		if (!storage_append_named(&item, "prefixes", "prefix",
+		    &w->buckets[b].kinds))
+			return false;
+		bson_append_document_end(&list, &item);
+	}
+	bson_append_array_end(doc, &list);
+	if (!storage_append_named(doc, "types", "ext", &w->types))
+		return false;
+	qsort(w->big, w->nbig, sizeof(*w->big), storage_big_cmp);
+	BSON_APPEND_ARRAY_BEGIN(doc, "largest", &list);
+	for (size_t i = 0; i < w->nbig; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_DOCUMENT_BEGIN(&list, key, &item);
+		BSON_APPEND_UTF8(&item, "bucket", w->buckets[w->big[i].bucket].name);
+		BSON_APPEND_UTF8(&item, "key", w->big[i].key);
+		BSON_APPEND_INT64(&item, "bytes", (int64_t)w->big[i].bytes);
+		bson_append_document_end(&list, &item);
+	}
+	bson_append_array_end(doc, &list);
+	for (size_t i = 0; i < w->users.cap; i++)
+		if (w->users.slots[i].key != NULL) {
+			const struct storage_user *u = w->users.slots[i].val;
+
+			ut.bytes += u->t.bytes;
+			ut.objects += u->t.objects;
+		}
+	BSON_APPEND_DOCUMENT_BEGIN(doc, "users", &users);
+	BSON_APPEND_INT64(&users, "count", (int64_t)w->users.n);
+	storage_append_tally(&users, &ut);
+	bson_append_document_end(doc, &users);
+	storage_append_total(doc, "guest", &w->guest);
+	storage_append_total(doc, "unattributed", &w->none);
+	storage_append_total(doc, "orphan_tapes", &w->orphan);
+	return true;
+}
+
+/* A failed refresh's document: the errors and how far it got. */
+static void
+storage_failed_doc(struct storage_walk *w, const bson_oid_t *id, bson_t *doc)
+{
+	bson_t	 list;
+	char	 idx[16];
+	size_t	 n = 0;
+
+	storage_append_common(doc, w, id, "failed");
+	storage_append_total(doc, "walked", &w->total);
+	BSON_APPEND_ARRAY_BEGIN(doc, "buckets_listed", &list);
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		const char	*key;
+
+		if (!w->buckets[b].listed)
+			continue;
+		bson_uint32_to_string((uint32_t)n++, &key, idx, sizeof(idx));
+		BSON_APPEND_UTF8(&list, key, w->buckets[b].name);
+	}
+	bson_append_array_end(doc, &list);
+}
+
+/* An index the API's queries use: on one or two fields. */
+struct storage_index {
+	const char	*coll;		/* collection in STORAGE_DB */
+	const char	*name;		/* index name */
+	const char	*f1;		/* first field */
+	int		 d1;		/* its direction */
+	const char	*f2;		/* second field, or NULL */
+	int		 d2;		/* its direction */
+};
+
+static const struct storage_index storage_indexes_wanted[] = {
+	{ STORAGE_SNAPSHOTS, "status_finished", "status", 1, "finished_at", -1 },
+	{ STORAGE_SNAPSHOTS, "finished", "finished_at", -1, NULL, 0 },
+	{ STORAGE_USERS, "snapshot_user", "snapshot_id", 1, "user", 1 },
+	{ STORAGE_USERS, "snapshot_bytes", "snapshot_id", 1, "bytes", -1 },
+};
+
+/*
+ * Create the indexes; an existing one is a no-op.  One createIndexes per
+ * index: FerretDB v1.24 drops the connection when every index of a
+ * multi-index createIndexes already exists (docs/ferretdb.md).
+ */
+static bool
+storage_indexes(struct storage_walk *w)
+{
+	for (size_t i = 0; i < sizeof(storage_indexes_wanted) /
+	    sizeof(storage_indexes_wanted[0]); i++) {
+		const struct storage_index *x = &storage_indexes_wanted[i];
+		bson_t		 cmd = BSON_INITIALIZER, list, item, key, reply;
+		bson_error_t	 e;
+		bool		 ok;
+
+		BSON_APPEND_UTF8(&cmd, "createIndexes", x->coll);
+		BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &list);
+		BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &item);
+		BSON_APPEND_DOCUMENT_BEGIN(&item, "key", &key);
+		BSON_APPEND_INT32(&key, x->f1, x->d1);
+		if (x->f2 != NULL)
+			BSON_APPEND_INT32(&key, x->f2, x->d2);
+		bson_append_document_end(&item, &key);
+		BSON_APPEND_UTF8(&item, "name", x->name);
+		bson_append_document_end(&list, &item);
+		bson_append_array_end(&cmd, &list);
+		ok = mongoc_client_command_simple(w->mongo.client, STORAGE_DB,
+		    &cmd, NULL, &reply, &e);
+		bson_destroy(&cmd);
+		bson_destroy(&reply);
+		if (!ok) {
+			storage_error(w, "createIndexes %s on %s.%s: %s", x->name,
+			    STORAGE_DB, x->coll, e.message);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Delete snapshots older than the newest SILO_STORAGE_HISTORY, with
+ * their user rows.  A failure here is logged, not the refresh's. */
+static void
+storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
+    mongoc_collection_t *rows)
+{
+	mongoc_cursor_t	*cursor;
+	const bson_t	*doc;
+	bson_t		*opts, empty = BSON_INITIALIZER, ids = BSON_INITIALIZER;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	char		 idx[16];
+	uint32_t	 n = 0;
+
+	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+	    "skip", BCON_INT64(w->config->storage_history),
+	    "projection", "{", "_id", BCON_INT32(1), "}");
+	cursor = mongoc_collection_find_with_opts(snaps, &empty, opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc))
+		if (bson_iter_init_find(&it, doc, "_id") &&
+		    BSON_ITER_HOLDS_OID(&it)) {
+			const char	*key;
+
+			bson_uint32_to_string(n++, &key, idx, sizeof(idx));
+			BSON_APPEND_OID(&ids, key, bson_iter_oid(&it));
+		}
+	if (mongoc_cursor_error(cursor, &e))
+		log_warn("storage: listing old snapshots: %s", e.message);
+	else if (n > 0) {
+		bson_t	*byid = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
+		bson_t	*bysnap = BCON_NEW("snapshot_id", "{", "$in",
+			    BCON_ARRAY(&ids), "}");
+
+		if (!mongoc_collection_delete_many(rows, bysnap, NULL, NULL, &e) ||
+		    !mongoc_collection_delete_many(snaps, byid, NULL, NULL, &e))
+			log_warn("storage: deleting old snapshots: %s", e.message);
+		else
+			fprintf(stderr, "silo storage: deleted %u old snapshots "
+			    "(SILO_STORAGE_HISTORY=%d)\n", n,
+			    w->config->storage_history);
+		bson_destroy(byid);
+		bson_destroy(bysnap);
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	bson_destroy(&ids);
+}
+
+/* Record the refresh: a good snapshot with its rows, or a failed one. */
+static void
+storage_record(struct storage_walk *w)
+{
+	mongoc_collection_t	*snaps, *rows;
+	bson_t			 doc = BSON_INITIALIZER;
+	bson_oid_t		 id;
+	bson_error_t		 e;
+	bool			 good = w->nerrors == 0 && !w->oom;
+
+	bson_oid_init(&id, NULL);
+	snaps = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
+	    STORAGE_SNAPSHOTS);
+	rows = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
+	    STORAGE_USERS);
+	if (good && !storage_write_users(w, rows, &id)) {
+		bson_t	*mine = BCON_NEW("snapshot_id", BCON_OID(&id));
+
+		good = false;
+		mongoc_collection_delete_many(rows, mine, NULL, NULL, NULL);
+		bson_destroy(mine);
+	}
+	if (good && !storage_snapshot_doc(w, &id, &doc)) {
+		storage_error(w, "out of memory building the snapshot");
+		good = false;
+	}
+	if (!good) {
+		bson_reinit(&doc);
+		storage_failed_doc(w, &id, &doc);
+	}
+	if (!mongoc_collection_insert_one(snaps, &doc, NULL, NULL, &e)) {
+		storage_error(w, "insert into %s.%s: %s", STORAGE_DB,
+		    STORAGE_SNAPSHOTS, e.message);
+		if (good) {
+			bson_t	*mine = BCON_NEW("snapshot_id", BCON_OID(&id));
+
+			mongoc_collection_delete_many(rows, mine, NULL, NULL,
+			    NULL);
+			bson_destroy(mine);
+		}
+	} else if (good)
+		storage_retention(w, snaps, rows);
+	bson_destroy(&doc);
+	mongoc_collection_destroy(snaps);
+	mongoc_collection_destroy(rows);
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Take the refresh lock at path without waiting.  0: taken, *fd holds it
+ * (close it to release).  1: another process holds it; holder says who,
+ * from the file.  -1: the file cannot be opened; holder says why.
+ */
+int
+storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
+{
+	ssize_t	 n;
+
+	holder[0] = '\0';
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		snprintf(holder, holdersz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK) {
+		snprintf(holder, holdersz, "flock %s: %s", path, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	n = pread(*fd, holder, holdersz - 1, 0);
+	holder[n > 0 ? (size_t)n : 0] = '\0';
+	holder[strcspn(holder, "\n")] = '\0';
+	if (holder[0] == '\0')
+		snprintf(holder, holdersz, "starting");
+	close(*fd);
+	*fd = -1;
+	return 1;
+}
+
+/* Say in the lock file who holds it, for a 409's message. */
+static void
+storage_lock_describe(int fd)
+{
+	char		 line[128], when[32];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+	int		 n;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "pid %ld since %s\n", (long)getpid(),
+	    when);
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)
+		log_warn("storage: cannot write to the lock file");
+}
+
+/* ------------------------------------------------------------------ */
+/* The job                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The walk's buckets from SPACES_BUCKETS. */
+static bool
+storage_buckets_init(struct storage_walk *w)
+{
+	const char	*p = w->config->spaces_buckets;
+
+	if ((w->buckets = calloc(CONFIG_MAX_BUCKETS,
+	    sizeof(*w->buckets))) == NULL)
+		return false;
+	while (*p != '\0' && w->nbuckets < CONFIG_MAX_BUCKETS) {
+		struct storage_bucket	*b = &w->buckets[w->nbuckets];
+		size_t			 len;
+
+		p += strspn(p, " ,");
+		if ((len = strcspn(p, " ,")) == 0)
+			break;
+		if ((b->name = strndup(p, len)) == NULL)
+			return false;
+		b->role = storage_role_of(w->config, b->name);
+		w->nbuckets++;
+		p += len;
+	}
+	return true;
+}
+
+static void
+storage_walk_free(struct storage_walk *w)
+{
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		free(w->buckets[b].name);
+		storage_map_free(&w->buckets[b].kinds, NULL);
+	}
+	free(w->buckets);
+	storage_map_free(&w->users, storage_user_free);
+	storage_map_free(&w->types, NULL);
+	for (size_t i = 0; i < w->nbig; i++)
+		free(w->big[i].key);
+	free(w->big);
+	for (size_t i = 0; i < w->npending; i++)
+		free(w->pending[i].code);
+	free(w->pending);
+	for (size_t i = 0; i < w->nerrors; i++)
+		free(w->errors[i]);
+}
+
+/* Open both clients; 0, or -1 with the reason printed. */
+static int
+storage_open(struct storage_walk *w)
+{
+	const struct silo_config *c = w->config;
+	struct spaces_opts	 o = { 0 };
+	char			 err[1024];
+
+	o.endpoint = c->spaces_endpoint;
+	o.region = c->spaces_region;
+	o.key = c->spaces_key;
+	o.secret = c->spaces_secret;
+	o.path_style = c->spaces_path_style == 1 ||
+	    (c->spaces_path_style == -1 && c->spaces_endpoint != NULL &&
+	     strstr(c->spaces_endpoint, ".digitaloceanspaces.com") == NULL);
+	if (spaces_open(&w->s3, &o, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo storage: %s\n", err);
+		return -1;
+	}
+	if (mongo_open_job(&w->mongo, c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo storage: %s\n", err);
+		spaces_close(&w->s3);
+		return -1;
+	}
+	return 0;
+}
+
+/* The summary line. */
+static void
+storage_summary(const struct storage_walk *w)
+{
+	double	 secs = (clock_ms() - w->t0) / 1000;
+
+	fprintf(stderr, "silo storage: %s: %zu buckets, %" PRIu64 " objects, %"
+	    PRIu64 " bytes, %zu users with objects, %.1f s, %.0f objects/s%s\n",
+	    w->nerrors == 0 && !w->oom ? "snapshot recorded" : "refresh FAILED",
+	    w->nbuckets, w->total.objects, w->total.bytes, w->users.n, secs,
+	    secs > 0 ? (double)w->total.objects / secs : 0,
+	    w->nerrors == 0 ? "" : " (the last good snapshot is kept)");
+}
+
+/* Walk, count and record; the process's exit status. */
+static int
+storage_refresh(struct storage_walk *w)
+{
+	w->started_ms = storage_now_ms();
+	w->t0 = w->last_progress = clock_ms();
+	w->capbig = (size_t)w->config->storage_top_objects;
+	if (!storage_buckets_init(w) ||
+	    (w->big = calloc(w->capbig, sizeof(*w->big))) == NULL ||
+	    (w->pending = calloc(STORAGE_TAPE_BATCH,
+	    sizeof(*w->pending))) == NULL) {
+		fprintf(stderr, "silo storage: out of memory\n");
+		return 1;
+	}
+	if (storage_open(w) == -1)
+		return 1;
+	if (storage_indexes(w))
+		storage_walk_buckets(w);
+	if (w->nerrors == 0 && !w->oom)
+		storage_tapes_flush(w);
+	if (w->nerrors == 0 && !w->oom)
+		storage_handles(w);
+	if (w->oom && w->nerrors == 0)
+		storage_error(w, "out of memory");
+	storage_record(w);
+	storage_summary(w);
+	mongo_close(&w->mongo);
+	spaces_close(&w->s3);
+	return w->nerrors == 0 ? 0 : 1;
+}
+
+int
+storage_main(const struct silo_config *config, const struct storage_opts *o)
+{
+	struct storage_walk	 w;
+	char			 holder[256];
+	int			 fd = o->lock_fd, rc;
+
+	if (config->spaces_buckets == NULL || config->spaces_key == NULL ||
+	    config->spaces_secret == NULL) {
+		fprintf(stderr, "silo storage: SPACES_BUCKETS, SPACES_KEY and "
+		    "SPACES_SECRET must be set (see silo help storage)\n");
+		return 2;
+	}
+	if (fd >= 0) {
+		/* The API took the lock and handed it over: still ours? */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			fprintf(stderr, "silo storage: --lock-fd %d: %s\n", fd,
+			    strerror(errno));
+			return 2;
+		}
+	} else {
+		rc = storage_lock_take(config->storage_lock, &fd, holder,
+		    sizeof(holder));
+		if (rc == 1) {
+			fprintf(stderr, "silo storage: a refresh is already "
+			    "running (%s; lock %s)\n", holder,
+			    config->storage_lock);
+			return STORAGE_EXIT_BUSY;
+		}
+		if (rc == -1) {
+			fprintf(stderr, "silo storage: cannot take the lock: %s\n",
+			    holder);
+			return 1;
+		}
+	}
+	storage_lock_describe(fd);
+	memset(&w, 0, sizeof(w));
+	w.config = config;
+	mongo_log_init();
+	rc = storage_refresh(&w);
+	storage_walk_free(&w);
+	close(fd);
+	return rc;
+}
