@@ -349,56 +349,68 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 /* Handlers                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * An answer from the latest good snapshot: stamped, with the snapshot's
+ * fields named in fields moved in.  The rest of the snapshot goes to
+ * *rest (the caller deletes it).  NULL with resp filled in when there is
+ * no snapshot.
+ */
+static cJSON *
+api_storage_answer(struct silo_ctx *ctx, struct silo_response *resp,
+    const char *const *fields, cJSON **rest)
+{
+	bson_t		 snap;
+	int64_t		 at;
+	cJSON		*body;
+
+	if (!api_storage_latest(ctx, resp, &snap, &at))
+		return NULL;
+	body = api_storage_body(at);
+	*rest = api_storage_json(&snap, false);
+	bson_destroy(&snap);
+	for (; *fields != NULL; fields++)
+		api_storage_take(body, *rest, *fields);
+	return body;
+}
+
 void
 api_storage_usage(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	bson_t		 snap;
-	int64_t		 at, bytes;
-	cJSON		*body, *all;
+	static const char *const fields[] = { "users", "guest", "unattributed",
+	    "duration_ms", NULL };
+	cJSON		*body, *rest, *totals;
+	double		 bytes;
 
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	if ((body = api_storage_answer(ctx, resp, fields, &rest)) == NULL)
 		return;
-	bytes = bson_lookup_int64(&snap, "totals.bytes", 0);
-	all = api_storage_json(&snap, false);
-	body = api_storage_body(at);
-	cJSON_AddNumberToObject(body, "bytes", (double)bytes);
+	totals = cJSON_GetObjectItem(rest, "totals");
+	bytes = cJSON_GetNumberValue(cJSON_GetObjectItem(totals, "bytes"));
+	cJSON_AddNumberToObject(body, "bytes", bytes);
 	cJSON_AddNumberToObject(body, "gb",
-	    (double)((bytes + 500000) / 1000000) / 1000);
+	    (double)(((int64_t)bytes + 500000) / 1000000) / 1000);
 	cJSON_AddNumberToObject(body, "gib",
-	    (double)((bytes * 1000 + (1 << 29)) >> 30) / 1000);
-	cJSON_AddNumberToObject(body, "objects",
-	    (double)bson_lookup_int64(&snap, "totals.objects", 0));
+	    (double)(((int64_t)bytes * 1000 + (1 << 29)) >> 30) / 1000);
+	cJSON_AddNumberToObject(body, "objects", cJSON_GetNumberValue(
+	    cJSON_GetObjectItem(totals, "objects")));
 	cJSON_AddNumberToObject(body, "buckets",
-	    (double)cJSON_GetArraySize(cJSON_GetObjectItem(all, "buckets")));
-	api_storage_take(body, all, "users");
-	api_storage_take(body, all, "guest");
-	api_storage_take(body, all, "unattributed");
-	api_storage_take(body, all, "duration_ms");
-	cJSON_Delete(all);
+	    (double)cJSON_GetArraySize(cJSON_GetObjectItem(rest, "buckets")));
+	cJSON_Delete(rest);
 	resp_json(resp, 200, body);
-	bson_destroy(&snap);
 }
 
 void
 api_storage_buckets(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	bson_t		 snap;
-	int64_t		 at;
-	cJSON		*body, *all;
+	static const char *const fields[] = { "totals", "buckets", "types",
+	    "largest", NULL };
+	cJSON		*body, *rest;
 
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	if ((body = api_storage_answer(ctx, resp, fields, &rest)) == NULL)
 		return;
-	body = api_storage_body(at);
-	all = api_storage_json(&snap, false);
-	api_storage_take(body, all, "totals");
-	api_storage_take(body, all, "buckets");
-	api_storage_take(body, all, "types");
-	api_storage_take(body, all, "largest");
-	cJSON_Delete(all);
+	cJSON_Delete(rest);
 	resp_json(resp, 200, body);
-	bson_destroy(&snap);
 }
 
 /* A ?limit in [1, max], default dflt; -1 with a 400 when it is not. */
@@ -795,6 +807,9 @@ api_storage_refresh(struct silo_ctx *ctx, const struct silo_request *req,
 		    "refresh lock: %s", holder);
 		return;
 	}
+	/* No stale holder's name in a 409 before the refresh writes its own. */
+	if (ftruncate(fd, 0) == -1)
+		log_warn("storage: %s: %s", config->storage_lock, strerror(errno));
 	pid = api_storage_spawn(config, fd, why, sizeof(why));
 	close(fd);
 	if (pid == -1) {

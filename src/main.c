@@ -238,9 +238,10 @@ static const char help_storage[] =
 "\n"
 "    A refresh that fails (wrong credentials, a missing bucket, the store or\n"
 "    the database going away) records a snapshot with status failed and its\n"
-"    errors, and leaves the last good one in place.  Snapshots beyond\n"
-"    SILO_STORAGE_HISTORY are deleted after a good refresh.  One refresh\n"
-"    runs at a time (an flock on SILO_STORAGE_LOCK).\n"
+"    errors, and leaves the last good one in place.  After each refresh\n"
+"    the snapshots beyond the newest SILO_STORAGE_HISTORY are deleted, but\n"
+"    never the newest good one.  One refresh runs at a time (an flock on\n"
+"    SILO_STORAGE_LOCK).\n"
 "\n"
 "OPTIONS\n"
 "    --lock-fd N   the lock is already held on descriptor N (how POST\n"
@@ -276,13 +277,29 @@ static const char help_storage[] =
 "    silo storage refresh\n"
 "    systemctl start silo-storage.service   # what the timer runs\n";
 
+/* A job's configuration, and logging at its level: 0, or the exit status
+ * 2 with the problems printed. */
+static int
+job_config(struct silo_config *config, const char *env_file,
+    const struct config_override *ov, size_t nov)
+{
+	char	 err[4096];
+
+	if (config_load(config, env_file, ov, nov, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
+		return 2;
+	}
+	log_init(config->log_level);
+	return 0;
+}
+
 /* `silo storage refresh [--lock-fd N]`. */
 static int
 cmd_storage(int argc, char **argv, const char *env_file)
 {
 	struct storage_opts	 o = { .lock_fd = -1 };
 	struct silo_config	 config;
-	char			 err[4096], *end;
+	char			*end;
 	int			 rc;
 
 	if (argc > 0 && (strcmp(argv[0], "-h") == 0 ||
@@ -307,11 +324,8 @@ cmd_storage(int argc, char **argv, const char *env_file)
 			return usage_error("--lock-fd '%s' is not a descriptor",
 			    argv[i]);
 	}
-	if (config_load(&config, env_file, NULL, 0, err, sizeof(err)) == -1) {
-		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
-		return 2;
-	}
-	log_init(config.log_level);
+	if ((rc = job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
 	rc = storage_main(&config, &o);
 	config_free(&config);
 	return rc;
@@ -328,7 +342,6 @@ cmd_import(int argc, char **argv, const char *env_file)
 	struct silo_config	 config;
 	struct config_override	 ov[1];
 	size_t			 nov = 0;
-	char			 err[4096];
 	int			 rc;
 
 	o.include = include;
@@ -373,11 +386,8 @@ cmd_import(int argc, char **argv, const char *env_file)
 		return usage_error("import needs the backup directory");
 	if (o.dry_run)
 		return import_main(NULL, &o);	/* no database to configure */
-	if (config_load(&config, env_file, ov, nov, err, sizeof(err)) == -1) {
-		fprintf(stderr, "silo: configuration is invalid:\n%s\n", err);
-		return 2;
-	}
-	log_init(config.log_level);
+	if ((rc = job_config(&config, env_file, ov, nov)) != 0)
+		return rc;
 	rc = import_main(&config, &o);
 	config_free(&config);
 	return rc;

@@ -46,8 +46,9 @@
  * mid-way) records status "failed" with its errors, each naming the
  * operation, bucket, HTTP status and S3 code and message, writes no user
  * rows and so never replaces the last good snapshot; the exit status is
- * 1.  After a good refresh the oldest snapshots beyond
- * SILO_STORAGE_HISTORY are deleted with their rows.
+ * 1.  After each refresh the oldest snapshots beyond
+ * SILO_STORAGE_HISTORY are deleted with their rows, except the newest
+ * good one, however many failures came after it.
  *
  * One refresh at a time: an flock() on SILO_STORAGE_LOCK.  The kernel
  * drops the lock when its holder dies, however it dies, so a killed
@@ -1161,19 +1162,50 @@ storage_indexes(struct storage_walk *w)
 	return true;
 }
 
-/* Delete snapshots older than the newest SILO_STORAGE_HISTORY, with
- * their user rows.  A failure here is logged, not the refresh's. */
+/* The _id of the newest snapshot matching filter; false if none. */
+static bool
+storage_newest_id(mongoc_collection_t *snaps, const bson_t *filter,
+    bson_oid_t *id)
+{
+	mongoc_cursor_t	*cursor;
+	const bson_t	*doc;
+	bson_t		*opts = BCON_NEW("sort", "{", "finished_at",
+			    BCON_INT32(-1), "}", "limit", BCON_INT64(1),
+			    "projection", "{", "_id", BCON_INT32(1), "}");
+	bson_iter_t	 it;
+	bool		 found = false;
+
+	cursor = mongoc_collection_find_with_opts(snaps, filter, opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc) &&
+	    bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+		bson_oid_copy(bson_iter_oid(&it), id);
+		found = true;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	return found;
+}
+
+/*
+ * Delete snapshots older than the newest SILO_STORAGE_HISTORY, good or
+ * failed, with their user rows, except the newest good one: a long run
+ * of failures must not take away the snapshot the API serves.  A failure
+ * here is logged, not the refresh's.
+ */
 static void
 storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
     mongoc_collection_t *rows)
 {
 	mongoc_cursor_t	*cursor;
 	const bson_t	*doc;
-	bson_t		*opts, empty = BSON_INITIALIZER, ids = BSON_INITIALIZER;
+	bson_t		*opts, *ok = BCON_NEW("status", BCON_UTF8("ok"));
+	bson_t		 empty = BSON_INITIALIZER, ids = BSON_INITIALIZER;
+	bson_oid_t	 keep;
 	bson_error_t	 e;
 	bson_iter_t	 it;
 	char		 idx[16];
 	uint32_t	 n = 0;
+	bool		 have_keep = storage_newest_id(snaps, ok, &keep);
 
 	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
 	    "skip", BCON_INT64(w->config->storage_history),
@@ -1181,7 +1213,8 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 	cursor = mongoc_collection_find_with_opts(snaps, &empty, opts, NULL);
 	while (mongoc_cursor_next(cursor, &doc))
 		if (bson_iter_init_find(&it, doc, "_id") &&
-		    BSON_ITER_HOLDS_OID(&it)) {
+		    BSON_ITER_HOLDS_OID(&it) && !(have_keep &&
+		    bson_oid_equal(bson_iter_oid(&it), &keep))) {
 			const char	*key;
 
 			bson_uint32_to_string(n++, &key, idx, sizeof(idx));
@@ -1206,6 +1239,7 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 	}
 	mongoc_cursor_destroy(cursor);
 	bson_destroy(opts);
+	bson_destroy(ok);
 	bson_destroy(&ids);
 }
 
@@ -1249,7 +1283,7 @@ storage_record(struct storage_walk *w)
 			    NULL);
 			bson_destroy(mine);
 		}
-	} else if (good)
+	} else
 		storage_retention(w, snaps, rows);
 	bson_destroy(&doc);
 	mongoc_collection_destroy(snaps);

@@ -742,8 +742,11 @@ def caddy(site_port, fastcgi_sock, rundir, log_path, www=None,
 
 # ---------------------------------------------------------------- data
 
+DEMO_SCALE = 0.05       # the demo's dataset: about 6,500 documents
+
+
 def load_ac_dataset(silo_bin, mongo_uri, workdir, db_name="aesthetic",
-                    scale=0.05, seed=1):
+                    scale=DEMO_SCALE, seed=1):
     """Generate AC's backup (tools/acgen.py) into workdir/backup and load
     all of it, drop and archive lists included, with `silo import --all`:
     the migration path itself, not a side door."""
@@ -757,6 +760,26 @@ def load_ac_dataset(silo_bin, mongo_uri, workdir, db_name="aesthetic",
     run([silo_bin, "import", "--all", "--drop", "--database", db_name,
          backup], env=env, stdout=subprocess.DEVNULL)
     return manifest
+
+
+def upload_spaces(probe, url, rows, objdir, buckets, **env):
+    """Create buckets and upload acgen's Spaces objects (rows, files under
+    objdir/<bucket>/<key>) through silo's own S3 client: one
+    `spaces_probe putlist` (multipart above its threshold)."""
+    env = clean_env(SPACES_ENDPOINT=url, SPACES_KEY=MINIO_USER,
+                    SPACES_SECRET=MINIO_PASSWORD, **env)
+    for b in buckets:
+        subprocess.run([str(probe), "mb", b], env=env, check=True,
+                       capture_output=True)
+    lines = "".join(
+        f"{r['bucket']}\t{r['key']}\t"
+        f"{os.path.join(objdir, r['bucket'], *r['key'].split('/'))}\n"
+        for r in rows)
+    r = subprocess.run([str(probe), "putlist"], env=env, input=lines.encode(),
+                       capture_output=True, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError("uploading the Spaces objects failed: "
+                           + r.stderr.decode(errors="replace"))
 
 
 # ---------------------------------------------------------------- helpers

@@ -167,22 +167,6 @@ class World:
                 {}, sort=[("finished_at", 1)]))
 
 
-def upload(world, rows, objdir):
-    env = sl.clean_env(SPACES_ENDPOINT=world.mio.url,
-                       SPACES_KEY=sl.MINIO_USER,
-                       SPACES_SECRET=sl.MINIO_PASSWORD,
-                       SPACES_PART_SIZE=128 << 20)
-    for b in BUCKETS:
-        subprocess.run([str(probe_binary()), "mb", b], env=env, check=True,
-                       capture_output=True)
-    lines = "".join(f"{r['bucket']}\t{r['key']}\t"
-                    f"{os.path.join(objdir, r['bucket'], *r['key'].split('/'))}\n"
-                    for r in rows)
-    r = subprocess.run([str(probe_binary()), "putlist"], env=env,
-                       input=lines.encode(), capture_output=True, timeout=900)
-    assert r.returncode == 0, r.stderr.decode()
-
-
 @pytest.fixture(scope="module")
 def world(stack):
     if not probe_binary().exists():
@@ -200,7 +184,8 @@ def world(stack):
         w.mio = sl.minio(root / "minio", log_path=root / "minio.log").start()
         objdir = root / "objects"
         rows = acgen.generate_spaces(str(objdir), SCALE, SEED, huge=True)
-        upload(w, rows, objdir)
+        sl.upload_spaces(probe_binary(), w.mio.url, rows, objdir, BUCKETS,
+                         SPACES_PART_SIZE=128 << 20)
         shutil.rmtree(objdir)
         handles = {d["_id"]: d["handle"] for d in acgen.iter_collection(
             "@handles", SCALE, SEED, "relaxed")}
@@ -480,6 +465,17 @@ def test_retention_keeps_the_newest(world):
     assert ids <= {s["_id"] for s in snaps}
     status, body = world.get("/api/storage/history")
     assert body["snapshot_at"] == body["points"][-1]["finished_at"]
+    # A run of failures longer than the history keeps the last good one.
+    good = snaps[-1]["_id"]
+    for _ in range(3):
+        r = world.refresh(SILO_STORAGE_HISTORY=2,
+                          SPACES_SECRET="not-the-secret")
+        assert r.returncode == 1
+    snaps = world.snapshots()
+    assert [s["status"] for s in snaps] == ["ok", "failed", "failed"]
+    assert snaps[0]["_id"] == good
+    status, usage = world.get("/api/storage/usage")
+    assert status == 200 and usage["snapshot_at"] == body["snapshot_at"]
 
 
 def test_admin_refresh(world, stack):
@@ -497,24 +493,33 @@ def test_admin_refresh(world, stack):
     assert status == 202, body
     assert body["status"] == "started" and body["pid"] > 0
     assert body["log"].endswith("silo-storage-refresh.log")
-    # While it runs, a second one is refused, naming the running one.
-    status2, body2 = world.request("POST", "/api/storage/refresh", ADMIN)
-    if status2 == 409:
-        assert "already running" in body2["error"]["message"]
-    else:       # the first had already finished: this one starts
-        assert status2 == 202, body2
-    sl.wait_until(lambda: not Path(f"/proc/{body['pid']}").exists(), 300,
+    # The lock is the refresh's from before the 202 until it exits: held
+    # still (SIGSTOP), a second POST is refused, naming it.
+    pid = body["pid"]
+    lock = world.root / "refresh.lock"
+
+    def stopped():
+        try:
+            if f"pid {pid} since" not in lock.read_text():
+                return None
+            os.kill(pid, signal.SIGSTOP)
+            return "T (stopped)" in Path(f"/proc/{pid}/status").read_text()
+        except (ProcessLookupError, FileNotFoundError):
+            return "gone"
+    # A walk of this data takes seconds: it is caught while it runs.
+    assert sl.wait_until(stopped, 30, "the refresh to hold the lock") is True
+    status, busy = world.request("POST", "/api/storage/refresh", ADMIN)
+    os.kill(pid, signal.SIGCONT)
+    assert status == 409, busy
+    assert busy["error"]["code"] == "conflict"
+    assert f"already running (pid {pid} since " in busy["error"]["message"]
+    sl.wait_until(lambda: not Path(f"/proc/{pid}").exists(), 300,
                   "the refresh to finish")
-    if status2 == 202:
-        sl.wait_until(lambda: not Path(f"/proc/{body2['pid']}").exists(),
-                      300, "the second refresh to finish")
     after = world.get("/api/storage/history")[1]["last_attempt"]
     assert after["status"] == "ok" and after["finished_at"] > \
         before["finished_at"]
     log = Path(body["log"]).read_text()
     assert "snapshot recorded" in log
-    # The refresh is detached: not a child of any silo process.
-    assert os.getpgid(0) != body["pid"]
 
 
 class KillingProxy:
