@@ -96,20 +96,25 @@ def fill(minio_dir, n, parallel, probe, files):
     sl.say(f"filling MinIO with {n} objects through {parallel} parallel "
            "uploaders")
     t0 = time.monotonic()
-    chunks = [[] for _ in range(parallel)]
+    # Each uploader reads its own list from a file: fed through pipes one
+    # after the other, the first would hold the others back.
+    lists = [open(minio_dir.parent / f"putlist-{j}.txt", "w+")
+             for j in range(parallel)]
     for i, (b, k, size) in enumerate(layout(n)):
-        chunks[i % parallel].append(f"{b}\t{k}\t{files[SIZES.index(size)]}\n")
-    procs = [subprocess.Popen([probe, "putlist"], env=env,
-                              stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(parallel)]
-    for p, c in zip(procs, chunks):
-        p.stdin.write("".join(c).encode())
-        p.stdin.close()
+        lists[i % parallel].write(f"{b}\t{k}\t{files[SIZES.index(size)]}\n")
+    procs = []
+    for f in lists:
+        f.seek(0)
+        procs.append(subprocess.Popen([probe, "putlist"], env=env, stdin=f,
+                                      stderr=subprocess.PIPE))
+        f.close()
     for p in procs:
         if p.wait() != 0:
             sys.exit("bench/storage.py: upload failed: "
                      + p.stderr.read().decode(errors="replace"))
     secs = time.monotonic() - t0
+    for j in range(parallel):
+        (minio_dir.parent / f"putlist-{j}.txt").unlink()
     stamp.write_text(json.dumps({"objects": n, "seconds": secs}))
     sl.say(f"filled in {secs:.0f} s ({n / secs:.0f} PUT/s)")
     return mio, secs, True

@@ -623,8 +623,12 @@ storage_tapes_flush(struct storage_walk *w)
 		if (bson_iter_init_find(&it, doc, "user") &&
 		    BSON_ITER_HOLDS_UTF8(&it))
 			user = bson_iter_utf8(&it, NULL);
-		if ((s = storage_map_get(&owners, code, strlen(code), 1)) == NULL ||
-		    (free(s->val), (s->val = strdup(user)) == NULL)) {
+		if ((s = storage_map_get(&owners, code, strlen(code), 1)) == NULL) {
+			w->oom = true;
+			break;
+		}
+		free(s->val);
+		if ((s->val = strdup(user)) == NULL) {
 			w->oom = true;
 			break;
 		}
@@ -1474,8 +1478,11 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 
 	if (config->spaces_buckets == NULL || config->spaces_key == NULL ||
 	    config->spaces_secret == NULL) {
-		fprintf(stderr, "silo storage: SPACES_BUCKETS, SPACES_KEY and "
-		    "SPACES_SECRET must be set (see silo help storage)\n");
+		fprintf(stderr, "silo storage: not set:%s%s%s (see silo help "
+		    "storage)\n",
+		    config->spaces_buckets == NULL ? " SPACES_BUCKETS" : "",
+		    config->spaces_key == NULL ? " SPACES_KEY" : "",
+		    config->spaces_secret == NULL ? " SPACES_SECRET" : "");
 		return 2;
 	}
 	if (fd >= 0) {

@@ -265,6 +265,7 @@ def test_buckets_and_prefixes(world):
     assert [(x["bucket"], x["key"], x["bytes"]) for x in body["largest"]] == \
         [(r["bucket"], r["key"], r["size"]) for r in largest]
     assert body["totals"] == {"bytes": ex.total[0], "objects": ex.total[1]}
+    assert body["age_s"] >= 0 and body["snapshot_at"].endswith("Z")
 
 
 def test_awkward_keys_are_counted(world):
@@ -413,8 +414,10 @@ def test_bad_configuration(world):
     assert r.returncode == 2
     assert "SPACES_BUCKETS='Not_A_Bucket'" in r.stderr
     assert "is not a bucket name" in r.stderr
-    r = world.refresh(SPACES_BUCKETS="")
-    assert r.returncode == 2 and "SPACES_BUCKETS" in r.stderr
+    r = world.refresh(SPACES_BUCKETS="", SPACES_SECRET="")
+    assert r.returncode == 2
+    assert "not set: SPACES_BUCKETS SPACES_SECRET (see silo help storage)" \
+        in r.stderr
 
 
 def test_one_refresh_at_a_time(world):
