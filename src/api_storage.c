@@ -504,17 +504,46 @@ api_storage_handle(struct silo_ctx *ctx, const char *sub)
 	return v != NULL ? v : cJSON_CreateNull();
 }
 
+/* The snapshot's row for sub into row: 1 found, 0 none, -1 with resp
+ * filled in on a database error. */
+static int
+api_storage_row(struct silo_ctx *ctx, struct silo_response *resp,
+    const bson_t *snap, const char *sub, bson_t *row)
+{
+	bson_iter_t	 it;
+	bson_error_t	 e;
+	bson_t		*filter;
+	bool		 found;
+
+	bson_iter_init_find(&it, snap, "_id");
+	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)),
+	    "user", BCON_UTF8(sub));
+	found = api_storage_find_one(ctx->mongo, STORAGE_DB, STORAGE_USERS,
+	    filter, NULL, row, &e);
+	bson_destroy(filter);
+	if (!found && e.code != 0) {
+		api_db_error(ctx, resp, &e, STORAGE_USERS);
+		return -1;
+	}
+	return found ? 1 : 0;
+}
+
+/*
+ * A sub or DID with objects has a row under that very id (even if AC no
+ * longer knows the user: its files are still there).  Otherwise the id is
+ * resolved through AC's collections, and a user AC knows without objects
+ * gets zeros.
+ */
 void
 api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	enum api_storage_id kind;
 	const char	*name;
-	char		 why[160], *sub;
-	bson_t		 snap, row, *filter;
-	bson_iter_t	 it;
-	bson_error_t	 e;
+	char		 why[160], *sub = NULL;
+	bson_t		 snap, row;
 	int64_t		 at;
+	int		 found = 0;
 	cJSON		*body, *all;
 
 	kind = api_storage_parse_id(req->path_params[0], &name, why, sizeof(why));
@@ -524,17 +553,21 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	}
 	if (!api_storage_latest(ctx, resp, &snap, &at))
 		return;
-	if ((sub = api_storage_resolve(ctx, resp, kind, name)) == NULL) {
-		bson_destroy(&snap);
-		return;
+	if (kind != ID_HANDLE &&
+	    (found = api_storage_row(ctx, resp, &snap, name, &row)) == 1)
+		sub = strdup(name);
+	else if (found == 0 &&
+	    (sub = api_storage_resolve(ctx, resp, kind, name)) != NULL)
+		found = api_storage_row(ctx, resp, &snap, sub, &row);
+	if (sub == NULL && found == 1) {
+		bson_destroy(&row);
+		resp_error(resp, 500, "internal", "out of memory");
 	}
-	bson_iter_init_find(&it, &snap, "_id");
-	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)),
-	    "user", BCON_UTF8(sub));
+	if (sub == NULL || found == -1)
+		goto out;
 	body = api_storage_body(at);
 	cJSON_AddStringToObject(body, "user", sub);
-	if (api_storage_find_one(ctx->mongo, STORAGE_DB, STORAGE_USERS, filter,
-	    NULL, &row, &e)) {
+	if (found == 1) {
 		all = api_storage_json(&row, false);
 		api_storage_take(body, all, "handle");
 		api_storage_take(body, all, "bytes");
@@ -542,19 +575,15 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 		api_storage_take(body, all, "buckets");
 		cJSON_Delete(all);
 		bson_destroy(&row);
-		resp_json(resp, 200, body);
-	} else if (e.code != 0) {
-		cJSON_Delete(body);
-		api_db_error(ctx, resp, &e, STORAGE_USERS);
 	} else {
 		/* Known to AC, nothing in Spaces. */
 		cJSON_AddItemToObject(body, "handle", api_storage_handle(ctx, sub));
 		cJSON_AddNumberToObject(body, "bytes", 0);
 		cJSON_AddNumberToObject(body, "objects", 0);
 		cJSON_AddArrayToObject(body, "buckets");
-		resp_json(resp, 200, body);
 	}
-	bson_destroy(filter);
+	resp_json(resp, 200, body);
+out:
 	bson_destroy(&snap);
 	free(sub);
 }
@@ -720,7 +749,7 @@ api_storage_exec(const char *exe, const char *env_file, int lock_fd,
 	execv(exe, (char *const *)argv);
 fail:
 	err = errno;
-	if (write(rp != -1 ? 4 : report_fd, &err, sizeof(err)) == -1)
+	if (write(rp != -1 ? rp : report_fd, &err, sizeof(err)) == -1)
 		_exit(126);
 	_exit(127);
 }

@@ -37,6 +37,7 @@ USER, ART, AT = ("user-aesthetic-computer", "art-aesthetic-computer",
 RELEASES = "releases-aesthetic-computer"
 BUCKETS = [USER, ART, AT, RELEASES]
 ADMIN = "storage-admin-" + "d4" * 20
+GONE = "auth0|" + "e5" * 12         # a deleted user whose files remain
 SYSTEM_SOURCES = {"oven-cache", "oven-grabs", "oven-frozen-pieces",
                   "news-posts"}
 
@@ -184,6 +185,12 @@ def world(stack):
         w.mio = sl.minio(root / "minio", log_path=root / "minio.log").start()
         objdir = root / "objects"
         rows = acgen.generate_spaces(str(objdir), SCALE, SEED, huge=True)
+        # Files of a user AC no longer knows (no users or @handles entry).
+        gone = objdir / USER / GONE / "painting"
+        gone.mkdir(parents=True)
+        (gone / "left-behind.png").write_bytes(b"\x89PNG" * 200)
+        rows.append({"bucket": USER, "key": f"{GONE}/painting/left-behind.png",
+                     "size": 800, "user": GONE, "source": "deleted user"})
         sl.upload_spaces(probe_binary(), w.mio.url, rows, objdir, BUCKETS,
                          SPACES_PART_SIZE=128 << 20)
         shutil.rmtree(objdir)
@@ -325,6 +332,13 @@ def test_user_by_sub_handle_and_did(world):
 def urlquote(s):
     from urllib.parse import quote
     return quote(s, safe="")
+
+
+def test_user_ac_no_longer_knows_still_has_files(world):
+    status, body = world.get("/api/storage/user/" + urlquote(GONE))
+    assert status == 200, body
+    assert (body["user"], body["handle"], body["bytes"], body["objects"]) == \
+        (GONE, None, 800, 1)
 
 
 def test_user_without_objects_is_zero_not_404(world):
