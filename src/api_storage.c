@@ -447,7 +447,6 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 			    BCON_INT32(1), "}");
 	bson_t		 doc;
 	bson_error_t	 e;
-	bson_iter_t	 it;
 	char		*sub = NULL;
 	bool		 found = false;
 
@@ -472,8 +471,8 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 		    kind == ID_HANDLE ? "with handle @" : "", id);
 		goto out;
 	}
-	if (bson_iter_init_find(&it, &doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
-		sub = strdup(bson_iter_utf8(&it, NULL));
+	if (bson_lookup_utf8(&doc, "_id") != NULL)
+		sub = strdup(bson_lookup_utf8(&doc, "_id"));
 	if (sub == NULL)
 		resp_error(resp, 404, "not_found", "user %.256s has no string id",
 		    id);
@@ -490,14 +489,12 @@ api_storage_handle(struct silo_ctx *ctx, const char *sub)
 	bson_t		*filter = BCON_NEW("_id", BCON_UTF8(sub));
 	bson_t		 doc;
 	bson_error_t	 e;
-	bson_iter_t	 it;
 	cJSON		*v = NULL;
 
 	if (api_storage_find_one(ctx->mongo, NULL, "@handles", filter, NULL,
 	    &doc, &e)) {
-		if (bson_iter_init_find(&it, &doc, "handle") &&
-		    BSON_ITER_HOLDS_UTF8(&it))
-			v = cJSON_CreateString(bson_iter_utf8(&it, NULL));
+		if (bson_lookup_utf8(&doc, "handle") != NULL)
+			v = cJSON_CreateString(bson_lookup_utf8(&doc, "handle"));
 		bson_destroy(&doc);
 	}
 	bson_destroy(filter);

@@ -259,6 +259,7 @@ char	**mongo_collection_names(struct mongo *, bson_error_t *);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);
+const char *bson_lookup_utf8(const bson_t *, const char *key);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */

@@ -279,3 +279,13 @@ bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
 
 	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
 }
+
+/* A string field (top level), or NULL when absent or not a string. */
+const char *
+bson_lookup_utf8(const bson_t *doc, const char *key)
+{
+	bson_iter_t	 it;
+
+	return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it) ?
+	    bson_iter_utf8(&it, NULL) : NULL;
+}

@@ -591,7 +591,6 @@ storage_tapes_flush(struct storage_walk *w)
 	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
 	struct storage_map	 owners = { 0 };
 	bson_error_t		 e;
-	bson_iter_t		 it;
 	char			 idx[16];
 
 	if (w->npending == 0)
@@ -614,21 +613,17 @@ storage_tapes_flush(struct storage_walk *w)
 	/* Each code maps to its user's sub, or to "" for a guest's tape. */
 	while (mongoc_cursor_next(cursor, &doc)) {
 		struct storage_slot	*s;
-		const char		*code, *user = "";
+		const char		*code = bson_lookup_utf8(doc, "code");
+		const char		*user = bson_lookup_utf8(doc, "user");
 
-		if (!bson_iter_init_find(&it, doc, "code") ||
-		    !BSON_ITER_HOLDS_UTF8(&it))
+		if (code == NULL)
 			continue;
-		code = bson_iter_utf8(&it, NULL);
-		if (bson_iter_init_find(&it, doc, "user") &&
-		    BSON_ITER_HOLDS_UTF8(&it))
-			user = bson_iter_utf8(&it, NULL);
 		if ((s = storage_map_get(&owners, code, strlen(code), 1)) == NULL) {
 			w->oom = true;
 			break;
 		}
 		free(s->val);
-		if ((s->val = strdup(user)) == NULL) {
+		if ((s->val = strdup(user != NULL ? user : "")) == NULL) {
 			w->oom = true;
 			break;
 		}
@@ -778,7 +773,6 @@ storage_handles_batch(struct storage_walk *w, struct storage_user **users,
 	const bson_t		*doc;
 	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
 	bson_error_t		 e;
-	bson_iter_t		 it;
 	char			 idx[16];
 
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
@@ -798,19 +792,15 @@ storage_handles_batch(struct storage_walk *w, struct storage_user **users,
 	while (mongoc_cursor_next(cursor, &doc)) {
 		struct storage_slot	*s;
 		struct storage_user	*u;
-		const char		*sub;
+		const char		*sub = bson_lookup_utf8(doc, "_id");
+		const char		*handle = bson_lookup_utf8(doc, "handle");
 
-		if (!bson_iter_init_find(&it, doc, "_id") ||
-		    !BSON_ITER_HOLDS_UTF8(&it))
-			continue;
-		sub = bson_iter_utf8(&it, NULL);
-		if ((s = storage_map_get(&w->users, sub, strlen(sub), 0)) == NULL ||
-		    !bson_iter_init_find(&it, doc, "handle") ||
-		    !BSON_ITER_HOLDS_UTF8(&it))
+		if (sub == NULL || handle == NULL || (s = storage_map_get(
+		    &w->users, sub, strlen(sub), 0)) == NULL)
 			continue;
 		u = s->val;
 		free(u->handle);
-		if ((u->handle = strdup(bson_iter_utf8(&it, NULL))) == NULL)
+		if ((u->handle = strdup(handle)) == NULL)
 			w->oom = true;
 	}
 	if (mongoc_cursor_error(cursor, &e))
