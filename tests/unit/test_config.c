@@ -175,6 +175,19 @@ test_bad_mongo_uri_is_reported_without_echoing_it(void **state)
 }
 
 static void
+test_bad_mongo_uri_gives_mongoc_reason_on_one_line(void **state)
+{
+	struct silo_config	 c;
+	char			 err[1024];
+
+	setenv("MONGODB_CONNECTION_STRING", "mongodb://silo:hunter2@db:port", 1);
+	assert_int_equal(config_load(&c, NULL, NULL, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "MONGODB_CONNECTION_STRING (environment): "
+	    "Invalid host string in URI: Port could not be parsed"));
+	assert_null(strstr(err, "hunter2"));
+}
+
+static void
 test_env_file_errors_name_file_and_line(void **state)
 {
 	const char *path = env_file(
@@ -313,6 +326,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_listen_forms, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_mask_uri, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_bad_mongo_uri_gives_mongoc_reason_on_one_line, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_tokens_are_checked_without_echoing_them, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_print_masks_secrets, clean_env, remove_file),
 	};
