@@ -42,7 +42,7 @@
 
 #include <mongoc/mongoc.h>
 
-#include "silo.h"
+#include "extern.h"
 
 #define	CONFIG_DEFAULT_ENV_FILE	"/etc/silo/silo.env"
 #define	CONFIG_MAX_FILE_VARS	256	/* keys kept from one env file */
@@ -647,6 +647,77 @@ config_buckets_check(const char *text, char *why, size_t whysz)
 	}
 }
 
+/*
+ * libmongoc says why a URI is bad in two halves: a vague error ("Invalid
+ * host string in URI") and, through its log, the reason ("Port could not
+ * be parsed"), printed in its own format.  While a URI is checked its log
+ * comes here, and the reason joins the error on one line.
+ */
+static char	config_mongoc_said[256];
+
+static void
+config_mongoc_capture(mongoc_log_level_t level, const char *domain,
+    const char *message, void *arg)
+{
+	if (level <= MONGOC_LOG_LEVEL_WARNING)
+		snprintf(config_mongoc_said, sizeof(config_mongoc_said), "%s",
+		    message);
+}
+
+/*
+ * Might the message repeat a secret of the URI: its password, or the value
+ * of an option whose name ends in "password"?  Then it is not shown.
+ */
+static bool
+config_echoes_secret(const char *message, const char *uri)
+{
+	const char	*user = strstr(uri, "://"), *at, *colon, *opt, *end;
+	char		 secret[256];
+
+	if (user != NULL && (at = strrchr(user, '@')) != NULL &&
+	    (colon = memchr(user + 3, ':', (size_t)(at - user - 3))) != NULL &&
+	    at - colon > 1) {
+		snprintf(secret, sizeof(secret), "%.*s", (int)(at - colon - 1),
+		    colon + 1);
+		if (strstr(message, secret) != NULL)
+			return true;
+	}
+	for (opt = uri; (opt = strcasestr(opt, "password=")) != NULL; opt = end) {
+		opt += strlen("password=");
+		end = opt + strcspn(opt, "&");
+		snprintf(secret, sizeof(secret), "%.*s", (int)(end - opt), opt);
+		if (secret[0] != '\0' && strstr(message, secret) != NULL)
+			return true;
+	}
+	return false;
+}
+
+static int
+config_check_mongo_uri(const char *text, char *why, size_t whysz)
+{
+	bson_error_t	 err;
+	mongoc_uri_t	*uri;
+
+	config_mongoc_said[0] = '\0';
+	mongoc_log_set_handler(config_mongoc_capture, NULL);
+	uri = mongoc_uri_new_with_error(text, &err);
+	mongo_log_init();
+	if (uri == NULL) {
+		if (config_mongoc_said[0] != '\0' &&
+		    !config_echoes_secret(config_mongoc_said, text))
+			snprintf(why, whysz, "%s: %s", err.message,
+			    config_mongoc_said);
+		else
+			snprintf(why, whysz, "%s", err.message);
+		return -1;
+	}
+	if (config_mongoc_said[0] != '\0' &&
+	    !config_echoes_secret(config_mongoc_said, text))
+		log_warn("MONGODB_CONNECTION_STRING: %s", config_mongoc_said);
+	mongoc_uri_destroy(uri);
+	return 0;
+}
+
 /* Parse one variable's text into the config. */
 static int
 config_parse_var(struct silo_config *c, const struct config_var *v,
@@ -656,17 +727,10 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 	long		 n;
 
 	switch (v->kind) {
-	case VAR_MONGO_URI: {
-		bson_error_t	 err;
-		mongoc_uri_t	*uri = mongoc_uri_new_with_error(text, &err);
-
-		if (uri == NULL) {
-			snprintf(why, whysz, "%s", err.message);
+	case VAR_MONGO_URI:
+		if (config_check_mongo_uri(text, why, whysz) == -1)
 			return -1;
-		}
-		mongoc_uri_destroy(uri);
 		break;
-	}
 	case VAR_NAME:
 		if (!valid_db_name(text)) {
 			snprintf(why, whysz, "not a valid database name");

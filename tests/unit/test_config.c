@@ -162,16 +162,30 @@ test_bad_values_name_variable_value_and_source(void **state)
 	expect_problems(path, want, sizeof(want) / sizeof(want[0]));
 }
 
+/* A bad URI's error says why, on one line, and never shows its password. */
 static void
-test_bad_mongo_uri_is_reported_without_echoing_it(void **state)
+test_bad_mongo_uris_say_why_without_echoing_the_password(void **state)
 {
+	const struct {
+		const char	*uri;		/* as configured */
+		const char	*want;		/* in the error */
+	} bad[] = {
+		{ "postgres://user:hunter2@x",
+		  "MONGODB_CONNECTION_STRING (environment): " },
+		{ "mongodb://silo:hunter2@db:port",
+		  "MONGODB_CONNECTION_STRING (environment): "
+		  "Invalid host string in URI: Port could not be parsed" },
+	};
 	struct silo_config	 c;
 	char			 err[1024];
 
-	setenv("MONGODB_CONNECTION_STRING", "postgres://user:hunter2@x", 1);
-	assert_int_equal(config_load(&c, NULL, NULL, 0, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "MONGODB_CONNECTION_STRING (environment)"));
-	assert_null(strstr(err, "hunter2"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("MONGODB_CONNECTION_STRING", bad[i].uri, 1);
+		assert_int_equal(config_load(&c, NULL, NULL, 0, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, bad[i].want));
+		assert_null(strstr(err, "hunter2"));
+	}
 }
 
 static void
@@ -308,7 +322,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_precedence_flag_env_file_default, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_required, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_bad_values_name_variable_value_and_source, clean_env, remove_file),
-		cmocka_unit_test_setup_teardown(test_bad_mongo_uri_is_reported_without_echoing_it, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_bad_mongo_uris_say_why_without_echoing_the_password, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_env_file_errors_name_file_and_line, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_listen_forms, clean_env, remove_file),
