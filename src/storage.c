@@ -98,7 +98,7 @@ struct storage_tally {
 /* One entry of a string-keyed hash table. */
 struct storage_slot {
 	char		*key;		/* owned; NULL for an empty slot */
-	void		*val;		/* owned by the table's user */
+	void		*val;		/* owned: made by storage_map_get() */
 };
 
 /* An open-addressing hash table from strings to values. */
@@ -1237,7 +1237,8 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 	bson_destroy(&ids);
 }
 
-/* Record the refresh: a good snapshot with its rows, or a failed one. */
+/* Record the refresh: a good snapshot with its rows, or a failed one.
+ * Rows of a snapshot that could not be recorded are deleted again. */
 static void
 storage_record(struct storage_walk *w)
 {
@@ -1246,19 +1247,15 @@ storage_record(struct storage_walk *w)
 	bson_oid_t		 id;
 	bson_error_t		 e;
 	bool			 good = w->nerrors == 0 && !w->oom;
+	bool			 wrote_rows = good, inserted;
 
 	bson_oid_init(&id, NULL);
 	snaps = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
 	    STORAGE_SNAPSHOTS);
 	rows = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
 	    STORAGE_USERS);
-	if (good && !storage_write_users(w, rows, &id)) {
-		bson_t	*mine = BCON_NEW("snapshot_id", BCON_OID(&id));
-
-		good = false;
-		mongoc_collection_delete_many(rows, mine, NULL, NULL, NULL);
-		bson_destroy(mine);
-	}
+	if (good)
+		good = storage_write_users(w, rows, &id);
 	if (good && !storage_snapshot_doc(w, &id, &doc)) {
 		storage_error(w, "out of memory building the snapshot");
 		good = false;
@@ -1267,17 +1264,17 @@ storage_record(struct storage_walk *w)
 		bson_reinit(&doc);
 		storage_failed_doc(w, &id, &doc);
 	}
-	if (!mongoc_collection_insert_one(snaps, &doc, NULL, NULL, &e)) {
+	if (!(inserted = mongoc_collection_insert_one(snaps, &doc, NULL, NULL,
+	    &e)))
 		storage_error(w, "insert into %s.%s: %s", STORAGE_DB,
 		    STORAGE_SNAPSHOTS, e.message);
-		if (good) {
-			bson_t	*mine = BCON_NEW("snapshot_id", BCON_OID(&id));
+	if (wrote_rows && !(good && inserted)) {
+		bson_t	*mine = BCON_NEW("snapshot_id", BCON_OID(&id));
 
-			mongoc_collection_delete_many(rows, mine, NULL, NULL,
-			    NULL);
-			bson_destroy(mine);
-		}
-	} else
+		mongoc_collection_delete_many(rows, mine, NULL, NULL, NULL);
+		bson_destroy(mine);
+	}
+	if (inserted)
 		storage_retention(w, snaps, rows);
 	bson_destroy(&doc);
 	mongoc_collection_destroy(snaps);

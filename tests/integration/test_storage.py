@@ -423,6 +423,19 @@ def test_missing_bucket_is_named(world):
     assert len(last["errors"]) == 1
 
 
+def test_database_unreachable(world):
+    t0 = time.monotonic()
+    r = world.refresh(MONGODB_CONNECTION_STRING="mongodb://127.0.0.1:"
+                      f"{sl.free_port()}/", timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert_clean(r)
+    assert "createIndexes status_finished on silo.storage_snapshots: " \
+        "No suitable servers found" in r.stderr
+    assert "insert into silo.storage_snapshots: " in r.stderr
+    assert "refresh FAILED" in r.stderr
+    assert time.monotonic() - t0 < 30
+
+
 def test_bad_configuration(world):
     r = world.refresh(SPACES_BUCKETS="Not_A_Bucket")
     assert r.returncode == 2
