@@ -436,8 +436,12 @@ api_storage_limit(const struct silo_request *req, struct silo_response *resp,
 	return n;
 }
 
-/* The sub a handle, sub or DID stands for; NULL with resp filled in (404,
- * or a database error).  The caller frees it. */
+/*
+ * The sub a handle, sub or DID stands for: a handle is looked up in
+ * @handles; a sub in users, then @handles, by _id; a DID in users by _id
+ * (a migrated user) or atproto.did, then in @handles by _id.  NULL with
+ * resp filled in (404, or a database error); the caller frees it.
+ */
 static char *
 api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
     enum api_storage_id kind, const char *id)
