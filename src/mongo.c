@@ -178,6 +178,73 @@ mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
 	return n;
 }
 
+/* Walk a cursor; false with e set on error.  *ndocs counts the deliveries. */
+static bool
+mongo_cursor_each(mongoc_cursor_t *cursor, mongo_doc_cb cb, void *arg,
+    size_t *ndocs, bson_error_t *e)
+{
+	const bson_t	*doc;
+
+	while (mongoc_cursor_next(cursor, &doc)) {
+		(*ndocs)++;
+		if (cb(doc, arg) != 0)
+			return true;
+	}
+	return !mongoc_cursor_error(cursor, e);
+}
+
+/*
+ * Call cb for every document of a find on db.collection (db NULL: the AC
+ * database), retrying once on a dead connection if nothing was delivered
+ * yet.  cb returning non-zero stops early.  False with e set on error.
+ */
+bool
+mongo_find_each(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const bson_t *opts, mongo_doc_cb cb, void *arg,
+    bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	size_t			 ndocs = 0;
+	bool			 ok;
+
+	coll = mongoc_client_get_collection(m->client,
+	    db != NULL ? db : m->db_name, collection);
+	for (int attempt = 0; ; attempt++) {
+		cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+		ok = mongo_cursor_each(cursor, cb, arg, &ndocs, e);
+		mongoc_cursor_destroy(cursor);
+		if (ok || attempt == 1 || ndocs > 0 || !mongo_error_is_stream(e))
+			break;
+	}
+	mongoc_collection_destroy(coll);
+	return ok;
+}
+
+/* The same for an aggregation pipeline ({"pipeline": [...]}) on the AC
+ * database. */
+bool
+mongo_aggregate_each(struct mongo *m, const char *collection,
+    const bson_t *pipeline, mongo_doc_cb cb, void *arg, bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	size_t			 ndocs = 0;
+	bool			 ok;
+
+	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
+	for (int attempt = 0; ; attempt++) {
+		cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE,
+		    pipeline, NULL, NULL);
+		ok = mongo_cursor_each(cursor, cb, arg, &ndocs, e);
+		mongoc_cursor_destroy(cursor);
+		if (ok || attempt == 1 || ndocs > 0 || !mongo_error_is_stream(e))
+			break;
+	}
+	mongoc_collection_destroy(coll);
+	return ok;
+}
+
 /*
  * A collection's storage statistics, from the collStats command.  Its count
  * is the server's metadata count: the estimate, at no scan.  FerretDB
