@@ -578,7 +578,7 @@ api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
  * The headline numbers for /api/overview, from the default stats (the
  * same cache entry the dashboard's KidLisp panel reads): total, keeps,
  * pieces created in the last 30 days, and the top piece.  On a database
- * error, {"error": {...}}.
+ * error, {"status": "error", "error": {...}}.
  */
 cJSON *
 api_kidlisp_headline(struct silo_ctx *ctx)
@@ -591,11 +591,13 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 	p.until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS * KIDLISP_DAY_MS;
 	if ((stats = kidlisp_stats(ctx, &p, &kf)) == NULL) {
 		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "status", "error");
 		if (kf.failed)
 			cJSON_AddItemToObject(o, "error", api_db_fail_json(&kf.fail));
 		return o;
 	}
 	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "status", "ok");
 	cJSON_AddItemToObject(o, "total", cJSON_DetachItemFromObject(stats, "total"));
 	cJSON_AddItemToObject(o, "keeps", cJSON_DetachItemFromObject(stats, "keeps"));
 	created = cJSON_GetObjectItemCaseSensitive(stats, "created");
