@@ -67,6 +67,20 @@ api_db_fail_respond(struct silo_ctx *ctx, struct silo_response *resp,
 	log_warn("database: %s: %s", f->doing, f->error.message);
 }
 
+/* Answer with a summary: 200 with it, or the database's error. */
+static void
+db_answer(struct silo_ctx *ctx, struct silo_response *resp,
+    cJSON *(*summary)(struct silo_ctx *, struct db_fail *))
+{
+	struct db_fail	 f;
+	cJSON		*body;
+
+	if ((body = summary(ctx, &f)) == NULL)
+		api_db_fail_respond(ctx, resp, &f);
+	else
+		resp_json(resp, 200, body);
+}
+
 static void
 db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
 {
@@ -192,13 +206,7 @@ void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct db_fail	 f;
-	cJSON		*body;
-
-	if ((body = api_db_health_json(ctx, &f)) == NULL)
-		api_db_fail_respond(ctx, resp, &f);
-	else
-		resp_json(resp, 200, body);
+	db_answer(ctx, resp, api_db_health_json);
 }
 
 /* Fill one row from the collection's collStats. */
@@ -347,13 +355,7 @@ void
 api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct db_fail	 f;
-	cJSON		*body;
-
-	if ((body = api_db_collections_json(ctx, &f)) == NULL)
-		api_db_fail_respond(ctx, resp, &f);
-	else
-		resp_json(resp, 200, body);
+	db_answer(ctx, resp, api_db_collections_json);
 }
 
 /* The users filter for "has a DID": atproto.did, or a did: _id. */
@@ -418,11 +420,5 @@ void
 api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct db_fail	 f;
-	cJSON		*body;
-
-	if ((body = api_db_users_json(ctx, &f)) == NULL)
-		api_db_fail_respond(ctx, resp, &f);
-	else
-		resp_json(resp, 200, body);
+	db_answer(ctx, resp, api_db_users_json);
 }

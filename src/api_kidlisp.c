@@ -176,15 +176,13 @@ struct keep_sums {
 	int64_t		 tezos_minted;	/* of which tezos.minted is true */
 };
 
-static const char *
-group_type(const bson_t *doc, const char *dotted)
+/* The $type a group key holds: "object", "missing", ... */
+static bool
+group_type_is(const bson_t *doc, const char *dotted, const char *type)
 {
-	bson_iter_t	 it;
+	const char	*t = bson_lookup_utf8(doc, dotted);
 
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &it) &&
-	    BSON_ITER_HOLDS_UTF8(&it))
-		return bson_iter_utf8(&it, NULL);
-	return "missing";
+	return t != NULL && strcmp(t, type) == 0;
 }
 
 static int
@@ -194,11 +192,11 @@ keep_row(const bson_t *doc, void *arg)
 	int64_t		 n = bson_lookup_int64(doc, "n", 0);
 	bson_iter_t	 it;
 
-	if (strcmp(group_type(doc, "_id.k"), "object") == 0)
+	if (group_type_is(doc, "_id.k", "object"))
 		s->kept += n;
-	if (strcmp(group_type(doc, "_id.p"), "object") == 0)
+	if (group_type_is(doc, "_id.p", "object"))
 		s->pending += n;
-	if (strcmp(group_type(doc, "_id.t"), "object") == 0) {
+	if (group_type_is(doc, "_id.t", "object")) {
 		s->tezos += n;
 		if (bson_iter_init(&it, doc) &&
 		    bson_iter_find_descendant(&it, "_id.m", &it) &&
@@ -325,17 +323,6 @@ out:
 
 /* -------------------------------------------------------------- lists */
 
-static const char *
-doc_utf8(const bson_t *doc, const char *dotted)
-{
-	bson_iter_t	 it;
-
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &it) &&
-	    BSON_ITER_HOLDS_UTF8(&it))
-		return bson_iter_utf8(&it, NULL);
-	return NULL;
-}
-
 /* The first max bytes of s, cut at a character boundary. */
 static void
 add_source(cJSON *o, const char *s, int max)
@@ -360,7 +347,7 @@ list_row(const bson_t *doc, void *arg)
 {
 	struct kidlisp_list *l = arg;
 	cJSON		*o = cJSON_CreateObject();
-	const char	*code = doc_utf8(doc, "code"), *by, *handle, *src;
+	const char	*code = bson_lookup_utf8(doc, "code"), *by, *handle, *src;
 	bson_iter_t	 it;
 	char		 idx[16];
 
@@ -373,11 +360,11 @@ list_row(const bson_t *doc, void *arg)
 		resp_add_time(o, "when", (double)bson_iter_date_time(&it) / 1e3);
 	else
 		cJSON_AddNullToObject(o, "when");
-	by = l->keeps && doc_utf8(doc, "kept.keptBy") != NULL ?
-	    doc_utf8(doc, "kept.keptBy") : doc_utf8(doc, "user");
+	by = l->keeps && bson_lookup_utf8(doc, "kept.keptBy") != NULL ?
+	    bson_lookup_utf8(doc, "kept.keptBy") : bson_lookup_utf8(doc, "user");
 	/* The handle: @handles' by the sub (filled in later), else the one
 	 * the piece itself carries. */
-	handle = doc_utf8(doc, "handle");
+	handle = bson_lookup_utf8(doc, "handle");
 	if (handle != NULL)
 		cJSON_AddStringToObject(o, "handle", handle);
 	else
@@ -395,8 +382,8 @@ list_row(const bson_t *doc, void *arg)
 			resp_add_time(o, "kept_at", (double)bson_iter_date_time(&it) / 1e3);
 		else
 			cJSON_AddNullToObject(o, "kept_at");
-		if (doc_utf8(doc, "kept.network") != NULL)
-			cJSON_AddStringToObject(o, "network", doc_utf8(doc, "kept.network"));
+		if (bson_lookup_utf8(doc, "kept.network") != NULL)
+			cJSON_AddStringToObject(o, "network", bson_lookup_utf8(doc, "kept.network"));
 		else
 			cJSON_AddNullToObject(o, "network");
 		if (bson_lookup_int64(doc, "kept.tokenId", -1) >= 0)
@@ -404,7 +391,7 @@ list_row(const bson_t *doc, void *arg)
 		else
 			cJSON_AddNullToObject(o, "token_id");
 	}
-	if (l->source > 0 && (src = doc_utf8(doc, "source")) != NULL)
+	if (l->source > 0 && (src = bson_lookup_utf8(doc, "source")) != NULL)
 		add_source(o, src, l->source);
 	cJSON_AddItemToArray(l->items, o);
 	return 0;
@@ -415,7 +402,7 @@ static int
 handle_row(const bson_t *doc, void *arg)
 {
 	cJSON		*items = arg, *o;
-	const char	*id = doc_utf8(doc, "_id"), *h = doc_utf8(doc, "handle");
+	const char	*id = bson_lookup_utf8(doc, "_id"), *h = bson_lookup_utf8(doc, "handle");
 	char		 at[160];
 
 	if (id == NULL || h == NULL)

@@ -22,6 +22,10 @@
  * the HTTP status stays 200.  A failed section is not cached, so it is
  * tried again on the next request.
  *
+ * The assembled answer is cached too, with its ETag, as old as its oldest
+ * section: a poll while everything is fresh reads one file and only
+ * brings the ages and silo's uptime up to date.
+ *
  * Conditional requests: the answer carries a weak ETag, a hash of its
  * content with the fields that only measure time left out (cached_at,
  * ages, uptimes, latencies).  Otherwise the ETag would change every
@@ -70,9 +74,7 @@ snapshot_row(const bson_t *doc, void *arg)
 {
 	cJSON		*o = arg;
 	bson_iter_t	 it;
-	struct timespec	 now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	cJSON_AddStringToObject(o, "status", "ok");
 	if (bson_iter_init_find(&it, doc, "finished_at") &&
 	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
@@ -80,7 +82,7 @@ snapshot_row(const bson_t *doc, void *arg)
 
 		resp_add_time(o, "finished_at", at);
 		cJSON_AddNumberToObject(o, "snapshot_age_s",
-		    (double)(int64_t)((double)now.tv_sec - at));
+		    (double)(int64_t)(clock_real() - at));
 	} else {
 		cJSON_AddNullToObject(o, "finished_at");
 		cJSON_AddNullToObject(o, "snapshot_age_s");
@@ -194,13 +196,11 @@ static cJSON *
 overview_silo(struct silo_ctx *ctx)
 {
 	cJSON		*o = cJSON_CreateObject();
-	struct timespec	 now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	cJSON_AddStringToObject(o, "status", "ok");
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s",
-	    (double)(int64_t)((double)now.tv_sec - ctx->serve_started_at));
+	    (double)(int64_t)(clock_real() - ctx->serve_started_at));
 	cJSON_AddNumberToObject(o, "workers", ctx->config->workers);
 	return o;
 }
@@ -282,12 +282,11 @@ overview_etag_matches(const char *header, const char *tag)
 	return false;
 }
 
-void
-api_overview(struct silo_ctx *ctx, const struct silo_request *req,
-    struct silo_response *resp)
+/* The whole answer, from every section's cache. */
+static cJSON *
+overview_assemble(struct silo_ctx *ctx)
 {
 	cJSON	*body = cJSON_CreateObject(), *degraded, *section;
-	char	 etag[32];
 
 	degraded = cJSON_CreateArray();
 	for (size_t i = 0; i < sizeof(overview_parts) / sizeof(overview_parts[0]); i++) {
@@ -305,8 +304,102 @@ api_overview(struct silo_ctx *ctx, const struct silo_request *req,
 	cJSON_AddStringToObject(body, "status",
 	    cJSON_GetArraySize(degraded) == 0 ? "ok" : "degraded");
 	cJSON_AddItemToObject(body, "degraded", degraded);
+	return body;
+}
 
-	overview_etag(body, etag, sizeof(etag));
+/* A section's cached_at as unix seconds, or -1. */
+static double
+section_time(const cJSON *section)
+{
+	const char	*iso = cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(section, "cached_at"));
+	struct tm	 tm = { 0 };
+
+	if (iso == NULL || strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+		return -1;
+	return (double)timegm(&tm);
+}
+
+/* Apply fn to every section that carries a cached_at (services' too). */
+static void
+overview_each_section(cJSON *body, void (*fn)(cJSON *, void *), void *arg)
+{
+	cJSON	*section, *svc;
+
+	cJSON_ArrayForEach(section, body) {
+		if (section_time(section) >= 0)
+			fn(section, arg);
+		if (section->string != NULL && strcmp(section->string, "services") == 0)
+			cJSON_ArrayForEach(svc, section)
+				if (section_time(svc) >= 0)
+					fn(svc, arg);
+	}
+}
+
+static void
+oldest_of(cJSON *section, void *arg)
+{
+	double	*oldest = arg, at = section_time(section);
+
+	if (at < *oldest)
+		*oldest = at;
+}
+
+static void
+refresh_age(cJSON *section, void *arg)
+{
+	double	 age = *(double *)arg - section_time(section);
+
+	cJSON_ReplaceItemInObjectCaseSensitive(section, "age_s",
+	    cJSON_CreateNumber(age < 0 ? 0 : (double)(int64_t)(age * 10) / 10));
+}
+
+/*
+ * The assembled answer and its ETag, cached as a whole under "overview"
+ * and stored as old as its oldest section, so it expires when that
+ * section does: a poll then costs one file read however many sections
+ * there are.  A failed section keeps it out of the cache.
+ */
+static cJSON *
+overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
+{
+	struct cache_slot slot;
+	cJSON		*wrap, *body;
+	double		 now = clock_real(), oldest = now;
+
+	cache_open(ctx->config, "overview", &slot);
+	if (slot.must_fill) {
+		body = overview_assemble(ctx);
+		overview_etag(body, etag, etagsz);
+		wrap = cJSON_CreateObject();
+		cJSON_AddStringToObject(wrap, "etag", etag);
+		cJSON_AddItemToObject(wrap, "body", body);
+		overview_each_section(body, oldest_of, &oldest);
+		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
+		    "degraded")) == 0)
+			cache_store_at(ctx->config, &slot, wrap, oldest);
+	} else {
+		wrap = slot.value;
+		slot.value = NULL;
+	}
+	cache_close(&slot);
+	snprintf(etag, etagsz, "%s", cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(wrap, "etag")));
+	body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
+	cJSON_Delete(wrap);
+	/* Ages and silo's uptime are now's, whenever the rest was made. */
+	overview_each_section(body, refresh_age, &now);
+	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo", overview_silo(ctx));
+	return body;
+}
+
+void
+api_overview(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	char	 etag[32];
+	cJSON	*body = overview_cached(ctx, etag, sizeof(etag));
+
 	resp_add_header(resp, "ETag", etag);
 	resp_add_header(resp, "Cache-Control", "no-cache");
 	if (req->if_none_match != NULL &&

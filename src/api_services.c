@@ -54,15 +54,6 @@ struct service {
 	void		(*build)(struct silo_ctx *, struct probe *, cJSON *);
 };
 
-static double
-services_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 add_int(cJSON *obj, const char *key, int64_t value)
 {
@@ -383,30 +374,26 @@ sync_row(const bson_t *doc, void *arg)
 {
 	struct sync_sums *s = arg;
 	bson_iter_t	 it;
-	const char	*rkey = "", *user = "";
-	bool		 excluded = false;
+	const char	*rkey = bson_lookup_utf8(doc, "_id.r");
+	const char	*user = bson_lookup_utf8(doc, "_id.u");
+	bool		 excluded = false, synced = rkey != NULL &&
+			    strcmp(rkey, "string") == 0;
 	int		 guest;
 	int64_t		 n = bson_lookup_int64(doc, "n", 0);
 
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.r", &it) &&
-	    BSON_ITER_HOLDS_UTF8(&it))
-		rkey = bson_iter_utf8(&it, NULL);
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.u", &it) &&
-	    BSON_ITER_HOLDS_UTF8(&it))
-		user = bson_iter_utf8(&it, NULL);
 	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.x", &it) &&
 	    BSON_ITER_HOLDS_BOOL(&it))
 		excluded = bson_iter_bool(&it);
 	if (excluded) {
 		s->excluded += n;
-		if (strcmp(rkey, "string") == 0)
+		if (synced)
 			s->leftover += n;
 		return 0;
 	}
 	/* user: a sub (string); absent or null is guest content. */
-	guest = strcmp(user, "string") != 0;
+	guest = user == NULL || strcmp(user, "string") != 0;
 	s->eligible[guest] += n;
-	if (strcmp(rkey, "string") == 0)
+	if (synced)
 		s->synced[guest] += n;
 	return 0;
 }
@@ -519,7 +506,7 @@ sync_users_json(struct silo_ctx *ctx, struct db_fail *f)
 	bson_t	*synced = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}",
 		    "atproto.syncedAt", "{", "$type", BCON_UTF8("date"), "}");
 	int64_t	 n_users, n_did = -1, n_synced = -1;
-	double	 newest = -1, oldest = -1, now = services_now();
+	double	 newest = -1, oldest = -1, now = clock_real();
 	cJSON	*o = NULL;
 
 	if ((n_users = mongo_count(ctx->mongo, "users", registered, &f->error)) < 0 ||

@@ -54,15 +54,6 @@
 #define	CACHE_WAIT_STEP_MS	20		/* poll interval for the lock */
 #define	CACHE_WAIT_EXTRA_MS	1000		/* wait beyond one probe's bound */
 
-static double
-cache_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Keys become file names: only [a-z0-9._-], and never a dot first. */
 static bool
 cache_key_valid(const char *key)
@@ -112,7 +103,7 @@ out:
 static bool
 cache_is_fresh(const struct silo_config *c, const struct cache_slot *slot)
 {
-	double	 age = cache_now() - slot->cached_at;
+	double	 age = clock_real() - slot->cached_at;
 
 	return slot->value != NULL && age >= -1 && age < c->cache_ttl_s;
 }
@@ -194,16 +185,25 @@ cache_open(const struct silo_config *c, const char *key,
 	slot->lock_fd = -1;
 }
 
-/* Store value (not taken) for the slot's key, atomically. */
+/* Store value (not taken) for the slot's key, atomically, made now. */
 void
 cache_store(const struct silo_config *c, struct cache_slot *slot,
     cJSON *value)
+{
+	cache_store_at(c, slot, value, clock_real());
+}
+
+/* The same for a value as old as its oldest part, made at `at`: it
+ * expires when that part does. */
+void
+cache_store_at(const struct silo_config *c, struct cache_slot *slot,
+    cJSON *value, double at)
 {
 	char	 tmp[sizeof(slot->path) + 32], *text;
 	FILE	*f;
 	bool	 ok;
 
-	slot->cached_at = cache_now();
+	slot->cached_at = at;
 	if (c->cache_ttl_s == 0 || slot->key[0] == '\0')
 		return;
 	if ((text = cJSON_PrintUnformatted(value)) == NULL)
@@ -237,7 +237,7 @@ cache_close(struct cache_slot *slot)
 void
 cache_stamp(cJSON *obj, double cached_at)
 {
-	double		 age = cache_now() - cached_at;
+	double		 age = clock_real() - cached_at;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "cached_at");
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "age_s");
@@ -264,7 +264,7 @@ cache_get(struct silo_ctx *ctx, const char *key, cache_fill_fn fill,
 		value = fill(ctx, arg, &keep);
 		if (value != NULL && keep)
 			cache_store(ctx->config, &slot, value);
-		at = value != NULL && keep ? slot.cached_at : cache_now();
+		at = value != NULL && keep ? slot.cached_at : clock_real();
 	} else {
 		value = slot.value;
 		slot.value = NULL;

@@ -37,6 +37,16 @@ clock_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Seconds since the epoch on the real-time clock, for timestamps. */
+static inline double
+clock_real(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ------------------------------------------------------------------ */
 /* Route matching (router.c)                                           */
 /* ------------------------------------------------------------------ */
@@ -287,6 +297,7 @@ bool	 mongo_aggregate_each(struct mongo *, const char *collection,
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);
+const char *bson_lookup_utf8(const bson_t *, const char *dotted);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */

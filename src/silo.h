@@ -284,6 +284,8 @@ void	 cache_open(const struct silo_config *, const char *key,
 	    struct cache_slot *);
 void	 cache_store(const struct silo_config *, struct cache_slot *,
 	    cJSON *value);
+void	 cache_store_at(const struct silo_config *, struct cache_slot *,
+	    cJSON *value, double at);
 void	 cache_close(struct cache_slot *);
 cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
 	    void *arg);

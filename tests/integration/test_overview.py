@@ -160,3 +160,8 @@ def test_database_down_degrades_its_sections_alone(stack, acdata):
     # workers reconnect (libmongoc waits up to 5 s before retrying)
     sl.wait_until(lambda: overview(stack).json()["status"] == "ok", 20,
                   "the overview to recover")
+    # and every worker, not only the one that answered, before the next
+    # module: each waits out its own client's cooldown
+    time.sleep(5.5)
+    sl.wait_until(lambda: all(stack.get("/api/db/health").status == 200
+                              for _ in range(9)), 20, "every worker to reconnect")
