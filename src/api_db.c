@@ -15,6 +15,11 @@
  * A database that cannot be reached is a 503 with "status":"down" and the
  * driver's reason, returned within the bounds mongo.c sets.  A database
  * that answers with an error is a 502: silo is fine, its upstream is not.
+ *
+ * Each answer is made by a summary function (api_db_*_json) that returns
+ * the JSON or fills in a struct db_fail; the handlers here and the
+ * overview's sections (api_overview.c) share them, so a count is defined
+ * once.
  */
 #include "config.h"
 

@@ -364,29 +364,38 @@ static cJSON *
 overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 {
 	struct cache_slot slot;
-	cJSON		*wrap, *body;
+	cJSON		*wrap = NULL, *body;
+	const char	*tag;
 	double		 now = clock_real(), oldest = now;
 
 	cache_open(ctx->config, "overview", &slot);
-	if (slot.must_fill) {
-		body = overview_assemble(ctx);
-		overview_etag(body, etag, etagsz);
-		wrap = cJSON_CreateObject();
-		cJSON_AddStringToObject(wrap, "etag", etag);
-		cJSON_AddItemToObject(wrap, "body", body);
-		overview_each_section(body, oldest_of, &oldest);
-		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
-		    "degraded")) == 0)
-			cache_store_at(ctx->config, &slot, wrap, oldest);
-	} else {
+	if (!slot.must_fill) {
 		wrap = slot.value;
 		slot.value = NULL;
 	}
-	cache_close(&slot);
-	snprintf(etag, etagsz, "%s", cJSON_GetStringValue(
-	    cJSON_GetObjectItemCaseSensitive(wrap, "etag")));
 	body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
-	cJSON_Delete(wrap);
+	tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(wrap, "etag"));
+	if (body == NULL || tag == NULL) {
+		/* A miss (or a file that is not ours): make it, and store it
+		 * unless a section failed. */
+		cJSON_Delete(body);
+		cJSON_Delete(wrap);
+		body = overview_assemble(ctx);
+		overview_etag(body, etag, etagsz);
+		overview_each_section(body, oldest_of, &oldest);
+		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
+		    "degraded")) == 0) {
+			wrap = cJSON_CreateObject();
+			cJSON_AddStringToObject(wrap, "etag", etag);
+			cJSON_AddItemReferenceToObject(wrap, "body", body);
+			cache_store_at(ctx->config, &slot, wrap, oldest);
+			cJSON_Delete(wrap);
+		}
+	} else {
+		snprintf(etag, etagsz, "%s", tag);
+		cJSON_Delete(wrap);
+	}
+	cache_close(&slot);
 	/* Ages and silo's uptime are now's, whenever the rest was made. */
 	overview_each_section(body, refresh_age, &now);
 	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo", overview_silo(ctx));
