@@ -163,6 +163,24 @@ test_bad_values_name_variable_value_and_source(void **state)
 }
 
 static void
+test_probe_and_cache_settings(void **state)
+{
+	const char *path = env_file(
+	    "MONGODB_CONNECTION_STRING=mongodb://127.0.0.1\n"
+	    "SILO_PROBE_TIMEOUT_MS=300\n"
+	    "SILO_PROBE_CONNECT_MS=400\n"
+	    "SILO_CACHE_DIR=relative/dir\n");
+	const char *want[] = {
+	    "SILO_PROBE_CONNECT_MS=400 exceeds SILO_PROBE_TIMEOUT_MS=300",
+	    "SILO_CACHE_DIR='relative/dir' (", ":4): expected an absolute path",
+	    "SILO_CACHE_TTL_S='-1' (environment): expected a whole number from 0 to 86400",
+	};
+
+	setenv("SILO_CACHE_TTL_S", "-1", 1);
+	expect_problems(path, want, sizeof(want) / sizeof(want[0]));
+}
+
+static void
 test_bad_mongo_uri_is_reported_without_echoing_it(void **state)
 {
 	struct silo_config	 c;
@@ -277,6 +295,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_precedence_flag_env_file_default, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_required, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_bad_values_name_variable_value_and_source, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_probe_and_cache_settings, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_bad_mongo_uri_is_reported_without_echoing_it, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_env_file_errors_name_file_and_line, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),
