@@ -29,9 +29,9 @@
  * The sync counts are one aggregation per collection, grouping by the
  * $type of atproto.rkey and of user and by the nuked/deleted flag: a
  * single scan gives eligible, synced, guest and leftover figures, where
- * counts with filters would scan once per figure on FerretDB.  $type,
- * $match and $group are all FerretDB v1 implements of what is needed
- * ($cond, $min and $max are not; docs/ferretdb.md).
+ * counts with filters would scan once per figure on FerretDB.  FerretDB
+ * v1 implements $type in $group, but not $cond, $min or $max
+ * (docs/ferretdb.md).
  */
 #include "config.h"
 

@@ -3,7 +3,10 @@
  *
  * The access column is part of every row from the first day, so that no
  * endpoint exists without a decision about who may call it.  Scopes are
- * named "read:<area>"; admin routes change state.
+ * named "read:<area>"; admin routes change state.  A route that carries
+ * another route's data needs that route's scope: /api/services includes
+ * the ATProto sync counts and /api/overview the database's, so both need
+ * read:db, while the oven and session probes alone are public.
  */
 #include "config.h"
 
@@ -24,7 +27,7 @@ const struct route silo_routes[] = {
 	{ "GET", "/api/db/users/count", ACCESS_SCOPE, "read:db", NULL,
 	  api_db_users_count,
 	  "registered users, handles, verified users, users with a DID" },
-	{ "GET", "/api/services", ACCESS_PUBLIC, NULL, NULL, api_services_all,
+	{ "GET", "/api/services", ACCESS_SCOPE, "read:db", NULL, api_services_all,
 	  "every AC service probed: oven, session server, PDS, in one answer" },
 	{ "GET", "/api/services/oven", ACCESS_PUBLIC, NULL, NULL,
 	  api_services_oven,
@@ -38,7 +41,7 @@ const struct route silo_routes[] = {
 	{ "GET", "/api/kidlisp/stats", ACCESS_SCOPE, "read:db", kidlisp_params,
 	  api_kidlisp_stats,
 	  "KidLisp totals, keeps and mints, creations over time, top and recent" },
-	{ "GET", "/api/overview", ACCESS_PUBLIC, NULL, NULL, api_overview,
+	{ "GET", "/api/overview", ACCESS_SCOPE, "read:db", NULL, api_overview,
 	  "the dashboard's first screen in one cached call, with an ETag" },
 };
 
