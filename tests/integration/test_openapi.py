@@ -21,6 +21,8 @@ SPEC = SRCDIR / "docs" / "openapi.yaml"
 
 ROW = re.compile(r'\{\s*"([A-Z]+)",\s*"(/[^"]*)",\s*ACCESS_\w+,\s*'
                  r'(?:NULL|"[^"]*"),\s*(NULL|\w+),')
+ACCESS = re.compile(r'\{\s*"([A-Z]+)",\s*"(/[^"]*)",\s*ACCESS_(\w+),\s*'
+                    r'(NULL|"[^"]*"),')
 PARAMS = re.compile(r'static const char \*const (\w+)\[\] = \{([^}]*)\}')
 
 KNOWN = {"$ref", "type", "nullable", "enum", "properties", "required",
@@ -132,6 +134,21 @@ def test_query_parameters_are_the_routes_own(spec):
         query = [p["name"] for p in op.get("parameters", [])
                  if p["in"] == "query"]
         assert sorted(query) == sorted(params), path
+
+
+def test_access_is_the_route_tables(spec):
+    """x-silo-access and security say what src/access.c enforces, and a
+    guarded route documents the 401 and 403 it can answer."""
+    for method, path, access, scope in ACCESS.findall(ROUTES_C.read_text()):
+        op = spec["paths"][re.sub(r":(\w+)", r"{\1}", path)][method.lower()]
+        want = {"PUBLIC": "public", "ADMIN": "admin"}.get(access,
+                                                          scope.strip('"'))
+        assert op["x-silo-access"] == want, path
+        if want == "public":
+            assert op["security"] == [], path
+        else:
+            assert op["security"] == [{"bearer": []}], path
+            assert {"401", "403"} <= set(op["responses"]), path
 
 
 def test_every_reference_resolves(spec):
