@@ -10,12 +10,19 @@ measures in one run, through Caddy:
   ping          /api/ping: Caddy + FastCGI + silo's edge, no backend (the ceiling)
   db/health     /api/db/health: plus ping + serverStatus against the database
   db/collections /api/db/collections: plus listCollections and per-collection stats
+  kidlisp/stats /api/kidlisp/stats: served from the shared cache (SILO_CACHE_TTL_S)
+  overview      /api/overview: eight sections, each from the shared cache, plus its ETag
+
+AC's oven, session server and PDS are the test fixtures
+(tests/fixtures/ac_services.py), healthy, on loopback: the bench never
+probes the real services.  The cached routes are warmed by one request
+before wrk starts, so they measure the cache, not the first fill.
 
 It prints req/s, p50 and p99 for each, and each silo route's throughput as a
 ratio of the ping ceiling, measured in the same run, so the figures compare
 across machines.  A benchmark, not a test: it asserts nothing.
 
-Usage: bench/wrk_routes.py [--duration S] [--connections N] [--workers N]
+Usage: bench/wrk_routes.py [--duration S] [--connections N] [--workers N] [--ttl S]
 """
 
 import argparse
@@ -26,13 +33,18 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"
+                       / "fixtures"))
 import stacklib as sl  # noqa: E402
+import ac_services  # noqa: E402
 
 TARGETS = [
     ("static", "/index.html"),
     ("ping", "/api/ping"),
     ("db/health", "/api/db/health"),
     ("db/collections", "/api/db/collections"),
+    ("kidlisp/stats", "/api/kidlisp/stats"),
+    ("overview", "/api/overview"),
 ]
 
 
@@ -63,6 +75,8 @@ def main():
                     help="concurrent connections (default 16)")
     ap.add_argument("--workers", type=int, default=4,
                     help="silo workers (default 4, 2 x cores here)")
+    ap.add_argument("--ttl", type=int, default=30,
+                    help="SILO_CACHE_TTL_S (default 30, silo's default)")
     args = ap.parse_args()
 
     sl.install(minio=False, mongo_express=False)
@@ -70,24 +84,33 @@ def main():
                           ["CFLAGS=-O2 -g"], target="")
     with tempfile.TemporaryDirectory(prefix="silo-bench-") as tmp:
         root = Path(tmp)
+        fakes = {}
         try:
             fdb = sl.ferretdb(root / "ferretdb")
             fdb.start()
             sl.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
+            fakes = ac_services.start_all(lifetime=1800)
             sock = sl.socket_path(root)
             silo = sl.silo(build / "silo", fdb.uri, sock, root / "silo.log",
                            workers=args.workers, rundir=root,
-                           SILO_LOG_LEVEL="warning")
+                           SILO_LOG_LEVEL="warning",
+                           OVEN_URL=fakes["oven"].url,
+                           SESSION_URL=fakes["session"].url,
+                           PDS_URL=fakes["pds"].url,
+                           SILO_CACHE_TTL_S=args.ttl)
             silo.start()
             cad = sl.caddy(sl.free_port(), sock, root, root / "caddy.log")
             cad.start()
 
             results = {}
             for name, path in TARGETS:
+                sl.http_status(cad.url + path, timeout=30)  # warm the cache
                 results[name] = wrk(cad.url + path, args.duration,
                                     args.connections)
         finally:
             sl.stop_all()
+            for f in fakes.values():
+                f.stop()
 
     ceiling = results["ping"][0]
     print(f"\n{args.connections} connections, {args.duration} s each, "

@@ -15,6 +15,11 @@
  * A database that cannot be reached is a 503 with "status":"down" and the
  * driver's reason, returned within the bounds mongo.c sets.  A database
  * that answers with an error is a 502: silo is fine, its upstream is not.
+ *
+ * Each answer is made by a summary function (api_db_*_json) that returns
+ * the JSON or fills in a struct db_fail; the handlers here and the
+ * overview's sections (api_overview.c) share them, so a count is defined
+ * once.
  */
 #include "config.h"
 
@@ -36,23 +41,56 @@ struct collection_stats {
 	int64_t		 index_size;	/* bytes of all indexes */
 };
 
-/* Answer for a database error: 503 "down" when unreachable, else 502. */
-void
-api_db_error(struct silo_ctx *ctx, struct silo_response *resp,
-    const bson_error_t *e, const char *doing)
+/* A failure's error object {"code","message"}, as sections carry it. */
+cJSON *
+api_db_fail_json(const struct db_fail *f)
 {
-	cJSON	*body;
+	cJSON	*o = cJSON_CreateObject();
 	char	 message[600];
 
-	snprintf(message, sizeof(message), "%s: %s", doing, e->message);
-	if (mongo_error_is_unavailable(e)) {
-		body = resp_error_body("db_unavailable", message);
+	snprintf(message, sizeof(message), "%.150s: %.440s", f->doing, f->error.message);
+	cJSON_AddStringToObject(o, "code", mongo_error_is_unavailable(&f->error) ?
+	    "db_unavailable" : "db_error");
+	cJSON_AddStringToObject(o, "message", message);
+	return o;
+}
+
+/* Answer for a database error: 503 "down" when unreachable, else 502. */
+void
+api_db_fail_respond(struct silo_ctx *ctx, struct silo_response *resp,
+    const struct db_fail *f)
+{
+	cJSON	*body = cJSON_CreateObject();
+
+	cJSON_AddItemToObject(body, "error", api_db_fail_json(f));
+	if (mongo_error_is_unavailable(&f->error)) {
 		cJSON_AddStringToObject(body, "status", "down");
 		cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
 		resp_json(resp, 503, body);
 	} else
-		resp_json(resp, 502, resp_error_body("db_error", message));
-	log_warn("database: %s", message);
+		resp_json(resp, 502, body);
+	log_warn("database: %s: %s", f->doing, f->error.message);
+}
+
+/* Answer with a summary: 200 with it, or the database's error. */
+static void
+db_answer(struct silo_ctx *ctx, struct silo_response *resp,
+    cJSON *(*summary)(struct silo_ctx *, struct db_fail *))
+{
+	struct db_fail	 f;
+	cJSON		*body;
+
+	if ((body = summary(ctx, &f)) == NULL)
+		api_db_fail_respond(ctx, resp, &f);
+	else
+		resp_json(resp, 200, body);
+}
+
+static void
+db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
+{
+	f->error = *e;
+	snprintf(f->doing, sizeof(f->doing), "%s", doing);
 }
 
 static void
@@ -112,9 +150,9 @@ health_engine(const bson_t *status, bool have_status, cJSON *body)
 	cJSON_AddStringToObject(body, "engine", engine);
 }
 
-void
-api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
-    struct silo_response *resp)
+/* The health summary; NULL with f set when the database cannot be pinged. */
+cJSON *
+api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 {
 	struct mongo	*m = ctx->mongo;
 	bson_t		 ping = BSON_INITIALIZER, status_cmd = BSON_INITIALIZER;
@@ -123,12 +161,12 @@ api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
 	double		 t0, ping_ms;
 	bool		 have_status;
 	const char	*state = "ok";
-	cJSON		*body, *conns;
+	cJSON		*body = NULL, *conns;
 
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	t0 = clock_ms();
 	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
-		api_db_error(ctx, resp, &e, "ping");
+		db_fail_set(f, &e, "ping");
 		goto out;
 	}
 	ping_ms = clock_ms() - t0;
@@ -161,12 +199,19 @@ api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
 		cJSON_AddStringToObject(body, "reason", e.message);
 	else if (ping_ms > ctx->config->db_slow_ms)
 		cJSON_AddStringToObject(body, "reason", "ping slower than SILO_DB_SLOW_MS");
-	resp_json(resp, 200, body);
 	bson_destroy(&status);
 out:
 	bson_destroy(&reply);
 	bson_destroy(&ping);
 	bson_destroy(&status_cmd);
+	return body;
+}
+
+void
+api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	db_answer(ctx, resp, api_db_health_json);
 }
 
 /* Fill one row from the collection's collStats. */
@@ -262,24 +307,27 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 	}
 }
 
-void
-api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
-    struct silo_response *resp)
+/* Every collection with its stats, totals and categories; NULL with f
+ * set on a database error. */
+cJSON *
+api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 {
 	struct collection_stats	*rows = NULL;
 	bson_error_t		 e;
 	char			**names, what[160];
 	size_t			 n = 0, nrows = 0;
-	cJSON			*body, *list;
+	cJSON			*body = NULL, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
-		api_db_error(ctx, resp, &e, "listCollections");
-		return;
+		db_fail_set(f, &e, "listCollections");
+		return NULL;
 	}
 	while (names[n] != NULL)
 		n++;
 	if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
-		resp_error(resp, 500, "internal", "out of memory");
+		bson_set_error(&e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
+		    "out of memory");
+		db_fail_set(f, &e, "collections");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -291,7 +339,7 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
-			api_db_error(ctx, resp, &e, what);
+			db_fail_set(f, &e, what);
 			goto out;
 		}
 	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
@@ -302,15 +350,36 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	for (size_t i = 0; i < nrows; i++)
 		cJSON_AddItemToArray(list, collection_json(&rows[i]));
 	collections_totals(body, rows, nrows);
-	resp_json(resp, 200, body);
 out:
 	free(rows);
 	bson_strfreev(names);
+	return body;
 }
 
 void
-api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
+api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
+{
+	db_answer(ctx, resp, api_db_collections_json);
+}
+
+/* The users filter for "has a DID": atproto.did, or a did: _id. */
+bson_t *
+api_db_with_did_filter(void)
+{
+	return BCON_NEW("$and", "[",
+	    "{", "_id", "{", "$ne", BCON_UTF8("art-guest"), "}", "}",
+	    "{", "$or", "[",
+		"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
+		"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
+	    "]", "}",
+	"]");
+}
+
+/* Registered users, handles, verified users, users with a DID; NULL with
+ * f set on a database error. */
+cJSON *
+api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 {
 	/* art-guest is the shared account guest content is published under,
 	 * not a person, so it is not a registered user. */
@@ -319,13 +388,7 @@ api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
 	bson_t		*everything = bson_new();
 	bson_t		*verified = BCON_NEW("count", "{",
 			    "$gte", BCON_INT32(1), "}");
-	bson_t		*with_did = BCON_NEW("$and", "[",
-			    "{", "_id", "{", "$ne", BCON_UTF8("art-guest"), "}", "}",
-			    "{", "$or", "[",
-				"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
-				"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
-			    "]", "}",
-			"]");
+	bson_t		*with_did = api_db_with_did_filter();
 	const struct {
 		const char	*key;		/* field in the answer */
 		const char	*collection;	/* where to count */
@@ -346,15 +409,21 @@ api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
 		if (n < 0) {
 			cJSON_Delete(body);
 			body = NULL;
-			api_db_error(ctx, resp, &e, counts[i].collection);
+			db_fail_set(f, &e, counts[i].collection);
 			break;
 		}
 		add_int(body, counts[i].key, n);
 	}
-	if (body != NULL)
-		resp_json(resp, 200, body);
 	bson_destroy(registered);
 	bson_destroy(everything);
 	bson_destroy(verified);
 	bson_destroy(with_did);
+	return body;
+}
+
+void
+api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	db_answer(ctx, resp, api_db_users_json);
 }

@@ -254,6 +254,18 @@ api_storage_body(int64_t finished_ms)
 /* Finding snapshots                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Answer a database error as every endpoint does (api_db.c). */
+static void
+api_storage_db_error(struct silo_ctx *ctx, struct silo_response *resp,
+    const bson_error_t *e, const char *doing)
+{
+	struct db_fail	 f;
+
+	f.error = *e;
+	snprintf(f.doing, sizeof(f.doing), "%s", doing);
+	api_db_fail_respond(ctx, resp, &f);
+}
+
 /* The first document of a find in db (NULL: the AC database), copied
  * into out; false if none or on an error (e->code is then non-zero). */
 static bool
@@ -330,7 +342,7 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 		return true;
 	}
 	if (e.code != 0) {
-		api_db_error(ctx, resp, &e, "storage snapshots");
+		api_storage_db_error(ctx, resp, &e, "storage snapshots");
 		return false;
 	}
 	body = resp_error_body("no_snapshot", "no storage snapshot yet: run "
@@ -466,7 +478,7 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 		    filter, opts, &doc, &e);
 		bson_destroy(filter);
 		if (!found && e.code != 0) {
-			api_db_error(ctx, resp, &e, colls[i]);
+			api_storage_db_error(ctx, resp, &e, colls[i]);
 			goto out;
 		}
 	}
@@ -523,7 +535,7 @@ api_storage_row(struct silo_ctx *ctx, struct silo_response *resp,
 	    filter, NULL, row, &e);
 	bson_destroy(filter);
 	if (!found && e.code != 0) {
-		api_db_error(ctx, resp, &e, STORAGE_USERS);
+		api_storage_db_error(ctx, resp, &e, STORAGE_USERS);
 		return -1;
 	}
 	return found ? 1 : 0;
@@ -638,7 +650,7 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
 	    "}");
 	if ((list = api_storage_find_all(ctx->mongo, STORAGE_USERS, filter,
 	    opts, &e)) == NULL)
-		api_db_error(ctx, resp, &e, STORAGE_USERS);
+		api_storage_db_error(ctx, resp, &e, STORAGE_USERS);
 	else {
 		body = api_storage_body(at);
 		cJSON_AddNumberToObject(body, "limit", (double)limit);
@@ -676,7 +688,7 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
 	    "duration_ms", BCON_INT32(1), "}");
 	if ((list = api_storage_find_all(ctx->mongo, STORAGE_SNAPSHOTS, filter,
 	    opts, &e)) == NULL)
-		api_db_error(ctx, resp, &e, STORAGE_SNAPSHOTS);
+		api_storage_db_error(ctx, resp, &e, STORAGE_SNAPSHOTS);
 	else {
 		body = api_storage_body(at);
 		points = cJSON_AddArrayToObject(body, "points");

@@ -53,6 +53,7 @@ enum var_kind {
 	VAR_STRING,		/* any text, copied */
 	VAR_NAME,		/* a MongoDB database name */
 	VAR_URL,		/* an http(s) URL */
+	VAR_DIR,		/* an absolute directory path */
 	VAR_MONGO_URI,		/* a MongoDB connection string */
 	VAR_LISTEN,		/* SILO_LISTEN syntax */
 	VAR_INT,		/* a whole number in [min, max] */
@@ -119,6 +120,14 @@ static const struct config_var config_vars[] = {
 	  OFF(session_url), 0, 0, "AC's session server" },
 	{ "PDS_URL", VAR_URL, "https://at.aesthetic.computer", false, SHOW,
 	  OFF(pds_url), 0, 0, "AC's ATProto PDS" },
+	{ "SILO_PROBE_TIMEOUT_MS", VAR_INT, "2000", false, SHOW,
+	  OFF(probe_timeout_ms), 100, 60000, "bound on a whole probe of AC's other services" },
+	{ "SILO_PROBE_CONNECT_MS", VAR_INT, "1000", false, SHOW,
+	  OFF(probe_connect_ms), 50, 60000, "bound on connecting to a probed service (at most SILO_PROBE_TIMEOUT_MS)" },
+	{ "SILO_CACHE_TTL_S", VAR_INT, "30", false, SHOW,
+	  OFF(cache_ttl_s), 0, 86400, "seconds a probe or summary is reused by every worker (0: never cached)" },
+	{ "SILO_CACHE_DIR", VAR_DIR, "/var/cache/silo", false, SHOW,
+	  OFF(cache_dir), 0, 0, "directory of the cache the workers share (systemd's CacheDirectory)" },
 	{ "SPACES_KEY", VAR_STRING, NULL, false, MASK_PARTIAL,
 	  OFF(spaces_key), 0, 0, "DigitalOcean Spaces access key" },
 	{ "SPACES_SECRET", VAR_STRING, NULL, false, MASK_ALL,
@@ -743,6 +752,12 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		}
 		break;
+	case VAR_DIR:
+		if (text[0] != '/' || strlen(text) > 200) {
+			snprintf(why, whysz, "expected an absolute path of at most 200 bytes");
+			return -1;
+		}
+		break;
 	case VAR_LISTEN:
 		return parse_listen(c, text, why, whysz);
 	case VAR_WORKERS:
@@ -862,6 +877,16 @@ config_parse_all(struct silo_config *c, const struct env_file *ef,
 	}
 }
 
+/* Rules that tie two variables together, checked once both are parsed. */
+static void
+config_check_together(const struct silo_config *c, struct problems *p)
+{
+	if (c->probe_connect_ms > c->probe_timeout_ms && c->probe_timeout_ms > 0)
+		problem(p, "SILO_PROBE_CONNECT_MS=%d exceeds SILO_PROBE_TIMEOUT_MS=%d: "
+		    "connecting is part of the probe", c->probe_connect_ms,
+		    c->probe_timeout_ms);
+}
+
 int
 config_load(struct silo_config *c, const char *env_file,
     const struct config_override *ov, size_t nov, char *err, size_t errsz)
@@ -879,6 +904,7 @@ config_load(struct silo_config *c, const char *env_file,
 	}
 	config_resolve(&ef, ov, nov, r);
 	config_parse_all(c, &ef, r, &p);
+	config_check_together(c, &p);
 	if (env_file != NULL)
 		c->env_file = strdup(env_file);
 	env_file_free(&ef);
@@ -899,6 +925,7 @@ config_free(struct silo_config *c)
 		case VAR_STRING:
 		case VAR_NAME:
 		case VAR_URL:
+		case VAR_DIR:
 		case VAR_MONGO_URI:
 		case VAR_TOKEN:
 		case VAR_PATH:
@@ -1008,6 +1035,7 @@ config_print(FILE *f, const char *env_file, const struct config_override *ov,
 		env_file_read(&ef, env_file, &p);
 	config_resolve(&ef, ov, nov, r);
 	config_parse_all(&c, &ef, r, &p);
+	config_check_together(&c, &p);
 
 	fprintf(f, "# env file: %s\n", env_file != NULL ? env_file : "(none)");
 	for (size_t i = 0; i < CONFIG_NVARS; i++) {

@@ -37,6 +37,16 @@ clock_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Seconds since the epoch on the real-time clock, for timestamps. */
+static inline double
+clock_real(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ------------------------------------------------------------------ */
 /* Route matching (router.c)                                           */
 /* ------------------------------------------------------------------ */
@@ -64,6 +74,28 @@ char	*resp_render(const struct silo_response *, const char *request_id,
 	    bool head_only, size_t *len);
 
 /* ------------------------------------------------------------------ */
+/* Database summaries shared by handlers (api_db.c)                    */
+/* ------------------------------------------------------------------ */
+
+/* A database failure, as a summary reports it. */
+struct db_fail {
+	bson_error_t	 error;		/* the driver's error */
+	char		 doing[160];	/* what was being asked */
+};
+
+cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
+cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
+cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
+bson_t	*api_db_with_did_filter(void);
+cJSON	*api_db_fail_json(const struct db_fail *);
+void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
+	    const struct db_fail *);
+
+void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
+size_t	 api_services_count(void);
+cJSON	*api_kidlisp_headline(struct silo_ctx *);
+
+/* ------------------------------------------------------------------ */
 /* Request ids (worker.c)                                              */
 /* ------------------------------------------------------------------ */
 
@@ -74,7 +106,8 @@ void	 request_id_make(char *buf, size_t bufsz);
 /* Workers and supervision (worker.c, serve.c)                         */
 /* ------------------------------------------------------------------ */
 
-int	 worker_main(const struct silo_config *, int listen_fd);
+int	 worker_main(const struct silo_config *, int listen_fd,
+	    double serve_started_at);
 int	 serve_main(const char *env_file, const struct config_override *,
 	    size_t noverrides);
 
@@ -256,10 +289,19 @@ enum mongo_stats {
 enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
 	    bson_t *stats, bson_error_t *);
 char	**mongo_collection_names(struct mongo *, bson_error_t *);
+
+/* Called per document of a find or aggregation; non-zero stops it. */
+typedef int (*mongo_doc_cb)(const bson_t *doc, void *arg);
+
+bool	 mongo_find_each(struct mongo *, const char *db, const char *collection,
+	    const bson_t *filter, const bson_t *opts, mongo_doc_cb, void *arg,
+	    bson_error_t *);
+bool	 mongo_aggregate_each(struct mongo *, const char *collection,
+	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);
-const char *bson_lookup_utf8(const bson_t *, const char *key);
+const char *bson_lookup_utf8(const bson_t *, const char *dotted);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
@@ -446,7 +488,7 @@ int	 storage_lock_take(const char *path, int *fd, char *holder,
 int	 storage_main(const struct silo_config *, const struct storage_opts *);
 
 /* ------------------------------------------------------------------ */
-/* The storage API (api_storage.c) and database errors (api_db.c)      */
+/* The storage API (api_storage.c)                                    */
 /* ------------------------------------------------------------------ */
 
 /* What a /api/storage/user/:id names. */
@@ -459,7 +501,5 @@ enum api_storage_id {
 
 enum api_storage_id api_storage_parse_id(const char *id, const char **name,
 	    char *why, size_t whysz);
-void	 api_db_error(struct silo_ctx *, struct silo_response *,
-	    const bson_error_t *, const char *doing);
 
 #endif /* SILO_EXTERN_H */

@@ -178,6 +178,86 @@ mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
 	return n;
 }
 
+/* Walk a cursor; false with e set on error.  *ndocs counts the deliveries. */
+static bool
+mongo_cursor_each(mongoc_cursor_t *cursor, mongo_doc_cb cb, void *arg,
+    size_t *ndocs, bson_error_t *e)
+{
+	const bson_t	*doc;
+
+	while (mongoc_cursor_next(cursor, &doc)) {
+		(*ndocs)++;
+		if (cb(doc, arg) != 0)
+			return true;
+	}
+	return !mongoc_cursor_error(cursor, e);
+}
+
+/* How a cursor is made: a find, or an aggregation. */
+typedef mongoc_cursor_t *(*mongo_cursor_fn)(mongoc_collection_t *,
+    const bson_t *query, const bson_t *opts);
+
+static mongoc_cursor_t *
+mongo_cursor_find(mongoc_collection_t *coll, const bson_t *filter,
+    const bson_t *opts)
+{
+	return mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+}
+
+static mongoc_cursor_t *
+mongo_cursor_aggregate(mongoc_collection_t *coll, const bson_t *pipeline,
+    const bson_t *opts)
+{
+	return mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline,
+	    opts, NULL);
+}
+
+/* Open a cursor and walk it, retrying once on a dead connection if
+ * nothing was delivered yet.  False with e set on error. */
+static bool
+mongo_each(struct mongo *m, const char *db, const char *collection,
+    mongo_cursor_fn open, const bson_t *query, const bson_t *opts,
+    mongo_doc_cb cb, void *arg, bson_error_t *e)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cursor;
+	size_t			 ndocs = 0;
+	bool			 ok;
+
+	coll = mongoc_client_get_collection(m->client,
+	    db != NULL ? db : m->db_name, collection);
+	for (int attempt = 0; ; attempt++) {
+		cursor = open(coll, query, opts);
+		ok = mongo_cursor_each(cursor, cb, arg, &ndocs, e);
+		mongoc_cursor_destroy(cursor);
+		if (ok || attempt == 1 || ndocs > 0 || !mongo_error_is_stream(e))
+			break;
+	}
+	mongoc_collection_destroy(coll);
+	return ok;
+}
+
+/* Call cb for every document of a find on db.collection (db NULL: the AC
+ * database); cb returning non-zero stops early. */
+bool
+mongo_find_each(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const bson_t *opts, mongo_doc_cb cb, void *arg,
+    bson_error_t *e)
+{
+	return mongo_each(m, db, collection, mongo_cursor_find, filter, opts,
+	    cb, arg, e);
+}
+
+/* The same for an aggregation pipeline ({"pipeline": [...]}) on the AC
+ * database. */
+bool
+mongo_aggregate_each(struct mongo *m, const char *collection,
+    const bson_t *pipeline, mongo_doc_cb cb, void *arg, bson_error_t *e)
+{
+	return mongo_each(m, NULL, collection, mongo_cursor_aggregate, pipeline,
+	    NULL, cb, arg, e);
+}
+
 /*
  * A collection's storage statistics, from the collStats command.  Its count
  * is the server's metadata count: the estimate, at no scan.  FerretDB
@@ -272,20 +352,22 @@ bson_lookup_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
 }
 
+/* A string field by dotted path, or NULL. */
+const char *
+bson_lookup_utf8(const bson_t *doc, const char *dotted)
+{
+	bson_iter_t	 it;
+
+	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &it) &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		return bson_iter_utf8(&it, NULL);
+	return NULL;
+}
+
 double
 bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
 {
 	bson_iter_t	 it;
 
 	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
-}
-
-/* A string field (top level), or NULL when absent or not a string. */
-const char *
-bson_lookup_utf8(const bson_t *doc, const char *key)
-{
-	bson_iter_t	 it;
-
-	return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it) ?
-	    bson_iter_utf8(&it, NULL) : NULL;
 }

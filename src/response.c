@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "extern.h"
 
@@ -83,6 +84,22 @@ resp_header_get(const struct silo_response *r, const char *name)
 	return NULL;
 }
 
+/* Add key: an ISO 8601 UTC time for unix_s (seconds since the epoch). */
+void
+resp_add_time(cJSON *obj, const char *key, double unix_s)
+{
+	time_t		 t = (time_t)unix_s;
+	struct tm	 tm;
+	char		 iso[40];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		cJSON_AddNullToObject(obj, key);
+		return;
+	}
+	cJSON_AddStringToObject(obj, key, iso);
+}
+
 const char *
 resp_status_text(int status)
 {
@@ -111,7 +128,8 @@ resp_status_text(int status)
 /*
  * Render the CGI response (Status line, headers, blank line, body) into
  * one malloc'd, NUL-terminated buffer; *len excludes the NUL.  A response without a status is a handler bug and
- * renders as a 500 rather than as nothing.
+ * renders as a 500 rather than as nothing.  A 304 has no body.  A
+ * handler's own Cache-Control replaces the default no-store.
  */
 char *
 resp_render(const struct silo_response *r, const char *request_id,
@@ -122,34 +140,45 @@ resp_render(const struct silo_response *r, const char *request_id,
 	int	 status = r->status;
 	cJSON	*fallback = NULL;
 	const cJSON *json = r->body;
+	const char *cache = resp_header_get(r, "Cache-Control");
 	int	 n;
 
-	if (status < 100 || status > 599 || json == NULL) {
+	if (status == 304)
+		head_only = true;
+	else if (status < 100 || status > 599 || json == NULL) {
 		status = 500;
 		json = fallback = resp_error_body("internal",
 		    "the handler produced no response");
 	}
-	if ((body = cJSON_PrintUnformatted(json)) == NULL)
-		goto out;
-	bodylen = strlen(body);
+	if (json != NULL && status != 304) {
+		if ((body = cJSON_PrintUnformatted(json)) == NULL)
+			goto out;
+		bodylen = strlen(body);
+	}
 
 	cap = 256 + bodylen + strlen(request_id);
 	for (size_t i = 0; i < r->nheaders; i++)
 		cap += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
 	if ((out = malloc(cap)) == NULL)
 		goto out;
-	n = snprintf(out, cap,
-	    "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "X-Request-Id: %s\r\n",
-	    status, resp_status_text(status), request_id);
+	n = snprintf(out, cap, "Status: %d %s\r\n", status,
+	    resp_status_text(status));
 	off = (size_t)n;
+	if (status != 304)
+		off += (size_t)snprintf(out + off, cap - off,
+		    "Content-Type: application/json; charset=utf-8\r\n");
+	if (cache == NULL)
+		off += (size_t)snprintf(out + off, cap - off,
+		    "Cache-Control: no-store\r\n");
+	off += (size_t)snprintf(out + off, cap - off, "X-Request-Id: %s\r\n",
+	    request_id);
 	for (size_t i = 0; i < r->nheaders; i++)
 		off += (size_t)snprintf(out + off, cap - off, "%s: %s\r\n",
 		    r->headers[i].name, r->headers[i].value);
-	off += (size_t)snprintf(out + off, cap - off,
-	    "Content-Length: %zu\r\n\r\n", bodylen);
+	if (status != 304)
+		off += (size_t)snprintf(out + off, cap - off,
+		    "Content-Length: %zu\r\n", bodylen);
+	off += (size_t)snprintf(out + off, cap - off, "\r\n");
 	if (!head_only) {
 		memcpy(out + off, body, bodylen);
 		off += bodylen;

@@ -83,6 +83,7 @@ struct supervisor {
 	bool		 stopping;	/* SIGTERM received */
 	double		 stop_deadline_ms; /* when stragglers get SIGKILL */
 	double		 last_term_ms;	/* when SIGTERM was last sent */
+	double		 started_at;	/* CLOCK_REALTIME seconds at start, for uptime */
 };
 
 /* Resolve a user or group given by name or number. */
@@ -292,7 +293,7 @@ worker_spawn(struct supervisor *s, size_t i)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		rc = worker_main(&s->config, s->listen_fd);
+		rc = worker_main(&s->config, s->listen_fd, s->started_at);
 		free(s->slots);
 		free(s->retiring);
 		free(s->unix_path);
@@ -538,11 +539,14 @@ int
 serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 {
 	struct supervisor	 s;
+	struct timespec		 started;
 	sigset_t		 set;
 	char			 err[4096], where[160];
 	int			 rc = 0;
 
 	memset(&s, 0, sizeof(s));
+	clock_gettime(CLOCK_REALTIME, &started);
+	s.started_at = (double)started.tv_sec + (double)started.tv_nsec / 1e9;
 	s.env_file = env_file;
 	s.overrides = ov;
 	s.noverrides = nov;

@@ -78,6 +78,10 @@ struct silo_config {
 	char		*oven_url;	/* OVEN_URL: AC's oven service */
 	char		*session_url;	/* SESSION_URL: AC's session server */
 	char		*pds_url;	/* PDS_URL: AC's ATProto PDS */
+	int		 probe_timeout_ms; /* SILO_PROBE_TIMEOUT_MS: bound on a whole probe */
+	int		 probe_connect_ms; /* SILO_PROBE_CONNECT_MS: bound on its connect */
+	int		 cache_ttl_s;	/* SILO_CACHE_TTL_S: shared cache lifetime, 0: off */
+	char		*cache_dir;	/* SILO_CACHE_DIR: where the shared cache lives */
 	char		*spaces_key;	/* SPACES_KEY: access key (secret-adjacent) */
 	char		*spaces_secret;	/* SPACES_SECRET: never printed */
 	char		*spaces_endpoint; /* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
@@ -172,6 +176,7 @@ int	 resp_add_header(struct silo_response *, const char *name,
 	    const char *value);
 const char *resp_header_get(const struct silo_response *, const char *name);
 const char *resp_status_text(int status);
+void	 resp_add_time(cJSON *obj, const char *key, double unix_s);
 void	 resp_clear(struct silo_response *);
 
 /* ------------------------------------------------------------------ */
@@ -193,6 +198,7 @@ struct silo_ctx {
 	const struct silo_config *config; /* the worker's configuration */
 	struct mongo	*mongo;		/* the worker's own MongoDB client */
 	double		 started_at;	/* worker start, CLOCK_REALTIME seconds */
+	double		 serve_started_at; /* `silo serve` start, CLOCK_REALTIME seconds */
 };
 
 /* The request a handler answers. */
@@ -203,6 +209,7 @@ struct silo_request {
 	struct query	 query;		/* parsed and checked by the router */
 	const char	*request_id;	/* echoed in X-Request-Id */
 	const char	*authorization;	/* Authorization header or NULL; never logged */
+	const char	*if_none_match;	/* the If-None-Match header, or NULL */
 	const char	*body;		/* request body, NUL-terminated */
 	size_t		 body_len;	/* its length in bytes */
 	char		*path_params[ROUTE_MAX_PATH_PARAMS]; /* decoded ":x" values */
@@ -249,6 +256,57 @@ const char *category_id(enum collection_category);
 const char *category_label(enum collection_category);
 
 /* ------------------------------------------------------------------ */
+/* Probes of AC's other services (probe.c)                             */
+/* ------------------------------------------------------------------ */
+
+#define	PROBE_MAX_BODY		(256u << 10)	/* larger answers are cut off, an error */
+
+/* One HTTP GET of a service, and what came of it. */
+struct probe {
+	const char	*base;		/* the service's base URL, e.g. OVEN_URL */
+	const char	*path;		/* what to ask, e.g. "/health" */
+	bool		 answered;	/* an HTTP response arrived in time */
+	long		 http_status;	/* its status, 0 when none */
+	double		 latency_ms;	/* time to the whole answer or the failure */
+	cJSON		*json;		/* the parsed body, when it was JSON; owned */
+	char		 reason[256];	/* why it failed, "" when it did not */
+};
+
+void	 probe_run(const struct silo_config *, struct probe *, size_t n);
+void	 probe_free(struct probe *, size_t n);
+bool	 probe_ok(const struct probe *);
+
+/* ------------------------------------------------------------------ */
+/* The cache every worker shares (cache.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* One cache key, between cache_open() and cache_close(). */
+struct cache_slot {
+	char		 key[96];	/* file-name-safe key */
+	char		 path[320];	/* <dir>/<key>.json */
+	int		 lock_fd;	/* the held per-key lock, or -1 */
+	cJSON		*value;		/* the cached value, or NULL; owned */
+	double		 cached_at;	/* when value was made, CLOCK_REALTIME s */
+	bool		 fresh;		/* value is younger than the TTL */
+	bool		 must_fill;	/* this worker holds the lock: refresh it */
+};
+
+/* Makes a value for a key; NULL when it cannot.  *keep false: do not
+ * store it (a failure worth retrying at once rather than after the TTL). */
+typedef cJSON *(*cache_fill_fn)(struct silo_ctx *, void *arg, bool *keep);
+
+void	 cache_open(const struct silo_config *, const char *key,
+	    struct cache_slot *);
+void	 cache_store(const struct silo_config *, struct cache_slot *,
+	    cJSON *value);
+void	 cache_store_at(const struct silo_config *, struct cache_slot *,
+	    cJSON *value, double at);
+void	 cache_close(struct cache_slot *);
+cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
+	    void *arg);
+void	 cache_stamp(cJSON *obj, double cached_at);
+
+/* ------------------------------------------------------------------ */
 /* Handlers per API area                                               */
 /* ------------------------------------------------------------------ */
 
@@ -271,6 +329,18 @@ void	 api_storage_top_users(struct silo_ctx *, const struct silo_request *,
 void	 api_storage_history(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_storage_refresh(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_services_all(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_services_oven(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_services_session(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_services_atproto(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_overview(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 
 #endif /* SILO_H */

@@ -263,6 +263,7 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		req.request_id = rid;
 		req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION",
 		    fr->envp);
+		req.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", fr->envp);
 		req.body = body;
 		req.body_len = body_len;
 		router_dispatch(silo_routes, silo_nroutes, ctx, &req, &resp);
@@ -285,7 +286,8 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 }
 
 int
-worker_main(const struct silo_config *config, int listen_fd)
+worker_main(const struct silo_config *config, int listen_fd,
+    double serve_started_at)
 {
 	struct sigaction	 sa;
 	sigset_t		 term;
@@ -320,6 +322,7 @@ worker_main(const struct silo_config *config, int listen_fd)
 	ctx.config = config;
 	ctx.mongo = &mongo;
 	ctx.started_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	ctx.serve_started_at = serve_started_at;
 
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	for (;;) {

@@ -64,6 +64,8 @@ PY_REQUIREMENTS = [
     "iniconfig==2.3.1",
     "packaging==26.3",
     "pluggy==1.7.0",
+    # docs/openapi.yaml, read by the contract test
+    "PyYAML==6.0.3",
 ]
 
 MINIO_USER = "silo-dev"
@@ -703,6 +705,8 @@ def silo(binary, mongo_uri, sock, log_path, workers=2, db_name="aesthetic",
     if not envfile.exists():
         envfile.write_text("# silo local stack: settings come from the "
                            "environment\n")
+    # The shared cache lives in the run directory, not in /var/cache.
+    extra_env.setdefault("SILO_CACHE_DIR", rundir / "cache")
     env = clean_env(MONGODB_CONNECTION_STRING=mongo_uri,
                     MONGODB_NAME=db_name, SILO_LISTEN=f"unix:{sock}",
                     SILO_WORKERS=workers, SILO_SOCKET_MODE="0600",
@@ -710,6 +714,7 @@ def silo(binary, mongo_uri, sock, log_path, workers=2, db_name="aesthetic",
     s = Service("silo", [binary, "--env-file", envfile, "serve"], log_path,
                 env=env, ready=lambda: unix_open(sock), stop_timeout=35.0)
     s.sock = sock
+    s.cache_dir = Path(extra_env["SILO_CACHE_DIR"])
     return s
 
 

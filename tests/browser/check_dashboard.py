@@ -168,20 +168,56 @@ def down(doing):
             "error": {"code": "db_unavailable", "message": f"{doing}: {DOWN_MESSAGE}"}}
 
 
+def service(status="ok", latency=41.3, reason=None, age=4.2):
+    return {"status": status, "reason": reason, "latency_ms": latency,
+            "cached_at": "2026-11-23T21:00:00Z", "age_s": age}
+
+
+KIDLISP = {"status": "ok", "total": 14189,
+           "keeps": {"kept": 284, "pending": 71, "tezos": 425,
+                     "tezos_minted": 298, "minted": 582},
+           "created_30d": 1207,
+           "top": {"code": "bop", "hits": 4987, "when": "2025-03-01T10:00:00Z",
+                   "handle": "@müller"},
+           "cached_at": "2026-11-23T21:00:00Z", "age_s": 12.0}
+PDS_DOWN = ("http://127.0.0.1:9/xrpc/_health: Failed to connect to "
+            "127.0.0.1 port 9: Connection refused")
+
+
+def overview(services=None, kidlisp=None):
+    svc = {"oven": service(), "session": service(latency=8.4),
+           "atproto": service(latency=120.0)}
+    svc.update(services or {})
+    return {"services": svc, "kidlisp": kidlisp or KIDLISP,
+            "backup": {"status": "none", "last": None, "reason": "none yet"},
+            "silo": {"status": "ok", "version": "0.1.0", "uptime_s": 3600,
+                     "workers": 4},
+            "status": "ok", "degraded": []}
+
+
+OVERVIEW_OK = overview()
+OVERVIEW_PDS_DOWN = overview({"atproto": service("unreachable", 0.6, PDS_DOWN)})
+OVERVIEW_DB_DOWN = overview(kidlisp={"status": "error", "error": {
+    "code": "db_unavailable", "message": f"kidlisp stats: {DOWN_MESSAGE}"}})
+
 # variant -> path -> (status, body)
 VARIANTS = {
     "ok": {"/api/db/health": (200, HEALTH_OK),
            "/api/db/collections": (200, COLLECTIONS),
-           "/api/db/users/count": (200, USERS)},
+           "/api/db/users/count": (200, USERS),
+           "/api/overview": (200, OVERVIEW_OK)},
     "collections503": {"/api/db/health": (200, HEALTH_OK),
                        "/api/db/collections": (503, down("listCollections")),
-                       "/api/db/users/count": (200, USERS)},
+                       "/api/db/users/count": (200, USERS),
+                       "/api/overview": (200, OVERVIEW_OK)},
     "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
                  "/api/db/collections": (200, COLLECTIONS),
-                 "/api/db/users/count": (200, USERS)},
+                 "/api/db/users/count": (200, USERS),
+                 "/api/overview": (200, OVERVIEW_PDS_DOWN)},
     "down": {"/api/db/health": (503, down("ping")),
              "/api/db/collections": (503, down("listCollections")),
-             "/api/db/users/count": (503, down("users"))},
+             "/api/db/users/count": (503, down("users")),
+             "/api/overview": (200, OVERVIEW_DB_DOWN)},
 }
 
 # --------------------------------------------------------------------------
@@ -590,6 +626,43 @@ def check_collections_ok(c, v, dom):
                                            if n.visible()])
 
 
+def service_boxes(dom):
+    return {n.attrs.get("data-service"): n for n in dom.id("services-grid").walk()
+            if n.attrs.get("data-service")}
+
+
+def check_services(c, v, dom, statuses):
+    c.eq(f"{v}: services state", dom.id("services").attrs.get("data-state"), "ok")
+    boxes = service_boxes(dom)
+    c.eq(f"{v}: service boxes", list(boxes), ["oven", "session", "atproto"])
+    for name, want in statuses.items():
+        box = boxes.get(name)
+        if box is None:
+            continue
+        value = [n for n in box.walk() if "stat-value" in n.classes()]
+        c.eq(f"{v}: {name} status", " ".join(value[0].text().split()) if value else None, want)
+        cls = {"ok": "ok", "degraded": "warn", "unreachable": "down"}[want]
+        c.check(f"{v}: {name} coloured {cls}", cls in box.classes(), box.attrs)
+    ok = sum(1 for s in statuses.values() if s == "ok")
+    c.eq(f"{v}: services meta", dom.text("services-meta"), f"{ok} of 3 ok")
+    c.check(f"{v}: oven latency and age", "41 ms · checked 4s ago" in " ".join(boxes["oven"].text().split()),
+            boxes["oven"].text())
+
+
+# element id -> the text KIDLISP must render as
+KIDLISP_TEXTS = {
+    "v-kl-total": "14,189", "v-kl-kept": "284", "s-kl-kept": "+ 298 legacy mints",
+    "v-kl-pending": "71", "v-kl-new": "1,207",
+    "kl-top": "most hit: $bop · 4,987 hits · @müller", "kidlisp-meta": "counted 12s ago",
+}
+
+
+def check_kidlisp_ok(c, v, dom):
+    c.eq(f"{v}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "ok")
+    for ident, want in KIDLISP_TEXTS.items():
+        c.eq(f"{v}: {ident}", dom.text(ident), want)
+
+
 def check_collections_error(c, v, dom):
     msg = f"listCollections: {DOWN_MESSAGE}"
     for ident in ("group-collections", "categories", "collections"):
@@ -736,8 +809,10 @@ class Cdp:
             self.pump(0.2)
 
     def click(self, selector):
-        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-                      f".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
+        # Scrolled into view first: a click lands only inside the viewport.
+        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                      "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
                                                     "button": "left", "clickCount": 1})
@@ -863,22 +938,29 @@ def run_variant(c, binary, name, shots, out):
     print(f"variant {name}", flush=True)
     with Server(VARIANTS[name]) as srv:
         dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
-        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count"):
+        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview"):
             c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
         check_common(c, name, dom)
         if name == "ok":
             check_health_ok(c, name, dom)
             check_users_ok(c, name, dom)
             check_collections_ok(c, name, dom)
+            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+            check_kidlisp_ok(c, name, dom)
         elif name == "collections503":
             check_health_ok(c, name, dom)
             check_users_ok(c, name, dom)
             check_collections_error(c, name, dom)
+            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+            check_kidlisp_ok(c, name, dom)
         elif name == "degraded":
             check_health_ok(c, name, dom, status="degraded")
             c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
                     dom.text("db-status-text"))
             check_collections_ok(c, name, dom)
+            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
+            pds = " ".join(service_boxes(dom)["atproto"].text().split())
+            c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
         elif name == "down":
             c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
             c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
@@ -897,6 +979,12 @@ def run_variant(c, binary, name, shots, out):
             check_collections_error(c, name, dom)
             users = " ".join(dom.id("group-users").text().split())
             c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
+            # the overview answered: its services panel is whole, only the
+            # kidlisp section, which needs the database, shows its error
+            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+            c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
+            kl = " ".join(dom.id("kidlisp").text().split())
+            c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
         c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
 
         for theme, (w, h) in shots:

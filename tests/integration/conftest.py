@@ -19,9 +19,17 @@ import pytest
 SRCDIR = Path(os.environ.get("SILO_SRCDIR")
               or Path(__file__).resolve().parents[2])
 sys.path.insert(0, str(SRCDIR / "tools"))
+sys.path.insert(0, str(SRCDIR / "tests" / "fixtures"))
 import stacklib as sl  # noqa: E402
+import ac_services  # noqa: E402
 
 DB_NAME = "aesthetic"
+
+# The probe bounds and cache lifetime the stack's silo runs with: short, so
+# that the slow and TTL tests are quick.
+PROBE_TIMEOUT_MS = 1000
+PROBE_CONNECT_MS = 500
+CACHE_TTL_S = 2
 
 
 def silo_binary():
@@ -57,7 +65,13 @@ class Stack:
         self.fdb = None
         self.silo = None
         self.caddy = None
+        self.fakes = {}
         self.silo_bin = silo_binary()
+
+    def clear_cache(self):
+        """Forget every cached answer (as if the TTL had passed)."""
+        for f in self.silo.cache_dir.glob("*.json"):
+            f.unlink(missing_ok=True)
 
     def request(self, method, path, headers=None, body=None, timeout=15):
         """One request to Caddy; path is sent exactly as given."""
@@ -127,10 +141,17 @@ def stack():
     try:
         st.fdb = sl.ferretdb(root / "ferretdb",
                              log_path=root / "ferretdb.log").start()
+        st.fakes = ac_services.start_all(lifetime=3600)
         sock = root / "silo.sock"
         st.silo = sl.silo(st.silo_bin, st.fdb.uri, sock, root / "silo.log",
                           workers=3, db_name=DB_NAME, rundir=root,
-                          SILO_LOG_LEVEL="info")
+                          SILO_LOG_LEVEL="info",
+                          OVEN_URL=st.fakes["oven"].url,
+                          SESSION_URL=st.fakes["session"].url,
+                          PDS_URL=st.fakes["pds"].url,
+                          SILO_PROBE_TIMEOUT_MS=PROBE_TIMEOUT_MS,
+                          SILO_PROBE_CONNECT_MS=PROBE_CONNECT_MS,
+                          SILO_CACHE_TTL_S=CACHE_TTL_S)
         st.silo.start()
         www = root / "www"
         www.mkdir()
@@ -141,6 +162,8 @@ def stack():
         yield st
     finally:
         sl.stop_all()
+        for fake in st.fakes.values():
+            fake.stop()
         if _failed:
             for log in st.logs():
                 sys.stderr.write(f"\n---- last lines of {log} ----\n")
@@ -214,9 +237,8 @@ def _docs():
             "zz-unknown-things": unknown}
 
 
-@pytest.fixture(scope="session")
-def seeded(stack):
-    """Insert the test data set; return {collection: [docs]}."""
+def seed_database(stack):
+    """Replace the database with the test data set; return it."""
     docs = _docs()
     with stack.mongo() as client:
         client.drop_database(DB_NAME)
@@ -227,3 +249,39 @@ def seeded(stack):
         db.paintings.create_index("user")
         db["@handles"].create_index("handle", unique=True)
     return docs
+
+
+@pytest.fixture(scope="session")
+def seeded(stack):
+    """Insert the test data set; return {collection: [docs]}."""
+    return seed_database(stack)
+
+
+# Collections of the generated AC dataset the service, KidLisp and
+# overview tests read, at a scale with a few keeps and bakes in it.
+ACGEN_SCALE = 0.05
+ACGEN_COLLECTIONS = ["kidlisp", "@handles", "users", "paintings", "moods",
+                     "pieces", "tapes", "news-posts", "oven-bakes",
+                     "verifications"]
+
+
+@pytest.fixture(scope="module")
+def acdata(stack):
+    """The generated AC dataset (tools/acgen.py) in the database, as
+    {collection: [documents]} decoded the way pymongo reads them; the
+    tests compute what silo should say from these.  Afterwards the
+    database holds the `seeded` data set again."""
+    import acgen
+    from bson import json_util
+    docs = {}
+    with stack.mongo() as client:
+        client.drop_database(DB_NAME)
+        db = client[DB_NAME]
+        for name in ACGEN_COLLECTIONS:
+            docs[name] = [json_util.loads(acgen.encode_document(d))
+                          for d in acgen.iter_collection(name, ACGEN_SCALE)]
+            db[name].insert_many([dict(d) for d in docs[name]])
+    stack.clear_cache()
+    yield docs
+    seed_database(stack)
+    stack.clear_cache()

@@ -393,6 +393,22 @@ def test_top_users(world):
     assert status == 400 and "accepts limit" in body["error"]["message"]
 
 
+def test_answers_follow_the_openapi_document(world):
+    import yaml
+    from test_openapi import SPEC, response_schema, validate
+    spec = yaml.safe_load(SPEC.read_text())
+    sub = sorted(world.expected.users)[0]
+    for path, url in (
+            ("/api/storage/usage", "/api/storage/usage"),
+            ("/api/storage/buckets", "/api/storage/buckets"),
+            ("/api/storage/user/{id}", "/api/storage/user/" + urlquote(sub)),
+            ("/api/storage/top-users", "/api/storage/top-users?limit=100"),
+            ("/api/storage/history", "/api/storage/history")):
+        status, body = world.get(url)
+        assert status == 200, (url, body)
+        validate(spec, response_schema(spec, path, 200), body, url)
+
+
 def test_wrong_credentials_keep_the_old_snapshot(world):
     _, before = world.get("/api/storage/usage")
     r = world.refresh(SPACES_SECRET="not-the-secret")

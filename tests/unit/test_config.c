@@ -18,8 +18,9 @@ static const char *const all_vars[] = {
 	"SILO_WORKERS", "SILO_DB_TIMEOUT_MS", "SILO_DB_SLOW_MS",
 	"SILO_MAX_BODY", "SILO_SHUTDOWN_TIMEOUT", "SILO_LOG_LEVEL",
 	"OVEN_URL", "SESSION_URL", "PDS_URL", "SPACES_KEY", "SPACES_SECRET",
-	"SPACES_ENDPOINT", "SILO_ADMIN_TOKEN", "SILO_READ_TOKEN", "LISTEN_FDS",
-	"LISTEN_PID", NULL
+	"SPACES_ENDPOINT", "SILO_ADMIN_TOKEN", "SILO_READ_TOKEN",
+	"SILO_PROBE_TIMEOUT_MS", "SILO_PROBE_CONNECT_MS", "SILO_CACHE_TTL_S",
+	"SILO_CACHE_DIR", "LISTEN_FDS", "LISTEN_PID", NULL
 };
 
 static char env_path[64];
@@ -163,6 +164,24 @@ test_bad_values_name_variable_value_and_source(void **state)
 }
 
 /* A bad URI's error says why, on one line, and never shows its password. */
+static void
+test_probe_and_cache_settings(void **state)
+{
+	const char *path = env_file(
+	    "MONGODB_CONNECTION_STRING=mongodb://127.0.0.1\n"
+	    "SILO_PROBE_TIMEOUT_MS=300\n"
+	    "SILO_PROBE_CONNECT_MS=400\n"
+	    "SILO_CACHE_DIR=relative/dir\n");
+	const char *want[] = {
+	    "SILO_PROBE_CONNECT_MS=400 exceeds SILO_PROBE_TIMEOUT_MS=300",
+	    "SILO_CACHE_DIR='relative/dir' (", ":4): expected an absolute path",
+	    "SILO_CACHE_TTL_S='-1' (environment): expected a whole number from 0 to 86400",
+	};
+
+	setenv("SILO_CACHE_TTL_S", "-1", 1);
+	expect_problems(path, want, sizeof(want) / sizeof(want[0]));
+}
+
 static void
 test_bad_mongo_uris_say_why_without_echoing_the_password(void **state)
 {
@@ -322,6 +341,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_precedence_flag_env_file_default, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_required, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_bad_values_name_variable_value_and_source, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_probe_and_cache_settings, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_bad_mongo_uris_say_why_without_echoing_the_password, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_env_file_errors_name_file_and_line, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),

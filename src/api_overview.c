@@ -1,0 +1,420 @@
+/*
+ * api_overview.c: /api/overview, the dashboard's first screen in one call.
+ *
+ * Sections, each made by the code that serves it elsewhere (api_db.c,
+ * api_services.c, api_kidlisp.c) and each cached under its own key in
+ * the shared cache (cache.c), so that a poll costs a handful of small
+ * file reads and no database or network work while the cache is fresh:
+ *
+ *   database     /api/db/health
+ *   collections  /api/db/collections' totals and categories
+ *   users        /api/db/users/count
+ *   storage      the latest good storage snapshot (silo.storage_snapshots,
+ *                status "ok", newest finished_at), or "none" before one
+ *   services     each service's status, reason and latency
+ *   kidlisp      total, keeps, pieces made in the last 30 days, top piece
+ *   backup       null with a reason: silo makes no backups yet
+ *   silo         its version, uptime and worker count
+ *
+ * Every section carries its own status and its freshness (cached_at,
+ * age_s).  A section that fails says so ("status":"error" and the error)
+ * and the answer's "degraded" lists it; the others are unaffected, and
+ * the HTTP status stays 200.  A failed section is not cached, so it is
+ * tried again on the next request.
+ *
+ * The assembled answer is cached too, with its ETag, as old as its oldest
+ * section: a poll while everything is fresh reads one file and only
+ * brings the ages and silo's uptime up to date.
+ *
+ * Conditional requests: the answer carries a weak ETag, a hash of its
+ * content with the fields that only measure time left out (cached_at,
+ * ages, uptimes, latencies).  Otherwise the ETag would change every
+ * second while nothing a reader cares about had; with them left out it
+ * changes when a count, a status, a version or a reason does.  Two
+ * answers with one ETag may differ in those fields, which is exactly
+ * what a weak validator promises.  If-None-Match with a matching tag is
+ * a 304 with no body, and Cache-Control: no-cache makes browsers ask.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "extern.h"
+
+/* One database-backed section. */
+struct overview_part {
+	const char	*name;		/* the section's key in the answer */
+	const char	*cache_key;	/* its shared-cache key */
+	cJSON		*(*make)(struct silo_ctx *, struct db_fail *);
+};
+
+/* Fields that measure time, left out of the ETag. */
+static const char *const overview_volatile[] = {
+	"cached_at", "age_s", "uptime_s", "uptime", "latency_ms", "ping_ms",
+	NULL
+};
+
+/* collections, without the per-collection list: totals and categories. */
+static cJSON *
+overview_collections(struct silo_ctx *ctx, struct db_fail *f)
+{
+	cJSON	*all = api_db_collections_json(ctx, f);
+
+	if (all != NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(all, "collections");
+	return all;
+}
+
+static int
+snapshot_row(const bson_t *doc, void *arg)
+{
+	cJSON		*o = arg;
+	bson_iter_t	 it;
+
+	cJSON_AddStringToObject(o, "status", "ok");
+	if (bson_iter_init_find(&it, doc, "finished_at") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
+		double	 at = (double)bson_iter_date_time(&it) / 1e3;
+
+		resp_add_time(o, "finished_at", at);
+		cJSON_AddNumberToObject(o, "snapshot_age_s",
+		    (double)(int64_t)(clock_real() - at));
+	} else {
+		cJSON_AddNullToObject(o, "finished_at");
+		cJSON_AddNullToObject(o, "snapshot_age_s");
+	}
+	cJSON_AddNumberToObject(o, "bytes",
+	    (double)bson_lookup_int64(doc, "totals.bytes", 0));
+	cJSON_AddNumberToObject(o, "objects",
+	    (double)bson_lookup_int64(doc, "totals.objects", 0));
+	return 1;
+}
+
+/* The latest good storage snapshot, read where the storage job writes it. */
+static cJSON *
+overview_storage(struct silo_ctx *ctx, struct db_fail *f)
+{
+	bson_t	*filter = BCON_NEW("status", BCON_UTF8("ok"));
+	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+		    "limit", BCON_INT64(1),
+		    "projection", "{", "finished_at", BCON_INT32(1),
+			"totals", BCON_INT32(1), "}");
+	cJSON	*o = cJSON_CreateObject();
+
+	if (!mongo_find_each(ctx->mongo, "silo", "storage_snapshots", filter, opts,
+	    snapshot_row, o, &f->error)) {
+		snprintf(f->doing, sizeof(f->doing), "silo.storage_snapshots");
+		cJSON_Delete(o);
+		o = NULL;
+	} else if (cJSON_GetObjectItemCaseSensitive(o, "status") == NULL) {
+		cJSON_AddStringToObject(o, "status", "none");
+		cJSON_AddStringToObject(o, "reason", "no snapshot yet");
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return o;
+}
+
+static const struct overview_part overview_parts[] = {
+	{ "database", "overview-database", api_db_health_json },
+	{ "collections", "overview-collections", overview_collections },
+	{ "users", "overview-users", api_db_users_json },
+	{ "storage", "overview-storage", overview_storage },
+};
+
+/* The cache's fill for one part: its summary, or its error, uncached. */
+static cJSON *
+overview_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	const struct overview_part *part = arg;
+	struct db_fail	 f;
+	cJSON		*o = part->make(ctx, &f);
+
+	if (o == NULL) {
+		*keep = false;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "status", "error");
+		cJSON_AddItemToObject(o, "error", api_db_fail_json(&f));
+		return o;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(o, "status") == NULL)
+		cJSON_AddStringToObject(o, "status", "ok");
+	return o;
+}
+
+/* Record a section, and in degraded the sections that failed. */
+static void
+overview_add(cJSON *body, cJSON *degraded, const char *name, cJSON *section,
+    bool failed)
+{
+	if (failed)
+		cJSON_AddItemToArray(degraded, cJSON_CreateString(name));
+	cJSON_AddItemToObject(body, name, section);
+}
+
+static bool
+section_failed(const cJSON *section)
+{
+	const cJSON	*st = cJSON_GetObjectItemCaseSensitive(section, "status");
+
+	return section == NULL || cJSON_GetObjectItemCaseSensitive(section, "error") ||
+	    (cJSON_IsString(st) && strcmp(st->valuestring, "error") == 0);
+}
+
+/* Each service's status, reason, latency and freshness. */
+static cJSON *
+overview_services(struct silo_ctx *ctx)
+{
+	static const char *const keep[] = {
+		"service", "status", "reason", "latency_ms", "cached_at", "age_s"
+	};
+	size_t	 n = api_services_count();
+	cJSON	*all[8], *o = cJSON_CreateObject(), *one;
+
+	api_services_collect(ctx, (1u << n) - 1, all);
+	for (size_t i = 0; i < n; i++) {
+		one = cJSON_CreateObject();
+		for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+			cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(all[i], keep[k]);
+
+			if (v != NULL)
+				cJSON_AddItemToObject(one, keep[k], v);
+		}
+		cJSON_AddItemToObject(o, cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(one, "service")), one);
+		cJSON_DeleteItemFromObjectCaseSensitive(one, "service");
+		cJSON_Delete(all[i]);
+	}
+	return o;
+}
+
+static cJSON *
+overview_silo(struct silo_ctx *ctx)
+{
+	cJSON		*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", "ok");
+	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
+	cJSON_AddNumberToObject(o, "uptime_s",
+	    (double)(int64_t)(clock_real() - ctx->serve_started_at));
+	cJSON_AddNumberToObject(o, "workers", ctx->config->workers);
+	return o;
+}
+
+static cJSON *
+overview_backup(void)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", "none");
+	cJSON_AddNullToObject(o, "last");
+	cJSON_AddStringToObject(o, "reason",
+	    "silo makes no backups yet: the nightly mongodump job does not exist");
+	return o;
+}
+
+/* A copy of v without the fields that only measure time. */
+static void
+overview_strip(cJSON *v)
+{
+	cJSON	*child;
+
+	for (const char *const *k = overview_volatile; *k != NULL; k++)
+		cJSON_DeleteItemFromObjectCaseSensitive(v, *k);
+	if (cJSON_IsObject(v)) {
+		/* and any "<something>_age_s" */
+		for (child = v->child; child != NULL; ) {
+			cJSON	*next = child->next;
+			size_t	 len = child->string ? strlen(child->string) : 0;
+
+			if (len > 6 && strcmp(child->string + len - 6, "_age_s") == 0)
+				cJSON_Delete(cJSON_DetachItemViaPointer(v, child));
+			child = next;
+		}
+	}
+	cJSON_ArrayForEach(child, v)
+		overview_strip(child);
+}
+
+/* W/"<FNV-1a 64 of the content without its times>". */
+static void
+overview_etag(const cJSON *body, char *out, size_t outsz)
+{
+	cJSON		*copy = cJSON_Duplicate(body, true);
+	char		*text;
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+
+	overview_strip(copy);
+	if ((text = cJSON_PrintUnformatted(copy)) != NULL)
+		for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+			h = (h ^ *p) * 0x100000001b3ULL;
+	snprintf(out, outsz, "W/\"%016llx\"", (unsigned long long)h);
+	free(text);
+	cJSON_Delete(copy);
+}
+
+/* Does If-None-Match (a list of tags, or *) name tag?  Weak comparison. */
+static bool
+overview_etag_matches(const char *header, const char *tag)
+{
+	const char	*p = header, *opaque = tag + 2;	/* past W/ */
+	size_t		 olen = strlen(opaque);
+
+	while (p != NULL && *p != '\0') {
+		size_t	 len;
+
+		p += strspn(p, " \t,");
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == olen && strncmp(p, opaque, len) == 0)
+			return true;
+		p = strchr(p, ',');
+	}
+	return false;
+}
+
+/* The whole answer, from every section's cache. */
+static cJSON *
+overview_assemble(struct silo_ctx *ctx)
+{
+	cJSON	*body = cJSON_CreateObject(), *degraded, *section;
+
+	degraded = cJSON_CreateArray();
+	for (size_t i = 0; i < sizeof(overview_parts) / sizeof(overview_parts[0]); i++) {
+		section = cache_get(ctx, overview_parts[i].cache_key, overview_fill,
+		    (void *)&overview_parts[i]);
+		overview_add(body, degraded, overview_parts[i].name, section,
+		    section_failed(section));
+	}
+	section = overview_services(ctx);
+	overview_add(body, degraded, "services", section, false);
+	section = api_kidlisp_headline(ctx);
+	overview_add(body, degraded, "kidlisp", section, section_failed(section));
+	overview_add(body, degraded, "backup", overview_backup(), false);
+	overview_add(body, degraded, "silo", overview_silo(ctx), false);
+	cJSON_AddStringToObject(body, "status",
+	    cJSON_GetArraySize(degraded) == 0 ? "ok" : "degraded");
+	cJSON_AddItemToObject(body, "degraded", degraded);
+	return body;
+}
+
+/* A section's cached_at as unix seconds, or -1. */
+static double
+section_time(const cJSON *section)
+{
+	const char	*iso = cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(section, "cached_at"));
+	struct tm	 tm = { 0 };
+
+	if (iso == NULL || strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+		return -1;
+	return (double)timegm(&tm);
+}
+
+/* Apply fn to every section that carries a cached_at (services' too). */
+static void
+overview_each_section(cJSON *body, void (*fn)(cJSON *, void *), void *arg)
+{
+	cJSON	*section, *svc;
+
+	cJSON_ArrayForEach(section, body) {
+		if (section_time(section) >= 0)
+			fn(section, arg);
+		if (section->string != NULL && strcmp(section->string, "services") == 0)
+			cJSON_ArrayForEach(svc, section)
+				if (section_time(svc) >= 0)
+					fn(svc, arg);
+	}
+}
+
+static void
+oldest_of(cJSON *section, void *arg)
+{
+	double	*oldest = arg, at = section_time(section);
+
+	if (at < *oldest)
+		*oldest = at;
+}
+
+static void
+refresh_age(cJSON *section, void *arg)
+{
+	double	 age = *(double *)arg - section_time(section);
+
+	cJSON_ReplaceItemInObjectCaseSensitive(section, "age_s",
+	    cJSON_CreateNumber(age < 0 ? 0 : (double)(int64_t)(age * 10) / 10));
+}
+
+/*
+ * The assembled answer and its ETag, cached as a whole under "overview"
+ * and stored as old as its oldest section, so it expires when that
+ * section does: a poll then costs one file read however many sections
+ * there are.  A failed section keeps it out of the cache.
+ */
+static cJSON *
+overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
+{
+	struct cache_slot slot;
+	cJSON		*wrap = NULL, *body;
+	const char	*tag;
+	double		 now = clock_real(), oldest = now;
+
+	cache_open(ctx->config, "overview", &slot);
+	if (!slot.must_fill) {
+		wrap = slot.value;
+		slot.value = NULL;
+	}
+	body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
+	tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(wrap, "etag"));
+	if (body == NULL || tag == NULL) {
+		/* A miss (or a file that is not ours): make it, and store it
+		 * unless a section failed. */
+		cJSON_Delete(body);
+		cJSON_Delete(wrap);
+		body = overview_assemble(ctx);
+		overview_etag(body, etag, etagsz);
+		overview_each_section(body, oldest_of, &oldest);
+		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
+		    "degraded")) == 0) {
+			wrap = cJSON_CreateObject();
+			cJSON_AddStringToObject(wrap, "etag", etag);
+			cJSON_AddItemReferenceToObject(wrap, "body", body);
+			cache_store_at(ctx->config, &slot, wrap, oldest);
+			cJSON_Delete(wrap);
+		}
+	} else {
+		snprintf(etag, etagsz, "%s", tag);
+		cJSON_Delete(wrap);
+	}
+	cache_close(&slot);
+	/* Ages and silo's uptime are now's, whenever the rest was made. */
+	overview_each_section(body, refresh_age, &now);
+	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo", overview_silo(ctx));
+	return body;
+}
+
+void
+api_overview(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	char	 etag[32];
+	cJSON	*body = overview_cached(ctx, etag, sizeof(etag));
+
+	resp_add_header(resp, "ETag", etag);
+	resp_add_header(resp, "Cache-Control", "no-cache");
+	if (req->if_none_match != NULL &&
+	    overview_etag_matches(req->if_none_match, etag)) {
+		cJSON_Delete(body);
+		resp_json(resp, 304, NULL);
+		return;
+	}
+	resp_json(resp, 200, body);
+}

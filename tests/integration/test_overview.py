@@ -1,0 +1,167 @@
+"""/api/overview: every section from the generated dataset, the latest
+storage snapshot, freshness, ETag/304, and one failing part at a time."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import stacklib as sl
+from conftest import CACHE_TTL_S, DB_NAME
+
+SECTIONS = ["database", "collections", "users", "storage", "services",
+            "kidlisp", "backup", "silo"]
+
+
+def overview(stack, headers=None):
+    r = stack.get("/api/overview", headers=headers)
+    assert r.status in (200, 304), r
+    return r
+
+
+def test_every_section_from_the_data(stack, acdata):
+    stack.clear_cache()
+    r = overview(stack)
+    assert r.status == 200
+    body = r.json()
+    assert set(SECTIONS) <= set(body), sorted(body)
+    assert body["status"] == "ok" and body["degraded"] == [], body
+    # collections: totals of what acdata put in, by category
+    col = body["collections"]
+    assert col["status"] == "ok"
+    assert "collections" not in col        # the list stays in /api/db
+    assert col["totals"]["collections"] == len(acdata)
+    assert col["totals"]["documents"] == sum(len(d) for d in acdata.values())
+    cats = {c["id"]: c["documents"] for c in col["categories"]}
+    assert cats["content"] == sum(len(acdata[n]) for n in (
+        "kidlisp", "paintings", "moods", "pieces", "tapes"))
+    # users, as /api/db/users/count says
+    users = [u for u in acdata["users"] if u["_id"] != "art-guest"]
+    assert body["users"]["users"] == len(users)
+    assert body["users"]["handles"] == len(acdata["@handles"])
+    assert body["database"]["status"] in ("ok", "degraded")
+    assert body["database"]["database"] == DB_NAME
+    # kidlisp headline, as /api/kidlisp/stats says
+    kl = stack.get("/api/kidlisp/stats").json()
+    assert body["kidlisp"]["total"] == len(acdata["kidlisp"]) == kl["total"]
+    assert body["kidlisp"]["keeps"] == kl["keeps"]
+    assert body["kidlisp"]["top"]["code"] == kl["top"][0]["code"]
+    # services: the fakes are healthy
+    assert {k: v["status"] for k, v in body["services"].items()} == \
+        {"oven": "ok", "session": "ok", "atproto": "ok"}
+    assert body["backup"]["last"] is None and body["backup"]["reason"]
+    assert body["silo"]["version"] and body["silo"]["workers"] == 3
+    assert body["silo"]["uptime_s"] >= 0
+    # freshness per cached section
+    for name in ("database", "collections", "users", "storage", "kidlisp"):
+        assert body[name]["cached_at"].endswith("Z"), name
+        assert 0 <= body[name]["age_s"] <= CACHE_TTL_S + 1, name
+    for s in body["services"].values():
+        assert "cached_at" in s and "age_s" in s
+
+
+def test_storage_none_then_latest_good_snapshot(stack, acdata):
+    stack.clear_cache()
+    st = overview(stack).json()["storage"]
+    assert st["status"] == "none" and st["reason"] == "no snapshot yet"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    snaps = [
+        {"status": "ok", "finished_at": now - timedelta(days=2),
+         "totals": {"bytes": 111, "objects": 1}},
+        {"status": "ok", "finished_at": now - timedelta(hours=3),
+         "totals": {"bytes": 5 * 2**40 + 7, "objects": 123456}},
+        {"status": "failed", "finished_at": now - timedelta(hours=1),
+         "totals": {"bytes": 9, "objects": 9}},
+    ]
+    with stack.mongo() as client:
+        coll = client["silo"]["storage_snapshots"]
+        coll.insert_many(snaps)
+        try:
+            stack.clear_cache()
+            st = overview(stack).json()["storage"]
+        finally:
+            coll.drop()
+    assert st["status"] == "ok", st
+    assert st["bytes"] == 5 * 2**40 + 7 and st["objects"] == 123456
+    assert st["finished_at"] == (now - timedelta(hours=3)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(st["snapshot_age_s"] - 3 * 3600) < 120
+
+
+def test_etag_and_304(stack, acdata):
+    stack.clear_cache()
+    first = overview(stack)
+    tag = first.header("ETag")
+    assert tag and tag.startswith('W/"'), tag
+    assert first.header("Cache-Control") == "no-cache"
+    again = overview(stack, {"If-None-Match": tag})
+    assert again.status == 304 and again.body == b""
+    assert again.header("ETag") == tag
+    # Ages, uptimes and latencies move; once every section has been made
+    # again the content is the same, and so is the tag.
+    time.sleep(CACHE_TTL_S + 0.5)
+    later = overview(stack)
+    assert later.json()["database"]["cached_at"] != \
+        first.json()["database"]["cached_at"]
+    assert later.header("ETag") == tag
+    assert overview(stack, {"If-None-Match": f'"x", {tag}'}).status == 304
+    assert overview(stack, {"If-None-Match": "*"}).status == 304
+    # a change in the data changes the tag
+    with stack.mongo() as client:
+        client[DB_NAME].kidlisp.insert_one({"code": "zzz-new", "hits": 0})
+    try:
+        stack.clear_cache()
+        changed = overview(stack, {"If-None-Match": tag})
+        assert changed.status == 200
+        assert changed.header("ETag") != tag
+    finally:
+        with stack.mongo() as client:
+            client[DB_NAME].kidlisp.delete_one({"code": "zzz-new"})
+        stack.clear_cache()
+
+
+def test_dead_service_changes_its_section_only(stack, acdata):
+    stack.clear_cache()
+    tag = overview(stack).header("ETag")
+    stack.fakes["pds"].set_state("dead")
+    try:
+        stack.clear_cache()
+        r = overview(stack)
+        body = r.json()
+        assert r.status == 200
+        assert body["services"]["atproto"]["status"] == "unreachable"
+        assert body["services"]["oven"]["status"] == "ok"
+        assert body["collections"]["status"] == "ok"
+        assert r.header("ETag") != tag
+    finally:
+        stack.fakes["pds"].set_state("healthy")
+        stack.clear_cache()
+
+
+def test_database_down_degrades_its_sections_alone(stack, acdata):
+    """Last in this module: it stops and restarts FerretDB."""
+    stack.clear_cache()
+    stack.fdb.stop()
+    try:
+        r = overview(stack)
+        body = r.json()
+        assert r.status == 200, r
+        assert body["status"] == "degraded"
+        failed = {"database", "collections", "users", "storage", "kidlisp"}
+        assert set(body["degraded"]) == failed, body["degraded"]
+        for name in failed:
+            assert body[name]["error"]["code"] == "db_unavailable", body[name]
+        # the parts that need no database are whole
+        assert body["services"]["oven"]["status"] == "ok"
+        assert body["silo"]["status"] == "ok"
+        assert r.elapsed < 10, r.elapsed
+    finally:
+        stack.restart_ferretdb()
+        stack.clear_cache()
+    # failures are not cached: the overview recovers as soon as the
+    # workers reconnect (libmongoc waits up to 5 s before retrying)
+    sl.wait_until(lambda: overview(stack).json()["status"] == "ok", 20,
+                  "the overview to recover")
+    # and every worker, not only the one that answered, before the next
+    # module: each waits out its own client's cooldown
+    time.sleep(5.5)
+    sl.wait_until(lambda: all(stack.get("/api/db/health").status == 200
+                              for _ in range(9)), 20, "every worker to reconnect")
