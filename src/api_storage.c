@@ -266,29 +266,37 @@ api_storage_db_error(struct silo_ctx *ctx, struct silo_response *resp,
 	api_db_fail_respond(ctx, resp, &f);
 }
 
+/* Where api_storage_find_one() puts the document it found. */
+struct api_storage_first {
+	bson_t		*out;		/* the caller's, initialized when found */
+	bool		 found;		/* a document was copied */
+};
+
+static int
+api_storage_copy_first(const bson_t *doc, void *arg)
+{
+	struct api_storage_first *first = arg;
+
+	bson_copy_to(doc, first->out);
+	first->found = true;
+	return 1;
+}
+
 /* The first document of a find in db (NULL: the AC database), copied
  * into out; false if none or on an error (e->code is then non-zero). */
 static bool
 api_storage_find_one(struct mongo *m, const char *db, const char *coll_name,
     const bson_t *filter, const bson_t *opts, bson_t *out, bson_error_t *e)
 {
-	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cursor;
-	const bson_t		*doc;
-	bool			 found = false;
+	struct api_storage_first first = { out, false };
 
 	memset(e, 0, sizeof(*e));
-	coll = mongoc_client_get_collection(m->client,
-	    db != NULL ? db : m->db_name, coll_name);
-	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	if (mongoc_cursor_next(cursor, &doc)) {
-		bson_copy_to(doc, out);
-		found = true;
-	} else
-		mongoc_cursor_error(cursor, e);
-	mongoc_cursor_destroy(cursor);
-	mongoc_collection_destroy(coll);
-	return found;
+	if (!mongo_find_each(m, db, coll_name, filter, opts,
+	    api_storage_copy_first, &first, e) && first.found) {
+		bson_destroy(out);
+		first.found = false;
+	}
+	return first.found;
 }
 
 /* The newest snapshot with status (NULL: any). */
@@ -601,26 +609,26 @@ out:
 	free(sub);
 }
 
-/* Every document of a find as a JSON array; NULL with e set on error. */
+static int
+api_storage_add_json(const bson_t *doc, void *arg)
+{
+	cJSON_AddItemToArray(arg, api_storage_json(doc, false));
+	return 0;
+}
+
+/* Every document of a find in silo's database as a JSON array; NULL with
+ * e set on error. */
 static cJSON *
 api_storage_find_all(struct mongo *m, const char *coll_name,
     const bson_t *filter, const bson_t *opts, bson_error_t *e)
 {
-	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cursor;
-	const bson_t		*doc;
-	cJSON			*list = cJSON_CreateArray();
+	cJSON	*list = cJSON_CreateArray();
 
-	coll = mongoc_client_get_collection(m->client, STORAGE_DB, coll_name);
-	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc))
-		cJSON_AddItemToArray(list, api_storage_json(doc, false));
-	if (mongoc_cursor_error(cursor, e)) {
+	if (!mongo_find_each(m, STORAGE_DB, coll_name, filter, opts,
+	    api_storage_add_json, list, e)) {
 		cJSON_Delete(list);
 		list = NULL;
 	}
-	mongoc_cursor_destroy(cursor);
-	mongoc_collection_destroy(coll);
 	return list;
 }
 
