@@ -1500,6 +1500,7 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 	mongo_log_init();
 	rc = storage_refresh(&w);
 	storage_walk_free(&w);
-	close(fd);
+	/* fd stays open: the lock is held until the process has exited, so
+	 * no second refresh starts while this one is still winding down. */
 	return rc;
 }
