@@ -727,6 +727,41 @@ config_check_mongo_uri(const char *text, char *why, size_t whysz)
 	return 0;
 }
 
+/* A variable whose text is one of a few words, each standing for a value. */
+struct config_word {
+	const char	*word;		/* as written, e.g. "debug" */
+	int		 value;		/* what it sets */
+};
+
+static const struct config_word log_level_words[] = {
+	{ "error", LOG_LEVEL_ERR }, { "warning", LOG_LEVEL_WARN },
+	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG }, { NULL, 0 }
+};
+
+/* SPACES_ADDRESSING: path-style 1, virtual-hosted 0, auto -1. */
+static const struct config_word addressing_words[] = {
+	{ "path", 1 }, { "virtual", 0 }, { "auto", -1 }, { NULL, 0 }
+};
+
+/* Set *out from the word; otherwise say which words there are. */
+static int
+parse_word(const char *text, const struct config_word *words, int *out,
+    char *why, size_t whysz)
+{
+	size_t	 len;
+
+	for (const struct config_word *w = words; w->word != NULL; w++)
+		if (strcmp(text, w->word) == 0) {
+			*out = w->value;
+			return 0;
+		}
+	len = (size_t)snprintf(why, whysz, "expected");
+	for (const struct config_word *w = words; w->word != NULL && len < whysz; w++)
+		len += (size_t)snprintf(why + len, whysz - len, "%s%s",
+		    w == words ? " " : w[1].word == NULL ? " or " : ", ", w->word);
+	return -1;
+}
+
 /* Parse one variable's text into the config. */
 static int
 config_parse_var(struct silo_config *c, const struct config_var *v,
@@ -734,6 +769,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 {
 	char		*field = (char *)c + v->offset;
 	long		 n;
+	int		 n_word;
 
 	switch (v->kind) {
 	case VAR_MONGO_URI:
@@ -798,23 +834,11 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		}
 		*(size_t *)field = (size_t)n;
 		return 0;
-	case VAR_LOG_LEVEL: {
-		enum log_level	*lvl = (enum log_level *)field;
-
-		if (strcmp(text, "error") == 0)
-			*lvl = LOG_LEVEL_ERR;
-		else if (strcmp(text, "warning") == 0)
-			*lvl = LOG_LEVEL_WARN;
-		else if (strcmp(text, "info") == 0)
-			*lvl = LOG_LEVEL_INFO;
-		else if (strcmp(text, "debug") == 0)
-			*lvl = LOG_LEVEL_DEBUG;
-		else {
-			snprintf(why, whysz, "expected error, warning, info or debug");
+	case VAR_LOG_LEVEL:
+		if (parse_word(text, log_level_words, &n_word, why, whysz) == -1)
 			return -1;
-		}
+		*(enum log_level *)field = (enum log_level)n_word;
 		return 0;
-	}
 	case VAR_TOKEN:
 		if (config_token_check(text, why, whysz) == -1)
 			return -1;
@@ -830,17 +854,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		break;
 	case VAR_ADDRESSING:
-		if (strcmp(text, "path") == 0)
-			*(int *)field = 1;
-		else if (strcmp(text, "virtual") == 0)
-			*(int *)field = 0;
-		else if (strcmp(text, "auto") == 0)
-			*(int *)field = -1;
-		else {
-			snprintf(why, whysz, "expected path, virtual or auto");
-			return -1;
-		}
-		return 0;
+		return parse_word(text, addressing_words, (int *)field, why, whysz);
 	case VAR_STRING:
 		break;
 	}
