@@ -8,7 +8,11 @@ variant of the API:
 
   ok              every endpoint answers with realistic AC numbers
   collections503  /api/db/collections is down (503); the rest answers
-  degraded        health says "degraded" with a reason
+                  (and the storage history has no points)
+  degraded        health says "degraded" with a reason (and the storage
+                  history one point)
+  nosnapshot      no storage snapshot yet: /api/storage/* answer 503
+                  no_snapshot, a calm state; the rest answers
   down            the database is unreachable: every endpoint is 503
 
 it runs Debian's Chromium headless with --dump-dom and checks the DOM the
@@ -200,24 +204,122 @@ OVERVIEW_PDS_DOWN = overview({"atproto": service("unreachable", 0.6, PDS_DOWN)})
 OVERVIEW_DB_DOWN = overview(kidlisp={"status": "error", "error": {
     "code": "db_unavailable", "message": f"kidlisp stats: {DOWN_MESSAGE}"}})
 
+
+# --------------------------------------------------------------------------
+# Spaces storage: one snapshot in the shapes api_storage.c answers with.
+# --------------------------------------------------------------------------
+
+SNAPSHOT_AT, SNAPSHOT_AGE_S = "2026-11-23T22:30:00.000Z", 252  # "4m 12s"
+
+# bucket -> [(prefix, objects, bytes)]: AC's layout (ac-platform.md §7)
+SPACES = [
+    ("art-aesthetic-computer", [("root", 91233, 52118003331), ("oven", 30560, 4120556001),
+                                ("og", 58, 6120332)]),
+    ("user-aesthetic-computer", [("painting", 48210, 30912443120), ("root", 3120, 9871200441),
+                                 ("piece", 1904, 41220118), ("kidlisp", 377, 1120340)]),
+    ("at-blobs-aesthetic-computer", [("tapes", 410, 8804112554)]),
+    ("releases-aesthetic-computer", [("desktop", 36, 4410220118)]),
+    ("wand-aesthetic-computer", [("root", 1204, 310224101)]),
+    ("assets-aesthetic-computer", [("type", 212, 88120455), ("sounds", 96, 41004112),
+                                   ("root", 14, 1220771)]),
+]
+
+
+def tally(rows):
+    return sum(r[1] for r in rows), sum(r[2] for r in rows)
+
+
+def build_storage():
+    buckets = []
+    for name, prefixes in SPACES:
+        objects, size = tally(prefixes)
+        buckets.append({"name": name, "bytes": size, "objects": objects,
+                        "prefixes": [{"prefix": p, "bytes": b, "objects": o} for p, o, b in prefixes]})
+    objects = sum(b["objects"] for b in buckets)
+    size = sum(b["bytes"] for b in buckets)
+    stamp = {"snapshot_at": SNAPSHOT_AT, "age_s": SNAPSHOT_AGE_S}
+    top = [("auth0|63effeeb2a7d55f8d1c5c1a1", "jeffrey", 4120334556, 2212),
+           ("auth0|6402aa8b1e3c0f4d2b7a9e10", "fifi", 2210448120, 1460),
+           ("google-oauth2|108234120449812330412", None, 1880224001, 88),
+           ("auth0|64b1f0a2c9e8d7f6a5b4c3d2", "müller", 990120334, 731),
+           ("auth0|650aa1b2c3d4e5f6a7b8c9d0", "prompt", 660224118, 402),
+           ("sotce-auth0|6511c0ffee0ddba11cafe001", "amelia", 410008771, 377),
+           ("auth0|652233445566778899aabbcc", None, 220114009, 45),
+           ("auth0|6533aabbccddeeff00112233", "hell_-world", 120004577, 61),
+           ("auth0|6544bbccddeeff0011223344", "bash", 98112330, 120),
+           ("auth0|6555ccddeeff001122334455", "x", 40004112, 12)]
+    users = [{"user": u, "handle": h, "bytes": b, "objects": o, "rank": i + 1}
+             for i, (u, h, b, o) in enumerate(top)]
+    user_bytes, user_objects = 41811111111, 53611
+    usage = dict(stamp, bytes=size, gb=round(size / 1e9, 3), gib=round(size / 2 ** 30, 3),
+                 objects=objects, buckets=len(buckets),
+                 users={"count": 1843, "bytes": user_bytes, "objects": user_objects},
+                 guest={"bytes": 52118003331, "objects": 91233},
+                 unattributed={"bytes": size - user_bytes - 52118003331,
+                               "objects": objects - user_objects - 91233},
+                 duration_ms=184220)
+    # Twelve good snapshots, a day apart, growing to today's total.
+    points = [{"finished_at": f"2026-11-{12 + i:02d}T22:30:00.000Z",
+               "bytes": size - (11 - i) * 310224101 - (i % 3) * 4004112,
+               "objects": objects - (11 - i) * 120, "duration_ms": 180000 + i * 400}
+              for i in range(12)]
+    return {"usage": usage,
+            "buckets": dict(stamp, totals={"bytes": size, "objects": objects}, buckets=buckets,
+                            types=[{"ext": "png", "bytes": 60112334556, "objects": 160112}],
+                            largest=[{"bucket": "releases-aesthetic-computer",
+                                      "key": "desktop/aesthetic-computer-1.4.2.dmg", "bytes": 221004331}]),
+            "top": dict(stamp, limit=10, users_with_objects=1843, users=users),
+            "history": dict(stamp, points=points)}
+
+
+STORAGE = build_storage()
+LAST_ATTEMPT = {"status": "failed", "finished_at": "2026-11-23T22:10:04.120Z",
+                "errors": ["list user-aesthetic-computer: HTTP 403 AccessDenied: Access Denied"]}
+NO_SNAPSHOT = {"error": {"code": "no_snapshot",
+                         "message": "no storage snapshot yet: run `silo storage refresh` "
+                                    "(or POST /api/storage/refresh with the admin token)"},
+               "last_attempt": LAST_ATTEMPT}
+STORAGE_PATHS = {"usage": "/api/storage/usage", "buckets": "/api/storage/buckets",
+                 "top": "/api/storage/top-users", "history": "/api/storage/history"}
+
+
+def storage(points=None):
+    """The four storage routes answering from STORAGE (history's points replaced if given)."""
+    out = {path: (200, STORAGE[part]) for part, path in STORAGE_PATHS.items()}
+    if points is not None:
+        out[STORAGE_PATHS["history"]] = (200, dict(STORAGE["history"], points=points))
+    return out
+
+
+def storage_failing(status, body):
+    return {path: (status, body) for path in STORAGE_PATHS.values()}
+
+
 # variant -> path -> (status, body)
 VARIANTS = {
     "ok": {"/api/db/health": (200, HEALTH_OK),
            "/api/db/collections": (200, COLLECTIONS),
            "/api/db/users/count": (200, USERS),
-           "/api/overview": (200, OVERVIEW_OK)},
+           "/api/overview": (200, OVERVIEW_OK), **storage()},
     "collections503": {"/api/db/health": (200, HEALTH_OK),
                        "/api/db/collections": (503, down("listCollections")),
                        "/api/db/users/count": (200, USERS),
-                       "/api/overview": (200, OVERVIEW_OK)},
+                       "/api/overview": (200, OVERVIEW_OK), **storage(points=[])},
     "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
                  "/api/db/collections": (200, COLLECTIONS),
                  "/api/db/users/count": (200, USERS),
-                 "/api/overview": (200, OVERVIEW_PDS_DOWN)},
+                 "/api/overview": (200, OVERVIEW_PDS_DOWN),
+                 **storage(points=STORAGE["history"]["points"][-1:])},
+    "nosnapshot": {"/api/db/health": (200, HEALTH_OK),
+                   "/api/db/collections": (200, COLLECTIONS),
+                   "/api/db/users/count": (200, USERS),
+                   "/api/overview": (200, OVERVIEW_OK),
+                   **storage_failing(503, NO_SNAPSHOT)},
     "down": {"/api/db/health": (503, down("ping")),
              "/api/db/collections": (503, down("listCollections")),
              "/api/db/users/count": (503, down("users")),
-             "/api/overview": (200, OVERVIEW_DB_DOWN)},
+             "/api/overview": (200, OVERVIEW_DB_DOWN),
+             **storage_failing(503, down("storage snapshots"))},
 }
 
 # --------------------------------------------------------------------------
@@ -676,6 +778,111 @@ def check_collections_error(c, v, dom):
         oks = [n for n in node.children if isinstance(n, Node) and n.attrs.get("data-part") == "ok"]
         c.check(f"{v}: {ident} data hidden", oks and all("hidden" in n.attrs for n in oks))
 
+
+def rows_of(dom, ident, attr):
+    """The rows of tbody #ident that carry attr, in page order."""
+    return [n for n in dom.id(ident).children if isinstance(n, Node) and n.tag == "tr" and attr in n.attrs]
+
+
+def cells(row):
+    return [" ".join(td.text().split()) for td in row.children if isinstance(td, Node) and td.tag == "td"]
+
+
+def check_storage_ok(c, v, dom, api):
+    """The storage section against the variant's own API answers."""
+    usage = api[STORAGE_PATHS["usage"]][1]
+    buckets = api[STORAGE_PATHS["buckets"]][1]
+    top = api[STORAGE_PATHS["top"]][1]
+    points = api[STORAGE_PATHS["history"]][1]["points"]
+    for ident in ("storage", "storage-history", "storage-buckets", "storage-users"):
+        c.eq(f"{v}: {ident} state", dom.id(ident).attrs.get("data-state"), "ok")
+    c.check(f"{v}: storage none note hidden", not dom.id("storage-none").visible())
+    c.eq(f"{v}: storage total", dom.text("v-sp-bytes"), fmt_bytes(usage["bytes"]))
+    c.eq(f"{v}: storage total exact", dom.id("v-sp-bytes").attrs.get("title"), f"{usage['bytes']:,} bytes")
+    c.eq(f"{v}: storage buckets sub", dom.text("s-sp-bytes"), f"in {usage['buckets']} buckets")
+    c.eq(f"{v}: storage objects", dom.text("v-sp-objects"), fmt_int(usage["objects"]))
+    c.eq(f"{v}: storage users", dom.text("v-sp-users"), fmt_bytes(usage["users"]["bytes"]))
+    c.eq(f"{v}: storage users sub", dom.text("s-sp-users"),
+         f"{fmt_int(usage['users']['count'])} users · guest {fmt_bytes(usage['guest']['bytes'])}")
+    c.eq(f"{v}: snapshot age", dom.text("v-sp-age"), "4m 12s")
+    c.eq(f"{v}: storage meta", dom.text("storage-meta"), "snapshot 4m 12s ago")
+
+    rows = rows_of(dom, "buckets-body", "data-bucket")
+    c.eq(f"{v}: bucket rows", [r.attrs["data-bucket"] for r in rows], [b["name"] for b in buckets["buckets"]])
+    total = buckets["totals"]["bytes"]
+    for row, b in zip(rows, buckets["buckets"]):
+        got = cells(row)
+        share = f"{100 * b['bytes'] / total:.1f}%" if 100 * b["bytes"] / total < 9.95 else \
+            f"{round(100 * b['bytes'] / total)}%"
+        c.eq(f"{v}: bucket {b['name']}", got[1:], [fmt_int(b["objects"]), fmt_bytes(b["bytes"]), share])
+        c.eq(f"{v}: bucket {b['name']} exact bytes",
+             [td for td in row.children if isinstance(td, Node)][2].attrs.get("title"), f"{b['bytes']:,} bytes")
+        toggle = row.find(lambda n: n.tag == "button")
+        detail = dom.id(toggle[0].attrs.get("aria-controls")) if toggle else None
+        c.check(f"{v}: bucket {b['name']} has a collapsed toggle",
+                toggle and toggle[0].attrs.get("aria-expanded") == "false" and detail is not None
+                and not detail.visible(), toggle[0].attrs if toggle else "no button")
+        if detail is not None:
+            prefixes = detail.find(lambda n: n.tag == "tr" and "data-prefix" in n.attrs)
+            c.eq(f"{v}: bucket {b['name']} prefixes",
+                 [(r.attrs["data-prefix"], cells(r)[1], cells(r)[2]) for r in prefixes],
+                 [(p["prefix"], fmt_int(p["objects"]), fmt_bytes(p["bytes"])) for p in b["prefixes"]])
+
+    rows = rows_of(dom, "top-users-body", "data-user")
+    c.eq(f"{v}: top user rows", [r.attrs["data-user"] for r in rows], [u["user"] for u in top["users"]])
+    for row, u in zip(rows, top["users"]):
+        c.eq(f"{v}: top user {u['rank']}", cells(row),
+             [str(u["rank"]), u["handle"] or u["user"], fmt_int(u["objects"]), fmt_bytes(u["bytes"])])
+    c.eq(f"{v}: top users heading", dom.text("storage-users-head"),
+         f"top users · {len(top['users'])} of {fmt_int(top['users_with_objects'])} with objects")
+
+    chart = dom.id("storage-chart")
+    marks = chart.find(lambda n: n.tag == "circle" and "mark" in n.classes())
+    c.eq(f"{v}: history marks", [int(m.attrs.get("data-bytes", -1)) for m in marks], [p["bytes"] for p in points])
+    c.eq(f"{v}: history line", len(chart.find(lambda n: n.tag == "polyline")), 1 if len(points) > 1 else 0)
+    ys = [float(m.attrs["cy"]) for m in marks]
+    c.check(f"{v}: history marks inside the chart", all(0 <= y <= 120 for y in ys), ys)
+    if len(points) > 1:
+        c.check(f"{v}: history grows upwards", ys[-1] < ys[0], ys)
+        c.eq(f"{v}: history range", dom.text("storage-chart-range"),
+             f"{fmt_bytes(min(p['bytes'] for p in points))} – {fmt_bytes(max(p['bytes'] for p in points))}")
+    elif points:
+        c.eq(f"{v}: one point sits mid-chart", ys, [60.0])
+        c.eq(f"{v}: history one snapshot", dom.text("storage-chart-range"), f"1 snapshot · {fmt_bytes(points[0]['bytes'])}")
+    else:
+        c.eq(f"{v}: no history", dom.text("storage-chart-from"), "no history yet")
+    c.check(f"{v}: storage no visible error",
+            not [n for n in dom.id("storage").find(lambda n: "error-box" in n.classes()) if n.visible()])
+
+
+def check_storage_none(c, v, dom):
+    """No snapshot yet: a calm note in the storage section, no red box."""
+    for ident in ("storage", "storage-history", "storage-buckets", "storage-users"):
+        c.eq(f"{v}: {ident} state", dom.id(ident).attrs.get("data-state"), "none")
+    note = dom.id("storage-none")
+    c.check(f"{v}: no-snapshot note visible", note.visible(), note.attrs)
+    c.check(f"{v}: no-snapshot note says what to run",
+            dom.text("storage-none").startswith("no snapshot yet — run silo storage refresh"), dom.text("storage-none"))
+    c.eq(f"{v}: last attempt named", dom.text("storage-last-attempt"),
+         f"last attempt failed at {LAST_ATTEMPT['finished_at']}: {LAST_ATTEMPT['errors'][0]}")
+    c.eq(f"{v}: storage meta", dom.text("storage-meta"), "no snapshot yet")
+    oks = [n for n in dom.id("storage").children if isinstance(n, Node) and n.attrs.get("data-part") == "ok"]
+    c.check(f"{v}: storage data hidden", oks and all(not n.visible() for n in oks))
+    c.check(f"{v}: storage shows no error box",
+            not [n for n in dom.id("storage").find(lambda n: "error-box" in n.classes()) if n.visible()])
+
+
+def check_storage_error(c, v, dom):
+    """The database is down: the storage section's own red box."""
+    c.eq(f"{v}: storage state", dom.id("storage").attrs.get("data-state"), "error")
+    boxes = [n for n in dom.id("storage").children if isinstance(n, Node) and "error-box" in n.classes()]
+    text = " ".join(boxes[0].text().split()) if boxes else ""
+    c.check(f"{v}: storage error", boxes and boxes[0].visible() and "db_unavailable" in text
+            and f"storage snapshots: {DOWN_MESSAGE}" in text, text)
+    c.check(f"{v}: storage none note hidden", not dom.id("storage-none").visible())
+    c.eq(f"{v}: storage meta", dom.text("storage-meta"), "unavailable")
+
+
 # --------------------------------------------------------------------------
 # Interactive checks over the DevTools protocol (--remote-debugging-pipe:
 # commands on fd 3, answers on fd 4, each message ends in a NUL byte)
@@ -819,9 +1026,12 @@ class Cdp:
 
     def key(self, selector, key="Enter"):
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        # keyDown carries the text a real Enter types, which is what
+        # activates a <button>; keydown listeners see the same event.
         for kind in ("keyDown", "keyUp"):
             self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                  "windowsVirtualKeyCode": 13})
+                                                  "windowsVirtualKeyCode": 13,
+                                                  **({"text": "\r"} if kind == "keyDown" else {})})
 
     def problems(self):
         """Script exceptions, console errors and CSP violations so far."""
@@ -891,6 +1101,23 @@ def run_interactive(c, binary):
             c.check("interactive: Enter on index size sorts descending", sizes == sorted(sizes, reverse=True),
                     rows[:5])
 
+            # Bucket prefixes: collapsed, opened by mouse and by keyboard.
+            art = "tr[data-bucket='art-aesthetic-computer'] button"
+            user = "tr[data-bucket='user-aesthetic-computer'] button"
+            shown = ("(() => {{ const b = document.querySelector(\"{0}\"); "
+                     "return [b.getAttribute('aria-expanded'), "
+                     "!document.getElementById(b.getAttribute('aria-controls')).hidden]; }})()")
+            c.eq("interactive: bucket prefixes start collapsed", cdp.js(shown.format(art)), ["false", False])
+            cdp.click(art)
+            c.eq("interactive: click opens a bucket's prefixes", cdp.js(shown.format(art)), ["true", True])
+            c.eq("interactive: prefix rows shown", cdp.js(
+                "document.querySelectorAll(\"tr[data-prefixes-of='art-aesthetic-computer'] tr[data-prefix]\").length"),
+                len(SPACES[0][1]))
+            cdp.key(user)
+            c.eq("interactive: Enter opens a bucket's prefixes", cdp.js(shown.format(user)), ["true", True])
+            cdp.key(user)
+            c.eq("interactive: Enter closes it again", cdp.js(shown.format(user)), ["false", False])
+
             bg = "getComputedStyle(document.body).backgroundColor"
             c.eq("interactive: dark background", cdp.js(bg), "rgb(26, 26, 46)")
             cdp.send("Emulation.setEmulatedMedia",
@@ -914,6 +1141,7 @@ def run_interactive(c, binary):
             c.eq("interactive: sort survives a poll",
                  cdp.js("document.querySelector(\"th[data-key='index_bytes']\").getAttribute('aria-sort')"),
                  "descending")
+            c.eq("interactive: open bucket survives a poll", cdp.js(shown.format(art)), ["true", True])
 
             # Hidden tab: no polling; visible again: poll at once.
             hide = ("Object.defineProperty(document, 'hidden', {configurable: true, get: () => %s}); "
@@ -938,21 +1166,28 @@ def run_variant(c, binary, name, shots, out):
     print(f"variant {name}", flush=True)
     with Server(VARIANTS[name]) as srv:
         dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
-        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview"):
+        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
+                     "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
+                     "/api/storage/history"):
             c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
         check_common(c, name, dom)
-        if name == "ok":
+        if name in ("ok", "nosnapshot"):
             check_health_ok(c, name, dom)
             check_users_ok(c, name, dom)
             check_collections_ok(c, name, dom)
             check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
             check_kidlisp_ok(c, name, dom)
+            if name == "ok":
+                check_storage_ok(c, name, dom, VARIANTS[name])
+            else:
+                check_storage_none(c, name, dom)
         elif name == "collections503":
             check_health_ok(c, name, dom)
             check_users_ok(c, name, dom)
             check_collections_error(c, name, dom)
             check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
             check_kidlisp_ok(c, name, dom)
+            check_storage_ok(c, name, dom, VARIANTS[name])
         elif name == "degraded":
             check_health_ok(c, name, dom, status="degraded")
             c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
@@ -961,6 +1196,7 @@ def run_variant(c, binary, name, shots, out):
             check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
             pds = " ".join(service_boxes(dom)["atproto"].text().split())
             c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
+            check_storage_ok(c, name, dom, VARIANTS[name])
         elif name == "down":
             c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
             c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
@@ -985,6 +1221,7 @@ def run_variant(c, binary, name, shots, out):
             c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
             kl = " ".join(dom.id("kidlisp").text().split())
             c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
+            check_storage_error(c, name, dom)
         c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
 
         for theme, (w, h) in shots:
@@ -1024,6 +1261,7 @@ def main():
     plan = {"ok": all_shots,
             "collections503": [("dark", (1280, 900)), ("light", (400, 900))],
             "degraded": [],
+            "nosnapshot": [("dark", (1280, 900)), ("light", (400, 900))],
             "down": [("dark", (1280, 900))]}
     try:
         for name, shots in plan.items():
