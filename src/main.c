@@ -33,8 +33,8 @@ static const char help_main[] =
 "\n"
 "DESCRIPTION\n"
 "    silo knows AC's data: the health and per-collection statistics of\n"
-"    its MongoDB database, and (as it grows) Spaces storage, AC's other\n"
-"    services and KidLisp.  It answers a JSON API under /api/ over\n"
+"    its MongoDB database, Spaces storage per bucket and per user, AC's\n"
+"    other services and KidLisp.  It answers a JSON API under /api/ over\n"
 "    FastCGI; Caddy terminates HTTPS in front of it, serves the dashboard\n"
 "    and proxies /db to mongo-express.\n"
 "\n"
@@ -77,6 +77,8 @@ static const char help_main[] =
 "    SILO_CACHE_TTL_S           seconds answers are shared by every worker\n"
 "                               (default 30; 0: no cache)\n"
 "    SILO_CACHE_DIR             the shared cache (default /var/cache/silo)\n"
+"    SILO_ADMIN_TOKEN           bearer token for admin routes (unset: they are off)\n"
+"    SILO_READ_TOKEN            bearer token for read:* routes (unset: they are open)\n"
 "    SPACES_KEY, SPACES_SECRET, SPACES_ENDPOINT  DigitalOcean Spaces\n"
 "    SPACES_REGION, SPACES_ADDRESSING, SPACES_BUCKETS, USER_SPACE_NAME,\n"
 "    ART_SPACE_NAME, AT_BLOBS_SPACE_NAME, SILO_STORAGE_*   storage snapshots\n"
@@ -123,20 +125,34 @@ static const char help_serve[] =
 "                     and retire the old ones after their requests; if not,\n"
 "                     log the problems and keep running as before\n"
 "\n"
-"ENDPOINTS\n"
-"    GET /api/ping             liveness, touches nothing\n"
-"    GET /api/db/health        database status, version, uptime, ping, connections\n"
-"    GET /api/db/collections   collections: counts, sizes, indexes, categories\n"
-"    GET /api/db/users/count   users, handles, verified, users with a DID\n"
-"    GET /api/storage/usage, /buckets, /user/:id, /top-users, /history\n"
-"                              Spaces usage from the latest storage snapshot\n"
-"    POST /api/storage/refresh starts `silo storage refresh` (admin token)\n"
+"ENDPOINTS\n";
+
+/* After the route table, which `silo help serve` prints from silo_routes. */
+static const char help_serve_tail[] =
 "    Errors are {\"error\":{\"code\":...,\"message\":...}}; a database that cannot\n"
-"    be reached is a 503 with \"status\":\"down\".\n"
+"    be reached is a 503 with \"status\":\"down\".  read:* routes need\n"
+"    SILO_READ_TOKEN (or the admin token) once it is set; admin routes need\n"
+"    SILO_ADMIN_TOKEN and are off while it is unset.  Tokens go in\n"
+"    \"Authorization: Bearer TOKEN\".  docs/openapi.yaml has the shapes.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 after a clean stop; 1 if the socket cannot be opened; 2 if the\n"
 "    configuration is invalid.\n";
+
+/* The serve page, its ENDPOINTS from the route table, so it cannot drift. */
+static void
+print_help_serve(FILE *out)
+{
+	fputs(help_serve, out);
+	for (size_t i = 0; i < silo_nroutes; i++) {
+		const struct route *rt = &silo_routes[i];
+
+		fprintf(out, "    %s %s  (%s)\n        %s\n", rt->method,
+		    rt->pattern, rt->access == ACCESS_PUBLIC ? "public" :
+		    rt->access == ACCESS_ADMIN ? "admin" : rt->scope, rt->summary);
+	}
+	fputs(help_serve_tail, out);
+}
 
 static const char help_config[] =
 "NAME\n"
@@ -482,8 +498,11 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
 
-		fputs(strcmp(topic, "serve") == 0 ? help_serve :
-		    strcmp(topic, "config") == 0 ? help_config :
+		if (strcmp(topic, "serve") == 0) {
+			print_help_serve(stdout);
+			return 0;
+		}
+		fputs(strcmp(topic, "config") == 0 ? help_config :
 		    strcmp(topic, "import") == 0 ? help_import :
 		    strcmp(topic, "storage") == 0 ? help_storage : help_main, stdout);
 		return 0;
@@ -496,7 +515,7 @@ main(int argc, char **argv)
 		if (parse_overrides(argc - i, argv + i, ov, &nov, &help) == -1)
 			return 2;
 		if (help) {
-			fputs(help_serve, stdout);
+			print_help_serve(stdout);
 			return 0;
 		}
 		return serve_main(env_file, ov, nov);

@@ -46,6 +46,14 @@ def routes():
     return out
 
 
+def access_rows():
+    """[(method, path as in routes.c, "public" | "read:<area>" | "admin")]"""
+    return [(method, path, {"PUBLIC": "public", "ADMIN": "admin"}.get(
+                access, scope.strip('"')))
+            for method, path, access, scope
+            in ACCESS.findall(ROUTES_C.read_text())]
+
+
 @pytest.fixture(scope="module")
 def spec():
     doc = yaml.safe_load(SPEC.read_text())
@@ -139,16 +147,24 @@ def test_query_parameters_are_the_routes_own(spec):
 def test_access_is_the_route_tables(spec):
     """x-silo-access and security say what src/access.c enforces, and a
     guarded route documents the 401 and 403 it can answer."""
-    for method, path, access, scope in ACCESS.findall(ROUTES_C.read_text()):
+    for method, path, want in access_rows():
         op = spec["paths"][re.sub(r":(\w+)", r"{\1}", path)][method.lower()]
-        want = {"PUBLIC": "public", "ADMIN": "admin"}.get(access,
-                                                          scope.strip('"'))
         assert op["x-silo-access"] == want, path
         if want == "public":
             assert op["security"] == [], path
         else:
             assert op["security"] == [{"bearer": []}], path
             assert {"401", "403"} <= set(op["responses"]), path
+
+
+def test_help_serve_lists_every_route_with_its_access():
+    """`silo help serve` prints its ENDPOINTS from the same table."""
+    import subprocess
+    from conftest import silo_binary
+    out = subprocess.run([str(silo_binary()), "help", "serve"], check=True,
+                         capture_output=True, text=True).stdout
+    for method, path, want in access_rows():
+        assert f"    {method} {path}  ({want})\n" in out, (method, path)
 
 
 def test_every_reference_resolves(spec):
