@@ -640,7 +640,9 @@ def ferretdb(datadir, port=None, log_path=None, binary=None):
     return s
 
 
-def minio(datadir, log_path=None, binary=None):
+def minio(datadir, log_path=None, binary=None, domain=None):
+    """MinIO on free loopback ports.  With domain (e.g. "localhost") it
+    also answers virtual-hosted requests, bucket.<domain>:port."""
     datadir = Path(datadir)
     datadir.mkdir(parents=True, exist_ok=True)
     port, console = free_port(), free_port()
@@ -653,7 +655,8 @@ def minio(datadir, log_path=None, binary=None):
         env=clean_env(MINIO_ROOT_USER=MINIO_USER,
                       MINIO_ROOT_PASSWORD=MINIO_PASSWORD,
                       MINIO_BROWSER_REDIRECT="off",
-                      HOME=str(datadir.parent)),
+                      HOME=str(datadir.parent),
+                      **({"MINIO_DOMAIN": domain} if domain else {})),
         ready=lambda: http_status(
             f"http://127.0.0.1:{port}/minio/health/ready") == 200)
     s.port, s.console_port = port, console

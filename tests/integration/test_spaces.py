@@ -345,3 +345,33 @@ def test_malformed_listing_is_an_error(probe, tmp_path, body):
     assert err.startswith("spaces_probe: LIST b/p: malformed ListObjectsV2 "
                           "answer: "), err
     assert r.stdout == b""
+
+
+def test_virtual_hosted_addressing(tmp_path, minio):
+    """bucket.host addressing, as Spaces' own endpoints use, against a
+    MinIO that serves it (MINIO_DOMAIN).  *.localhost resolves to the
+    loopback address inside curl, so no resolver is touched."""
+    server = sl.minio(tmp_path / "minio", log_path=tmp_path / "minio.log",
+                      binary=minio_binary(), domain="localhost").start()
+    key = "auth0|abc/painting/a b+c \u00e9\u00e8.png"
+    data = os.urandom(70_001)
+    try:
+        p = Probe(tmp_path, f"http://localhost:{server.port}")
+        vh = {"SPACES_VIRTUAL_HOST": "1"}
+        p.run("mb", BUCKET)
+        src = p.file("src", data)
+        p.run("put", BUCKET, key, src, **vh)
+        p.run("get", BUCKET, key, tmp_path / "out", **vh)
+        assert (tmp_path / "out").read_bytes() == data
+        assert p.listing("auth0|abc/", **vh) == [(len(data), key)]
+    finally:
+        server.stop()
+    # The control: a MinIO without MINIO_DOMAIN reads the same requests
+    # path-style, takes the key's first segment ("auth0|abc") for the
+    # bucket and refuses it, so the requests above really named the
+    # bucket in the host.
+    plain, _ = minio
+    p = Probe(tmp_path, f"http://localhost:{plain.port}")
+    r = p.run("put", BUCKET, key, src, check=False, **vh)
+    assert r.returncode == 1
+    assert "400 InvalidBucketName" in r.stderr.decode(), r.stderr
