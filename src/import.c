@@ -310,7 +310,8 @@ bson_same_bytes(const bson_t *a, const bson_t *b)
 static int
 batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 {
-	bson_t		 filter = BSON_INITIALIZER, in, list, id;
+	bson_t		 filter = BSON_INITIALIZER, in, list;
+	bson_t		*ids = calloc(n, sizeof(*ids));
 	bool		*same = calloc(n, sizeof(*same));
 	mongoc_cursor_t	*cursor;
 	const bson_t	*held;
@@ -318,13 +319,20 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 	char		 key[24];
 	int		 rc = 0;
 
+	if (ids == NULL || same == NULL) {
+		free(ids);
+		free(same);
+		run_fail(r, "%s: out of memory", r->e->name);
+		return -1;
+	}
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
 	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
 	for (size_t i = 0; i < n; i++) {
 		bson_iter_t	 it;
 
+		id_element(r->batch.docs[dup[i]], &ids[i]);
 		snprintf(key, sizeof(key), "%zu", i);
-		if (bson_iter_init_find(&it, r->batch.docs[dup[i]], "_id"))
+		if (bson_iter_init_find(&it, &ids[i], "_id"))
 			bson_append_iter(&list, key, -1, &it);
 	}
 	bson_append_array_end(&in, &list);
@@ -334,12 +342,9 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 		bson_t	 held_id;
 
 		id_element(held, &held_id);
-		for (size_t i = 0; i < n; i++) {
-			id_element(r->batch.docs[dup[i]], &id);
-			if (!same[i] && bson_same_bytes(&id, &held_id))
+		for (size_t i = 0; i < n; i++)
+			if (!same[i] && bson_same_bytes(&ids[i], &held_id))
 				same[i] = bson_same_bytes(held, r->batch.docs[dup[i]]);
-			bson_destroy(&id);
-		}
 		bson_destroy(&held_id);
 	}
 	if (mongoc_cursor_error(cursor, &e)) {
@@ -362,6 +367,9 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 	}
 	mongoc_cursor_destroy(cursor);
 	bson_destroy(&filter);
+	for (size_t i = 0; i < n; i++)
+		bson_destroy(&ids[i]);
+	free(ids);
 	free(same);
 	return rc;
 }
