@@ -238,11 +238,8 @@ api_storage_body(int64_t finished_ms)
 {
 	cJSON		*body = cJSON_CreateObject();
 	char		 iso[40];
-	struct timespec	 ts;
-	int64_t		 now;
+	int64_t		 now = clock_real_ms();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	api_storage_iso(finished_ms, iso, sizeof(iso));
 	cJSON_AddStringToObject(body, "snapshot_at", iso);
 	cJSON_AddNumberToObject(body, "age_s",

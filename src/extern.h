@@ -47,6 +47,16 @@ clock_real(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Whole milliseconds since the epoch, as BSON dates count them. */
+static inline int64_t
+clock_real_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ------------------------------------------------------------------ */
 /* Route matching (router.c)                                           */
 /* ------------------------------------------------------------------ */

@@ -539,14 +539,12 @@ int
 serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 {
 	struct supervisor	 s;
-	struct timespec		 started;
 	sigset_t		 set;
 	char			 err[4096], where[160];
 	int			 rc = 0;
 
 	memset(&s, 0, sizeof(s));
-	clock_gettime(CLOCK_REALTIME, &started);
-	s.started_at = (double)started.tv_sec + (double)started.tv_nsec / 1e9;
+	s.started_at = clock_real();
 	s.env_file = env_file;
 	s.overrides = ov;
 	s.noverrides = nov;

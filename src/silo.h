@@ -197,7 +197,6 @@ enum route_access {
 struct silo_ctx {
 	const struct silo_config *config; /* the worker's configuration */
 	struct mongo	*mongo;		/* the worker's own MongoDB client */
-	double		 started_at;	/* worker start, CLOCK_REALTIME seconds */
 	double		 serve_started_at; /* `silo serve` start, CLOCK_REALTIME seconds */
 };
 

@@ -185,16 +185,6 @@ struct storage_walk {
 static void storage_error(struct storage_walk *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Wall-clock milliseconds since the epoch, as BSON dates count. */
-static int64_t
-storage_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ */
 /* Classifying keys                                                    */
 /* ------------------------------------------------------------------ */
@@ -913,7 +903,7 @@ static void
 storage_append_common(bson_t *doc, const struct storage_walk *w,
     const bson_oid_t *id, const char *status)
 {
-	int64_t	 finished = storage_now_ms();
+	int64_t	 finished = clock_real_ms();
 
 	BSON_APPEND_OID(doc, "_id", id);
 	BSON_APPEND_UTF8(doc, "status", status);
@@ -1429,7 +1419,7 @@ storage_summary(const struct storage_walk *w)
 static int
 storage_refresh(struct storage_walk *w)
 {
-	w->started_ms = storage_now_ms();
+	w->started_ms = clock_real_ms();
 	w->t0 = w->last_progress = clock_ms();
 	w->capbig = (size_t)w->config->storage_top_objects;
 	if (!storage_buckets_init(w) ||

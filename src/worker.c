@@ -294,7 +294,6 @@ worker_main(const struct silo_config *config, int listen_fd,
 	struct mongo		 mongo;
 	struct silo_ctx		 ctx;
 	FCGX_Request		 fr;
-	struct timespec		 now;
 	char			 err[512];
 	int			 rc = 0;
 
@@ -318,10 +317,8 @@ worker_main(const struct silo_config *config, int listen_fd,
 		mongoc_cleanup();
 		return 1;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
 	ctx.config = config;
 	ctx.mongo = &mongo;
-	ctx.started_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	ctx.serve_started_at = serve_started_at;
 
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);

@@ -150,7 +150,7 @@ dispatch(const char *method, const char *path, const char *qs,
 {
 	/* No tokens configured: read routes open, admin routes off. */
 	static const struct silo_config	 config = { 0 };
-	struct silo_ctx		 ctx = { &config, NULL, 0 };
+	struct silo_ctx		 ctx = { .config = &config };
 	struct silo_request	 req = { 0 };
 	cJSON			*err, *code;
 
