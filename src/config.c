@@ -53,7 +53,6 @@ enum var_kind {
 	VAR_STRING,		/* any text, copied */
 	VAR_NAME,		/* a MongoDB database name */
 	VAR_URL,		/* an http(s) URL */
-	VAR_DIR,		/* an absolute directory path */
 	VAR_MONGO_URI,		/* a MongoDB connection string */
 	VAR_LISTEN,		/* SILO_LISTEN syntax */
 	VAR_INT,		/* a whole number in [min, max] */
@@ -62,7 +61,7 @@ enum var_kind {
 	VAR_SIZE,		/* bytes, with optional k/M suffix */
 	VAR_LOG_LEVEL,		/* error, warning, info or debug */
 	VAR_TOKEN,		/* a bearer token: 32+ printable characters */
-	VAR_PATH,		/* an absolute file path */
+	VAR_PATH,		/* an absolute path, at most max bytes if max */
 	VAR_BUCKETS,		/* comma-separated S3 bucket names */
 	VAR_ADDRESSING		/* auto, path or virtual */
 };
@@ -83,7 +82,7 @@ struct config_var {
 	bool		 required;	/* unset is an error */
 	enum var_secrecy secrecy;	/* how to print it */
 	size_t		 offset;	/* field in struct silo_config */
-	long		 min, max;	/* bounds for VAR_INT/VAR_SIZE */
+	long		 min, max;	/* bounds for VAR_INT/VAR_SIZE; VAR_PATH's length */
 	const char	*doc;		/* one line for config check and --help */
 };
 
@@ -126,8 +125,8 @@ static const struct config_var config_vars[] = {
 	  OFF(probe_connect_ms), 50, 60000, "bound on connecting to a probed service (at most SILO_PROBE_TIMEOUT_MS)" },
 	{ "SILO_CACHE_TTL_S", VAR_INT, "30", false, SHOW,
 	  OFF(cache_ttl_s), 0, 86400, "seconds a probe or summary is reused by every worker (0: never cached)" },
-	{ "SILO_CACHE_DIR", VAR_DIR, "/var/cache/silo", false, SHOW,
-	  OFF(cache_dir), 0, 0, "directory of the cache the workers share (systemd's CacheDirectory)" },
+	{ "SILO_CACHE_DIR", VAR_PATH, "/var/cache/silo", false, SHOW,
+	  OFF(cache_dir), 0, 200, "directory of the cache the workers share (systemd's CacheDirectory)" },
 	{ "SPACES_KEY", VAR_STRING, NULL, false, MASK_PARTIAL,
 	  OFF(spaces_key), 0, 0, "DigitalOcean Spaces access key" },
 	{ "SPACES_SECRET", VAR_STRING, NULL, false, MASK_ALL,
@@ -788,12 +787,6 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		}
 		break;
-	case VAR_DIR:
-		if (text[0] != '/' || strlen(text) > 200) {
-			snprintf(why, whysz, "expected an absolute path of at most 200 bytes");
-			return -1;
-		}
-		break;
 	case VAR_LISTEN:
 		return parse_listen(c, text, why, whysz);
 	case VAR_WORKERS:
@@ -844,8 +837,13 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		break;
 	case VAR_PATH:
-		if (text[0] != '/') {
-			snprintf(why, whysz, "expected an absolute path");
+		if (text[0] != '/' ||
+		    (v->max > 0 && strlen(text) > (size_t)v->max)) {
+			if (v->max > 0)
+				snprintf(why, whysz, "expected an absolute path "
+				    "of at most %ld bytes", v->max);
+			else
+				snprintf(why, whysz, "expected an absolute path");
 			return -1;
 		}
 		break;
@@ -939,7 +937,6 @@ config_free(struct silo_config *c)
 		case VAR_STRING:
 		case VAR_NAME:
 		case VAR_URL:
-		case VAR_DIR:
 		case VAR_MONGO_URI:
 		case VAR_TOKEN:
 		case VAR_PATH:
