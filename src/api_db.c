@@ -86,8 +86,8 @@ db_answer(struct silo_ctx *ctx, struct silo_response *resp,
 		resp_json(resp, 200, body);
 }
 
-static void
-db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
+void
+api_db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
 {
 	f->error = *e;
 	snprintf(f->doing, sizeof(f->doing), "%s", doing);
@@ -166,7 +166,7 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	t0 = clock_ms();
 	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
-		db_fail_set(f, &e, "ping");
+		api_db_fail_set(f, &e, "ping");
 		goto out;
 	}
 	ping_ms = clock_ms() - t0;
@@ -319,7 +319,7 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 	cJSON			*body = NULL, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
-		db_fail_set(f, &e, "listCollections");
+		api_db_fail_set(f, &e, "listCollections");
 		return NULL;
 	}
 	while (names[n] != NULL)
@@ -327,7 +327,7 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 	if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
 		bson_set_error(&e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
 		    "out of memory");
-		db_fail_set(f, &e, "collections");
+		api_db_fail_set(f, &e, "collections");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -339,7 +339,7 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
-			db_fail_set(f, &e, what);
+			api_db_fail_set(f, &e, what);
 			goto out;
 		}
 	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
@@ -409,7 +409,7 @@ api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 		if (n < 0) {
 			cJSON_Delete(body);
 			body = NULL;
-			db_fail_set(f, &e, counts[i].collection);
+			api_db_fail_set(f, &e, counts[i].collection);
 			break;
 		}
 		add_int(body, counts[i].key, n);

@@ -68,10 +68,10 @@ overview_collections(struct silo_ctx *ctx, struct db_fail *f)
 	return all;
 }
 
-static int
-snapshot_row(const bson_t *doc, void *arg)
+/* The storage section from a snapshot's finished_at and totals. */
+static void
+snapshot_row(const bson_t *doc, cJSON *o)
 {
-	cJSON		*o = arg;
 	bson_iter_t	 it;
 
 	cJSON_AddStringToObject(o, "status", "ok");
@@ -90,31 +90,30 @@ snapshot_row(const bson_t *doc, void *arg)
 	    (double)bson_lookup_int64(doc, "totals.bytes", 0));
 	cJSON_AddNumberToObject(o, "objects",
 	    (double)bson_lookup_int64(doc, "totals.objects", 0));
-	return 1;
 }
 
 /* The latest good storage snapshot, read where the storage job writes it. */
 static cJSON *
 overview_storage(struct silo_ctx *ctx, struct db_fail *f)
 {
-	bson_t	*filter = BCON_NEW("status", BCON_UTF8("ok"));
-	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
-		    "limit", BCON_INT64(1),
-		    "projection", "{", "finished_at", BCON_INT32(1),
-			"totals", BCON_INT32(1), "}");
+	bson_t	*projection = BCON_NEW("finished_at", BCON_INT32(1),
+		    "totals", BCON_INT32(1));
+	bson_t	 snap;
 	cJSON	*o = cJSON_CreateObject();
 
-	if (!mongo_find_each(ctx->mongo, "silo", "storage_snapshots", filter, opts,
-	    snapshot_row, o, &f->error)) {
-		snprintf(f->doing, sizeof(f->doing), "silo.storage_snapshots");
+	if (api_storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
+		snapshot_row(&snap, o);
+		bson_destroy(&snap);
+	} else if (f->error.code != 0) {
+		snprintf(f->doing, sizeof(f->doing), STORAGE_DB "."
+		    STORAGE_SNAPSHOTS);
 		cJSON_Delete(o);
 		o = NULL;
-	} else if (cJSON_GetObjectItemCaseSensitive(o, "status") == NULL) {
+	} else {
 		cJSON_AddStringToObject(o, "status", "none");
 		cJSON_AddStringToObject(o, "reason", "no snapshot yet");
 	}
-	bson_destroy(filter);
-	bson_destroy(opts);
+	bson_destroy(projection);
 	return o;
 }
 

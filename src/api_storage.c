@@ -258,8 +258,7 @@ api_storage_db_error(struct silo_ctx *ctx, struct silo_response *resp,
 {
 	struct db_fail	 f;
 
-	f.error = *e;
-	snprintf(f.doing, sizeof(f.doing), "%s", doing);
+	api_db_fail_set(&f, e, doing);
 	api_db_fail_respond(ctx, resp, &f);
 }
 
@@ -288,24 +287,29 @@ api_storage_find_one(struct mongo *m, const char *db, const char *coll_name,
 	struct api_storage_first first = { out, false };
 
 	memset(e, 0, sizeof(*e));
-	if (!mongo_find_each(m, db, coll_name, filter, opts,
-	    api_storage_copy_first, &first, e) && first.found) {
-		bson_destroy(out);
-		first.found = false;
-	}
+	(void)mongo_find_each(m, db, coll_name, filter, opts,
+	    api_storage_copy_first, &first, e);
 	return first.found;
 }
 
-/* The newest snapshot with status (NULL: any). */
-static bool
-api_storage_newest(struct mongo *m, const char *status, bson_t *out,
-    bson_error_t *e)
+/*
+ * The newest snapshot with status (NULL: any), only the fields projection
+ * names (NULL: all of it; a snapshot lists prefixes, types and the largest
+ * objects, so readers that need three fields say so).  False if none or
+ * on an error (e->code is then non-zero).
+ */
+bool
+api_storage_newest(struct mongo *m, const char *status,
+    const bson_t *projection, bson_t *out, bson_error_t *e)
 {
 	bson_t	*filter = status != NULL ?
 		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
 	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
 		    "limit", BCON_INT64(1));
 	bool	 found;
+
+	if (projection != NULL)
+		BSON_APPEND_DOCUMENT(opts, "projection", projection);
 
 	found = api_storage_find_one(m, STORAGE_DB, STORAGE_SNAPSHOTS, filter,
 	    opts, out, e);
@@ -314,34 +318,50 @@ api_storage_newest(struct mongo *m, const char *status, bson_t *out,
 	return found;
 }
 
-/* {status, finished_at, errors} of a snapshot, for last_attempt. */
+/* The newest refresh, good or failed, as {status, finished_at, errors};
+ * NULL if there is none or it cannot be read. */
 static cJSON *
-api_storage_attempt(const bson_t *snap)
+api_storage_last_attempt(struct silo_ctx *ctx)
 {
-	cJSON	*all = api_storage_json(snap, false), *o = cJSON_CreateObject();
+	bson_t		*projection = BCON_NEW("_id", BCON_INT32(0),
+			    "status", BCON_INT32(1), "finished_at", BCON_INT32(1),
+			    "errors", BCON_INT32(1));
+	bson_t		 last;
+	bson_error_t	 e;
+	cJSON		*o = NULL;
 
-	api_storage_take(o, all, "status");
-	api_storage_take(o, all, "finished_at");
-	api_storage_take(o, all, "errors");
-	cJSON_Delete(all);
+	if (api_storage_newest(ctx->mongo, NULL, projection, &last, &e)) {
+		o = api_storage_json(&last, false);
+		bson_destroy(&last);
+	}
+	bson_destroy(projection);
 	return o;
 }
 
+/* What the per-user endpoints need of a snapshot: its id, its time and
+ * how many users it counted. */
+static bson_t *
+api_storage_brief(void)
+{
+	return BCON_NEW("finished_at", BCON_INT32(1), "users.count",
+	    BCON_INT32(1));
+}
+
 /*
- * The latest good snapshot into snap (the caller destroys it) and its
- * finished_at; false with resp filled in when there is none (503
- * no_snapshot) or the database failed.
+ * The latest good snapshot into snap (the caller destroys it), only the
+ * fields projection names (NULL: all), and its finished_at; false with
+ * resp filled in when there is none (503 no_snapshot) or the database
+ * failed.
  */
 static bool
 api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
-    bson_t *snap, int64_t *finished_ms)
+    const bson_t *projection, bson_t *snap, int64_t *finished_ms)
 {
 	bson_error_t	 e;
-	bson_t		 last;
 	bson_iter_t	 it;
-	cJSON		*body;
+	cJSON		*body, *last;
 
-	if (api_storage_newest(ctx->mongo, "ok", snap, &e)) {
+	if (api_storage_newest(ctx->mongo, "ok", projection, snap, &e)) {
 		*finished_ms = bson_iter_init_find(&it, snap, "finished_at") &&
 		    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
 		return true;
@@ -353,11 +373,8 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 	body = resp_error_body("no_snapshot", "no storage snapshot yet: run "
 	    "`silo storage refresh` (or POST /api/storage/refresh with the "
 	    "admin token)");
-	if (api_storage_newest(ctx->mongo, NULL, &last, &e)) {
-		cJSON_AddItemToObject(body, "last_attempt",
-		    api_storage_attempt(&last));
-		bson_destroy(&last);
-	}
+	if ((last = api_storage_last_attempt(ctx)) != NULL)
+		cJSON_AddItemToObject(body, "last_attempt", last);
 	resp_json(resp, 503, body);
 	return false;
 }
@@ -380,7 +397,7 @@ api_storage_answer(struct silo_ctx *ctx, struct silo_response *resp,
 	int64_t		 at;
 	cJSON		*body;
 
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	if (!api_storage_latest(ctx, resp, NULL, &snap, &at))
 		return NULL;
 	body = api_storage_body(at);
 	*rest = api_storage_json(&snap, false);
@@ -557,11 +574,12 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	enum api_storage_id kind;
-	const char	*name;
-	char		 why[160], *sub = NULL;
-	bson_t		 snap, row;
+	const char	*name, *sub = NULL;
+	char		 why[160], *resolved = NULL;
+	bson_t		 snap, row, *brief;
 	int64_t		 at;
 	int		 found = 0;
+	bool		 have_snap;
 	cJSON		*body, *all;
 
 	kind = api_storage_parse_id(req->path_params[0], &name, why, sizeof(why));
@@ -569,18 +587,16 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 		resp_error(resp, 400, "bad_request", "%s", why);
 		return;
 	}
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	brief = api_storage_brief();
+	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
+	bson_destroy(brief);
+	if (!have_snap)
 		return;
 	if (kind != ID_HANDLE &&
-	    (found = api_storage_row(ctx, resp, &snap, name, &row)) == 1)
-		sub = strdup(name);
-	else if (found == 0 &&
-	    (sub = api_storage_resolve(ctx, resp, kind, name)) != NULL)
-		found = api_storage_row(ctx, resp, &snap, sub, &row);
-	if (sub == NULL && found == 1) {
-		bson_destroy(&row);
-		resp_error(resp, 500, "internal", "out of memory");
-	}
+	    (found = api_storage_row(ctx, resp, &snap, name, &row)) != 0)
+		sub = name;	/* a row under that very id, or an error */
+	else if ((resolved = api_storage_resolve(ctx, resp, kind, name)) != NULL)
+		found = api_storage_row(ctx, resp, &snap, sub = resolved, &row);
 	if (sub == NULL || found == -1)
 		goto out;
 	body = api_storage_body(at);
@@ -603,7 +619,7 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	resp_json(resp, 200, body);
 out:
 	bson_destroy(&snap);
-	free(sub);
+	free(resolved);
 }
 
 static int
@@ -634,17 +650,21 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, *filter, *opts;
+	bson_t		 snap, *filter, *opts, *brief;
 	bson_iter_t	 it;
 	bson_error_t	 e;
 	int64_t		 at;
+	bool		 have_snap;
 	cJSON		*body, *list, *row;
 	int		 rank = 0;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_TOP_DEFAULT,
 	    API_STORAGE_TOP_MAX)) == -1)
 		return;
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	brief = api_storage_brief();
+	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
+	bson_destroy(brief);
+	if (!have_snap)
 		return;
 	bson_iter_init_find(&it, &snap, "_id");
 	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)));
@@ -676,15 +696,19 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, last, *filter, *opts;
+	bson_t		 snap, *filter, *opts, *brief;
 	bson_error_t	 e;
 	int64_t		 at;
-	cJSON		*body, *list, *points, *p;
+	bool		 have_snap;
+	cJSON		*body, *list, *points, *p, *last;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_HIST_DEFAULT,
 	    API_STORAGE_HIST_MAX)) == -1)
 		return;
-	if (!api_storage_latest(ctx, resp, &snap, &at))
+	brief = api_storage_brief();
+	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
+	bson_destroy(brief);
+	if (!have_snap)
 		return;
 	filter = BCON_NEW("status", BCON_UTF8("ok"));
 	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
@@ -697,9 +721,9 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
 	else {
 		body = api_storage_body(at);
 		points = cJSON_AddArrayToObject(body, "points");
-		/* Oldest first, as a chart draws them. */
-		while ((p = cJSON_DetachItemFromArray(list,
-		    cJSON_GetArraySize(list) - 1)) != NULL) {
+		/* Newest first from the query; oldest first, as a chart
+		 * draws them. */
+		cJSON_ArrayForEach(p, list) {
 			cJSON	*pt = cJSON_CreateObject(), *t;
 
 			api_storage_take(pt, p, "finished_at");
@@ -707,15 +731,11 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
 			api_storage_take(pt, t, "bytes");
 			api_storage_take(pt, t, "objects");
 			api_storage_take(pt, p, "duration_ms");
-			cJSON_AddItemToArray(points, pt);
-			cJSON_Delete(p);
+			cJSON_InsertItemInArray(points, 0, pt);
 		}
 		cJSON_Delete(list);
-		if (api_storage_newest(ctx->mongo, NULL, &last, &e)) {
-			cJSON_AddItemToObject(body, "last_attempt",
-			    api_storage_attempt(&last));
-			bson_destroy(&last);
-		}
+		if ((last = api_storage_last_attempt(ctx)) != NULL)
+			cJSON_AddItemToObject(body, "last_attempt", last);
 		resp_json(resp, 200, body);
 	}
 	bson_destroy(filter);

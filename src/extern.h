@@ -97,6 +97,8 @@ cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
 cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
 cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
 bson_t	*api_db_with_did_filter(void);
+void	 api_db_fail_set(struct db_fail *, const bson_error_t *,
+	    const char *doing);
 cJSON	*api_db_fail_json(const struct db_fail *);
 void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
 	    const struct db_fail *);
@@ -511,5 +513,7 @@ enum api_storage_id {
 
 enum api_storage_id api_storage_parse_id(const char *id, const char **name,
 	    char *why, size_t whysz);
+bool	 api_storage_newest(struct mongo *, const char *status,
+	    const bson_t *projection, bson_t *out, bson_error_t *);
 
 #endif /* SILO_EXTERN_H */
