@@ -93,12 +93,6 @@ api_db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
 	snprintf(f->doing, sizeof(f->doing), "%s", doing);
 }
 
-static void
-add_int(cJSON *obj, const char *key, int64_t value)
-{
-	cJSON_AddNumberToObject(obj, key, (double)value);
-}
-
 /* The server version: serverStatus has it; buildInfo is the fallback. */
 static void
 health_version(struct mongo *m, const bson_t *status, cJSON *body)
@@ -189,9 +183,9 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
 	if (have_status && bson_lookup_int64(&status, "connections.current", -1) >= 0) {
 		conns = cJSON_AddObjectToObject(body, "connections");
-		add_int(conns, "current",
+		resp_add_int(conns, "current",
 		    bson_lookup_int64(&status, "connections.current", 0));
-		add_int(conns, "available",
+		resp_add_int(conns, "available",
 		    bson_lookup_int64(&status, "connections.available", 0));
 	} else
 		cJSON_AddNullToObject(body, "connections");
@@ -257,12 +251,12 @@ collection_json(const struct collection_stats *cs)
 
 	cJSON_AddStringToObject(o, "name", cs->name);
 	cJSON_AddStringToObject(o, "category", category_id(cs->category));
-	add_int(o, "documents", cs->documents);
-	add_int(o, "size_bytes", cs->size);
-	add_int(o, "storage_bytes", cs->storage);
-	add_int(o, "avg_obj_bytes", cs->avg_obj);
-	add_int(o, "indexes", cs->indexes);
-	add_int(o, "index_bytes", cs->index_size);
+	resp_add_int(o, "documents", cs->documents);
+	resp_add_int(o, "size_bytes", cs->size);
+	resp_add_int(o, "storage_bytes", cs->storage);
+	resp_add_int(o, "avg_obj_bytes", cs->avg_obj);
+	resp_add_int(o, "indexes", cs->indexes);
+	resp_add_int(o, "index_bytes", cs->index_size);
 	return o;
 }
 
@@ -288,21 +282,21 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 		all.index_size += rows[i].index_size;
 	}
 	totals = cJSON_AddObjectToObject(body, "totals");
-	add_int(totals, "collections", (int64_t)n);
-	add_int(totals, "documents", all.documents);
-	add_int(totals, "size_bytes", all.size);
-	add_int(totals, "storage_bytes", all.storage);
-	add_int(totals, "index_bytes", all.index_size);
+	resp_add_int(totals, "collections", (int64_t)n);
+	resp_add_int(totals, "documents", all.documents);
+	resp_add_int(totals, "size_bytes", all.size);
+	resp_add_int(totals, "storage_bytes", all.storage);
+	resp_add_int(totals, "index_bytes", all.index_size);
 
 	cats = cJSON_AddArrayToObject(body, "categories");
 	for (int c = 0; c < CATEGORY__MAX; c++) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "id", category_id(c));
 		cJSON_AddStringToObject(o, "label", category_label(c));
-		add_int(o, "collections", count[c]);
-		add_int(o, "documents", sum[c].documents);
-		add_int(o, "size_bytes", sum[c].size);
-		add_int(o, "storage_bytes", sum[c].storage);
+		resp_add_int(o, "collections", count[c]);
+		resp_add_int(o, "documents", sum[c].documents);
+		resp_add_int(o, "size_bytes", sum[c].size);
+		resp_add_int(o, "storage_bytes", sum[c].storage);
 		cJSON_AddItemToArray(cats, o);
 	}
 }
@@ -363,6 +357,14 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	db_answer(ctx, resp, api_db_collections_json);
 }
 
+/* The users filter for registered users: art-guest is the shared account
+ * guest content is published under, not a person. */
+bson_t *
+api_db_registered_filter(void)
+{
+	return BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}");
+}
+
 /* The users filter for "has a DID": atproto.did, or a did: _id. */
 bson_t *
 api_db_with_did_filter(void)
@@ -381,10 +383,7 @@ api_db_with_did_filter(void)
 cJSON *
 api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 {
-	/* art-guest is the shared account guest content is published under,
-	 * not a person, so it is not a registered user. */
-	bson_t		*registered = BCON_NEW("_id", "{",
-			    "$ne", BCON_UTF8("art-guest"), "}");
+	bson_t		*registered = api_db_registered_filter();
 	bson_t		*everything = bson_new();
 	bson_t		*verified = BCON_NEW("count", "{",
 			    "$gte", BCON_INT32(1), "}");
@@ -412,7 +411,7 @@ api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 			api_db_fail_set(f, &e, counts[i].collection);
 			break;
 		}
-		add_int(body, counts[i].key, n);
+		resp_add_int(body, counts[i].key, n);
 	}
 	bson_destroy(registered);
 	bson_destroy(everything);

@@ -67,12 +67,6 @@ struct kidlisp_list {
 };
 
 static void
-add_int(cJSON *obj, const char *key, int64_t value)
-{
-	cJSON_AddNumberToObject(obj, key, (double)value);
-}
-
-static void
 add_date_day(cJSON *obj, const char *key, int64_t ms)
 {
 	time_t		 t = (time_t)(ms / 1000);
@@ -133,6 +127,23 @@ param_date(const char *v, int64_t *ms)
 	return 0;
 }
 
+/*
+ * The parameters of a request that gives none: the last 30 days by day,
+ * ten top and ten recent pieces, no sources, until today's midnight (UTC).
+ * The overview's headline asks exactly this, so that it shares the
+ * dashboard panel's cache entry.
+ */
+static void
+kidlisp_params_default(struct kidlisp_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->days = 30;
+	p->top = 10;
+	p->recent = 10;
+	p->until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS *
+	    KIDLISP_DAY_MS;
+}
+
 static int
 kidlisp_params_parse(const struct silo_request *req, struct kidlisp_params *p,
     struct silo_response *resp)
@@ -140,10 +151,11 @@ kidlisp_params_parse(const struct silo_request *req, struct kidlisp_params *p,
 	const char	*bucket = query_get(&req->query, "bucket");
 	const char	*until = query_get(&req->query, "until");
 
-	if (param_int(req, "days", 30, 1, KIDLISP_MAX_DAYS, &p->days, resp) == -1 ||
-	    param_int(req, "top", 10, 0, KIDLISP_MAX_LIST, &p->top, resp) == -1 ||
-	    param_int(req, "recent", 10, 0, KIDLISP_MAX_LIST, &p->recent, resp) == -1 ||
-	    param_int(req, "source", 0, 0, KIDLISP_MAX_SOURCE, &p->source, resp) == -1)
+	kidlisp_params_default(p);
+	if (param_int(req, "days", p->days, 1, KIDLISP_MAX_DAYS, &p->days, resp) == -1 ||
+	    param_int(req, "top", p->top, 0, KIDLISP_MAX_LIST, &p->top, resp) == -1 ||
+	    param_int(req, "recent", p->recent, 0, KIDLISP_MAX_LIST, &p->recent, resp) == -1 ||
+	    param_int(req, "source", p->source, 0, KIDLISP_MAX_SOURCE, &p->source, resp) == -1)
 		return -1;
 	if (bucket != NULL && strcmp(bucket, "day") != 0 &&
 	    strcmp(bucket, "week") != 0) {
@@ -152,11 +164,8 @@ kidlisp_params_parse(const struct silo_request *req, struct kidlisp_params *p,
 		return -1;
 	}
 	p->weekly = bucket != NULL && strcmp(bucket, "week") == 0;
-	if (until == NULL) {
-		p->until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS *
-		    KIDLISP_DAY_MS;
+	if (until == NULL)
 		return 0;
-	}
 	if (param_date(until, &p->until_ms) == -1) {
 		resp_error(resp, 400, "bad_request",
 		    "until='%.32s': expected a date YYYY-MM-DD from 2000 to 2100",
@@ -232,11 +241,11 @@ kidlisp_keeps(struct silo_ctx *ctx, struct db_fail *f)
 		return NULL;
 	}
 	o = cJSON_CreateObject();
-	add_int(o, "kept", s.kept);
-	add_int(o, "pending", s.pending);
-	add_int(o, "tezos", s.tezos);
-	add_int(o, "tezos_minted", s.tezos_minted);
-	add_int(o, "minted", s.kept + s.tezos_minted);
+	resp_add_int(o, "kept", s.kept);
+	resp_add_int(o, "pending", s.pending);
+	resp_add_int(o, "tezos", s.tezos);
+	resp_add_int(o, "tezos_minted", s.tezos_minted);
+	resp_add_int(o, "minted", s.kept + s.tezos_minted);
 	return o;
 }
 
@@ -299,7 +308,7 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "bucket", p->weekly ? "week" : "day");
-	add_int(o, "days", p->days);
+	resp_add_int(o, "days", p->days);
 	add_date_day(o, "from", c->from_ms);
 	add_date_day(o, "until", p->until_ms);
 	series = cJSON_AddArrayToObject(o, "series");
@@ -310,12 +319,12 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 			    start + c->bucket_ms : end_ms;
 
 		add_date_day(b, "start", start);
-		add_int(b, "days", (stop - start) / KIDLISP_DAY_MS);
-		add_int(b, "count", c->counts[i]);
+		resp_add_int(b, "days", (stop - start) / KIDLISP_DAY_MS);
+		resp_add_int(b, "count", c->counts[i]);
 		total += c->counts[i];
 		cJSON_AddItemToArray(series, b);
 	}
-	add_int(o, "total", total);
+	resp_add_int(o, "total", total);
 out:
 	free(c);
 	return o;
@@ -355,7 +364,7 @@ list_row(const bson_t *doc, void *arg)
 		cJSON_AddStringToObject(o, "code", code);
 	else
 		cJSON_AddNullToObject(o, "code");
-	add_int(o, "hits", bson_lookup_int64(doc, "hits", 0));
+	resp_add_int(o, "hits", bson_lookup_int64(doc, "hits", 0));
 	if (bson_iter_init_find(&it, doc, "when") && BSON_ITER_HOLDS_DATE_TIME(&it))
 		resp_add_time(o, "when", (double)bson_iter_date_time(&it) / 1e3);
 	else
@@ -387,7 +396,7 @@ list_row(const bson_t *doc, void *arg)
 		else
 			cJSON_AddNullToObject(o, "network");
 		if (bson_lookup_int64(doc, "kept.tokenId", -1) >= 0)
-			add_int(o, "token_id", bson_lookup_int64(doc, "kept.tokenId", 0));
+			resp_add_int(o, "token_id", bson_lookup_int64(doc, "kept.tokenId", 0));
 		else
 			cJSON_AddNullToObject(o, "token_id");
 	}
@@ -492,11 +501,11 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 
 	switch (mongo_storage_stats(ctx->mongo, "kidlisp", &stats, &f->error)) {
 	case MONGO_STATS_OK:
-		add_int(body, "total", bson_lookup_int64(&stats, "count", 0));
+		resp_add_int(body, "total", bson_lookup_int64(&stats, "count", 0));
 		bson_destroy(&stats);
 		break;
 	case MONGO_STATS_GONE:
-		add_int(body, "total", 0);
+		resp_add_int(body, "total", 0);
 		break;
 	case MONGO_STATS_ERROR:
 		snprintf(f->doing, sizeof(f->doing), "kidlisp stats");
@@ -515,7 +524,7 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 	    f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(body, "recent_keeps", part);
-	add_int(body, "source_bytes", p->source);
+	resp_add_int(body, "source_bytes", p->source);
 	goto out;
 fail:
 	cJSON_Delete(body);
@@ -570,12 +579,12 @@ api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
 cJSON *
 api_kidlisp_headline(struct silo_ctx *ctx)
 {
-	struct kidlisp_params p = { .days = 30, .top = 10, .recent = 10 };
+	struct kidlisp_params p;
 	struct kidlisp_fill kf;
 	cJSON		*stats, *o;
 	const cJSON	*created, *top;
 
-	p.until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS * KIDLISP_DAY_MS;
+	kidlisp_params_default(&p);
 	if ((stats = kidlisp_stats(ctx, &p, &kf)) == NULL) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "error");
@@ -588,7 +597,7 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 	cJSON_AddItemToObject(o, "total", cJSON_DetachItemFromObject(stats, "total"));
 	cJSON_AddItemToObject(o, "keeps", cJSON_DetachItemFromObject(stats, "keeps"));
 	created = cJSON_GetObjectItemCaseSensitive(stats, "created");
-	add_int(o, "created_30d", (int64_t)cJSON_GetNumberValue(
+	resp_add_int(o, "created_30d", (int64_t)cJSON_GetNumberValue(
 	    cJSON_GetObjectItemCaseSensitive(created, "total")));
 	top = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(stats, "top"), 0);
 	if (top != NULL)

@@ -53,12 +53,6 @@ struct service {
 	void		(*build)(struct silo_ctx *, struct probe *, cJSON *);
 };
 
-static void
-add_int(cJSON *obj, const char *key, int64_t value)
-{
-	cJSON_AddNumberToObject(obj, key, (double)value);
-}
-
 static double
 round_ms(double ms)
 {
@@ -89,7 +83,7 @@ add_count_or_null(cJSON *obj, const char *key, int n)
 	if (n < 0)
 		cJSON_AddNullToObject(obj, key);
 	else
-		add_int(obj, key, n);
+		resp_add_int(obj, key, n);
 }
 
 /*
@@ -202,7 +196,7 @@ bake_add(const bson_t *doc, void *arg)
 		cJSON_AddNullToObject(o, "success");
 	bake_add_time(o, "completed_at", doc, "completedAt");
 	if (bson_iter_init_find(&it, doc, "duration") && BSON_ITER_HOLDS_NUMBER(&it))
-		add_int(o, "duration_ms", bson_iter_as_int64(&it));
+		resp_add_int(o, "duration_ms", bson_iter_as_int64(&it));
 	else
 		cJSON_AddNullToObject(o, "duration_ms");
 	bake_add_string(o, "error", doc, "error", BAKE_ERROR_MAX);
@@ -298,11 +292,11 @@ session_connections(const cJSON *clients, cJSON *out)
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cl, "multipleTabs")))
 			tabs++;
 	}
-	add_int(out, "clients", cJSON_GetArraySize(clients));
-	add_int(out, "websocket", (int64_t)ws);
-	add_int(out, "udp", (int64_t)udp);
-	add_int(out, "total", (int64_t)total);
-	add_int(out, "multiple_tabs", tabs);
+	resp_add_int(out, "clients", cJSON_GetArraySize(clients));
+	resp_add_int(out, "websocket", (int64_t)ws);
+	resp_add_int(out, "udp", (int64_t)udp);
+	resp_add_int(out, "total", (int64_t)total);
+	resp_add_int(out, "multiple_tabs", tabs);
 }
 
 static void
@@ -330,9 +324,9 @@ session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 		cJSON_AddNullToObject(out, "environment");
 	if (cJSON_IsObject(totals)) {
 		t = cJSON_AddObjectToObject(out, "totals");
-		add_int(t, "websocket", (int64_t)json_number(totals, "websocket", 0));
-		add_int(t, "udp", (int64_t)json_number(totals, "udp", 0));
-		add_int(t, "unique_clients",
+		resp_add_int(t, "websocket", (int64_t)json_number(totals, "websocket", 0));
+		resp_add_int(t, "udp", (int64_t)json_number(totals, "udp", 0));
+		resp_add_int(t, "unique_clients",
 		    (int64_t)json_number(totals, "unique_clients", 0));
 	} else
 		cJSON_AddNullToObject(out, "totals");
@@ -402,8 +396,8 @@ sync_part(int64_t eligible, int64_t synced)
 {
 	cJSON	*o = cJSON_CreateObject();
 
-	add_int(o, "eligible", eligible);
-	add_int(o, "synced", synced);
+	resp_add_int(o, "eligible", eligible);
+	resp_add_int(o, "synced", synced);
 	return o;
 }
 
@@ -440,15 +434,15 @@ sync_collection_json(struct silo_ctx *ctx, const struct sync_collection *sc,
 	synced = s.synced[0] + s.synced[1];
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "collection", sc->name);
-	add_int(o, "eligible", eligible);
-	add_int(o, "synced", synced);
-	add_int(o, "unsynced", eligible - synced);
+	resp_add_int(o, "eligible", eligible);
+	resp_add_int(o, "synced", synced);
+	resp_add_int(o, "unsynced", eligible - synced);
 	cJSON_AddNumberToObject(o, "percent", eligible > 0 ?
 	    (double)(int64_t)(1000.0 * (double)synced / (double)eligible) / 10 : 0);
 	cJSON_AddItemToObject(o, "user", sync_part(s.eligible[0], s.synced[0]));
 	cJSON_AddItemToObject(o, "guest", sync_part(s.eligible[1], s.synced[1]));
-	add_int(o, "excluded", s.excluded);
-	add_int(o, "leftover_records", s.leftover);
+	resp_add_int(o, "excluded", s.excluded);
+	resp_add_int(o, "leftover_records", s.leftover);
 	return o;
 }
 
@@ -465,20 +459,19 @@ synced_at_row(const bson_t *doc, void *arg)
 	return 1;
 }
 
+/* The newest (order -1) or oldest (1) syncedAt among the synced users. */
 static bool
-synced_at_edge(struct silo_ctx *ctx, int order, double *at, bson_error_t *e)
+synced_at_edge(struct silo_ctx *ctx, const bson_t *synced, int order,
+    double *at, bson_error_t *e)
 {
-	bson_t	*filter = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}",
-		    "atproto.syncedAt", "{", "$type", BCON_UTF8("date"), "}");
 	bson_t	*opts = BCON_NEW("sort", "{", "atproto.syncedAt", BCON_INT32(order), "}",
 		    "limit", BCON_INT64(1),
 		    "projection", "{", "atproto.syncedAt", BCON_INT32(1), "}");
 	bool	 ok;
 
 	*at = -1;
-	ok = mongo_find_each(ctx->mongo, NULL, "users", filter, opts,
+	ok = mongo_find_each(ctx->mongo, NULL, "users", synced, opts,
 	    synced_at_row, at, e);
-	bson_destroy(filter);
 	bson_destroy(opts);
 	return ok;
 }
@@ -493,14 +486,14 @@ add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
 		return;
 	}
 	resp_add_time(o, key, at);
-	add_int(o, age_key, (int64_t)(now - at));
+	resp_add_int(o, age_key, (int64_t)(now - at));
 }
 
 /* Users with a DID against auth0-only users, and syncedAt's ages. */
 static cJSON *
 sync_users_json(struct silo_ctx *ctx, struct db_fail *f)
 {
-	bson_t	*registered = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}");
+	bson_t	*registered = api_db_registered_filter();
 	bson_t	*with_did = api_db_with_did_filter();
 	bson_t	*synced = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}",
 		    "atproto.syncedAt", "{", "$type", BCON_UTF8("date"), "}");
@@ -511,16 +504,16 @@ sync_users_json(struct silo_ctx *ctx, struct db_fail *f)
 	if ((n_users = mongo_count(ctx->mongo, "users", registered, &f->error)) < 0 ||
 	    (n_did = mongo_count(ctx->mongo, "users", with_did, &f->error)) < 0 ||
 	    (n_synced = mongo_count(ctx->mongo, "users", synced, &f->error)) < 0 ||
-	    !synced_at_edge(ctx, -1, &newest, &f->error) ||
-	    !synced_at_edge(ctx, 1, &oldest, &f->error)) {
+	    !synced_at_edge(ctx, synced, -1, &newest, &f->error) ||
+	    !synced_at_edge(ctx, synced, 1, &oldest, &f->error)) {
 		snprintf(f->doing, sizeof(f->doing), "sync of users");
 		goto out;
 	}
 	o = cJSON_CreateObject();
-	add_int(o, "users", n_users);
-	add_int(o, "with_did", n_did);
-	add_int(o, "auth0_only", n_users - n_did);
-	add_int(o, "synced", n_synced);
+	resp_add_int(o, "users", n_users);
+	resp_add_int(o, "with_did", n_did);
+	resp_add_int(o, "auth0_only", n_users - n_did);
+	resp_add_int(o, "synced", n_synced);
 	add_time_and_age(o, "newest_synced_at", "newest_synced_age_s", newest, now);
 	add_time_and_age(o, "oldest_synced_at", "oldest_synced_age_s", oldest, now);
 out:
@@ -685,7 +678,7 @@ api_services_all(struct silo_ctx *ctx, const struct silo_request *req,
 		cJSON_AddItemToObject(list, services[i].name, out[i]);
 	}
 	cJSON_AddStringToObject(body, "status", up == NSERVICES ? "ok" : "degraded");
-	add_int(body, "ok", (int64_t)up);
-	add_int(body, "total", NSERVICES);
+	resp_add_int(body, "ok", (int64_t)up);
+	resp_add_int(body, "total", NSERVICES);
 	resp_json(resp, 200, body);
 }

@@ -96,6 +96,7 @@ struct db_fail {
 cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
 cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
 cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
+bson_t	*api_db_registered_filter(void);
 bson_t	*api_db_with_did_filter(void);
 void	 api_db_fail_set(struct db_fail *, const bson_error_t *,
 	    const char *doing);

@@ -84,6 +84,13 @@ resp_header_get(const struct silo_response *r, const char *name)
 	return NULL;
 }
 
+/* Add key: a count or size.  JSON numbers are doubles, exact to 2^53. */
+void
+resp_add_int(cJSON *obj, const char *key, int64_t value)
+{
+	cJSON_AddNumberToObject(obj, key, (double)value);
+}
+
 /* Add key: an ISO 8601 UTC time for unix_s (seconds since the epoch). */
 void
 resp_add_time(cJSON *obj, const char *key, double unix_s)

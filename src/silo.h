@@ -177,6 +177,7 @@ int	 resp_add_header(struct silo_response *, const char *name,
 const char *resp_header_get(const struct silo_response *, const char *name);
 const char *resp_status_text(int status);
 void	 resp_add_time(cJSON *obj, const char *key, double unix_s);
+void	 resp_add_int(cJSON *obj, const char *key, int64_t value);
 void	 resp_clear(struct silo_response *);
 
 /* ------------------------------------------------------------------ */
