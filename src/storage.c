@@ -571,54 +571,78 @@ storage_big_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* {field: {$in: [nth(items, 0), ... nth(items, n - 1)]}}: a batch of
+ * look-ups in one query. */
+static bson_t *
+storage_in_filter(const char *field, const void *items, size_t n,
+    const char *(*nth)(const void *items, size_t i))
+{
+	bson_t	*filter = bson_new(), in, list;
+	char	 idx[16];
+
+	BSON_APPEND_DOCUMENT_BEGIN(filter, field, &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
+	for (size_t i = 0; i < n; i++) {
+		const char	*key;
+
+		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
+		BSON_APPEND_UTF8(&list, key, nth(items, i));
+	}
+	bson_append_array_end(&in, &list);
+	bson_append_document_end(filter, &in);
+	return filter;
+}
+
+static const char *
+storage_pending_code(const void *items, size_t i)
+{
+	return ((const struct storage_pending *)items)[i].code;
+}
+
+/* Where storage_tape_owner() records what the tapes query found. */
+struct storage_owners {
+	struct storage_walk *w;		/* for w->oom */
+	struct storage_map map;		/* code -> the user's sub, "" for a guest */
+};
+
+static int
+storage_tape_owner(const bson_t *doc, void *arg)
+{
+	struct storage_owners	*o = arg;
+	struct storage_slot	*s;
+	const char		*code = bson_lookup_utf8(doc, "code");
+	const char		*user = bson_lookup_utf8(doc, "user");
+
+	if (code == NULL)
+		return 0;
+	if ((s = storage_map_get(&o->map, code, strlen(code), 1)) == NULL) {
+		o->w->oom = true;
+		return 1;
+	}
+	free(s->val);
+	if ((s->val = strdup(user != NULL ? user : "")) == NULL) {
+		o->w->oom = true;
+		return 1;
+	}
+	return 0;
+}
+
 /* Attribute the waiting tape objects: one tapes query for their codes. */
 static void
 storage_tapes_flush(struct storage_walk *w)
 {
-	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cursor;
-	const bson_t		*doc;
-	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
-	struct storage_map	 owners = { 0 };
+	struct storage_owners	 owners = { w, { 0 } };
+	bson_t			*filter, *opts;
 	bson_error_t		 e;
-	char			 idx[16];
 
 	if (w->npending == 0)
 		return;
-	BSON_APPEND_DOCUMENT_BEGIN(&filter, "code", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
-	for (size_t i = 0; i < w->npending; i++) {
-		const char	*key;
-
-		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
-		BSON_APPEND_UTF8(&list, key, w->pending[i].code);
-	}
-	bson_append_array_end(&in, &list);
-	bson_append_document_end(&filter, &in);
+	filter = storage_in_filter("code", w->pending, w->npending,
+	    storage_pending_code);
 	opts = BCON_NEW("projection", "{", "code", BCON_INT32(1),
 	    "user", BCON_INT32(1), "_id", BCON_INT32(0), "}");
-	coll = mongoc_client_get_collection(w->mongo.client, w->mongo.db_name,
-	    "tapes");
-	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-	/* Each code maps to its user's sub, or to "" for a guest's tape. */
-	while (mongoc_cursor_next(cursor, &doc)) {
-		struct storage_slot	*s;
-		const char		*code = bson_lookup_utf8(doc, "code");
-		const char		*user = bson_lookup_utf8(doc, "user");
-
-		if (code == NULL)
-			continue;
-		if ((s = storage_map_get(&owners, code, strlen(code), 1)) == NULL) {
-			w->oom = true;
-			break;
-		}
-		free(s->val);
-		if ((s->val = strdup(user != NULL ? user : "")) == NULL) {
-			w->oom = true;
-			break;
-		}
-	}
-	if (mongoc_cursor_error(cursor, &e)) {
+	if (!mongo_find_each(&w->mongo, NULL, "tapes", filter, opts,
+	    storage_tape_owner, &owners, &e)) {
 		storage_error(w, "find in %s.tapes (tape codes of %s): %s",
 		    w->mongo.db_name, w->buckets[w->pending[0].bucket].name,
 		    e.message);
@@ -626,7 +650,7 @@ storage_tapes_flush(struct storage_walk *w)
 	}
 	for (size_t i = 0; i < w->npending; i++) {
 		struct storage_pending	*p = &w->pending[i];
-		struct storage_slot	*s = storage_map_get(&owners, p->code,
+		struct storage_slot	*s = storage_map_get(&owners.map, p->code,
 					    strlen(p->code), 0);
 		const char		*user = s != NULL ? s->val : NULL;
 
@@ -640,11 +664,9 @@ storage_tapes_flush(struct storage_walk *w)
 		free(p->code);
 	}
 	w->npending = 0;
-	storage_map_free(&owners, NULL);
-	mongoc_cursor_destroy(cursor);
-	mongoc_collection_destroy(coll);
+	storage_map_free(&owners.map, NULL);
 	bson_destroy(opts);
-	bson_destroy(&filter);
+	bson_destroy(filter);
 }
 
 /* A progress line every STORAGE_PROGRESS_MS. */
@@ -753,53 +775,48 @@ storage_walk_buckets(struct storage_walk *w)
 /* Looking up handles                                                  */
 /* ------------------------------------------------------------------ */
 
+static const char *
+storage_user_sub(const void *items, size_t i)
+{
+	return ((struct storage_user *const *)items)[i]->sub;
+}
+
+static int
+storage_handle_found(const bson_t *doc, void *arg)
+{
+	struct storage_walk	*w = arg;
+	struct storage_slot	*s;
+	struct storage_user	*u;
+	const char		*sub = bson_lookup_utf8(doc, "_id");
+	const char		*handle = bson_lookup_utf8(doc, "handle");
+
+	if (sub == NULL || handle == NULL || (s = storage_map_get(
+	    &w->users, sub, strlen(sub), 0)) == NULL)
+		return 0;
+	u = s->val;
+	free(u->handle);
+	if ((u->handle = strdup(handle)) == NULL)
+		w->oom = true;
+	return 0;
+}
+
 /* Fill in the handles of subs[0..n) from @handles. */
 static void
 storage_handles_batch(struct storage_walk *w, struct storage_user **users,
     size_t n)
 {
-	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cursor;
-	const bson_t		*doc;
-	bson_t			 filter = BSON_INITIALIZER, in, list, *opts;
-	bson_error_t		 e;
-	char			 idx[16];
+	bson_t		*filter = storage_in_filter("_id", users, n,
+			    storage_user_sub);
+	bson_t		*opts = BCON_NEW("projection", "{", "handle",
+			    BCON_INT32(1), "}");
+	bson_error_t	 e;
 
-	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
-	for (size_t i = 0; i < n; i++) {
-		const char	*key;
-
-		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
-		BSON_APPEND_UTF8(&list, key, users[i]->sub);
-	}
-	bson_append_array_end(&in, &list);
-	bson_append_document_end(&filter, &in);
-	opts = BCON_NEW("projection", "{", "handle", BCON_INT32(1), "}");
-	coll = mongoc_client_get_collection(w->mongo.client, w->mongo.db_name,
-	    "@handles");
-	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc)) {
-		struct storage_slot	*s;
-		struct storage_user	*u;
-		const char		*sub = bson_lookup_utf8(doc, "_id");
-		const char		*handle = bson_lookup_utf8(doc, "handle");
-
-		if (sub == NULL || handle == NULL || (s = storage_map_get(
-		    &w->users, sub, strlen(sub), 0)) == NULL)
-			continue;
-		u = s->val;
-		free(u->handle);
-		if ((u->handle = strdup(handle)) == NULL)
-			w->oom = true;
-	}
-	if (mongoc_cursor_error(cursor, &e))
+	if (!mongo_find_each(&w->mongo, NULL, "@handles", filter, opts,
+	    storage_handle_found, w, &e))
 		storage_error(w, "find in %s.@handles: %s", w->mongo.db_name,
 		    e.message);
-	mongoc_cursor_destroy(cursor);
-	mongoc_collection_destroy(coll);
 	bson_destroy(opts);
-	bson_destroy(&filter);
+	bson_destroy(filter);
 }
 
 static void
