@@ -144,8 +144,9 @@ mongo_error_is_stream(const bson_error_t *e)
 	return e->domain == MONGOC_ERROR_STREAM;
 }
 
-/* Run a read-only command on db (NULL: the AC database), retrying once on
- * a dead connection.  reply is always initialized. */
+/* Run a command that is safe to repeat (a read, or a createIndexes) on db
+ * (NULL: the AC database), retrying once on a dead connection.  reply is
+ * always initialized. */
 bool
 mongo_command(struct mongo *m, const char *db, const bson_t *cmd,
     bson_t *reply, bson_error_t *e)

@@ -1150,8 +1150,7 @@ storage_indexes(struct storage_walk *w)
 		BSON_APPEND_UTF8(&item, "name", x->name);
 		bson_append_document_end(&list, &item);
 		bson_append_array_end(&cmd, &list);
-		ok = mongoc_client_command_simple(w->mongo.client, STORAGE_DB,
-		    &cmd, NULL, &reply, &e);
+		ok = mongo_command(&w->mongo, STORAGE_DB, &cmd, &reply, &e);
 		bson_destroy(&cmd);
 		bson_destroy(&reply);
 		if (!ok) {
