@@ -338,15 +338,6 @@ api_storage_last_attempt(struct silo_ctx *ctx)
 	return o;
 }
 
-/* What the per-user endpoints need of a snapshot: its id, its time and
- * how many users it counted. */
-static bson_t *
-api_storage_brief(void)
-{
-	return BCON_NEW("finished_at", BCON_INT32(1), "users.count",
-	    BCON_INT32(1));
-}
-
 /*
  * The latest good snapshot into snap (the caller destroys it), only the
  * fields projection names (NULL: all), and its finished_at; false with
@@ -377,6 +368,21 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 		cJSON_AddItemToObject(body, "last_attempt", last);
 	resp_json(resp, 503, body);
 	return false;
+}
+
+/* api_storage_latest() for the answers that need of the snapshot only its
+ * id, its time and how many users it counted. */
+static bool
+api_storage_latest_brief(struct silo_ctx *ctx, struct silo_response *resp,
+    bson_t *snap, int64_t *finished_ms)
+{
+	bson_t	*brief = BCON_NEW("finished_at", BCON_INT32(1), "users.count",
+		    BCON_INT32(1));
+	bool	 found;
+
+	found = api_storage_latest(ctx, resp, brief, snap, finished_ms);
+	bson_destroy(brief);
+	return found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -576,10 +582,9 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	enum api_storage_id kind;
 	const char	*name, *sub = NULL;
 	char		 why[160], *resolved = NULL;
-	bson_t		 snap, row, *brief;
+	bson_t		 snap, row;
 	int64_t		 at;
 	int		 found = 0;
-	bool		 have_snap;
 	cJSON		*body, *all;
 
 	kind = api_storage_parse_id(req->path_params[0], &name, why, sizeof(why));
@@ -587,10 +592,7 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 		resp_error(resp, 400, "bad_request", "%s", why);
 		return;
 	}
-	brief = api_storage_brief();
-	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
-	bson_destroy(brief);
-	if (!have_snap)
+	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
 	if (kind != ID_HANDLE &&
 	    (found = api_storage_row(ctx, resp, &snap, name, &row)) != 0)
@@ -650,21 +652,17 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, *filter, *opts, *brief;
+	bson_t		 snap, *filter, *opts;
 	bson_iter_t	 it;
 	bson_error_t	 e;
 	int64_t		 at;
-	bool		 have_snap;
 	cJSON		*body, *list, *row;
 	int		 rank = 0;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_TOP_DEFAULT,
 	    API_STORAGE_TOP_MAX)) == -1)
 		return;
-	brief = api_storage_brief();
-	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
-	bson_destroy(brief);
-	if (!have_snap)
+	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
 	bson_iter_init_find(&it, &snap, "_id");
 	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)));
@@ -696,19 +694,15 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, *filter, *opts, *brief;
+	bson_t		 snap, *filter, *opts;
 	bson_error_t	 e;
 	int64_t		 at;
-	bool		 have_snap;
 	cJSON		*body, *list, *points, *p, *last;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_HIST_DEFAULT,
 	    API_STORAGE_HIST_MAX)) == -1)
 		return;
-	brief = api_storage_brief();
-	have_snap = api_storage_latest(ctx, resp, brief, &snap, &at);
-	bson_destroy(brief);
-	if (!have_snap)
+	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
 	filter = BCON_NEW("status", BCON_UTF8("ok"));
 	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
