@@ -12,7 +12,8 @@ export SILO_SRCDIR
 
 # tools/stack test exports these; otherwise ask the stack what is installed.
 if [ -z "${SILO_STACK_PYTHON:-}" ] || [ -z "${SILO_FERRETDB:-}" ]; then
-	paths=$(python3 "$srcdir/tools/stacklib.py" paths 2>/dev/null) || paths=
+	paths=$(python3 "$srcdir/tools/stack_install.py" paths 2>/dev/null) ||
+	    paths=
 	eval "$(printf '%s\n' "$paths" | sed -n \
 	    -e 's/^\(SILO_STACK_PYTHON\)=\(.*\)$/: "${\1:=\2}"/p' \
 	    -e 's/^\(SILO_FERRETDB\)=\(.*\)$/: "${\1:=\2}"/p' \
