@@ -6,9 +6,10 @@ module proxy); mongo-express through npm; the tests' Python venv, fully
 pinned.  Everything downloaded or built is cached outside the repository,
 in ~/.cache/silo-stack/<name>-<version>/ (or $SILO_STACK_CACHE), so a
 fresh clone reuses it.  Each install is idempotent, takes a lock in the
-cache so that concurrent stack commands build a thing once, and writes to
-a temporary name that is renamed when complete, so an interrupted install
-never looks finished.
+cache so that concurrent stack commands build a thing once, and never
+looks finished when it was interrupted: it writes to a temporary name
+renamed when complete (the venv, which cannot move, gets a completion
+marker instead).
 
 `python3 tools/stack_install.py paths` prints what is installed, as
 KEY=VALUE lines (tests/integration/run.sh reads them).
