@@ -44,7 +44,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import stacklib as sl  # noqa: E402
+import stack_install as si  # noqa: E402
+import stack_process as sp  # noqa: E402
+import stack_services as sv  # noqa: E402
 
 try:
     import bson
@@ -116,7 +118,7 @@ def run_measured(argv, env, stdout_path, timeout):
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            sl.say(f"{argv[0]} still running after {timeout:.0f}s; "
+            sp.say(f"{argv[0]} still running after {timeout:.0f}s; "
                    "killing it")
             os.killpg(proc.pid, 9)
             proc.wait(10)
@@ -142,7 +144,7 @@ def dataset(scale, seed, layout, ejson):
     seconds spent generating or 0)."""
     import acgen
     key = f"{scale:g}-{layout}-{ejson}" + (f"-seed{seed}" if seed != 1 else "")
-    d = sl.REPO / "build" / "bench" / "data" / key
+    d = si.REPO / "build" / "bench" / "data" / key
     # The cache is keyed by the generator's source too: a changed acgen.py
     # regenerates.
     src = hashlib.sha256(Path(acgen.__file__).read_bytes()).hexdigest()[:16]
@@ -152,7 +154,7 @@ def dataset(scale, seed, layout, ejson):
         return d, json.loads((d / "_manifest.json").read_text()), 0.0
     tmp = d.with_name(d.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    sl.say(f"generating the AC backup at scale {scale:g} ({layout}, {ejson}) "
+    sp.say(f"generating the AC backup at scale {scale:g} ({layout}, {ejson}) "
            f"into {d}")
     t0 = time.monotonic()
     manifest = acgen.generate_backup(str(tmp), scale=scale, seed=seed,
@@ -379,9 +381,9 @@ def main():
     if pymongo is None:
         if os.environ.get("SILO_BENCH_REEXEC"):
             sys.exit("bench/import.py: pymongo is missing even in "
-                     f"{sl.pyenv_python()}")
-        sl.install_pyenv()
-        py = str(sl.pyenv_python())
+                     f"{si.pyenv_python()}")
+        si.install_pyenv()
+        py = str(si.pyenv_python())
         os.environ["SILO_BENCH_REEXEC"] = "1"
         os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
     if a.baseline_child:
@@ -389,9 +391,9 @@ def main():
     if a.scale <= 0:
         ap.error("--scale must be positive")
 
-    sl.install_signal_handlers()
-    sl.install(minio=False, mongo_express=False)
-    build = sl.build_silo(sl.REPO / "build" / "bench",
+    sp.install_signal_handlers()
+    si.install(minio=False, mongo_express=False)
+    build = si.build_silo(si.REPO / "build" / "bench",
                           ["CFLAGS=-O2 -g"], target="")
     silo_bin = build / "silo"
     backup, manifest, gen_s = dataset(a.scale, a.seed, a.layout, a.ejson)
@@ -402,7 +404,7 @@ def main():
     mongoimport = shutil.which("mongoimport")
     proxy = None if mongoimport else go_proxy_check()
     floor = launcher_floor()
-    logs = sl.REPO / "build" / "bench" / "import-logs"
+    logs = si.REPO / "build" / "bench" / "import-logs"
     logs.mkdir(parents=True, exist_ok=True)
 
     def run_silo(client, fdb, root):
@@ -414,7 +416,7 @@ def main():
         f0 = cpu_seconds(fdb.pid)
         status, wall, rss, cpu, lines = run_measured(
             [silo_bin, "import", "--all", "--database", SILO_DB, backup],
-            sl.clean_env(MONGODB_CONNECTION_STRING=fdb.uri,
+            sp.clean_env(MONGODB_CONNECTION_STRING=fdb.uri,
                          SILO_ENV_FILE="/dev/null"),
             root / "silo-import.out", a.timeout)
         table = (root / "silo-import.out").read_text(errors="replace")
@@ -436,7 +438,7 @@ def main():
             argv += ["--mongoimport", mongoimport]
         f0 = cpu_seconds(fdb.pid)
         status, wall, rss, cpu, lines = run_measured(
-            argv, sl.clean_env(), root / "baseline.out", a.timeout)
+            argv, sp.clean_env(), root / "baseline.out", a.timeout)
         (logs / "baseline.stderr").write_text(
             "".join(f"{t:9.2f} {line}\n" for t, line in lines))
         return dict(status=status, wall=wall, rss=rss, cpu=cpu,
@@ -448,7 +450,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="silo-bench-import-") as tmp:
         root = Path(tmp)
         try:
-            fdb = sl.ferretdb(root / "ferretdb")
+            fdb = sv.ferretdb(root / "ferretdb")
             fdb.start()
             client = pymongo.MongoClient(fdb.uri,
                                          serverSelectionTimeoutMS=10000)
@@ -459,7 +461,7 @@ def main():
                 order = ("silo", "baseline") if i % 2 == 0 else \
                     ("baseline", "silo")
                 for who in order:
-                    sl.say(f"run {i + 1}/{a.repeat}: {who}")
+                    sp.say(f"run {i + 1}/{a.repeat}: {who}")
                     fn = run_silo if who == "silo" else run_baseline
                     runs[who].append(fn(client, fdb, root))
 
@@ -471,7 +473,7 @@ def main():
             t_checks = time.monotonic() - t_checks
             client.close()
         finally:
-            sl.stop_all()
+            sp.stop_all()
 
     # ------------------------------------------------------------ report
     # The run with the median wall time of each (the lower median).
@@ -484,7 +486,7 @@ def main():
           f"{a.ejson}: {len(manifest['collections'])} collections, "
           f"{ndocs} documents, {nbytes / 1e6:.1f} MB ({backup}"
           + (f", generated in {gen_s:.0f}s" if gen_s else ", cached") + ")")
-    print(f"server:  FerretDB {sl.FERRETDB_VERSION} (SQLite) on loopback, "
+    print(f"server:  FerretDB {si.FERRETDB_VERSION} (SQLite) on loopback, "
           f"{os.cpu_count()} cores shared by importer and server")
     if mongoimport:
         print(f"baseline: {mongoimport} --numInsertionWorkers 1 "

@@ -2,7 +2,7 @@
 """bench/storage.py: `silo storage refresh` against `rclone size`, on one MinIO.
 
 Builds an optimized, unsanitized silo (build/bench, -O2) and its
-tests/spaces_probe, starts MinIO and FerretDB v1.24.2 (SQLite) on free
+tools/spaces-tool, starts MinIO and FerretDB v1.24.2 (SQLite) on free
 loopback ports, and fills MinIO with N small objects in AC's layout:
 
   user-aesthetic-computer      80%  <sub>/painting/<n>.png, N/100 users
@@ -11,7 +11,7 @@ loopback ports, and fills MinIO with N small objects in AC's layout:
   art-aesthetic-computer       10%  <n>.png (guest uploads)
 
 Objects are 0 to 915 bytes (16 distinct files, object i is file i % 16),
-uploaded by P parallel `spaces_probe putlist` processes (silo's own S3
+uploaded by P parallel `spaces-tool putlist` processes (silo's own S3
 client).  The filled MinIO is kept in build/bench/storage/minio-<N>/ and
 reused by the next run; how long filling it took is kept with it.
 
@@ -48,7 +48,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import stacklib as sl  # noqa: E402
+import stack_install as si  # noqa: E402
+import stack_process as sp  # noqa: E402
+import stack_services as sv  # noqa: E402
 
 USER, ART, AT = ("user-aesthetic-computer", "art-aesthetic-computer",
                  "at-blobs-aesthetic-computer")
@@ -85,15 +87,15 @@ def fill(minio_dir, n, parallel, probe, files):
     """Start MinIO on minio_dir and fill it (unless a previous run did).
     Returns (service, seconds the filling took, whether it was now)."""
     stamp = minio_dir / ".silo-bench-filled"
-    mio = sl.minio(minio_dir, log_path=minio_dir.parent /
+    mio = sv.minio(minio_dir, log_path=minio_dir.parent /
                    f"minio-{n}.log").start()
     if stamp.exists():
         return mio, json.loads(stamp.read_text())["seconds"], False
-    env = sl.clean_env(SPACES_ENDPOINT=mio.url, SPACES_KEY=sl.MINIO_USER,
-                       SPACES_SECRET=sl.MINIO_PASSWORD)
+    env = sp.clean_env(SPACES_ENDPOINT=mio.url, SPACES_KEY=sv.MINIO_USER,
+                       SPACES_SECRET=sv.MINIO_PASSWORD)
     for b in BUCKETS:
         subprocess.run([probe, "mb", b], env=env, capture_output=True)
-    sl.say(f"filling MinIO with {n} objects through {parallel} parallel "
+    sp.say(f"filling MinIO with {n} objects through {parallel} parallel "
            "uploaders")
     t0 = time.monotonic()
     # Each uploader reads its own list from a file: fed through pipes one
@@ -116,7 +118,7 @@ def fill(minio_dir, n, parallel, probe, files):
     for j in range(parallel):
         (minio_dir.parent / f"putlist-{j}.txt").unlink()
     stamp.write_text(json.dumps({"objects": n, "seconds": secs}))
-    sl.say(f"filled in {secs:.0f} s ({n / secs:.0f} PUT/s)")
+    sp.say(f"filled in {secs:.0f} s ({n / secs:.0f} PUT/s)")
     return mio, secs, True
 
 
@@ -153,14 +155,14 @@ def main():
         sys.exit("bench/storage.py: rclone is not installed "
                  "(apt-get install rclone)")
     run_measured, launcher_floor = measure()
-    sl.install_signal_handlers()
-    sl.install(mongo_express=False)
-    build = sl.build_silo(sl.REPO / "build" / "bench", ["CFLAGS=-O2 -g"],
+    sp.install_signal_handlers()
+    si.install(mongo_express=False)
+    build = si.build_silo(si.REPO / "build" / "bench", ["CFLAGS=-O2 -g"],
                           target="")
-    subprocess.run(["make", "-j2", "tests/spaces_probe"], cwd=build,
+    subprocess.run(["make", "-j2", "tools/spaces-tool"], cwd=build,
                    check=True, stdout=subprocess.DEVNULL)
-    silo_bin, probe = build / "silo", build / "tests" / "spaces_probe"
-    base = sl.REPO / "build" / "bench" / "storage"
+    silo_bin, probe = build / "silo", build / "tools" / "spaces-tool"
+    base = si.REPO / "build" / "bench" / "storage"
     base.mkdir(parents=True, exist_ok=True)
     files = []
     for s in SIZES:
@@ -172,17 +174,17 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="silo-bench-storage-"))
     mio, fill_s, fresh = fill(base / f"minio-{a.objects}", a.objects,
                               a.parallel, str(probe), files)
-    fdb = sl.ferretdb(root / "ferretdb", log_path=root / "ferretdb.log").start()
+    fdb = sv.ferretdb(root / "ferretdb", log_path=root / "ferretdb.log").start()
     floor = launcher_floor()
-    env = sl.clean_env(
+    env = sp.clean_env(
         MONGODB_CONNECTION_STRING=fdb.uri, MONGODB_NAME="bench_ac",
         SILO_ENV_FILE="/dev/null", SPACES_ENDPOINT=mio.url,
-        SPACES_KEY=sl.MINIO_USER, SPACES_SECRET=sl.MINIO_PASSWORD,
+        SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
         SPACES_BUCKETS=",".join(BUCKETS),
         SILO_STORAGE_LOCK=root / "refresh.lock",
         RCLONE_CONFIG="/dev/null", RCLONE_S3_PROVIDER="Minio",
-        RCLONE_S3_ENDPOINT=mio.url, RCLONE_S3_ACCESS_KEY_ID=sl.MINIO_USER,
-        RCLONE_S3_SECRET_ACCESS_KEY=sl.MINIO_PASSWORD,
+        RCLONE_S3_ENDPOINT=mio.url, RCLONE_S3_ACCESS_KEY_ID=sv.MINIO_USER,
+        RCLONE_S3_SECRET_ACCESS_KEY=sv.MINIO_PASSWORD,
         RCLONE_S3_ENV_AUTH="false")
     # rclone refuses a plain-http endpoint when AWS_CA_BUNDLE is set
     # ("unable to load custom CA bundle, HTTPClient's transport
@@ -212,7 +214,7 @@ def main():
                                f"uploaded {want}\n" +
                                "\n".join(x for _, x in lines[-5:]))
                 results[name].append((wall, rss, cpu))
-                sl.say(f"{name} run {rep + 1}: {wall:.2f} s, "
+                sp.say(f"{name} run {rep + 1}: {wall:.2f} s, "
                        f"{rss / 1024:.1f} MiB, counted {got}")
     finally:
         fdb.stop()

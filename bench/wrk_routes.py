@@ -13,8 +13,8 @@ measures in one run, through Caddy:
   kidlisp/stats /api/kidlisp/stats: served from the shared cache (SILO_CACHE_TTL_S)
   overview      /api/overview: eight sections, each from the shared cache, plus its ETag
 
-AC's oven, session server and PDS are the test fixtures
-(tests/fixtures/ac_services.py), healthy, on loopback: the bench never
+AC's oven, session server and PDS are the stand-ins
+(tools/ac_standins.py), healthy, on loopback: the bench never
 probes the real services.  The cached routes are warmed by one request
 before wrk starts, so they measure the cache, not the first fill.
 
@@ -33,10 +33,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"
-                       / "fixtures"))
-import stacklib as sl  # noqa: E402
-import ac_services  # noqa: E402
+import ac_standins  # noqa: E402
+import stack_install as si  # noqa: E402
+import stack_process as sp  # noqa: E402
+import stack_services as sv  # noqa: E402
 
 TARGETS = [
     ("static", "/index.html"),
@@ -79,19 +79,19 @@ def main():
                     help="SILO_CACHE_TTL_S (default 30, silo's default)")
     args = ap.parse_args()
 
-    sl.install(minio=False, mongo_express=False)
-    build = sl.build_silo(sl.REPO / "build" / "bench",
+    si.install(minio=False, mongo_express=False)
+    build = si.build_silo(si.REPO / "build" / "bench",
                           ["CFLAGS=-O2 -g"], target="")
     with tempfile.TemporaryDirectory(prefix="silo-bench-") as tmp:
         root = Path(tmp)
         fakes = {}
         try:
-            fdb = sl.ferretdb(root / "ferretdb")
+            fdb = sv.ferretdb(root / "ferretdb")
             fdb.start()
-            sl.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
-            fakes = ac_services.start_all(lifetime=1800)
-            sock = sl.socket_path(root)
-            silo = sl.silo(build / "silo", fdb.uri, sock, root / "silo.log",
+            sv.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
+            fakes = ac_standins.start_all(lifetime=1800)
+            sock = sv.socket_path(root)
+            silo = sv.silo(build / "silo", fdb.uri, sock, root / "silo.log",
                            workers=args.workers, rundir=root,
                            SILO_LOG_LEVEL="warning",
                            OVEN_URL=fakes["oven"].url,
@@ -99,16 +99,16 @@ def main():
                            PDS_URL=fakes["pds"].url,
                            SILO_CACHE_TTL_S=args.ttl)
             silo.start()
-            cad = sl.caddy(sl.free_port(), sock, root, root / "caddy.log")
+            cad = sv.caddy(sp.free_port(), sock, root, root / "caddy.log")
             cad.start()
 
             results = {}
             for name, path in TARGETS:
-                sl.http_status(cad.url + path, timeout=30)  # warm the cache
+                sp.http_status(cad.url + path, timeout=30)  # warm the cache
                 results[name] = wrk(cad.url + path, args.duration,
                                     args.connections)
         finally:
-            sl.stop_all()
+            sp.stop_all()
             for f in fakes.values():
                 f.stop()
 

@@ -1,7 +1,7 @@
 """The integration stack: FerretDB + `silo serve` + Caddy, once per session.
 
-The servers are started with tools/stacklib.py, the same code the demo
-uses.  Tests talk HTTP to Caddy and seed/verify with pymongo directly
+The servers are started with tools/stack_services.py, the same code the
+demo uses.  Tests talk HTTP to Caddy and seed/verify with pymongo directly
 against FerretDB, a path independent of silo's C code.
 """
 
@@ -19,9 +19,9 @@ import pytest
 SRCDIR = Path(os.environ.get("SILO_SRCDIR")
               or Path(__file__).resolve().parents[2])
 sys.path.insert(0, str(SRCDIR / "tools"))
-sys.path.insert(0, str(SRCDIR / "tests" / "fixtures"))
-import stacklib as sl  # noqa: E402
-import ac_services  # noqa: E402
+import ac_standins  # noqa: E402
+import stack_process as sp  # noqa: E402
+import stack_services as sv  # noqa: E402
 
 DB_NAME = "aesthetic"
 
@@ -95,7 +95,7 @@ class Stack:
 
     def restart_ferretdb(self):
         """Start FerretDB again on the same port and data."""
-        self.fdb = sl.ferretdb(self.root / "ferretdb", port=self.fdb.port,
+        self.fdb = sv.ferretdb(self.root / "ferretdb", port=self.fdb.port,
                                log_path=self.root / "ferretdb.log").start()
         return self.fdb
 
@@ -139,11 +139,11 @@ def stack():
     root = Path(tempfile.mkdtemp(prefix="silo-it-"))
     st = Stack(root)
     try:
-        st.fdb = sl.ferretdb(root / "ferretdb",
+        st.fdb = sv.ferretdb(root / "ferretdb",
                              log_path=root / "ferretdb.log").start()
-        st.fakes = ac_services.start_all(lifetime=3600)
+        st.fakes = ac_standins.start_all(lifetime=3600)
         sock = root / "silo.sock"
-        st.silo = sl.silo(st.silo_bin, st.fdb.uri, sock, root / "silo.log",
+        st.silo = sv.silo(st.silo_bin, st.fdb.uri, sock, root / "silo.log",
                           workers=3, db_name=DB_NAME, rundir=root,
                           SILO_LOG_LEVEL="info",
                           OVEN_URL=st.fakes["oven"].url,
@@ -156,12 +156,12 @@ def stack():
         www = root / "www"
         www.mkdir()
         (www / "index.html").write_text("<!doctype html><title>silo</title>")
-        st.caddy = sl.caddy(sl.free_port(), sock, root, root / "caddy.log",
+        st.caddy = sv.caddy(sp.free_port(), sock, root, root / "caddy.log",
                             www=www)
         st.caddy.start()
         yield st
     finally:
-        sl.stop_all()
+        sp.stop_all()
         for fake in st.fakes.values():
             fake.stop()
         if _failed:

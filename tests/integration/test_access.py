@@ -6,7 +6,8 @@ either server holds a token."""
 
 import pytest
 
-import stacklib as sl
+import stack_process as sp
+import stack_services as sv
 from conftest import DB_NAME
 
 ADMIN = "admin-" + "a1" * 20
@@ -17,11 +18,11 @@ READER = "reader-" + "b2" * 20
 def guarded(stack):
     rundir = stack.root / "access"
     rundir.mkdir(parents=True, exist_ok=True)
-    sock = sl.socket_path(rundir, "silo.sock")
-    silo = sl.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+    sock = sv.socket_path(rundir, "silo.sock")
+    silo = sv.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
                    workers=1, db_name=DB_NAME, rundir=rundir,
                    SILO_ADMIN_TOKEN=ADMIN, SILO_READ_TOKEN=READER).start()
-    caddy = sl.caddy(sl.free_port(), sock, rundir, rundir / "caddy.log",
+    caddy = sv.caddy(sp.free_port(), sock, rundir, rundir / "caddy.log",
                      www=stack.root / "www").start()
     try:
         yield rundir, caddy

@@ -5,7 +5,8 @@ import os
 import signal
 import time
 
-import stacklib as sl
+import stack_process as sp
+import stack_services as sv
 from conftest import DB_NAME
 
 
@@ -51,16 +52,16 @@ def test_db_down_503_then_recovers(stack):
 
 def test_killed_worker_is_replaced(stack):
     master = stack.silo.pid
-    before = sl.wait_until(lambda: sl.children_of(master), 10,
+    before = sp.wait_until(lambda: sp.children_of(master), 10,
                            "silo's workers")
     assert len(before) >= 2, before
     victim = before[0]
     os.kill(victim, signal.SIGKILL)
-    after = sl.wait_until(
-        lambda: [p for p in sl.children_of(master) if p not in before], 15,
+    after = sp.wait_until(
+        lambda: [p for p in sp.children_of(master) if p not in before], 15,
         "a new worker")
     assert after
-    assert victim not in sl.children_of(master)
+    assert victim not in sp.children_of(master)
     assert stack.silo.alive()
     for i in range(50):
         r = stack.get("/api/ping")
@@ -68,14 +69,14 @@ def test_killed_worker_is_replaced(stack):
 
 
 def test_sigterm_master_exits_cleanly(stack, tmp_path):
-    sock = sl.socket_path(stack.root, "term.sock")
-    s = sl.silo(stack.silo_bin, stack.fdb.uri, sock,
+    sock = sv.socket_path(stack.root, "term.sock")
+    s = sv.silo(stack.silo_bin, stack.fdb.uri, sock,
                 stack.root / "silo-term.log", workers=2, db_name=DB_NAME,
                 rundir=stack.root)
     s.start()
     try:
-        workers = sl.wait_until(lambda: len(sl.children_of(s.pid)) >= 2 and
-                                sl.children_of(s.pid), 10, "2 workers")
+        workers = sp.wait_until(lambda: len(sp.children_of(s.pid)) >= 2 and
+                                sp.children_of(s.pid), 10, "2 workers")
         assert sock.exists()
         os.kill(s.pid, signal.SIGTERM)
         rc = s.proc.wait(40)
@@ -91,8 +92,8 @@ def test_sigterm_master_exits_cleanly(stack, tmp_path):
 def test_silo_not_running_is_a_json_502(stack):
     """Caddy's own error for /api/ when silo is not there keeps the API's
     error shape and a request id (Caddyfile handle_errors)."""
-    port = sl.free_port()
-    c = sl.caddy(port, stack.root / "nobody-listens.sock", stack.root / "c2",
+    port = sp.free_port()
+    c = sv.caddy(port, stack.root / "nobody-listens.sock", stack.root / "c2",
                  stack.root / "caddy-nosilo.log", www=stack.root / "www")
     c.start()
     try:

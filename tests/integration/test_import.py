@@ -17,7 +17,7 @@ import pytest
 from bson import Decimal128, Int64, ObjectId, json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 
-import stacklib as sl
+import stack_process as sp
 
 UTC = dt.timezone.utc
 
@@ -75,7 +75,7 @@ def write_backup(root, docs, layout="ndjson", options=CANONICAL_JSON_OPTIONS,
 
 
 def silo_import(stack, *args, db=None, timeout=300):
-    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+    env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        SILO_ENV_FILE="/dev/null")
     argv = [str(stack.silo_bin), "import"] + list(args)
     if db is not None:
@@ -200,14 +200,14 @@ def test_resume_after_kill_9(stack, tmp_path):
     many = [{"_id": i, "payload": "x" * 200, "i": Int64(i)}
             for i in range(60000)]
     backup = write_backup(tmp_path / "b", {"kidlisp": many})
-    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+    env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        SILO_ENV_FILE="/dev/null")
     proc = subprocess.Popen([str(stack.silo_bin), "import", "--database",
                              "resume", str(backup)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with stack.mongo() as client:
         state = client["silo"].imports
-        sl.wait_until(lambda: (state.find_one({"_id": "resume.kidlisp"}) or
+        sp.wait_until(lambda: (state.find_one({"_id": "resume.kidlisp"}) or
                                {}).get("docs_done", 0) >= 20000, 120,
                       "the import to checkpoint 20,000 documents")
         proc.send_signal(signal.SIGKILL)
@@ -391,7 +391,7 @@ def test_progress_bar_on_a_terminal(stack, tmp_path):
     rate and ETA for the collection and the share of the whole run."""
     import pty
     backup = write_backup(tmp_path / "b", sample_docs())
-    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+    env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        SILO_ENV_FILE="/dev/null")
     pid, fd = pty.fork()
     if pid == 0:

@@ -9,14 +9,15 @@ import stat
 import subprocess
 
 import fcgi
-import stacklib as sl
+import stack_process as sp
+import stack_services as sv
 from conftest import DB_NAME
 
 
 def spawn(stack, name, env_extra, **popen):
-    """Start `silo serve` by hand (not via stacklib), logging to a file."""
+    """Start `silo serve` by hand (not via sv.silo()), logging to a file."""
     log = stack.root / f"{name}.log"
-    env = sl.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
+    env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        MONGODB_NAME=DB_NAME, SILO_WORKERS="2",
                        SILO_ENV_FILE="/dev/null", **env_extra)
     with open(log, "wb") as f:
@@ -32,7 +33,7 @@ def stop(proc):
 
 
 def wait_served(address, log):
-    return sl.wait_until(
+    return sp.wait_until(
         lambda: _try(address), 15,
         f"silo to answer on {address}; log:\n{log.read_text()}")
 
@@ -49,7 +50,7 @@ def inherited_listener(stack, name, env, popen):
     """A listening unix socket made here and handed to a silo started with
     spawn(...); popen(fd) gives the Popen arguments that pass fd on.
     Yields (path, log) once silo answers on it."""
-    path = sl.socket_path(stack.root, f"{name}.sock")
+    path = sv.socket_path(stack.root, f"{name}.sock")
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(str(path))
     lsock.listen(16)
@@ -65,7 +66,7 @@ def inherited_listener(stack, name, env, popen):
 
 
 def test_tcp_listen(stack):
-    port = sl.free_port()
+    port = sp.free_port()
     proc, log = spawn(stack, "tcp", {"SILO_LISTEN": f"tcp:127.0.0.1:{port}"})
     try:
         r = wait_served(("127.0.0.1", port), log)
@@ -108,7 +109,7 @@ def test_systemd_without_socket_is_a_clear_error(stack):
 
 def test_unix_socket_mode(stack):
     mode = stat.S_IMODE(os.stat(stack.silo.sock).st_mode)
-    assert mode == 0o600, oct(mode)     # SILO_SOCKET_MODE in stacklib.silo()
+    assert mode == 0o600, oct(mode)     # SILO_SOCKET_MODE in sv.silo()
 
 
 def test_second_silo_on_a_live_socket_refuses(stack):

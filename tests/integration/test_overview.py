@@ -4,7 +4,7 @@ storage snapshot, freshness, ETag/304, and one failing part at a time."""
 import time
 from datetime import datetime, timedelta, timezone
 
-import stacklib as sl
+import stack_process as sp
 from conftest import CACHE_TTL_S, DB_NAME
 
 SECTIONS = ["database", "collections", "users", "storage", "services",
@@ -158,10 +158,10 @@ def test_database_down_degrades_its_sections_alone(stack, acdata):
         stack.clear_cache()
     # failures are not cached: the overview recovers as soon as the
     # workers reconnect (libmongoc waits up to 5 s before retrying)
-    sl.wait_until(lambda: overview(stack).json()["status"] == "ok", 20,
+    sp.wait_until(lambda: overview(stack).json()["status"] == "ok", 20,
                   "the overview to recover")
     # and every worker, not only the one that answered, before the next
     # module: each waits out its own client's cooldown
     time.sleep(5.5)
-    sl.wait_until(lambda: all(stack.get("/api/db/health").status == 200
+    sp.wait_until(lambda: all(stack.get("/api/db/health").status == 200
                               for _ in range(9)), 20, "every worker to reconnect")

@@ -7,7 +7,8 @@ import os
 import signal
 import time
 
-import stacklib as sl
+import stack_process as sp
+import stack_services as sv
 from conftest import DB_NAME
 
 
@@ -15,10 +16,10 @@ def start_silo(stack, name, env_text):
     rundir = stack.root / name
     rundir.mkdir(parents=True, exist_ok=True)
     (rundir / "silo.env").write_text(env_text)
-    sock = sl.socket_path(rundir, "silo.sock")
+    sock = sv.socket_path(rundir, "silo.sock")
     # The env file is read by silo itself, so SILO_WORKERS must not also
     # come from the environment (which takes precedence).
-    s = sl.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+    s = sv.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
                 workers=1, db_name=DB_NAME, rundir=rundir)
     s.env.pop("SILO_WORKERS")
     s.start()
@@ -26,8 +27,8 @@ def start_silo(stack, name, env_text):
 
 
 def worker_count(pid, want):
-    return sl.wait_until(lambda: len(sl.children_of(pid)) == want and
-                         sl.children_of(pid), 15, f"{want} workers")
+    return sp.wait_until(lambda: len(sp.children_of(pid)) == want and
+                         sp.children_of(pid), 15, f"{want} workers")
 
 
 def test_sighup_applies_a_valid_config(stack):
@@ -51,14 +52,14 @@ def test_sighup_refuses_an_invalid_config_and_keeps_serving(stack):
         old = worker_count(s.pid, 2)
         envfile.write_text("SILO_WORKERS=lots\n")
         os.kill(s.pid, signal.SIGHUP)
-        sl.wait_until(lambda: "reload refused" in s.log_path.read_text(), 10,
+        sp.wait_until(lambda: "reload refused" in s.log_path.read_text(), 10,
                       "the refusal in the log")
         line = [ln for ln in s.log_path.read_text().splitlines()
                 if "reload refused" in ln][0]
         assert "SILO_WORKERS='lots'" in line, line
         assert "silo.env:1" in line, line
         time.sleep(0.5)
-        assert sl.children_of(s.pid) == old, "workers changed on a bad config"
+        assert sp.children_of(s.pid) == old, "workers changed on a bad config"
         assert s.alive()
     finally:
         s.stop()

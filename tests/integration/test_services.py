@@ -1,5 +1,5 @@
 """/api/services/*: probes of the fake oven, session server and PDS
-(tests/fixtures/ac_services.py) in every state, the shared cache, and the
+(tools/ac_standins.py) in every state, the shared cache, and the
 ATProto sync figures computed here from the generated dataset."""
 
 import concurrent.futures
@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import CACHE_TTL_S, PROBE_TIMEOUT_MS
-from ac_services import (OVEN_VERSION, PDS_VERSION, SESSION_CLIENTS,
+from ac_standins import (OVEN_VERSION, PDS_VERSION, SESSION_CLIENTS,
                          SESSION_PRIVATE)
 
 # How long a probe of a slow or dead service may make silo take, at most:

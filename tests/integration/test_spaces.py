@@ -1,6 +1,6 @@
 """The S3 client (src/spaces.c) against a real MinIO, which checks SigV4
-strictly.  The client is driven through tests/spaces_probe (built by `make
-check`); what it uploads is compared byte for byte with what it downloads,
+strictly.  The client is driven through tools/spaces-tool (built by
+`make`); what it uploads is compared byte for byte with what it downloads,
 and listings with what was put."""
 
 import hashlib
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import stacklib as sl
+import stack_install as si
+import stack_process as sp
+import stack_services as sv
 
 SRCDIR = Path(os.environ.get("SILO_SRCDIR")
               or Path(__file__).resolve().parents[2])
@@ -21,20 +23,20 @@ BUCKET = "silo-test"
 
 
 def probe_binary():
-    if os.environ.get("SILO_SPACES_PROBE"):
-        return Path(os.environ["SILO_SPACES_PROBE"])
-    return SRCDIR / "build" / "check" / "tests" / "spaces_probe"
+    if os.environ.get("SILO_SPACES_TOOL"):
+        return Path(os.environ["SILO_SPACES_TOOL"])
+    return SRCDIR / "build" / "check" / "tools" / "spaces-tool"
 
 
 def minio_binary():
-    return Path(os.environ.get("SILO_MINIO") or sl.minio_bin())
+    return Path(os.environ.get("SILO_MINIO") or si.minio_bin())
 
 
 class Probe:
     def __init__(self, root, url):
         self.root = root
-        self.env = sl.clean_env(SPACES_ENDPOINT=url, SPACES_KEY=sl.MINIO_USER,
-                                SPACES_SECRET=sl.MINIO_PASSWORD)
+        self.env = sp.clean_env(SPACES_ENDPOINT=url, SPACES_KEY=sv.MINIO_USER,
+                                SPACES_SECRET=sv.MINIO_PASSWORD)
 
     def run(self, *args, check=True, timeout=120, **env):
         e = dict(self.env)
@@ -42,7 +44,7 @@ class Probe:
         r = subprocess.run([str(probe_binary()), *map(str, args)], env=e,
                            capture_output=True, timeout=timeout)
         if check and r.returncode != 0:
-            raise AssertionError(f"spaces_probe {' '.join(map(str, args))}: "
+            raise AssertionError(f"spaces-tool {' '.join(map(str, args))}: "
                                  f"{r.stderr.decode(errors='replace')}")
         return r
 
@@ -70,11 +72,11 @@ class Probe:
 @pytest.fixture(scope="module")
 def minio():
     if not probe_binary().exists():
-        pytest.skip(f"spaces_probe is not built ({probe_binary()})")
+        pytest.skip(f"tools/spaces-tool is not built ({probe_binary()})")
     if not minio_binary().exists():
         pytest.skip("MinIO is not installed: run tools/stack install")
     root = Path(tempfile.mkdtemp(prefix="silo-s3-"))
-    server = sl.minio(root / "minio", log_path=root / "minio.log",
+    server = sv.minio(root / "minio", log_path=root / "minio.log",
                       binary=minio_binary())
     server.start()
     try:
@@ -104,7 +106,7 @@ def test_put_get_head_delete(probe):
     r = probe.run("head", BUCKET, "a/random.bin", check=False)
     assert r.returncode == 1
     assert r.stderr.decode().strip() == \
-        "spaces_probe: HEAD silo-test/a/random.bin: 404 NotFound"
+        "spaces-tool: HEAD silo-test/a/random.bin: 404 NotFound"
     r = probe.run("get", BUCKET, "a/random.bin", probe.root / "gone",
                   check=False)
     assert r.returncode == 1
@@ -143,7 +145,7 @@ def test_dot_segments_are_sent_as_they_are(probe):
                   check=False)
     assert r.returncode == 1
     assert r.stderr.decode().strip() == (
-        "spaces_probe: PUT silo-test/dots/a/../b: 400 "
+        "spaces-tool: PUT silo-test/dots/a/../b: 400 "
         "XMinioInvalidResourceName: Resource name contains bad components "
         "such as \"..\" or \".\".")
     assert probe.listing("dots/") == [] and probe.listing("b") == []
@@ -203,7 +205,7 @@ def test_wrong_secret(probe):
         lines = r.stderr.decode().splitlines()
         assert len(lines) == 1, lines
         op = {"get": "GET", "put": "PUT", "list": "LIST"}[args[0]]
-        assert lines[0].startswith(f"spaces_probe: {op} {BUCKET}/")
+        assert lines[0].startswith(f"spaces-tool: {op} {BUCKET}/")
         assert ": 403 SignatureDoesNotMatch: The request signature we " \
             "calculated does not match" in lines[0]
         # A 4xx is not retried.
@@ -225,7 +227,7 @@ def test_region(probe):
 def test_minio_stopped(minio, tmp_path):
     """A store that went away fails in bounded time, naming curl's error."""
     _, root = minio
-    server = sl.minio(tmp_path / "gone", log_path=tmp_path / "gone.log",
+    server = sv.minio(tmp_path / "gone", log_path=tmp_path / "gone.log",
                       binary=minio_binary()).start()
     p = Probe(tmp_path, server.url)
     p.run("mb", BUCKET)
@@ -238,7 +240,7 @@ def test_minio_stopped(minio, tmp_path):
     elapsed = time.monotonic() - t0
     assert r.returncode == 1
     err = r.stderr.decode().strip()
-    assert err.startswith(f"spaces_probe: LIST {BUCKET}: Couldn't connect "
+    assert err.startswith(f"spaces-tool: LIST {BUCKET}: Couldn't connect "
                           f"to server ({server.url})"), err
     assert err.endswith(f"(after {attempts} attempts)"), err
     assert elapsed < (connect_ms + total_ms) / 1000 * attempts
@@ -315,7 +317,7 @@ def test_retries_are_bounded(probe, tmp_path):
     assert r.returncode == 1
     assert len(fake.requests) == 3
     assert r.stderr.decode().strip() == (
-        "spaces_probe: LIST b: 503 SlowDown: Please reduce your request "
+        "spaces-tool: LIST b: 503 SlowDown: Please reduce your request "
         "rate. (after 3 attempts)")
 
 
@@ -342,7 +344,7 @@ def test_malformed_listing_is_an_error(probe, tmp_path, body):
         r = run_against(fake, tmp_path, "list", "b", "p")
     assert r.returncode == 1
     err = r.stderr.decode().strip()
-    assert err.startswith("spaces_probe: LIST b/p: malformed ListObjectsV2 "
+    assert err.startswith("spaces-tool: LIST b/p: malformed ListObjectsV2 "
                           "answer: "), err
     assert r.stdout == b""
 
@@ -351,7 +353,7 @@ def test_virtual_hosted_addressing(tmp_path, minio):
     """bucket.host addressing, as Spaces' own endpoints use, against a
     MinIO that serves it (MINIO_DOMAIN).  *.localhost resolves to the
     loopback address inside curl, so no resolver is touched."""
-    server = sl.minio(tmp_path / "minio", log_path=tmp_path / "minio.log",
+    server = sv.minio(tmp_path / "minio", log_path=tmp_path / "minio.log",
                       binary=minio_binary(), domain="localhost").start()
     key = "auth0|abc/painting/a b+c \u00e9\u00e8.png"
     data = os.urandom(70_001)

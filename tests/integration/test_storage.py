@@ -3,7 +3,7 @@ FerretDB.
 
 MinIO holds acgen's Spaces objects (tools/acgen.py spaces, with the sparse
 object over 2 GiB), uploaded for real through silo's own S3 client
-(tests/spaces_probe putlist: multipart above 64 MiB); FerretDB holds the
+(tools/spaces-tool putlist: multipart above 64 MiB); FerretDB holds the
 matching AC dataset, loaded with silo import.  Every expected figure is
 computed here from acgen's list of what it generated (_objects.ndjson,
 which records each object's owner as the generator chose it), never from
@@ -27,7 +27,9 @@ from pathlib import Path
 import pytest
 
 import acgen
-import stacklib as sl
+import stack_install as si
+import stack_process as sp
+import stack_services as sv
 from conftest import SRCDIR
 
 SCALE, SEED = 0.01, 1
@@ -43,9 +45,9 @@ SYSTEM_SOURCES = {"oven-cache", "oven-grabs", "oven-frozen-pieces",
 
 
 def probe_binary():
-    if os.environ.get("SILO_SPACES_PROBE"):
-        return Path(os.environ["SILO_SPACES_PROBE"])
-    return SRCDIR / "build" / "check" / "tests" / "spaces_probe"
+    if os.environ.get("SILO_SPACES_TOOL"):
+        return Path(os.environ["SILO_SPACES_TOOL"])
+    return SRCDIR / "build" / "check" / "tools" / "spaces-tool"
 
 
 # ---------------------------------------------------------------- expected
@@ -130,10 +132,10 @@ class World:
         self.fdb = self.mio = self.silo = self.caddy = None
 
     def env(self, **extra):
-        e = sl.clean_env(
+        e = sp.clean_env(
             MONGODB_CONNECTION_STRING=self.fdb.uri, MONGODB_NAME=AC_DB,
             SILO_ENV_FILE="/dev/null", SPACES_ENDPOINT=self.mio.url,
-            SPACES_KEY=sl.MINIO_USER, SPACES_SECRET=sl.MINIO_PASSWORD,
+            SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
             SPACES_BUCKETS=",".join(BUCKETS),
             SILO_STORAGE_LOCK=self.root / "refresh.lock",
             SILO_STORAGE_LOG=self.stack.root / "silo-storage-refresh.log")
@@ -171,18 +173,18 @@ class World:
 @pytest.fixture(scope="module")
 def world(stack):
     if not probe_binary().exists():
-        pytest.skip(f"spaces_probe is not built ({probe_binary()})")
-    if not Path(os.environ.get("SILO_MINIO") or sl.minio_bin()).exists():
+        pytest.skip(f"tools/spaces-tool is not built ({probe_binary()})")
+    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
         pytest.skip("MinIO is not installed: run tools/stack install")
     root = stack.root / "storage"
     root.mkdir()
     w = World(root, stack)
     try:
-        w.fdb = sl.ferretdb(root / "ferretdb",
+        w.fdb = sv.ferretdb(root / "ferretdb",
                             log_path=root / "ferretdb.log").start()
-        sl.load_ac_dataset(stack.silo_bin, w.fdb.uri, root, db_name=AC_DB,
+        sv.load_ac_dataset(stack.silo_bin, w.fdb.uri, root, db_name=AC_DB,
                            scale=SCALE, seed=SEED)
-        w.mio = sl.minio(root / "minio", log_path=root / "minio.log").start()
+        w.mio = sv.minio(root / "minio", log_path=root / "minio.log").start()
         objdir = root / "objects"
         rows = acgen.generate_spaces(str(objdir), SCALE, SEED, huge=True)
         # Files of a user AC no longer knows (no users or @handles entry).
@@ -191,20 +193,20 @@ def world(stack):
         (gone / "left-behind.png").write_bytes(b"\x89PNG" * 200)
         rows.append({"bucket": USER, "key": f"{GONE}/painting/left-behind.png",
                      "size": 800, "user": GONE, "source": "deleted user"})
-        sl.upload_spaces(probe_binary(), w.mio.url, rows, objdir, BUCKETS,
+        sv.upload_spaces(probe_binary(), w.mio.url, rows, objdir, BUCKETS,
                          SPACES_PART_SIZE=128 << 20)
         shutil.rmtree(objdir)
         handles = {d["_id"]: d["handle"] for d in acgen.iter_collection(
             "@handles", SCALE, SEED, "relaxed")}
         w.expected = Expected(rows, handles)
-        sock = sl.socket_path(root, "silo.sock")
-        w.silo = sl.silo(stack.silo_bin, w.fdb.uri, sock,
+        sock = sv.socket_path(root, "silo.sock")
+        w.silo = sv.silo(stack.silo_bin, w.fdb.uri, sock,
                          stack.root / "silo-storage.log", workers=2,
                          db_name=AC_DB, rundir=root, SILO_ADMIN_TOKEN=ADMIN,
                          **{k: v for k, v in w.env().items()
                             if k.startswith(("SPACES_", "SILO_STORAGE_"))})
         w.silo.start()
-        w.caddy = sl.caddy(sl.free_port(), sock, root, root / "caddy.log",
+        w.caddy = sv.caddy(sp.free_port(), sock, root, root / "caddy.log",
                            www=stack.root / "www").start()
         yield w
     finally:
@@ -442,7 +444,7 @@ def test_missing_bucket_is_named(world):
 def test_database_unreachable(world):
     t0 = time.monotonic()
     r = world.refresh(MONGODB_CONNECTION_STRING="mongodb://127.0.0.1:"
-                      f"{sl.free_port()}/", timeout=120)
+                      f"{sp.free_port()}/", timeout=120)
     assert r.returncode == 1, r.stderr
     assert_clean(r)
     assert "createIndexes status_finished on silo.storage_snapshots: " \
@@ -555,7 +557,7 @@ def test_admin_refresh(world, stack):
         assert body["status"] == "started" and body["pid"] > 0
         assert body["log"].endswith("silo-storage-refresh.log")
         pid = body["pid"]
-        if sl.wait_until(lambda: stopped(pid), 30, "the refresh") is True:
+        if sp.wait_until(lambda: stopped(pid), 30, "the refresh") is True:
             caught = pid
             break
     assert caught, "every refresh finished before it could be stopped"
@@ -564,7 +566,7 @@ def test_admin_refresh(world, stack):
     assert status == 409, busy
     assert busy["error"]["code"] == "conflict"
     assert f"already running (pid {caught} since " in busy["error"]["message"]
-    sl.wait_until(lambda: not Path(f"/proc/{caught}").exists(), 300,
+    sp.wait_until(lambda: not Path(f"/proc/{caught}").exists(), 300,
                   "the refresh to finish")
     after = world.get("/api/storage/history")[1]["last_attempt"]
     assert after["status"] == "ok" and after["finished_at"] > \

@@ -1,20 +1,22 @@
 /*
- * spaces_probe: the S3 client (src/spaces.c) from the command line, for
- * the integration tests (tests/integration/test_spaces.py).  Built by
- * `make check`, never installed.
+ * spaces-tool: silo's S3 client (src/spaces.c) from the command line.
+ * `tools/stack demo` seeds MinIO with it (putlist), and the integration
+ * tests (tests/integration/test_spaces.py, test_storage.py) drive the
+ * client against MinIO through it, so that what they check is the C code
+ * silo runs.  Built by `make`, never installed.
  *
- *   spaces_probe mb BUCKET
- *   spaces_probe put BUCKET KEY FILE	(multipart above the threshold)
- *   spaces_probe putbuf BUCKET KEY FILE	(read whole, one PUT from memory)
- *   spaces_probe get BUCKET KEY FILE
- *   spaces_probe getbuf BUCKET KEY	(to stdout, through memory)
- *   spaces_probe head BUCKET KEY		(size<TAB>etag<TAB>content-type)
- *   spaces_probe delete BUCKET KEY
- *   spaces_probe list BUCKET PREFIX [DELIMITER] (size<TAB>key lines;
+ *   spaces-tool mb BUCKET
+ *   spaces-tool put BUCKET KEY FILE	(multipart above the threshold)
+ *   spaces-tool putbuf BUCKET KEY FILE	(read whole, one PUT from memory)
+ *   spaces-tool get BUCKET KEY FILE
+ *   spaces-tool getbuf BUCKET KEY	(to stdout, through memory)
+ *   spaces-tool head BUCKET KEY		(size<TAB>etag<TAB>content-type)
+ *   spaces-tool delete BUCKET KEY
+ *   spaces-tool list BUCKET PREFIX [DELIMITER] (size<TAB>key lines;
  *				 common prefixes as PRE<TAB>prefix)
- *   spaces_probe putmany BUCKET PREFIX N	(PREFIX00000.. of i % 7 bytes,
+ *   spaces-tool putmany BUCKET PREFIX N	(PREFIX00000.. of i % 7 bytes,
  *				 through one client, to seed listings)
- *   spaces_probe putlist		(stdin: BUCKET<TAB>KEY<TAB>FILE lines,
+ *   spaces-tool putlist		(stdin: BUCKET<TAB>KEY<TAB>FILE lines,
  *				 each uploaded as put does, one client)
  *
  * The store comes from the environment: SPACES_ENDPOINT, SPACES_KEY,
@@ -53,7 +55,8 @@ print_entry(const struct spaces_object *o, void *arg)
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: spaces_probe mb|put|putbuf|get|getbuf|head|delete|list ARGS\n");
+	fprintf(stderr, "usage: spaces-tool "
+	    "mb|put|putbuf|get|getbuf|head|delete|list|putmany|putlist ARGS\n");
 	return 2;
 }
 
@@ -68,7 +71,8 @@ slurp(const char *path, size_t *len)
 	if (f == NULL)
 		return NULL;
 	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL &&
+	    fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL &&
 	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		free(buf);
 		buf = NULL;
@@ -92,8 +96,8 @@ put_list(struct spaces *s)
 			line[n - 1] = '\0';
 		if ((key = strchr(line, '\t')) == NULL ||
 		    (path = strchr(key + 1, '\t')) == NULL) {
-			snprintf(s->err, sizeof(s->err), "putlist: bad line '%.80s'",
-			    line);
+			snprintf(s->err, sizeof(s->err),
+			    "putlist: bad line '%.80s'", line);
 			rc = -1;
 			break;
 		}
@@ -120,7 +124,8 @@ run(struct spaces *s, int argc, char **argv)
 		return spaces_put_file(s, argv[2], argv[3], argv[4], ctype);
 	if (strcmp(cmd, "putbuf") == 0 && argc == 5) {
 		if ((data = slurp(argv[4], &len)) == NULL) {
-			snprintf(s->err, sizeof(s->err), "%s: cannot read", argv[4]);
+			snprintf(s->err, sizeof(s->err), "%s: cannot read",
+			    argv[4]);
 			return -1;
 		}
 		rc = spaces_put(s, argv[2], argv[3], data, len, ctype);
@@ -130,7 +135,8 @@ run(struct spaces *s, int argc, char **argv)
 	if (strcmp(cmd, "get") == 0 && argc == 5)
 		return spaces_get_file(s, argv[2], argv[3], argv[4]);
 	if (strcmp(cmd, "getbuf") == 0 && argc == 4) {
-		if (spaces_get(s, argv[2], argv[3], 64u << 20, &data, &len) == -1)
+		if (spaces_get(s, argv[2], argv[3], 64u << 20, &data,
+		    &len) == -1)
 			return -1;
 		fwrite(data, 1, len, stdout);
 		free(data);
@@ -160,7 +166,8 @@ run(struct spaces *s, int argc, char **argv)
 	if (strcmp(cmd, "putlist") == 0 && argc == 2)
 		return put_list(s);
 	if (strcmp(cmd, "list") == 0 && (argc == 4 || argc == 5))
-		return spaces_list(s, argv[2], argv[3], argc == 5 ? argv[4] : NULL,
+		return spaces_list(s, argv[2], argv[3],
+		    argc == 5 ? argv[4] : NULL,
 		    (int)env_num("SPACES_MAX_KEYS"), print_entry, NULL);
 	return -2;
 }
@@ -187,7 +194,7 @@ main(int argc, char **argv)
 	o.part_size = (uint64_t)env_num("SPACES_PART_SIZE");
 	o.multipart_threshold = (uint64_t)env_num("SPACES_MULTIPART_THRESHOLD");
 	if (spaces_open(&s, &o, err, sizeof(err)) == -1) {
-		fprintf(stderr, "spaces_probe: %s\n", err);
+		fprintf(stderr, "spaces-tool: %s\n", err);
 		return 1;
 	}
 	rc = run(&s, argc, argv);
@@ -196,9 +203,10 @@ main(int argc, char **argv)
 		return usage();
 	}
 	if (rc == -1)
-		fprintf(stderr, "spaces_probe: %s\n", s.err);
+		fprintf(stderr, "spaces-tool: %s\n", s.err);
 	else
-		fprintf(stderr, "spaces_probe: ok region=%s parts=%u retries=%u\n",
+		fprintf(stderr,
+		    "spaces-tool: ok region=%s parts=%u retries=%u\n",
 		    s.region, s.nparts, s.nretries);
 	fflush(stdout);
 	spaces_close(&s);
