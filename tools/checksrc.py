@@ -4,15 +4,16 @@
 In the spirit of curl's scripts/checksrc.pl, and as small: it reads the C
 files of one directory (src/) and prints one line per violation,
 
-    src/import.c:96: run_fail: a function in import.c is named import_*
-                     (PREFIX)
+    src/serve.c:107: 87 columns, more than 80 (LONGLINE)
 
-then a count, and exits 1 if there was any.  The rules (silo.h says why):
+then a count on stderr, and exits 1 if there was any.  The rules (silo.h
+says why):
 
   PREFIX    every function defined in X.c, static or not, and every
             non-static variable, is named X_something (or X itself);
-            api_db.c's are api_db_*.  The few names that cannot follow it
-            are in EXCEPTIONS below, each with its reason.
+            api_db.c's are api_db_*, response.c's resp_* (PREFIXES
+            below).  The few names that cannot follow it are in
+            EXCEPTIONS below, each with its reason.
   LONGLINE  no line is wider than 80 columns, tabs stopping every 8.
   PROTO     every non-static function and variable defined in a .c file is
             declared in one of the directory's headers (silo.h, extern.h),
