@@ -46,7 +46,7 @@ enum access_caller {
 
 /* Is the presented token (len bytes) the configured one?  Constant time. */
 static bool
-token_equal(const char *given, size_t len, const char *configured)
+access_token_equal(const char *given, size_t len, const char *configured)
 {
 	unsigned char	 a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
 
@@ -75,9 +75,9 @@ access_caller(const struct silo_config *config, const char *authorization)
 		len--;
 	if (len == 0)
 		return CALLER_MALFORMED;
-	if (token_equal(token, len, config->admin_token))
+	if (access_token_equal(token, len, config->admin_token))
 		return CALLER_ADMIN;
-	if (token_equal(token, len, config->read_token))
+	if (access_token_equal(token, len, config->read_token))
 		return CALLER_READ;
 	return CALLER_UNKNOWN;
 }
@@ -135,8 +135,8 @@ access_check(const struct route *rt, const struct silo_config *config,
 		return false;
 	case CALLER_READ:
 		if (rt->access == ACCESS_ADMIN) {
-			resp_add_header(resp, "WWW-Authenticate",
-			    "Bearer realm=\"silo\", error=\"insufficient_scope\"");
+			resp_add_header(resp, "WWW-Authenticate", "Bearer "
+			    "realm=\"silo\", error=\"insufficient_scope\"");
 			resp_error(resp, 403, "forbidden", "%s %s %s; the read "
 			    "token does not open it", rt->method, rt->pattern,
 			    needs);

@@ -10,7 +10,7 @@
 #include "silo.h"
 
 void
-api_ping(struct silo_ctx *ctx, const struct silo_request *req,
+api_misc_ping(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	cJSON	*body = cJSON_CreateObject();

@@ -28,7 +28,8 @@
 #include "extern.h"
 
 #define	DOCSTREAM_READ		(256u << 10)	/* bytes per read(2) */
-#define	DOCSTREAM_MAX_DOC	((16u << 20) + (1u << 20)) /* JSON text of one document */
+/* The longest JSON text of one document. */
+#define	DOCSTREAM_MAX_DOC	((16u << 20) + (1u << 20))
 
 static void docstream_fail(struct docstream *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -42,8 +43,9 @@ docstream_fail(struct docstream *ds, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	snprintf(ds->err, sizeof(ds->err), "%s: document %zu (line %llu, byte %llu): %s",
-	    ds->path, ds->index + 1, (unsigned long long)ds->line,
+	snprintf(ds->err, sizeof(ds->err), "%s: document %zu (line %llu, "
+	    "byte %llu): %s", ds->path, ds->index + 1,
+	    (unsigned long long)ds->line,
 	    (unsigned long long)ds->offset, what);
 	ds->state = DOCSTREAM_FAILED;
 }
@@ -55,7 +57,8 @@ docstream_open(struct docstream *ds, const char *path)
 	ds->path = path;
 	ds->line = 1;
 	if ((ds->f = fopen(path, "rb")) == NULL) {
-		snprintf(ds->err, sizeof(ds->err), "%s: %s", path, strerror(errno));
+		snprintf(ds->err, sizeof(ds->err), "%s: %s", path,
+		    strerror(errno));
 		ds->state = DOCSTREAM_FAILED;
 		return -1;
 	}
@@ -147,9 +150,11 @@ docstream_object(struct docstream *ds)
 	while (depth > 0) {
 		if ((c = docstream_getc(ds)) < 0) {
 			if (c == -2)
-				docstream_fail(ds, "read error: %s", strerror(errno));
+				docstream_fail(ds, "read error: %s",
+				    strerror(errno));
 			else
-				docstream_fail(ds, "the file ends inside the document that starts at line %llu",
+				docstream_fail(ds, "the file ends inside the "
+				    "document that starts at line %llu",
 				    (unsigned long long)ds->doc_line);
 			return -1;
 		}
@@ -175,7 +180,7 @@ docstream_object(struct docstream *ds)
 
 /* Describe byte c for an error message. */
 static const char *
-byte_name(int c, char *buf, size_t bufsz)
+docstream_byte_name(int c, char *buf, size_t bufsz)
 {
 	if (c == -1)
 		snprintf(buf, bufsz, "the end of the file");
@@ -214,8 +219,9 @@ docstream_next(struct docstream *ds, const char **doc, size_t *len)
 				ds->state = DOCSTREAM_NDJSON_NEXT;
 				goto object;
 			}
-			docstream_fail(ds, "expected '[' (a JSON array) or '{' (NDJSON) at the start of the file, found %s",
-			    byte_name(c, name, sizeof(name)));
+			docstream_fail(ds, "expected '[' (a JSON array) or "
+			    "'{' (NDJSON) at the start of the file, found %s",
+			    docstream_byte_name(c, name, sizeof(name)));
 			return -1;
 		case DOCSTREAM_ARRAY_FIRST:
 			c = docstream_skip_space(ds);
@@ -227,8 +233,9 @@ docstream_next(struct docstream *ds, const char **doc, size_t *len)
 				ds->state = DOCSTREAM_ARRAY_AFTER;
 				goto object;
 			}
-			docstream_fail(ds, "expected a document ('{') or ']', found %s",
-			    byte_name(c, name, sizeof(name)));
+			docstream_fail(ds, "expected a document ('{') or "
+			    "']', found %s",
+			    docstream_byte_name(c, name, sizeof(name)));
 			return -1;
 		case DOCSTREAM_ARRAY_AFTER:
 			c = docstream_skip_space(ds);
@@ -237,13 +244,15 @@ docstream_next(struct docstream *ds, const char **doc, size_t *len)
 				continue;
 			}
 			if (c != ',') {
-				docstream_fail(ds, "expected ',' or ']' after a document, found %s",
-				    byte_name(c, name, sizeof(name)));
+				docstream_fail(ds, "expected ',' or ']' after "
+				    "a document, found %s",
+				    docstream_byte_name(c, name, sizeof(name)));
 				return -1;
 			}
 			if ((c = docstream_skip_space(ds)) != '{') {
-				docstream_fail(ds, "expected a document ('{') after ',', found %s",
-				    byte_name(c, name, sizeof(name)));
+				docstream_fail(ds, "expected a document ('{') "
+				    "after ',', found %s",
+				    docstream_byte_name(c, name, sizeof(name)));
 				return -1;
 			}
 			goto object;
@@ -255,16 +264,18 @@ docstream_next(struct docstream *ds, const char **doc, size_t *len)
 			}
 			if (c == '{')
 				goto object;
-			docstream_fail(ds, "expected a document ('{') on a new line, found %s",
-			    byte_name(c, name, sizeof(name)));
+			docstream_fail(ds, "expected a document ('{') on a "
+			    "new line, found %s",
+			    docstream_byte_name(c, name, sizeof(name)));
 			return -1;
 		case DOCSTREAM_TRAILER:
 			if ((c = docstream_skip_space(ds)) == -1) {
 				ds->state = DOCSTREAM_END;
 				return 0;
 			}
-			docstream_fail(ds, "text after the array's closing ']': %s",
-			    byte_name(c, name, sizeof(name)));
+			docstream_fail(ds, "text after the array's closing "
+			    "']': %s",
+			    docstream_byte_name(c, name, sizeof(name)));
 			return -1;
 		case DOCSTREAM_END:
 			return 0;

@@ -311,6 +311,8 @@ bool	 mongo_find_each(struct mongo *, const char *db, const char *collection,
 	    bson_error_t *);
 bool	 mongo_aggregate_each(struct mongo *, const char *collection,
 	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
+	    void *arg, bson_error_t *);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);

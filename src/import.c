@@ -49,7 +49,7 @@
 #define	IMPORT_BATCH_DOCS	1000		/* documents per bulk insert */
 #define	IMPORT_BATCH_BYTES	(8u << 20)	/* BSON bytes per bulk insert */
 #define	IMPORT_STATE_DB		"silo"		/* silo's own database */
-#define	IMPORT_STATE_COLL	"imports"	/* one state document per collection */
+#define	IMPORT_STATE_COLL	"imports"	/* state, one per collection */
 #define	E_DUPLICATE_KEY		11000		/* server error code */
 #define	E_NAMESPACE_NOT_FOUND	26
 #define	E_NOT_IMPLEMENTED	238
@@ -69,7 +69,7 @@ static const char *const import_archive_list[] = {
 /* Documents on their way to the server, with where they came from. */
 struct batch {
 	bson_t		*docs[IMPORT_BATCH_DOCS];	/* parsed documents */
-	size_t		 number[IMPORT_BATCH_DOCS];	/* document number in the file */
+	size_t		 number[IMPORT_BATCH_DOCS];	/* its number in file */
 	unsigned long long line[IMPORT_BATCH_DOCS];	/* its first line */
 	size_t		 n;		/* documents in the batch */
 	size_t		 bytes;		/* their BSON size */
@@ -83,17 +83,17 @@ struct import_run {
 	mongoc_collection_t *coll;	/* its handle */
 	struct progress	*progress;	/* shared progress display */
 	int64_t		 resume_from;	/* documents already loaded earlier */
-	bool		 dup_ok;	/* identical duplicates may be expected */
+	bool		 dup_ok;	/* identical duplicates are possible */
 	int64_t		 inserted;	/* documents inserted now */
 	struct batch	 batch;		/* the batch being filled */
 	char		 err[1536];	/* the error that stopped it */
 };
 
-static void run_fail(struct import_run *, const char *fmt, ...)
+static void import_fail(struct import_run *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
-run_fail(struct import_run *r, const char *fmt, ...)
+import_fail(struct import_run *r, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -105,7 +105,7 @@ run_fail(struct import_run *r, const char *fmt, ...)
 }
 
 static bool
-in_list(const char *const *list, const char *name)
+import_in_list(const char *const *list, const char *name)
 {
 	for (; *list != NULL; list++)
 		if (strcmp(*list, name) == 0)
@@ -114,7 +114,7 @@ in_list(const char *const *list, const char *name)
 }
 
 static bool
-in_opts(const char *const *names, size_t n, const char *name)
+import_in_opts(const char *const *names, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
@@ -133,9 +133,9 @@ import_plan(struct manifest *m, const struct import_opts *o)
 		    o->exclude[i - o->ninclude];
 
 		if (manifest_find(m, name) == NULL) {
-			fprintf(stderr, "silo import: %s: no collection '%s' in %s\n",
-			    i < o->ninclude ? "--include" : "--exclude", name,
-			    m->path);
+			fprintf(stderr, "silo import: %s: no collection '%s' "
+			    "in %s\n", i < o->ninclude ? "--include" :
+			    "--exclude", name, m->path);
 			bad = -1;
 		}
 	}
@@ -143,15 +143,15 @@ import_plan(struct manifest *m, const struct import_opts *o)
 		struct manifest_entry *e = &m->entries[i];
 
 		e->file_docs = e->db_docs = -1;
-		if (in_opts(o->exclude, o->nexclude, e->name))
+		if (import_in_opts(o->exclude, o->nexclude, e->name))
 			e->plan = PLAN_SKIP, e->why = "--exclude";
-		else if (in_opts(o->include, o->ninclude, e->name))
+		else if (import_in_opts(o->include, o->ninclude, e->name))
 			e->plan = PLAN_IMPORT, e->why = "--include";
 		else if (o->all)
 			e->plan = PLAN_IMPORT, e->why = "--all";
-		else if (in_list(import_drop_list, e->name))
+		else if (import_in_list(import_drop_list, e->name))
 			e->plan = PLAN_SKIP, e->why = "drop list";
-		else if (in_list(import_archive_list, e->name))
+		else if (import_in_list(import_archive_list, e->name))
 			e->plan = PLAN_ARCHIVE, e->why = "archive list";
 		else
 			e->plan = PLAN_IMPORT, e->why = "";
@@ -164,54 +164,65 @@ import_plan(struct manifest *m, const struct import_opts *o)
 /* ------------------------------------------------------------------ */
 
 static mongoc_collection_t *
-state_coll(struct import_run *r)
+import_state_coll(struct import_run *r)
 {
 	return mongoc_client_get_collection(r->mongo->client, IMPORT_STATE_DB,
 	    IMPORT_STATE_COLL);
 }
 
 static void
-state_id(struct import_run *r, char *buf, size_t bufsz)
+import_state_id(struct import_run *r, char *buf, size_t bufsz)
 {
 	snprintf(buf, bufsz, "%s.%s", r->mongo->db_name, r->e->name);
 }
 
+/* The first document a query delivers, for import_first_doc(). */
+struct import_first {
+	bson_t	*doc;		/* where to copy it; NULL: only see if any */
+	bool	 found;		/* whether the query delivered one */
+};
+
+/* mongo_find_each()'s callback: take the first document, and stop. */
+static int
+import_first_doc(const bson_t *doc, void *arg)
+{
+	struct import_first	*f = arg;
+
+	if (f->doc != NULL)
+		bson_copy_to(doc, f->doc);
+	f->found = true;
+	return 1;
+}
+
 /* Fetch the collection's state document; false if there is none. */
 static bool
-state_get(struct import_run *r, bson_t *out)
+import_state_get(struct import_run *r, bson_t *out)
 {
-	mongoc_collection_t	*c = state_coll(r);
-	mongoc_cursor_t		*cursor;
-	const bson_t		*doc;
+	struct import_first	 f = { out, false };
+	bson_error_t		 e;
 	char			 id[512];
 	bson_t			*filter;
-	bool			 found = false;
 
-	state_id(r, id, sizeof(id));
+	import_state_id(r, id, sizeof(id));
 	filter = BCON_NEW("_id", BCON_UTF8(id));
-	cursor = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
-	if (mongoc_cursor_next(cursor, &doc)) {
-		bson_copy_to(doc, out);
-		found = true;
-	}
-	mongoc_cursor_destroy(cursor);
+	(void)mongo_find_each(r->mongo, IMPORT_STATE_DB, IMPORT_STATE_COLL,
+	    filter, NULL, import_first_doc, &f, &e);
 	bson_destroy(filter);
-	mongoc_collection_destroy(c);
-	return found;
+	return f.found;
 }
 
 /* Record the collection's state; -1 (with the run failed) on error. */
 static int
-state_put(struct import_run *r, const char *status, int64_t docs_done,
+import_state_put(struct import_run *r, const char *status, int64_t docs_done,
     const char *error)
 {
-	mongoc_collection_t	*c = state_coll(r);
+	mongoc_collection_t	*c = import_state_coll(r);
 	bson_error_t		 e;
 	char			 id[512];
 	bson_t			*filter, *update, *opts, set;
 	bool			 ok;
 
-	state_id(r, id, sizeof(id));
+	import_state_id(r, id, sizeof(id));
 	filter = BCON_NEW("_id", BCON_UTF8(id));
 	update = bson_new();
 	BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set);
@@ -233,21 +244,21 @@ state_put(struct import_run *r, const char *status, int64_t docs_done,
 	bson_destroy(opts);
 	mongoc_collection_destroy(c);
 	if (!ok) {
-		run_fail(r, "%s: recording progress in %s.%s: %s", r->e->name,
-		    IMPORT_STATE_DB, IMPORT_STATE_COLL, e.message);
+		import_fail(r, "%s: recording progress in %s.%s: %s",
+		    r->e->name, IMPORT_STATE_DB, IMPORT_STATE_COLL, e.message);
 		return -1;
 	}
 	return 0;
 }
 
 static void
-state_delete(struct import_run *r)
+import_state_delete(struct import_run *r)
 {
-	mongoc_collection_t	*c = state_coll(r);
+	mongoc_collection_t	*c = import_state_coll(r);
 	char			 id[512];
 	bson_t			*filter;
 
-	state_id(r, id, sizeof(id));
+	import_state_id(r, id, sizeof(id));
 	filter = BCON_NEW("_id", BCON_UTF8(id));
 	mongoc_collection_delete_one(c, filter, NULL, NULL, NULL);
 	bson_destroy(filter);
@@ -260,7 +271,7 @@ state_delete(struct import_run *r)
 
 /* The document's _id as Extended JSON, for messages. */
 static char *
-id_json(const bson_t *doc)
+import_id_json(const bson_t *doc)
 {
 	bson_iter_t	 it;
 	bson_t		 id = BSON_INITIALIZER;
@@ -274,7 +285,7 @@ id_json(const bson_t *doc)
 }
 
 static void
-batch_clear(struct batch *b)
+import_batch_clear(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		bson_destroy(b->docs[i]);
@@ -284,7 +295,7 @@ batch_clear(struct batch *b)
 
 /* The document's _id element alone, as a one-field document. */
 static void
-id_element(const bson_t *doc, bson_t *out)
+import_id_element(const bson_t *doc, bson_t *out)
 {
 	bson_iter_t	 it;
 
@@ -294,10 +305,35 @@ id_element(const bson_t *doc, bson_t *out)
 }
 
 static bool
-bson_same_bytes(const bson_t *a, const bson_t *b)
+import_same_bytes(const bson_t *a, const bson_t *b)
 {
 	return a->len == b->len &&
 	    memcmp(bson_get_data(a), bson_get_data(b), a->len) == 0;
+}
+
+/* What import_batch_check_present() holds the server's documents to. */
+struct import_present {
+	struct import_run *r;		/* the run, with its batch */
+	const size_t	*dup;		/* batch indexes of the duplicates */
+	const bson_t	*ids;		/* their _id elements */
+	bool		*same;		/* the server holds the same bytes */
+	size_t		 n;		/* how many */
+};
+
+/* mongo_find_each()'s callback: is this server document one of ours? */
+static int
+import_present_doc(const bson_t *held, void *arg)
+{
+	struct import_present	*p = arg;
+	bson_t			 held_id;
+
+	import_id_element(held, &held_id);
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->same[i] && import_same_bytes(&p->ids[i], &held_id))
+			p->same[i] = import_same_bytes(held,
+			    p->r->batch.docs[p->dup[i]]);
+	bson_destroy(&held_id);
+	return 0;
 }
 
 /*
@@ -308,13 +344,12 @@ bson_same_bytes(const bson_t *a, const bson_t *b)
  * document.
  */
 static int
-batch_check_present(struct import_run *r, const size_t *dup, size_t n)
+import_batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 {
 	bson_t		 filter = BSON_INITIALIZER, in, list;
 	bson_t		*ids = calloc(n, sizeof(*ids));
 	bool		*same = calloc(n, sizeof(*same));
-	mongoc_cursor_t	*cursor;
-	const bson_t	*held;
+	struct import_present p = { r, dup, ids, same, n };
 	bson_error_t	 e;
 	char		 key[24];
 	int		 rc = 0;
@@ -322,7 +357,7 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 	if (ids == NULL || same == NULL) {
 		free(ids);
 		free(same);
-		run_fail(r, "%s: out of memory", r->e->name);
+		import_fail(r, "%s: out of memory", r->e->name);
 		return -1;
 	}
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
@@ -330,26 +365,17 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		bson_iter_t	 it;
 
-		id_element(r->batch.docs[dup[i]], &ids[i]);
+		import_id_element(r->batch.docs[dup[i]], &ids[i]);
 		snprintf(key, sizeof(key), "%zu", i);
 		if (bson_iter_init_find(&it, &ids[i], "_id"))
 			bson_append_iter(&list, key, -1, &it);
 	}
 	bson_append_array_end(&in, &list);
 	bson_append_document_end(&filter, &in);
-	cursor = mongoc_collection_find_with_opts(r->coll, &filter, NULL, NULL);
-	while (mongoc_cursor_next(cursor, &held)) {
-		bson_t	 held_id;
-
-		id_element(held, &held_id);
-		for (size_t i = 0; i < n; i++)
-			if (!same[i] && bson_same_bytes(&ids[i], &held_id))
-				same[i] = bson_same_bytes(held, r->batch.docs[dup[i]]);
-		bson_destroy(&held_id);
-	}
-	if (mongoc_cursor_error(cursor, &e)) {
-		run_fail(r, "%s: reading back documents the server already has: %s",
-		    r->e->name, e.message);
+	if (!mongo_find_each(r->mongo, NULL, r->e->name, &filter, NULL,
+	    import_present_doc, &p, &e)) {
+		import_fail(r, "%s: reading back documents the server "
+		    "already has: %s", r->e->name, e.message);
 		rc = -1;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -359,13 +385,13 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 			r->e->present++;
 			continue;
 		}
-		idj = id_json(r->batch.docs[dup[i]]);
-		run_fail(r, "%s: document %zu (line %llu): %s is already in the collection with different content",
-		    r->e->path, r->batch.number[dup[i]], r->batch.line[dup[i]], idj);
+		idj = import_id_json(r->batch.docs[dup[i]]);
+		import_fail(r, "%s: document %zu (line %llu): %s is already "
+		    "in the collection with different content", r->e->path,
+		    r->batch.number[dup[i]], r->batch.line[dup[i]], idj);
 		bson_free(idj);
 		rc = -1;
 	}
-	mongoc_cursor_destroy(cursor);
 	bson_destroy(&filter);
 	for (size_t i = 0; i < n; i++)
 		bson_destroy(&ids[i]);
@@ -381,7 +407,8 @@ batch_check_present(struct import_run *r, const size_t *dup, size_t n)
  * offending document.
  */
 static int
-batch_write_errors(struct import_run *r, bson_iter_t *errs, size_t *nerrors)
+import_batch_write_errors(struct import_run *r, bson_iter_t *errs,
+    size_t *nerrors)
 {
 	size_t		 dup[IMPORT_BATCH_DOCS], ndup = 0;
 
@@ -401,33 +428,37 @@ batch_write_errors(struct import_run *r, bson_iter_t *errs, size_t *nerrors)
 			continue;
 		index = bson_lookup_int64(&werr, "index", -1);
 		code = bson_lookup_int64(&werr, "code", 0);
-		if (bson_iter_init_find(&it, &werr, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
+		if (bson_iter_init_find(&it, &werr, "errmsg") &&
+		    BSON_ITER_HOLDS_UTF8(&it))
 			msg = bson_iter_utf8(&it, NULL);
 		if (index < 0 || (size_t)index >= r->batch.n) {
-			run_fail(r, "%s: the server reported a write error for no document: %s",
-			    r->e->name, msg);
+			import_fail(r, "%s: the server reported a write "
+			    "error for no document: %s", r->e->name, msg);
 			return -1;
 		}
 		if (code == E_DUPLICATE_KEY && r->dup_ok) {
 			dup[ndup++] = (size_t)index;
 			continue;
 		}
-		idj = id_json(r->batch.docs[index]);
+		idj = import_id_json(r->batch.docs[index]);
 		if (code == E_DUPLICATE_KEY)
-			run_fail(r, "%s: document %zu (line %llu): %s repeats the _id of an earlier document in the file",
-			    r->e->path, r->batch.number[index], r->batch.line[index], idj);
+			import_fail(r, "%s: document %zu (line %llu): %s "
+			    "repeats the _id of an earlier document in the "
+			    "file", r->e->path, r->batch.number[index],
+			    r->batch.line[index], idj);
 		else
-			run_fail(r, "%s: document %zu (line %llu) %s was refused: %s",
-			    r->e->path, r->batch.number[index], r->batch.line[index], idj, msg);
+			import_fail(r, "%s: document %zu (line %llu) %s was "
+			    "refused: %s", r->e->path, r->batch.number[index],
+			    r->batch.line[index], idj, msg);
 		bson_free(idj);
 		return -1;
 	}
-	return ndup > 0 ? batch_check_present(r, dup, ndup) : 0;
+	return ndup > 0 ? import_batch_check_present(r, dup, ndup) : 0;
 }
 
 /* Insert the batch (unordered) and checkpoint; -1 stops the import. */
 static int
-batch_flush(struct import_run *r, int64_t docs_done)
+import_batch_flush(struct import_run *r, int64_t docs_done)
 {
 	mongoc_bulk_operation_t	*bulk;
 	bson_t			*opts = BCON_NEW("ordered", BCON_BOOL(false));
@@ -451,9 +482,9 @@ batch_flush(struct import_run *r, int64_t docs_done)
 		 * connection, say) comes with an empty writeErrors array. */
 		if (bson_iter_init_find(&it, &reply, "writeErrors") &&
 		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs))
-			rc = batch_write_errors(r, &errs, &nerrors);
+			rc = import_batch_write_errors(r, &errs, &nerrors);
 		if (rc == 0 && nerrors == 0) {
-			run_fail(r, "%s: inserting documents %zu to %zu: %s",
+			import_fail(r, "%s: inserting documents %zu to %zu: %s",
 			    r->e->name, r->batch.number[0],
 			    r->batch.number[r->batch.n - 1], e.message);
 			rc = -1;
@@ -463,15 +494,15 @@ batch_flush(struct import_run *r, int64_t docs_done)
 	bson_destroy(&reply);
 	mongoc_bulk_operation_destroy(bulk);
 	bson_destroy(opts);
-	batch_clear(&r->batch);
+	import_batch_clear(&r->batch);
 	if (rc == 0)
-		rc = state_put(r, "running", docs_done, NULL);
+		rc = import_state_put(r, "running", docs_done, NULL);
 	return rc;
 }
 
 /* Parse one document's JSON text; NULL (with the run failed) if invalid. */
 static bson_t *
-parse_document(struct import_run *r, const struct docstream *ds,
+import_parse_document(struct import_run *r, const struct docstream *ds,
     const char *json, size_t len)
 {
 	bson_error_t	 e;
@@ -480,13 +511,16 @@ parse_document(struct import_run *r, const struct docstream *ds,
 
 	if ((doc = bson_new_from_json((const uint8_t *)json, (ssize_t)len,
 	    &e)) == NULL) {
-		run_fail(r, "%s: document %zu (line %llu, byte %llu): not valid Extended JSON: %s",
-		    ds->path, ds->index, ds->doc_line, ds->doc_offset, e.message);
+		import_fail(r, "%s: document %zu (line %llu, byte %llu): not "
+		    "valid Extended JSON: %s", ds->path, ds->index,
+		    ds->doc_line, ds->doc_offset, e.message);
 		return NULL;
 	}
 	if (!bson_iter_init_find(&it, doc, "_id")) {
-		run_fail(r, "%s: document %zu (line %llu, byte %llu): has no _id; the server would make one up and a re-run could not recognise it",
-		    ds->path, ds->index, ds->doc_line, ds->doc_offset);
+		import_fail(r, "%s: document %zu (line %llu, byte %llu): has "
+		    "no _id; the server would make one up and a re-run could "
+		    "not recognise it", ds->path, ds->index, ds->doc_line,
+		    ds->doc_offset);
 		bson_destroy(doc);
 		return NULL;
 	}
@@ -506,7 +540,7 @@ import_stream(struct import_run *r)
 	int		 got, rc = 0;
 
 	if (docstream_open(&ds, r->e->path) == -1) {
-		run_fail(r, "%s", ds.err);
+		import_fail(r, "%s", ds.err);
 		docstream_close(&ds);
 		return -1;
 	}
@@ -516,7 +550,7 @@ import_stream(struct import_run *r)
 		progress_update(r->progress, ds.offset, ds.index);
 		if ((int64_t)ds.index <= r->resume_from)
 			continue;	/* loaded by an earlier run */
-		if ((doc = parse_document(r, &ds, json, len)) == NULL) {
+		if ((doc = import_parse_document(r, &ds, json, len)) == NULL) {
 			rc = -1;
 			break;
 		}
@@ -526,7 +560,8 @@ import_stream(struct import_run *r)
 		}
 		if (r->batch.n == IMPORT_BATCH_DOCS ||
 		    r->batch.bytes + doc->len > IMPORT_BATCH_BYTES) {
-			if (batch_flush(r, (int64_t)ds.index - 1) == -1) {
+			if (import_batch_flush(r, (int64_t)ds.index - 1) ==
+			    -1) {
 				bson_destroy(doc);
 				rc = -1;
 				break;
@@ -539,12 +574,12 @@ import_stream(struct import_run *r)
 		r->batch.bytes += doc->len;
 	}
 	if (got == -1) {
-		run_fail(r, "%s", ds.err);
+		import_fail(r, "%s", ds.err);
 		rc = -1;
 	}
 	if (rc == 0 && r->mongo != NULL)
-		rc = batch_flush(r, (int64_t)ds.index);
-	batch_clear(&r->batch);
+		rc = import_batch_flush(r, (int64_t)ds.index);
+	import_batch_clear(&r->batch);
 	if (rc == 0)
 		r->e->file_docs = (int64_t)ds.index;
 	docstream_close(&ds);
@@ -557,7 +592,7 @@ import_stream(struct import_run *r)
 
 /* The index spec as BSON, without the fields servers refuse back. */
 static bson_t *
-index_spec(const cJSON *spec, bool essentials_only, char *dropped,
+import_index_spec(const cJSON *spec, bool essentials_only, char *dropped,
     size_t droppedsz)
 {
 	cJSON		*copy = cJSON_CreateObject();
@@ -568,7 +603,8 @@ index_spec(const cJSON *spec, bool essentials_only, char *dropped,
 
 	dropped[0] = '\0';
 	cJSON_ArrayForEach(field, spec) {
-		if (strcmp(field->string, "v") == 0 || strcmp(field->string, "ns") == 0)
+		if (strcmp(field->string, "v") == 0 ||
+		    strcmp(field->string, "ns") == 0)
 			continue;
 		if (essentials_only && strcmp(field->string, "key") != 0 &&
 		    strcmp(field->string, "name") != 0 &&
@@ -580,7 +616,8 @@ index_spec(const cJSON *spec, bool essentials_only, char *dropped,
 			    len ? ", " : "", field->string);
 			continue;
 		}
-		cJSON_AddItemToObject(copy, field->string, cJSON_Duplicate(field, 1));
+		cJSON_AddItemToObject(copy, field->string,
+		    cJSON_Duplicate(field, 1));
 	}
 	json = cJSON_PrintUnformatted(copy);
 	out = bson_new_from_json((const uint8_t *)json, -1, &e);
@@ -590,7 +627,7 @@ index_spec(const cJSON *spec, bool essentials_only, char *dropped,
 }
 
 static const char *
-index_name(const cJSON *spec)
+import_index_name(const cJSON *spec)
 {
 	const cJSON	*name = cJSON_GetObjectItemCaseSensitive(spec, "name");
 
@@ -598,10 +635,10 @@ index_name(const cJSON *spec)
 }
 
 static bool
-index_is_id(const cJSON *spec)
+import_index_is_id(const cJSON *spec)
 {
 	const cJSON	*key = cJSON_GetObjectItemCaseSensitive(spec, "key");
-	const char	*name = index_name(spec);
+	const char	*name = import_index_name(spec);
 
 	return (name != NULL && strcmp(name, "_id_") == 0) ||
 	    (key != NULL && key->child != NULL && key->child->next == NULL &&
@@ -610,16 +647,18 @@ index_is_id(const cJSON *spec)
 
 /* An example of the duplicates that broke a unique index, for the error. */
 static void
-unique_example(struct import_run *r, const cJSON *spec, char *buf, size_t bufsz)
+import_unique_example(struct import_run *r, const cJSON *spec, char *buf,
+    size_t bufsz)
 {
-	const cJSON	*key = cJSON_GetObjectItemCaseSensitive(spec, "key"), *f;
+	const cJSON	*key, *f;
 	bson_t		 group_id = BSON_INITIALIZER;
-	bson_t		*pipeline;
-	mongoc_cursor_t	*cursor;
-	const bson_t	*doc;
+	bson_t		*pipeline, first;
+	struct import_first ex = { &first, false };
+	bson_error_t	 e;
 	char		 name[256], ref[260];
 
 	buf[0] = '\0';
+	key = cJSON_GetObjectItemCaseSensitive(spec, "key");
 	cJSON_ArrayForEach(f, key) {
 		size_t	 i;
 
@@ -636,21 +675,21 @@ unique_example(struct import_run *r, const cJSON *spec, char *buf, size_t bufsz)
 	    "{", "$match", "{", "n", "{", "$gt", BCON_INT32(1), "}", "}", "}",
 	    "{", "$limit", BCON_INT32(1), "}",
 	    "]");
-	cursor = mongoc_collection_aggregate(r->coll, MONGOC_QUERY_NONE,
-	    pipeline, NULL, NULL);
-	if (mongoc_cursor_next(cursor, &doc)) {
-		char *json = bson_as_relaxed_extended_json(doc, NULL);
+	(void)mongo_aggregate_each(r->mongo, r->e->name, pipeline,
+	    import_first_doc, &ex, &e);
+	if (ex.found) {
+		char *json = bson_as_relaxed_extended_json(&first, NULL);
 
 		snprintf(buf, bufsz, "; for example %s", json);
 		bson_free(json);
+		bson_destroy(&first);
 	}
-	mongoc_cursor_destroy(cursor);
 	bson_destroy(pipeline);
 	bson_destroy(&group_id);
 }
 
 static bool
-index_run_create(struct import_run *r, bson_t *spec, bson_error_t *e)
+import_index_run_create(struct import_run *r, bson_t *spec, bson_error_t *e)
 {
 	bson_t	 cmd = BSON_INITIALIZER, list, reply;
 	bool	 ok;
@@ -672,29 +711,32 @@ index_run_create(struct import_run *r, bson_t *spec, bson_error_t *e)
  * with an example of the duplicates.
  */
 static int
-index_create(struct import_run *r, const cJSON *spec)
+import_index_create(struct import_run *r, const cJSON *spec)
 {
-	const char	*name = index_name(spec);
+	const char	*name = import_index_name(spec);
 	char		 dropped[256], example[512];
-	bson_t		*bspec = index_spec(spec, false, dropped, sizeof(dropped));
+	bson_t		*bspec;
 	bson_error_t	 e;
 	bool		 ok;
 
+	bspec = import_index_spec(spec, false, dropped, sizeof(dropped));
 	if (bspec == NULL || name == NULL) {
-		run_fail(r, "%s: index %s: the manifest's spec is not usable (it needs a name and a key)",
-		    r->e->name, name != NULL ? name : "(unnamed)");
+		import_fail(r, "%s: index %s: the manifest's spec is not "
+		    "usable (it needs a name and a key)", r->e->name,
+		    name != NULL ? name : "(unnamed)");
 		bson_destroy(bspec);
 		return -1;
 	}
-	ok = index_run_create(r, bspec, &e);
+	ok = import_index_run_create(r, bspec, &e);
 	bson_destroy(bspec);
 	if (!ok && e.code == E_NOT_IMPLEMENTED) {
-		bspec = index_spec(spec, true, dropped, sizeof(dropped));
-		if (dropped[0] != '\0' && (ok = index_run_create(r, bspec, &e))) {
+		bspec = import_index_spec(spec, true, dropped, sizeof(dropped));
+		if (dropped[0] != '\0' &&
+		    (ok = import_index_run_create(r, bspec, &e))) {
 			char	 note[512];
 
-			snprintf(note, sizeof(note), "index %s built without %s: not supported by this server",
-			    name, dropped);
+			snprintf(note, sizeof(note), "index %s built without "
+			    "%s: not supported by this server", name, dropped);
 			free(r->e->note);
 			r->e->note = strdup(note);
 		}
@@ -704,23 +746,23 @@ index_create(struct import_run *r, const cJSON *spec)
 		return 0;
 	if (e.code == E_DUPLICATE_KEY || strstr(e.message, "UNIQUE") != NULL ||
 	    strstr(e.message, "duplicate key") != NULL) {
-		unique_example(r, spec, example, sizeof(example));
-		run_fail(r, "%s: unique index %s cannot be built: the data has duplicate keys%s",
-		    r->e->name, name, example);
+		import_unique_example(r, spec, example, sizeof(example));
+		import_fail(r, "%s: unique index %s cannot be built: the "
+		    "data has duplicate keys%s", r->e->name, name, example);
 	} else
-		run_fail(r, "%s: index %s: %s", r->e->name, name, e.message);
+		import_fail(r, "%s: index %s: %s", r->e->name, name, e.message);
 	return -1;
 }
 
 /* The manifest's indexes other than the _id index every collection has. */
 static int
-manifest_index_count(const struct manifest_entry *e)
+import_index_count(const struct manifest_entry *e)
 {
 	const cJSON	*spec;
 	int		 n = 0;
 
 	cJSON_ArrayForEach(spec, e->indexes)
-		if (!index_is_id(spec))
+		if (!import_index_is_id(spec))
 			n++;
 	return n;
 }
@@ -729,27 +771,28 @@ static int
 import_indexes(struct import_run *r)
 {
 	const cJSON	*spec;
-	int		 n = manifest_index_count(r->e), i = 0;
+	int		 n = import_index_count(r->e), i = 0;
 	double		 t0;
 
 	cJSON_ArrayForEach(spec, r->e->indexes) {
-		if (index_is_id(spec))
+		if (import_index_is_id(spec))
 			continue;
 		progress_phase(r->progress, "building index %s (%d of %d)",
-		    index_name(spec) ? index_name(spec) : "?", ++i, n);
+		    import_index_name(spec) ? import_index_name(spec) : "?",
+		    ++i, n);
 		t0 = clock_ms();
-		if (index_create(r, spec) == -1)
+		if (import_index_create(r, spec) == -1)
 			return -1;
 		if (clock_ms() - t0 >= 1000)
 			progress_phase(r->progress, "index %s built in %.1f s",
-			    index_name(spec), (clock_ms() - t0) / 1000);
+			    import_index_name(spec), (clock_ms() - t0) / 1000);
 	}
 	return 0;
 }
 
 /* Same key fields in the same order, with equal directions or types. */
 static bool
-index_key_equal(const cJSON *want, const bson_t *have)
+import_index_key_equal(const cJSON *want, const bson_t *have)
 {
 	bson_iter_t	 it;
 	const cJSON	*f = want->child;
@@ -769,44 +812,54 @@ index_key_equal(const cJSON *want, const bson_t *have)
 	return f == NULL;
 }
 
-/* Count the manifest's indexes the server now has, by name, key, unique. */
+/* mongo_index_each()'s callback: count the index if the manifest has it,
+ * by name, key and unique. */
+static int
+import_verify_index(const bson_t *have, void *arg)
+{
+	struct import_run	*r = arg;
+	const char		*name = NULL;
+	bool			 unique = false;
+	const cJSON		*spec;
+	bson_iter_t		 it;
+	bson_t			 key;
+	uint32_t		 len;
+	const uint8_t		*data;
+
+	if (bson_iter_init_find(&it, have, "name") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		name = bson_iter_utf8(&it, NULL);
+	if (bson_iter_init_find(&it, have, "unique"))
+		unique = bson_iter_as_bool(&it);
+	if (name == NULL || !bson_iter_init_find(&it, have, "key") ||
+	    !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return 0;
+	bson_iter_document(&it, &len, &data);
+	bson_init_static(&key, data, len);
+	cJSON_ArrayForEach(spec, r->e->indexes) {
+		const cJSON	*u, *k;
+
+		u = cJSON_GetObjectItemCaseSensitive(spec, "unique");
+		k = cJSON_GetObjectItemCaseSensitive(spec, "key");
+		if (!import_index_is_id(spec) &&
+		    import_index_name(spec) != NULL &&
+		    strcmp(import_index_name(spec), name) == 0 &&
+		    import_index_key_equal(k, &key) &&
+		    cJSON_IsTrue(u) == unique)
+			r->e->indexes_ok++;
+	}
+	return 0;
+}
+
+/* Count the manifest's indexes the server now has. */
 static void
 import_verify_indexes(struct import_run *r)
 {
-	mongoc_cursor_t	*cursor;
-	const bson_t	*have;
-	const cJSON	*spec;
-	bson_iter_t	 it;
+	bson_error_t	 e;
 
 	r->e->indexes_ok = 0;
-	cursor = mongoc_collection_find_indexes_with_opts(r->coll, NULL);
-	while (mongoc_cursor_next(cursor, &have)) {
-		const char	*name = NULL;
-		bool		 unique = false;
-		bson_t		 key;
-		uint32_t	 len;
-		const uint8_t	*data;
-
-		if (bson_iter_init_find(&it, have, "name") && BSON_ITER_HOLDS_UTF8(&it))
-			name = bson_iter_utf8(&it, NULL);
-		if (bson_iter_init_find(&it, have, "unique"))
-			unique = bson_iter_as_bool(&it);
-		if (name == NULL || !bson_iter_init_find(&it, have, "key") ||
-		    !BSON_ITER_HOLDS_DOCUMENT(&it))
-			continue;
-		bson_iter_document(&it, &len, &data);
-		bson_init_static(&key, data, len);
-		cJSON_ArrayForEach(spec, r->e->indexes) {
-			const cJSON *u = cJSON_GetObjectItemCaseSensitive(spec, "unique");
-
-			if (!index_is_id(spec) && index_name(spec) != NULL &&
-			    strcmp(index_name(spec), name) == 0 &&
-			    index_key_equal(cJSON_GetObjectItemCaseSensitive(spec, "key"), &key) &&
-			    cJSON_IsTrue(u) == unique)
-				r->e->indexes_ok++;
-		}
-	}
-	mongoc_cursor_destroy(cursor);
+	(void)mongo_index_each(r->mongo, r->e->name, import_verify_index, r,
+	    &e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -816,22 +869,18 @@ import_verify_indexes(struct import_run *r)
 /* Does the collection hold any document?  (A probe, not a count: an
  * exact count is a scan, on FerretDB a slow one.) */
 static int
-collection_nonempty(struct import_run *r, bson_error_t *e)
+import_nonempty(struct import_run *r, bson_error_t *e)
 {
 	bson_t		 empty = BSON_INITIALIZER;
 	bson_t		*opts = BCON_NEW("limit", BCON_INT64(1),
 			    "projection", "{", "_id", BCON_INT32(1), "}");
-	mongoc_cursor_t	*cursor;
-	const bson_t	*doc;
-	int		 found;
+	struct import_first f = { NULL, false };
+	bool		 ok;
 
-	cursor = mongoc_collection_find_with_opts(r->coll, &empty, opts, NULL);
-	found = mongoc_cursor_next(cursor, &doc) ? 1 : 0;
-	if (mongoc_cursor_error(cursor, e))
-		found = -1;
-	mongoc_cursor_destroy(cursor);
+	ok = mongo_find_each(r->mongo, NULL, r->e->name, &empty, opts,
+	    import_first_doc, &f, e);
 	bson_destroy(opts);
-	return found;
+	return !ok ? -1 : f.found ? 1 : 0;
 }
 
 /* Where to start: resume a run that stopped, or see it is already done. */
@@ -850,31 +899,35 @@ import_resume_point(struct import_run *r, bool *done)
 		if (!mongoc_collection_drop_with_opts(r->coll, NULL, &e) &&
 		    e.code != E_NAMESPACE_NOT_FOUND &&
 		    strstr(e.message, "ns not found") == NULL) {
-			run_fail(r, "%s: --drop: %s", r->e->name, e.message);
+			import_fail(r, "%s: --drop: %s", r->e->name, e.message);
 			return -1;
 		}
-		state_delete(r);
+		import_state_delete(r);
 	}
-	if ((nonempty = collection_nonempty(r, &e)) == -1) {
-		run_fail(r, "%s: reading the collection: %s", r->e->name, e.message);
+	if ((nonempty = import_nonempty(r, &e)) == -1) {
+		import_fail(r, "%s: reading the collection: %s", r->e->name,
+		    e.message);
 		return -1;
 	}
 	r->dup_ok = nonempty;
-	have = state_get(r, &state);
+	have = import_state_get(r, &state);
 	if (have && bson_iter_init_find(&it, &state, "status") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		status = bson_iter_utf8(&it, NULL);
-	if (have && bson_lookup_int64(&state, "file_bytes", -1) == (int64_t)r->e->bytes) {
+	if (have && bson_lookup_int64(&state, "file_bytes", -1) ==
+	    (int64_t)r->e->bytes) {
 		if (strcmp(status, "complete") != 0)
-			r->resume_from = bson_lookup_int64(&state, "docs_done", 0);
-		else if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) ==
-		    MONGO_STATS_OK) {
+			r->resume_from = bson_lookup_int64(&state,
+			    "docs_done", 0);
+		else if (mongo_storage_stats(r->mongo, r->e->name, &stats,
+		    &e) == MONGO_STATS_OK) {
 			/* The metadata count suffices to skip the load; the
 			 * verification afterwards counts exactly. */
 			*done = bson_lookup_int64(&stats, "count", -1) ==
 			    bson_lookup_int64(&state, "file_docs", -2);
 			if (*done)
-				r->e->file_docs = bson_lookup_int64(&state, "file_docs", -1);
+				r->e->file_docs = bson_lookup_int64(&state,
+				    "file_docs", -1);
 			bson_destroy(&stats);
 		}
 	}
@@ -891,11 +944,13 @@ import_load(struct import_run *r)
 	if (import_resume_point(r, &done) == -1)
 		return -1;
 	if (done) {
-		r->e->note = strdup("already imported by an earlier run; verified");
-		progress_update(r->progress, r->e->bytes, (uint64_t)r->e->file_docs);
+		r->e->note = strdup("already imported by an earlier run; "
+		    "verified");
+		progress_update(r->progress, r->e->bytes,
+		    (uint64_t)r->e->file_docs);
 		return 0;
 	}
-	if (state_put(r, "running", r->resume_from, NULL) == -1 ||
+	if (import_state_put(r, "running", r->resume_from, NULL) == -1 ||
 	    import_stream(r) == -1 || import_indexes(r) == -1)
 		return -1;
 	return 0;
@@ -915,7 +970,8 @@ import_server_count(struct import_run *r)
 	bson_error_t	 e;
 	int64_t		 n;
 
-	if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) != MONGO_STATS_OK)
+	if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) !=
+	    MONGO_STATS_OK)
 		return -1;
 	n = bson_lookup_int64(&stats, "count", -1);
 	bson_destroy(&stats);
@@ -932,12 +988,13 @@ import_collection(struct import_run *r)
 	if (import_load(r) == 0) {
 		e->db_docs = import_server_count(r);
 		import_verify_indexes(r);
-		e->indexes_want = manifest_index_count(e);
-		state_put(r, "complete", e->file_docs, NULL);
+		e->indexes_want = import_index_count(e);
+		import_state_put(r, "complete", e->file_docs, NULL);
 		e->result = RESULT_COMPLETE;
 	} else {
 		if (r->mongo != NULL)
-			state_put(r, "failed", r->resume_from + r->inserted, r->err);
+			import_state_put(r, "failed",
+			    r->resume_from + r->inserted, r->err);
 		e->result = RESULT_FAILED;
 		e->error = strdup(r->err);
 	}
@@ -946,7 +1003,7 @@ import_collection(struct import_run *r)
 
 /* Validate an archive-list collection and copy its file aside. */
 static void
-archive_collection(struct import_run *r, const char *archive_dir)
+import_archive(struct import_run *r, const char *archive_dir)
 {
 	char	 dest[4096], tmp[4200], buf[65536];
 	FILE	*in = NULL, *out = NULL;
@@ -959,14 +1016,15 @@ archive_collection(struct import_run *r, const char *archive_dir)
 		return;
 	}
 	if (mkdir(archive_dir, 0755) == -1 && errno != EEXIST) {
-		run_fail(r, "%s: %s", archive_dir, strerror(errno));
+		import_fail(r, "%s: %s", archive_dir, strerror(errno));
 		goto fail;
 	}
 	snprintf(dest, sizeof(dest), "%s/%s.json", archive_dir, r->e->name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
 	if ((in = fopen(r->e->path, "rb")) == NULL ||
 	    (out = fopen(tmp, "wb")) == NULL) {
-		run_fail(r, "%s: %s", in == NULL ? r->e->path : tmp, strerror(errno));
+		import_fail(r, "%s: %s", in == NULL ? r->e->path : tmp,
+		    strerror(errno));
 		goto fail;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
@@ -975,7 +1033,7 @@ archive_collection(struct import_run *r, const char *archive_dir)
 	if (ferror(in) || fflush(out) != 0 || fsync(fileno(out)) != 0 ||
 	    fclose(out) != 0) {
 		out = NULL;
-		run_fail(r, "%s: write error: %s", tmp, strerror(errno));
+		import_fail(r, "%s: write error: %s", tmp, strerror(errno));
 		unlink(tmp);
 		goto fail;
 	}
@@ -983,7 +1041,7 @@ archive_collection(struct import_run *r, const char *archive_dir)
 	fclose(in);
 	in = NULL;
 	if (rename(tmp, dest) == -1) {
-		run_fail(r, "%s: %s", dest, strerror(errno));
+		import_fail(r, "%s: %s", dest, strerror(errno));
 		goto fail;
 	}
 	free(r->e->note);
@@ -1006,7 +1064,7 @@ fail:
 /* ------------------------------------------------------------------ */
 
 static void
-count_cell(int64_t n, char *buf, size_t bufsz)
+import_count_cell(int64_t n, char *buf, size_t bufsz)
 {
 	if (n < 0)
 		snprintf(buf, bufsz, "-");
@@ -1016,7 +1074,7 @@ count_cell(int64_t n, char *buf, size_t bufsz)
 
 /* Does the collection disagree with its manifest or its file? */
 static bool
-entry_mismatch(const struct manifest_entry *e)
+import_mismatch(const struct manifest_entry *e)
 {
 	if (e->result == RESULT_FAILED || e->result == RESULT_SKIPPED ||
 	    e->result == RESULT_PENDING)
@@ -1030,9 +1088,9 @@ entry_mismatch(const struct manifest_entry *e)
 }
 
 static const char *
-result_text(const struct manifest_entry *e)
+import_result_text(const struct manifest_entry *e)
 {
-	if (entry_mismatch(e))
+	if (import_mismatch(e))
 		return "MISMATCH";
 	switch (e->result) {
 	case RESULT_COMPLETE:	return "complete";
@@ -1058,17 +1116,17 @@ import_report(const struct manifest *m, FILE *out)
 		const char *plan = e->plan == PLAN_IMPORT ? "import" :
 		    e->plan == PLAN_SKIP ? "skip" : "archive";
 
-		count_cell(e->count, c1, sizeof(c1));
-		count_cell(e->file_docs, c2, sizeof(c2));
-		count_cell(e->result == RESULT_COMPLETE ? e->db_docs : -1, c3,
-		    sizeof(c3));
+		import_count_cell(e->count, c1, sizeof(c1));
+		import_count_cell(e->file_docs, c2, sizeof(c2));
+		import_count_cell(e->result == RESULT_COMPLETE ? e->db_docs :
+		    -1, c3, sizeof(c3));
 		if (e->result == RESULT_COMPLETE)
 			snprintf(ix, sizeof(ix), "%d/%d", e->indexes_ok,
 			    e->indexes_want);
 		else
 			snprintf(ix, sizeof(ix), "-");
 		fprintf(out, "%-28s %-8s %9s %9s %9s %8s  %s", e->name, plan,
-		    c1, c2, c3, ix, result_text(e));
+		    c1, c2, c3, ix, import_result_text(e));
 		if (e->result == RESULT_SKIPPED && e->why[0] != '\0')
 			fprintf(out, " (%s)", e->why);
 		if (e->result == RESULT_ARCHIVED)
@@ -1076,18 +1134,20 @@ import_report(const struct manifest *m, FILE *out)
 		else if (e->note != NULL)
 			fprintf(out, " (%s)", e->note);
 		if (e->present > 0)
-			fprintf(out, " (%lld already present)", (long long)e->present);
+			fprintf(out, " (%lld already present)",
+			    (long long)e->present);
 		fputc('\n', out);
 		if (e->result == RESULT_FAILED)
 			fprintf(out, "    error: %s\n", e->error);
-		if (e->result == RESULT_FAILED || entry_mismatch(e))
+		if (e->result == RESULT_FAILED || import_mismatch(e))
 			bad++;
 		counts[e->result]++;
 	}
-	fprintf(out, "\n%d complete, %d valid, %d archived, %d skipped, %d failed, %d not reached; %d with problems\n",
-	    counts[RESULT_COMPLETE], counts[RESULT_VALID], counts[RESULT_ARCHIVED],
-	    counts[RESULT_SKIPPED], counts[RESULT_FAILED], counts[RESULT_PENDING],
-	    bad);
+	fprintf(out, "\n%d complete, %d valid, %d archived, %d skipped, "
+	    "%d failed, %d not reached; %d with problems\n",
+	    counts[RESULT_COMPLETE], counts[RESULT_VALID],
+	    counts[RESULT_ARCHIVED], counts[RESULT_SKIPPED],
+	    counts[RESULT_FAILED], counts[RESULT_PENDING], bad);
 	return bad;
 }
 
@@ -1107,7 +1167,8 @@ import_main(const struct silo_config *config, const struct import_opts *o)
 	int			 rc;
 
 	if (manifest_read(&m, o->dir) == -1) {
-		fprintf(stderr, "silo import: the backup is not usable:\n%s\n", m.err);
+		fprintf(stderr, "silo import: the backup is not usable:\n"
+		    "%s\n", m.err);
 		manifest_free(&m);
 		return 1;
 	}
@@ -1118,7 +1179,8 @@ import_main(const struct silo_config *config, const struct import_opts *o)
 	snprintf(archive_dir, sizeof(archive_dir), "%s",
 	    o->archive_dir != NULL ? o->archive_dir : m.dir);
 	if (o->archive_dir == NULL)
-		strncat(archive_dir, "/_archive", sizeof(archive_dir) - strlen(archive_dir) - 1);
+		strncat(archive_dir, "/_archive",
+		    sizeof(archive_dir) - strlen(archive_dir) - 1);
 	for (size_t i = 0; i < m.n; i++)
 		if (m.entries[i].plan != PLAN_SKIP) {
 			total += m.entries[i].bytes;
@@ -1127,15 +1189,16 @@ import_main(const struct silo_config *config, const struct import_opts *o)
 
 	mongoc_init();
 	mongo_log_init();
-	if (!o->dry_run && mongo_open_job(&mongo, config, err, sizeof(err)) == -1) {
+	if (!o->dry_run &&
+	    mongo_open_job(&mongo, config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "silo import: %s\n", err);
 		mongoc_cleanup();
 		manifest_free(&m);
 		return 1;
 	}
-	fprintf(stderr, "silo import: %s into %s (%zu collections, %zu to read)\n",
-	    m.dir, o->dry_run ? "nothing (--dry-run)" : config->mongo_db, m.n,
-	    steps);
+	fprintf(stderr, "silo import: %s into %s (%zu collections, %zu to "
+	    "read)\n", m.dir, o->dry_run ? "nothing (--dry-run)" :
+	    config->mongo_db, m.n, steps);
 	progress_init(&progress, stderr, total, steps);
 	for (size_t i = 0; i < m.n; i++) {
 		struct import_run *r = calloc(1, sizeof(*r));
@@ -1154,8 +1217,9 @@ import_main(const struct silo_config *config, const struct import_opts *o)
 		if (e->plan == PLAN_ARCHIVE) {
 			struct mongo *keep = r->mongo;
 
-			r->mongo = NULL;	/* archived collections are not loaded */
-			archive_collection(r, archive_dir);
+			/* archived collections are not loaded */
+			r->mongo = NULL;
+			import_archive(r, archive_dir);
 			r->mongo = keep;
 		} else if (o->dry_run) {
 			if (import_stream(r) == 0)
@@ -1166,7 +1230,8 @@ import_main(const struct silo_config *config, const struct import_opts *o)
 			}
 		} else
 			import_collection(r);
-		progress_step_done(&progress, (uint64_t)(e->file_docs > 0 ? e->file_docs : 0));
+		progress_step_done(&progress,
+		    (uint64_t)(e->file_docs > 0 ? e->file_docs : 0));
 		free(r);
 	}
 	rc = import_report(&m, stdout) > 0 ? 1 : 0;

@@ -91,7 +91,7 @@ manifest_json_error(struct manifest *m, const char *path, const char *text)
 }
 
 static bool
-collection_name_valid(const char *name)
+manifest_name_valid(const char *name)
 {
 	return name[0] != '\0' && strlen(name) < 200 &&
 	    strchr(name, '$') == NULL && strncmp(name, "system.", 7) != 0;
@@ -107,15 +107,15 @@ manifest_entry(struct manifest *m, const char *name, const cJSON *obj)
 	struct stat		 st;
 	size_t			 i = 0;
 
-	if (!collection_name_valid(name)) {
+	if (!manifest_name_valid(name)) {
 		manifest_problem(m, "%s: '%s' is not a valid collection name",
 		    m->path, name);
 		return;
 	}
 	for (size_t k = 0; k < m->n; k++)
 		if (strcmp(m->entries[k].name, name) == 0) {
-			manifest_problem(m, "%s: collection '%s' is listed twice",
-			    m->path, name);
+			manifest_problem(m, "%s: collection '%s' is listed "
+			    "twice", m->path, name);
 			return;
 		}
 	file = cJSON_GetObjectItemCaseSensitive(obj, "file");
@@ -123,11 +123,12 @@ manifest_entry(struct manifest *m, const char *name, const cJSON *obj)
 	indexes = cJSON_GetObjectItemCaseSensitive(obj, "indexes");
 	if (file != NULL && (!cJSON_IsString(file) ||
 	    strchr(file->valuestring, '/') != NULL)) {
-		manifest_problem(m, "%s: %s: \"file\" must be a file name in the backup directory",
-		    m->path, name);
+		manifest_problem(m, "%s: %s: \"file\" must be a file name in "
+		    "the backup directory", m->path, name);
 		return;
 	}
-	if (count != NULL && (!cJSON_IsNumber(count) || count->valuedouble < 0 ||
+	if (count != NULL && (!cJSON_IsNumber(count) ||
+	    count->valuedouble < 0 ||
 	    count->valuedouble != (double)(int64_t)count->valuedouble)) {
 		manifest_problem(m, "%s: %s: \"count\" must be a whole number",
 		    m->path, name);
@@ -143,8 +144,8 @@ manifest_entry(struct manifest *m, const char *name, const cJSON *obj)
 
 		i++;
 		if (!cJSON_IsObject(key) || key->child == NULL) {
-			manifest_problem(m, "%s: %s: index %zu has no \"key\" document",
-			    m->path, name, i);
+			manifest_problem(m, "%s: %s: index %zu has no "
+			    "\"key\" document", m->path, name, i);
 			return;
 		}
 	}
@@ -158,8 +159,8 @@ manifest_entry(struct manifest *m, const char *name, const cJSON *obj)
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		manifest_problem(m, "%s: lists collection '%s' but %s is not a regular file",
-		    m->path, name, path);
+		manifest_problem(m, "%s: lists collection '%s' but %s is not "
+		    "a regular file", m->path, name, path);
 		return;
 	}
 	e = &m->entries[m->n++];
@@ -194,14 +195,14 @@ manifest_unlisted(struct manifest *m)
 		for (size_t i = 0; i < m->n && !listed; i++)
 			listed = strcmp(m->entries[i].path, path) == 0;
 		if (!listed)
-			manifest_problem(m, "%s: %s is not listed in the manifest",
-			    m->path, path);
+			manifest_problem(m, "%s: %s is not listed in the "
+			    "manifest", m->path, path);
 	}
 	closedir(d);
 }
 
 static int
-entry_cmp(const void *a, const void *b)
+manifest_entry_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct manifest_entry *)a)->name,
 	    ((const struct manifest_entry *)b)->name);
@@ -232,34 +233,39 @@ manifest_read(struct manifest *m, const char *dir)
 	free(text);
 	db = cJSON_GetObjectItemCaseSensitive(m->root, "database");
 	if (cJSON_IsString(db))
-		snprintf(m->database, sizeof(m->database), "%s", db->valuestring);
+		snprintf(m->database, sizeof(m->database), "%s",
+		    db->valuestring);
 	cols = cJSON_GetObjectItemCaseSensitive(m->root, "collections");
 	if (!cJSON_IsArray(cols) && !cJSON_IsObject(cols)) {
-		manifest_problem(m, "%s: \"collections\" must be an array of {name, count, indexes} or an object keyed by collection name",
-		    m->path);
+		manifest_problem(m, "%s: \"collections\" must be an array of "
+		    "{name, count, indexes} or an object keyed by collection "
+		    "name", m->path);
 		return -1;
 	}
 	ncols = (size_t)cJSON_GetArraySize(cols);
-	if ((m->entries = calloc(ncols ? ncols : 1, sizeof(*m->entries))) == NULL) {
+	m->entries = calloc(ncols ? ncols : 1, sizeof(*m->entries));
+	if (m->entries == NULL) {
 		manifest_problem(m, "out of memory");
 		return -1;
 	}
 	cJSON_ArrayForEach(c, cols) {
-		const cJSON	*name = cJSON_IsArray(cols) ?
-				    cJSON_GetObjectItemCaseSensitive(c, "name") : NULL;
+		const cJSON	*name = NULL;
 
+		if (cJSON_IsArray(cols))
+			name = cJSON_GetObjectItemCaseSensitive(c, "name");
 		if (!cJSON_IsObject(c))
-			manifest_problem(m, "%s: collection entry %s is not an object",
-			    m->path, c->string != NULL ? c->string : "in the array");
+			manifest_problem(m, "%s: collection entry %s is not an "
+			    "object", m->path,
+			    c->string != NULL ? c->string : "in the array");
 		else if (cJSON_IsArray(cols) && !cJSON_IsString(name))
-			manifest_problem(m, "%s: a collection entry has no \"name\"",
-			    m->path);
+			manifest_problem(m, "%s: a collection entry has no "
+			    "\"name\"", m->path);
 		else
 			manifest_entry(m, cJSON_IsArray(cols) ?
 			    name->valuestring : c->string, c);
 	}
 	manifest_unlisted(m);
-	qsort(m->entries, m->n, sizeof(*m->entries), entry_cmp);
+	qsort(m->entries, m->n, sizeof(*m->entries), manifest_entry_cmp);
 	return m->nproblems > 0 ? -1 : 0;
 }
 

@@ -213,6 +213,13 @@ mongo_cursor_aggregate(mongoc_collection_t *coll, const bson_t *pipeline,
 	    opts, NULL);
 }
 
+static mongoc_cursor_t *
+mongo_cursor_indexes(mongoc_collection_t *coll, const bson_t *unused,
+    const bson_t *opts)
+{
+	return mongoc_collection_find_indexes_with_opts(coll, opts);
+}
+
 /* Open a cursor and walk it, retrying once on a dead connection if
  * nothing was delivered yet.  False with e set on error. */
 static bool
@@ -257,6 +264,15 @@ mongo_aggregate_each(struct mongo *m, const char *collection,
 {
 	return mongo_each(m, NULL, collection, mongo_cursor_aggregate, pipeline,
 	    NULL, cb, arg, e);
+}
+
+/* The same for a collection's indexes (listIndexes), in the AC database. */
+bool
+mongo_index_each(struct mongo *m, const char *collection, mongo_doc_cb cb,
+    void *arg, bson_error_t *e)
+{
+	return mongo_each(m, NULL, collection, mongo_cursor_indexes, NULL, NULL,
+	    cb, arg, e);
 }
 
 /*

@@ -88,7 +88,8 @@ probe_setup(const struct silo_config *c, struct probe_transfer *t)
 	}
 	curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
 	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)c->probe_timeout_ms);
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS,
+	    (long)c->probe_timeout_ms);
 	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)c->probe_connect_ms);
 	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -116,7 +117,8 @@ probe_finish(struct probe_transfer *t, CURLcode rc, double started_ms)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &p->http_status);
 	if (t->too_big) {
 		snprintf(p->reason, sizeof(p->reason),
-		    "%.160s: answer larger than %u bytes", t->url, PROBE_MAX_BODY);
+		    "%.160s: answer larger than %u bytes", t->url,
+		    PROBE_MAX_BODY);
 		p->answered = p->http_status != 0;
 		return;
 	}
@@ -130,11 +132,11 @@ probe_finish(struct probe_transfer *t, CURLcode rc, double started_ms)
 	if (t->buf != NULL)
 		p->json = cJSON_ParseWithLength(t->buf, t->len);
 	if (p->http_status < 200 || p->http_status > 299)
-		snprintf(p->reason, sizeof(p->reason), "%.200s: HTTP %ld", t->url,
-		    p->http_status);
+		snprintf(p->reason, sizeof(p->reason), "%.200s: HTTP %ld",
+		    t->url, p->http_status);
 	else if (p->json == NULL)
-		snprintf(p->reason, sizeof(p->reason), "%.200s: answer is not JSON",
-		    t->url);
+		snprintf(p->reason, sizeof(p->reason),
+		    "%.200s: answer is not JSON", t->url);
 }
 
 /*

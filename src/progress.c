@@ -47,12 +47,13 @@ progress_step(struct progress *p, const char *name, uint64_t bytes)
 }
 
 static void
-format_eta(double seconds, char *buf, size_t bufsz)
+progress_format_eta(double seconds, char *buf, size_t bufsz)
 {
 	long	 s = seconds < 0 ? 0 : (long)(seconds + 0.5);
 
 	if (s >= 3600)
-		snprintf(buf, bufsz, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+		snprintf(buf, bufsz, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60,
+		    s % 60);
 	else
 		snprintf(buf, bufsz, "%ld:%02ld", s / 60, s % 60);
 }
@@ -62,37 +63,42 @@ progress_draw(struct progress *p, double now, bool final)
 {
 	double	 step_s = (now - p->step_started_ms) / 1000.0;
 	double	 all_s = (now - p->started_ms) / 1000.0;
-	double	 frac = p->step_bytes ? (double)p->step_done / (double)p->step_bytes : 1;
+	double	 frac = p->step_bytes ?
+		    (double)p->step_done / (double)p->step_bytes : 1;
 	uint64_t all_done = p->done_bytes + p->step_done;
-	double	 all_frac = p->total_bytes ? (double)all_done / (double)p->total_bytes : 1;
+	double	 all_frac = p->total_bytes ?
+		    (double)all_done / (double)p->total_bytes : 1;
 	double	 rate = step_s > 0 ? (double)p->step_items / step_s : 0;
 	char	 eta[32], all_eta[32], bar[PROGRESS_BAR * 3 + 1];
 	size_t	 o = 0;
 
 	if (frac > 1)
 		frac = 1;
-	format_eta(frac > 0 ? step_s / frac - step_s : 0, eta, sizeof(eta));
-	format_eta(all_frac > 0 ? all_s / all_frac - all_s : 0, all_eta,
-	    sizeof(all_eta));
+	progress_format_eta(frac > 0 ? step_s / frac - step_s : 0, eta,
+	    sizeof(eta));
+	progress_format_eta(all_frac > 0 ? all_s / all_frac - all_s : 0,
+	    all_eta, sizeof(all_eta));
 	if (!p->tty) {
-		fprintf(p->out, "[%zu/%zu] %s: %3.0f%%, %llu docs, %.0f docs/s%s%s; all %3.0f%%\n",
-		    p->step, p->nsteps, p->name, frac * 100,
-		    (unsigned long long)p->step_items, rate,
-		    final ? "" : ", eta ", final ? "" : eta, all_frac * 100);
+		fprintf(p->out, "[%zu/%zu] %s: %3.0f%%, %llu docs, "
+		    "%.0f docs/s%s%s; all %3.0f%%\n", p->step, p->nsteps,
+		    p->name, frac * 100, (unsigned long long)p->step_items,
+		    rate, final ? "" : ", eta ", final ? "" : eta,
+		    all_frac * 100);
 		fflush(p->out);
 		return;
 	}
 	for (int i = 0; i < PROGRESS_BAR; i++) {
-		const char *cell = i < (int)(frac * PROGRESS_BAR) ? "\u2588" : "\u2591";
+		const char *cell = i < (int)(frac * PROGRESS_BAR) ?
+		    "\u2588" : "\u2591";
 
 		memcpy(bar + o, cell, 3);
 		o += 3;
 	}
 	bar[o] = '\0';
-	fprintf(p->out, "\r\033[K[%zu/%zu] %-24.24s %s %3.0f%% %9llu docs %7.0f/s eta %s | all %3.0f%% eta %s",
-	    p->step, p->nsteps, p->name, bar, frac * 100,
-	    (unsigned long long)p->step_items, rate, eta, all_frac * 100,
-	    all_eta);
+	fprintf(p->out, "\r\033[K[%zu/%zu] %-24.24s %s %3.0f%% %9llu docs "
+	    "%7.0f/s eta %s | all %3.0f%% eta %s", p->step, p->nsteps,
+	    p->name, bar, frac * 100, (unsigned long long)p->step_items, rate,
+	    eta, all_frac * 100, all_eta);
 	if (final)
 		fputc('\n', p->out);
 	fflush(p->out);

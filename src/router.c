@@ -31,7 +31,7 @@ struct path_segments {
 };
 
 static void
-segments_free(struct path_segments *ps)
+router_segments_free(struct path_segments *ps)
 {
 	for (size_t i = 0; i < ps->n; i++)
 		free(ps->seg[i]);
@@ -40,7 +40,7 @@ segments_free(struct path_segments *ps)
 
 /* Split "/a/b%20c" into {"a", "b c"}.  -1 on a malformed path. */
 static int
-segments_split(const char *path, struct path_segments *ps)
+router_segments_split(const char *path, struct path_segments *ps)
 {
 	const char	*p = path;
 
@@ -66,7 +66,7 @@ segments_split(const char *path, struct path_segments *ps)
 	}
 	return 0;
 bad:
-	segments_free(ps);
+	router_segments_free(ps);
 	return -1;
 }
 
@@ -75,7 +75,7 @@ bad:
  * ":name" values are copied into req->path_params.
  */
 static bool
-pattern_matches(const char *pattern, const struct path_segments *ps,
+router_pattern_matches(const char *pattern, const struct path_segments *ps,
     struct silo_request *req)
 {
 	const char	*p = pattern;
@@ -103,7 +103,8 @@ pattern_matches(const char *pattern, const struct path_segments *ps,
 		for (p = pattern; *p == '/'; i++) {
 			size_t	 len = strcspn(p + 1, "/");
 
-			if (p[1] == ':' && req->npath_params < ROUTE_MAX_PATH_PARAMS)
+			if (p[1] == ':' &&
+			    req->npath_params < ROUTE_MAX_PATH_PARAMS)
 				req->path_params[req->npath_params++] =
 				    strdup(ps->seg[i]);
 			p += len + 1;
@@ -113,14 +114,14 @@ pattern_matches(const char *pattern, const struct path_segments *ps,
 }
 
 static bool
-method_matches(const char *route_method, const char *method)
+router_method_matches(const char *route_method, const char *method)
 {
 	return strcmp(route_method, method) == 0 ||
 	    (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
 static void
-allow_append(char *allow, size_t allowsz, const char *method)
+router_allow_append(char *allow, size_t allowsz, const char *method)
 {
 	size_t	 len = strlen(allow);
 
@@ -139,25 +140,26 @@ router_match(const struct route *routes, size_t nroutes, const char *method,
 
 	*found = NULL;
 	allow[0] = '\0';
-	if (segments_split(path, &ps) == -1)
+	if (router_segments_split(path, &ps) == -1)
 		return ROUTE_BAD_PATH;
 	if (ps.too_deep) {
-		segments_free(&ps);
+		router_segments_free(&ps);
 		return ROUTE_NOT_FOUND;
 	}
 	for (size_t i = 0; i < nroutes; i++) {
-		if (!pattern_matches(routes[i].pattern, &ps, NULL))
+		if (!router_pattern_matches(routes[i].pattern, &ps, NULL))
 			continue;
-		allow_append(allow, allowsz, routes[i].method);
+		router_allow_append(allow, allowsz, routes[i].method);
 		if (strcmp(routes[i].method, "GET") == 0)
-			allow_append(allow, allowsz, "HEAD");
-		if (*found == NULL && method_matches(routes[i].method, method)) {
+			router_allow_append(allow, allowsz, "HEAD");
+		if (*found == NULL &&
+		    router_method_matches(routes[i].method, method)) {
 			*found = &routes[i];
-			pattern_matches(routes[i].pattern, &ps, req);
+			router_pattern_matches(routes[i].pattern, &ps, req);
 		}
 		result = ROUTE_BAD_METHOD;
 	}
-	segments_free(&ps);
+	router_segments_free(&ps);
 	return *found != NULL ? ROUTE_FOUND : result;
 }
 
@@ -171,7 +173,7 @@ router_free_params(struct silo_request *req)
 }
 
 static bool
-param_allowed(const struct route *rt, const char *key)
+router_param_allowed(const struct route *rt, const char *key)
 {
 	if (rt->params == NULL)
 		return false;
@@ -183,22 +185,22 @@ param_allowed(const struct route *rt, const char *key)
 
 /* Reject query keys the route does not declare, naming the first. */
 static bool
-query_keys_check(const struct route *rt, const struct query *q,
+router_query_keys_check(const struct route *rt, const struct query *q,
     struct silo_response *resp)
 {
 	char	 accepted[256] = "";
 
 	for (size_t i = 0; i < q->nparams; i++) {
-		if (param_allowed(rt, q->params[i].key))
+		if (router_param_allowed(rt, q->params[i].key))
 			continue;
 		if (rt->params == NULL || rt->params[0] == NULL) {
-			resp_error(resp, 400, "bad_request",
-			    "unknown query parameter '%.64s': %s takes no parameters",
+			resp_error(resp, 400, "bad_request", "unknown query "
+			    "parameter '%.64s': %s takes no parameters",
 			    q->params[i].key, rt->pattern);
 			return false;
 		}
 		for (const char *const *p = rt->params; *p != NULL; p++)
-			allow_append(accepted, sizeof(accepted), *p);
+			router_allow_append(accepted, sizeof(accepted), *p);
 		resp_error(resp, 400, "bad_request",
 		    "unknown query parameter '%.64s': %s accepts %s",
 		    q->params[i].key, rt->pattern, accepted);
@@ -235,11 +237,12 @@ router_dispatch(const struct route *routes, size_t nroutes,
 	}
 	if (!access_check(rt, ctx->config, req, resp))
 		return;
-	if (query_parse(req->query_string, &req->query, err, sizeof(err)) == -1) {
+	if (query_parse(req->query_string, &req->query, err,
+	    sizeof(err)) == -1) {
 		resp_error(resp, 400, "bad_request", "%s", err);
 		return;
 	}
-	if (!query_keys_check(rt, &req->query, resp))
+	if (!router_query_keys_check(rt, &req->query, resp))
 		return;
 	rt->handler(ctx, req, resp);
 }

@@ -18,7 +18,7 @@ static const char *const kidlisp_params[] = {
 };
 
 const struct route silo_routes[] = {
-	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, api_ping,
+	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, api_misc_ping,
 	  "liveness: answers without touching any backend" },
 	{ "GET", "/api/db/health", ACCESS_PUBLIC, NULL, NULL, api_db_health,
 	  "database status, version, uptime, ping latency, connections" },
@@ -36,7 +36,8 @@ const struct route silo_routes[] = {
 	  "per bucket with its prefixes; file types; the largest objects" },
 	{ "GET", "/api/storage/user/:id", ACCESS_SCOPE, "read:storage", NULL,
 	  api_storage_user,
-	  "one user's bytes and objects per bucket and kind (handle, sub or DID)" },
+	  "one user's bytes and objects per bucket and kind "
+	  "(handle, sub or DID)" },
 	{ "GET", "/api/storage/top-users", ACCESS_SCOPE, "read:storage",
 	  storage_limit_param, api_storage_top_users,
 	  "the biggest consumers, ?limit=1..100" },
@@ -45,8 +46,10 @@ const struct route silo_routes[] = {
 	  "total bytes and objects per snapshot over time, ?limit=1..1000" },
 	{ "POST", "/api/storage/refresh", ACCESS_ADMIN, NULL, NULL,
 	  api_storage_refresh,
-	  "start `silo storage refresh` in the background: 202, or 409 if one runs" },
-	{ "GET", "/api/services", ACCESS_SCOPE, "read:db", NULL, api_services_all,
+	  "start `silo storage refresh` in the background: 202, "
+	  "or 409 if one runs" },
+	{ "GET", "/api/services", ACCESS_SCOPE, "read:db", NULL,
+	  api_services_all,
 	  "every AC service probed: oven, session server, PDS, in one answer" },
 	{ "GET", "/api/services/oven", ACCESS_PUBLIC, NULL, NULL,
 	  api_services_oven,
@@ -56,10 +59,12 @@ const struct route silo_routes[] = {
 	  "session server totals and connection counts (no per-client data)" },
 	{ "GET", "/api/services/atproto", ACCESS_SCOPE, "read:db", NULL,
 	  api_services_atproto,
-	  "PDS health and the ATProto sync state of AC's collections and users" },
+	  "PDS health and the ATProto sync state of AC's collections "
+	  "and users" },
 	{ "GET", "/api/kidlisp/stats", ACCESS_SCOPE, "read:db", kidlisp_params,
 	  api_kidlisp_stats,
-	  "KidLisp totals, keeps and mints, creations over time, top and recent" },
+	  "KidLisp totals, keeps and mints, creations over time, "
+	  "top and recent" },
 	{ "GET", "/api/overview", ACCESS_SCOPE, "read:db", NULL, api_overview,
 	  "the dashboard's first screen in one cached call, with an ETag" },
 };

@@ -88,7 +88,7 @@ struct supervisor {
 
 /* Resolve a user or group given by name or number. */
 static int
-owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
+serve_owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
     char *err, size_t errsz)
 {
 	char	*end;
@@ -126,7 +126,7 @@ owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 
 /* Is someone accepting on this unix socket path? */
 static bool
-unix_socket_live(const struct sockaddr_un *sun)
+serve_unix_socket_live(const struct sockaddr_un *sun)
 {
 	int	 fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool	 live;
@@ -139,7 +139,7 @@ unix_socket_live(const struct sockaddr_un *sun)
 }
 
 static int
-listen_unix(struct supervisor *s, char *err, size_t errsz)
+serve_listen_unix(struct supervisor *s, char *err, size_t errsz)
 {
 	const struct silo_config *c = &s->config;
 	struct sockaddr_un	 sun;
@@ -151,7 +151,7 @@ listen_unix(struct supervisor *s, char *err, size_t errsz)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", c->listen_path);
-	if (owner_ids(c->socket_owner, c->socket_group, &uid, &gid, err,
+	if (serve_owner_ids(c->socket_owner, c->socket_group, &uid, &gid, err,
 	    errsz) == -1)
 		return -1;
 	if (lstat(c->listen_path, &st) == 0) {
@@ -160,7 +160,7 @@ listen_unix(struct supervisor *s, char *err, size_t errsz)
 			    c->listen_path);
 			return -1;
 		}
-		if (unix_socket_live(&sun)) {
+		if (serve_unix_socket_live(&sun)) {
 			snprintf(err, errsz, "%s is in use by a running server",
 			    c->listen_path);
 			return -1;
@@ -194,7 +194,7 @@ fail:
 }
 
 static int
-listen_tcp(const struct silo_config *c, char *err, size_t errsz)
+serve_listen_tcp(const struct silo_config *c, char *err, size_t errsz)
 {
 	struct addrinfo	 hints, *res = NULL;
 	char		 port[8];
@@ -226,7 +226,7 @@ listen_tcp(const struct silo_config *c, char *err, size_t errsz)
 
 /* Is fd a socket in the listening state? */
 static bool
-fd_is_listener(int fd)
+serve_fd_is_listener(int fd)
 {
 	int		 on = 0;
 	socklen_t	 len = sizeof(on);
@@ -235,16 +235,16 @@ fd_is_listener(int fd)
 }
 
 static int
-listen_open(struct supervisor *s, char *err, size_t errsz)
+serve_listen_open(struct supervisor *s, char *err, size_t errsz)
 {
 	const struct silo_config *c = &s->config;
 	int			 fd;
 
 	switch (c->listen_kind) {
 	case LISTEN_UNIX:
-		return listen_unix(s, err, errsz);
+		return serve_listen_unix(s, err, errsz);
 	case LISTEN_TCP:
-		return listen_tcp(c, err, errsz);
+		return serve_listen_tcp(c, err, errsz);
 	case LISTEN_STDIN:
 		fd = 0;
 		break;
@@ -269,7 +269,7 @@ listen_open(struct supervisor *s, char *err, size_t errsz)
 	default:
 		fd = -1;
 	}
-	if (!fd_is_listener(fd)) {
+	if (!serve_fd_is_listener(fd)) {
 		snprintf(err, errsz, "fd %d is not a listening socket", fd);
 		return -1;
 	}
@@ -277,7 +277,7 @@ listen_open(struct supervisor *s, char *err, size_t errsz)
 }
 
 static void
-worker_spawn(struct supervisor *s, size_t i)
+serve_slot_spawn(struct supervisor *s, size_t i)
 {
 	struct worker_slot	*w = &s->slots[i];
 	pid_t			 pid = fork();
@@ -306,7 +306,7 @@ worker_spawn(struct supervisor *s, size_t i)
 }
 
 static void
-describe_exit(int status, char *buf, size_t bufsz)
+serve_describe_exit(int status, char *buf, size_t bufsz)
 {
 	if (WIFSIGNALED(status))
 		snprintf(buf, bufsz, "killed by signal %d", WTERMSIG(status));
@@ -316,14 +316,14 @@ describe_exit(int status, char *buf, size_t bufsz)
 
 /* A worker of the current generation died: schedule its replacement. */
 static void
-worker_died(struct supervisor *s, size_t i, int status)
+serve_slot_died(struct supervisor *s, size_t i, int status)
 {
 	struct worker_slot	*w = &s->slots[i];
 	double			 now = clock_ms(), lived = now - w->started_ms;
 	double			 delay = 0;
 	char			 how[64];
 
-	describe_exit(status, how, sizeof(how));
+	serve_describe_exit(status, how, sizeof(how));
 	w->pid = 0;
 	if (s->stopping) {
 		log_info("worker %zu %s", i, how);
@@ -341,7 +341,7 @@ worker_died(struct supervisor *s, size_t i, int status)
 }
 
 static void
-reap(struct supervisor *s)
+serve_reap(struct supervisor *s)
 {
 	pid_t	 pid;
 	int	 status;
@@ -351,7 +351,7 @@ reap(struct supervisor *s)
 
 		for (size_t i = 0; i < s->nslots && !found; i++)
 			if (s->slots[i].pid == pid) {
-				worker_died(s, i, status);
+				serve_slot_died(s, i, status);
 				found = true;
 			}
 		for (size_t i = 0; i < s->nretiring && !found; i++)
@@ -363,7 +363,7 @@ reap(struct supervisor *s)
 }
 
 static size_t
-workers_running(const struct supervisor *s)
+serve_running(const struct supervisor *s)
 {
 	size_t	 n = s->nretiring;
 
@@ -374,7 +374,7 @@ workers_running(const struct supervisor *s)
 }
 
 static void
-signal_all(struct supervisor *s, int sig)
+serve_signal_all(struct supervisor *s, int sig)
 {
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].pid != 0)
@@ -384,20 +384,20 @@ signal_all(struct supervisor *s, int sig)
 }
 
 static void
-begin_stop(struct supervisor *s)
+serve_begin_stop(struct supervisor *s)
 {
 	if (s->stopping)
 		return;
 	s->stopping = true;
 	s->stop_deadline_ms = clock_ms() + 1000.0 * s->config.shutdown_timeout_s;
 	s->last_term_ms = clock_ms();
-	log_info("stopping: waiting for %zu workers to finish", workers_running(s));
-	signal_all(s, SIGTERM);
+	log_info("stopping: waiting for %zu workers to finish", serve_running(s));
+	serve_signal_all(s, SIGTERM);
 }
 
 /* SIGHUP: swap in a valid new configuration and a new generation. */
 static void
-reload(struct supervisor *s)
+serve_reload(struct supervisor *s)
 {
 	struct silo_config	 fresh;
 	struct worker_slot	*slots;
@@ -453,7 +453,7 @@ reload(struct supervisor *s)
  * SIGKILL once SILO_SHUTDOWN_TIMEOUT has passed since the reload.
  */
 static void
-retire_nudge(struct supervisor *s, double now)
+serve_retire_nudge(struct supervisor *s, double now)
 {
 	int	 sig;
 
@@ -470,35 +470,35 @@ retire_nudge(struct supervisor *s, double now)
 
 /* The supervision loop; returns when every worker has exited. */
 static void
-supervise(struct supervisor *s, const sigset_t *set)
+serve_supervise(struct supervisor *s, const sigset_t *set)
 {
 	for (;;) {
 		double		 now = clock_ms(), wait_ms = SERVE_TICK_MS;
 		struct timespec	 ts;
 		int		 sig;
 
-		reap(s);
+		serve_reap(s);
 		if (s->stopping) {
-			if (workers_running(s) == 0)
+			if (serve_running(s) == 0)
 				return;
 			if (now >= s->stop_deadline_ms) {
 				log_warn("shutdown timeout: killing %zu workers",
-				    workers_running(s));
-				signal_all(s, SIGKILL);
+				    serve_running(s));
+				serve_signal_all(s, SIGKILL);
 			} else if (now - s->last_term_ms >= SERVE_TICK_MS) {
 				/* Wake workers that raced into accept(). */
-				signal_all(s, SIGTERM);
+				serve_signal_all(s, SIGTERM);
 				s->last_term_ms = now;
 			}
 		} else {
-			retire_nudge(s, now);
+			serve_retire_nudge(s, now);
 			for (size_t i = 0; i < s->nslots; i++) {
 				struct worker_slot *w = &s->slots[i];
 
 				if (w->pid != 0)
 					continue;
 				if (now >= w->next_start_ms)
-					worker_spawn(s, i);
+					serve_slot_spawn(s, i);
 				else if (w->next_start_ms - now < wait_ms)
 					wait_ms = w->next_start_ms - now;
 			}
@@ -507,15 +507,15 @@ supervise(struct supervisor *s, const sigset_t *set)
 		ts.tv_nsec = (long)((wait_ms - 1000.0 * (double)ts.tv_sec) * 1e6);
 		sig = sigtimedwait(set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
-			begin_stop(s);
+			serve_begin_stop(s);
 		else if (sig == SIGHUP && !s->stopping)
-			reload(s);
+			serve_reload(s);
 	}
 }
 
 /* "unix:/run/silo/silo.sock", "tcp:127.0.0.1:9000", "stdin", "systemd". */
 static const char *
-listen_describe(const struct silo_config *c, char *buf, size_t bufsz)
+serve_listen_describe(const struct silo_config *c, char *buf, size_t bufsz)
 {
 	switch (c->listen_kind) {
 	case LISTEN_UNIX:
@@ -564,7 +564,7 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((s.listen_fd = listen_open(&s, err, sizeof(err))) == -1) {
+	if ((s.listen_fd = serve_listen_open(&s, err, sizeof(err))) == -1) {
 		log_err("%s", err);
 		rc = 1;
 		goto out;
@@ -581,9 +581,10 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 	}
 	s.nslots = (size_t)s.config.workers;
 	log_info("silo %s serving on %s with %zu workers, database %s",
-	    PACKAGE_VERSION, listen_describe(&s.config, where, sizeof(where)),
+	    PACKAGE_VERSION,
+	    serve_listen_describe(&s.config, where, sizeof(where)),
 	    s.nslots, s.config.mongo_db);
-	supervise(&s, &set);
+	serve_supervise(&s, &set);
 	log_info("stopped");
 out:
 	if (s.listen_fd > 2)

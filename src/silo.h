@@ -310,7 +310,7 @@ void	 cache_stamp(cJSON *obj, double cached_at);
 /* Handlers per API area                                               */
 /* ------------------------------------------------------------------ */
 
-void	 api_ping(struct silo_ctx *, const struct silo_request *,
+void	 api_misc_ping(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_db_health(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);

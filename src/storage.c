@@ -440,7 +440,7 @@ storage_error(struct storage_walk *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "silo storage: %s\n", line);
+	log_err("storage: %s", line);
 	if (w->nerrors < STORAGE_MAX_ERRORS &&
 	    (w->errors[w->nerrors] = strdup(line)) != NULL)
 		w->nerrors++;
@@ -678,8 +678,8 @@ storage_progress(struct storage_walk *w, bool force)
 	if (!force && now - w->last_progress < STORAGE_PROGRESS_MS)
 		return;
 	w->last_progress = now;
-	fprintf(stderr, "silo storage: %s: %" PRIu64 " objects; in all %"
-	    PRIu64 " objects, %" PRIu64 " bytes, %.1f s, %.0f objects/s\n",
+	log_info("storage: %s: %" PRIu64 " objects; in all %"
+	    PRIu64 " objects, %" PRIu64 " bytes, %.1f s, %.0f objects/s",
 	    w->buckets[w->cur].name, w->bucket_objects, w->total.objects,
 	    w->total.bytes, secs, secs > 0 ? (double)w->total.objects / secs : 0);
 }
@@ -1162,26 +1162,52 @@ storage_indexes(struct storage_walk *w)
 	return true;
 }
 
+/* Where storage_snapshot_ids() collects the snapshots a query found. */
+struct storage_ids {
+	bson_t		*ids;		/* their _ids, as an array */
+	uint32_t	 n;		/* how many */
+	const bson_oid_t *except;	/* one to leave out, or NULL */
+};
+
+/* mongo_find_each()'s callback: collect a snapshot's _id. */
+static int
+storage_snapshot_ids(const bson_t *doc, void *arg)
+{
+	struct storage_ids	*x = arg;
+	bson_iter_t		 it;
+	const char		*key;
+	char			 idx[16];
+
+	if (!bson_iter_init_find(&it, doc, "_id") ||
+	    !BSON_ITER_HOLDS_OID(&it) || (x->except != NULL &&
+	    bson_oid_equal(bson_iter_oid(&it), x->except)))
+		return 0;
+	bson_uint32_to_string(x->n++, &key, idx, sizeof(idx));
+	BSON_APPEND_OID(x->ids, key, bson_iter_oid(&it));
+	return 0;
+}
+
 /* The _id of the newest snapshot matching filter; false if none. */
 static bool
-storage_newest_id(mongoc_collection_t *snaps, const bson_t *filter,
+storage_newest_id(struct storage_walk *w, const bson_t *filter,
     bson_oid_t *id)
 {
-	mongoc_cursor_t	*cursor;
-	const bson_t	*doc;
+	bson_t		 ids = BSON_INITIALIZER;
+	struct storage_ids x = { &ids, 0, NULL };
 	bson_t		*opts = BCON_NEW("sort", "{", "finished_at",
 			    BCON_INT32(-1), "}", "limit", BCON_INT64(1),
 			    "projection", "{", "_id", BCON_INT32(1), "}");
+	bson_error_t	 e;
 	bson_iter_t	 it;
 	bool		 found = false;
 
-	cursor = mongoc_collection_find_with_opts(snaps, filter, opts, NULL);
-	if (mongoc_cursor_next(cursor, &doc) &&
-	    bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+	if (mongo_find_each(&w->mongo, STORAGE_DB, STORAGE_SNAPSHOTS, filter,
+	    opts, storage_snapshot_ids, &x, &e) && x.n > 0 &&
+	    bson_iter_init_find(&it, &ids, "0")) {
 		bson_oid_copy(bson_iter_oid(&it), id);
 		found = true;
 	}
-	mongoc_cursor_destroy(cursor);
+	bson_destroy(&ids);
 	bson_destroy(opts);
 	return found;
 }
@@ -1196,33 +1222,21 @@ static void
 storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
     mongoc_collection_t *rows)
 {
-	mongoc_cursor_t	*cursor;
-	const bson_t	*doc;
 	bson_t		*opts, *ok = BCON_NEW("status", BCON_UTF8("ok"));
 	bson_t		 empty = BSON_INITIALIZER, ids = BSON_INITIALIZER;
 	bson_oid_t	 keep;
+	struct storage_ids x = { &ids, 0, NULL };
 	bson_error_t	 e;
-	bson_iter_t	 it;
-	char		 idx[16];
-	uint32_t	 n = 0;
-	bool		 have_keep = storage_newest_id(snaps, ok, &keep);
 
+	if (storage_newest_id(w, ok, &keep))
+		x.except = &keep;
 	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
 	    "skip", BCON_INT64(w->config->storage_history),
 	    "projection", "{", "_id", BCON_INT32(1), "}");
-	cursor = mongoc_collection_find_with_opts(snaps, &empty, opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc))
-		if (bson_iter_init_find(&it, doc, "_id") &&
-		    BSON_ITER_HOLDS_OID(&it) && !(have_keep &&
-		    bson_oid_equal(bson_iter_oid(&it), &keep))) {
-			const char	*key;
-
-			bson_uint32_to_string(n++, &key, idx, sizeof(idx));
-			BSON_APPEND_OID(&ids, key, bson_iter_oid(&it));
-		}
-	if (mongoc_cursor_error(cursor, &e))
+	if (!mongo_find_each(&w->mongo, STORAGE_DB, STORAGE_SNAPSHOTS, &empty,
+	    opts, storage_snapshot_ids, &x, &e))
 		log_warn("storage: listing old snapshots: %s", e.message);
-	else if (n > 0) {
+	else if (x.n > 0) {
 		bson_t	*byid = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
 		bson_t	*bysnap = BCON_NEW("snapshot_id", "{", "$in",
 			    BCON_ARRAY(&ids), "}");
@@ -1231,13 +1245,12 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 		    !mongoc_collection_delete_many(snaps, byid, NULL, NULL, &e))
 			log_warn("storage: deleting old snapshots: %s", e.message);
 		else
-			fprintf(stderr, "silo storage: deleted %u old snapshots "
-			    "(SILO_STORAGE_HISTORY=%d)\n", n,
+			log_info("storage: deleted %u old snapshots "
+			    "(SILO_STORAGE_HISTORY=%d)", x.n,
 			    w->config->storage_history);
 		bson_destroy(byid);
 		bson_destroy(bysnap);
 	}
-	mongoc_cursor_destroy(cursor);
 	bson_destroy(opts);
 	bson_destroy(ok);
 	bson_destroy(&ids);
@@ -1406,11 +1419,11 @@ storage_open(struct storage_walk *w)
 	    (c->spaces_path_style == -1 && c->spaces_endpoint != NULL &&
 	     strstr(c->spaces_endpoint, ".digitaloceanspaces.com") == NULL);
 	if (spaces_open(&w->s3, &o, err, sizeof(err)) == -1) {
-		fprintf(stderr, "silo storage: %s\n", err);
+		log_err("storage: %s", err);
 		return -1;
 	}
 	if (mongo_open_job(&w->mongo, c, err, sizeof(err)) == -1) {
-		fprintf(stderr, "silo storage: %s\n", err);
+		log_err("storage: %s", err);
 		spaces_close(&w->s3);
 		return -1;
 	}
@@ -1422,10 +1435,12 @@ static void
 storage_summary(const struct storage_walk *w)
 {
 	double	 secs = (clock_ms() - w->t0) / 1000;
+	bool	 good = w->nerrors == 0 && !w->oom;
 
-	fprintf(stderr, "silo storage: %s: %zu buckets, %" PRIu64 " objects, %"
-	    PRIu64 " bytes, %zu users with objects, %.1f s, %.0f objects/s%s\n",
-	    w->nerrors == 0 && !w->oom ? "snapshot recorded" : "refresh FAILED",
+	log_msg(good ? LOG_LEVEL_INFO : LOG_LEVEL_ERR, "storage: %s: %zu "
+	    "buckets, %" PRIu64 " objects, %" PRIu64 " bytes, %zu users with "
+	    "objects, %.1f s, %.0f objects/s%s",
+	    good ? "snapshot recorded" : "refresh FAILED",
 	    w->nbuckets, w->total.objects, w->total.bytes, w->users.n, secs,
 	    secs > 0 ? (double)w->total.objects / secs : 0,
 	    w->nerrors == 0 ? "" : " (the last good snapshot is kept)");
@@ -1442,7 +1457,7 @@ storage_refresh(struct storage_walk *w)
 	    (w->big = calloc(w->capbig, sizeof(*w->big))) == NULL ||
 	    (w->pending = calloc(STORAGE_TAPE_BATCH,
 	    sizeof(*w->pending))) == NULL) {
-		fprintf(stderr, "silo storage: out of memory\n");
+		log_err("storage: out of memory");
 		return 1;
 	}
 	if (storage_open(w) == -1)
@@ -1471,8 +1486,7 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 
 	if (config->spaces_buckets == NULL || config->spaces_key == NULL ||
 	    config->spaces_secret == NULL) {
-		fprintf(stderr, "silo storage: not set:%s%s%s (see silo help "
-		    "storage)\n",
+		log_err("storage: not set:%s%s%s (see silo help storage)",
 		    config->spaces_buckets == NULL ? " SPACES_BUCKETS" : "",
 		    config->spaces_key == NULL ? " SPACES_KEY" : "",
 		    config->spaces_secret == NULL ? " SPACES_SECRET" : "");
@@ -1481,7 +1495,7 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 	if (fd >= 0) {
 		/* The API took the lock and handed it over: still ours? */
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-			fprintf(stderr, "silo storage: --lock-fd %d: %s\n", fd,
+			log_err("storage: --lock-fd %d: %s", fd,
 			    strerror(errno));
 			return 2;
 		}
@@ -1489,14 +1503,12 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 		rc = storage_lock_take(config->storage_lock, &fd, holder,
 		    sizeof(holder));
 		if (rc == 1) {
-			fprintf(stderr, "silo storage: a refresh is already "
-			    "running (%s; lock %s)\n", holder,
-			    config->storage_lock);
+			log_err("storage: a refresh is already running (%s; "
+			    "lock %s)", holder, config->storage_lock);
 			return STORAGE_EXIT_BUSY;
 		}
 		if (rc == -1) {
-			fprintf(stderr, "silo storage: cannot take the lock: %s\n",
-			    holder);
+			log_err("storage: cannot take the lock: %s", holder);
 			return 1;
 		}
 	}
