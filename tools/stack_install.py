@@ -50,6 +50,7 @@ APT_PACKAGES = [
     "build-essential", "autoconf", "automake", "libtool", "pkg-config",
     "libfcgi-dev", "libmongoc-dev", "libbson-dev", "libcurl4-openssl-dev",
     "libcjson-dev", "libssl-dev", "libexpat1-dev", "libcmocka-dev",
+    "groff-base",       # renders docs/silo.1 into silo's help
     "caddy", "wrk", "curl", "chromium",
 ]
 
