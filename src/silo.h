@@ -114,6 +114,14 @@ struct config_override {
 	const char	*value;		/* its value as typed */
 };
 
+/* An http(s) URL as config_url_parse() found it. */
+struct config_url {
+	char		 scheme[8];	/* "http" or "https" */
+	char		 host[256];	/* name or address, IPv6 in brackets */
+	char		 authority[264]; /* host, then ":port" if given */
+	bool		 bare;		/* no path but "/", query or fragment */
+};
+
 int	 config_load(struct silo_config *, const char *env_file,
 	    const struct config_override *, size_t noverrides,
 	    char *err, size_t errsz);
@@ -121,6 +129,8 @@ void	 config_free(struct silo_config *);
 int	 config_print(FILE *, const char *env_file,
 	    const struct config_override *, size_t noverrides);
 void	 config_mask_uri(const char *uri, char *out, size_t outsz);
+int	 config_url_parse(const char *text, struct config_url *, char *why,
+	    size_t whysz);
 const char *config_default_env_file(void);
 
 /* ------------------------------------------------------------------ */
