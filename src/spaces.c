@@ -18,8 +18,9 @@
  *     sorted by name and RFC 3986-encoded, and a bare name is sent as
  *     "name=" (MinIO rejects "?uploads" signed as curl signs it);
  *   - the path, also signed as given: keys are encoded here segment by
- *     segment (only A-Za-z0-9-_.~ stay), so unicode, spaces and '+' work,
- *     and CURLOPT_PATH_AS_IS stops curl from folding "a/../b".
+ *     segment with curl_easy_escape (only A-Za-z0-9-_.~ stay), so
+ *     unicode, spaces and '+' work, and CURLOPT_PATH_AS_IS stops curl
+ *     from folding "a/../b".
  * No header is ever removed with an empty "Name:" line: curl signs the
  * empty header and does not send it.
  *
@@ -45,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,28 +109,37 @@ spaces_region(const char *endpoint, const char *given, char *out,
 	spaces_region_of_host(u.host, given, out, outsz);
 }
 
-/* RFC 3986 percent-encoding: only A-Za-z0-9-_.~ (and '/' if keep_slash)
- * stay as they are.  NULL when out of memory. */
+/*
+ * RFC 3986 percent-encoding: only A-Za-z0-9-_.~ (and '/' if keep_slash)
+ * stay as they are, every other byte becomes %XX in upper case, which is
+ * what curl_easy_escape does, one path segment at a time.  NULL when out
+ * of memory.
+ */
 char *
 spaces_encode(const char *s, bool keep_slash)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	char			*out, *o;
+	char	*out, *o;
 
 	if ((out = malloc(strlen(s) * 3 + 1)) == NULL)
 		return NULL;
-	for (o = out; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+	for (o = out;; s++) {
+		size_t	 n = keep_slash ? strcspn(s, "/") : strlen(s);
+		char	*seg;
 
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == '~' || (keep_slash && c == '/'))
-			*o++ = (char)c;
-		else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
+		/* Length 0 would make curl take strlen(s): skip empties. */
+		if (n > 0) {
+			if (n > INT_MAX ||
+			    (seg = curl_easy_escape(NULL, s, (int)n)) == NULL) {
+				free(out);
+				return NULL;
+			}
+			o = stpcpy(o, seg);
+			curl_free(seg);
+			s += n;
 		}
+		if (*s == '\0')
+			break;
+		*o++ = '/';
 	}
 	*o = '\0';
 	return out;
