@@ -69,13 +69,12 @@ struct kidlisp_list {
 static void
 add_date_day(cJSON *obj, const char *key, int64_t ms)
 {
-	time_t		 t = (time_t)(ms / 1000);
-	struct tm	 tm;
-	char		 day[16];
+	char	 day[CLOCK_ISO_MAX];
 
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	cJSON_AddStringToObject(obj, key, day);
+	if (clock_iso(ms, CLOCK_ISO_DAY, day, sizeof(day)))
+		cJSON_AddStringToObject(obj, key, day);
+	else
+		cJSON_AddNullToObject(obj, key);
 }
 
 /* ------------------------------------------------------------- params */

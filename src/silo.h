@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -45,6 +46,46 @@ void	 log_msg(enum log_level, const char *fmt, ...)
 #define	 log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define	 log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define	 log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* ------------------------------------------------------------------ */
+/* Times as text                                                       */
+/* ------------------------------------------------------------------ */
+
+/* How much of a time clock_iso() writes. */
+enum clock_iso_unit {
+	CLOCK_ISO_DAY,		/* 2026-11-23 */
+	CLOCK_ISO_S,		/* 2026-11-23T21:00:00Z */
+	CLOCK_ISO_MS		/* 2026-11-23T21:00:00.250Z */
+};
+
+#define	CLOCK_ISO_MAX	32	/* room for any of them, and the NUL */
+
+/*
+ * ms since the epoch as ISO 8601 UTC into out[outsz]: the one way silo
+ * writes a time, in answers, log lines and the lock file.  A time before
+ * 1970 counts down to the second before it.  False when gmtime_r cannot
+ * place it or out is too small.
+ */
+static inline bool
+clock_iso(int64_t ms, enum clock_iso_unit unit, char *out, size_t outsz)
+{
+	int		 frac = (int)(ms % 1000);
+	time_t		 t = (time_t)(ms / 1000 - (frac < 0));
+	struct tm	 tm;
+	size_t		 n;
+	int		 w = 0;
+
+	if (gmtime_r(&t, &tm) == NULL || (n = strftime(out, outsz,
+	    unit == CLOCK_ISO_DAY ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S",
+	    &tm)) == 0)
+		return false;
+	if (unit == CLOCK_ISO_S)
+		w = snprintf(out + n, outsz - n, "Z");
+	else if (unit == CLOCK_ISO_MS)
+		w = snprintf(out + n, outsz - n, ".%03dZ",
+		    frac < 0 ? frac + 1000 : frac);
+	return w >= 0 && (size_t)w < outsz - n;
+}
 
 /* ------------------------------------------------------------------ */
 /* Configuration (config.c)                                            */

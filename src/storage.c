@@ -1328,13 +1328,10 @@ storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
 static void
 storage_lock_describe(int fd)
 {
-	char		 line[128], when[32];
-	time_t		 now = time(NULL);
-	struct tm	 tm;
+	char		 line[128], when[CLOCK_ISO_MAX] = "";
 	int		 n;
 
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_iso(clock_real_ms(), CLOCK_ISO_S, when, sizeof(when));
 	n = snprintf(line, sizeof(line), "pid %ld since %s\n", (long)getpid(),
 	    when);
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)

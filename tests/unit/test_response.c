@@ -146,6 +146,63 @@ test_request_ids_are_unique_hex(void **state)
 	assert_true(request_id_valid(a));
 }
 
+/* The one ISO 8601 writer, in each of its three lengths. */
+static void
+test_clock_iso(void **state)
+{
+	static const struct {
+		int64_t			 ms;	/* since the epoch */
+		enum clock_iso_unit	 unit;	/* how much of it */
+		const char		*want;	/* the text */
+	} cases[] = {
+		{ 0, CLOCK_ISO_S, "1970-01-01T00:00:00Z" },
+		{ 0, CLOCK_ISO_MS, "1970-01-01T00:00:00.000Z" },
+		{ 0, CLOCK_ISO_DAY, "1970-01-01" },
+		{ 1795467600250LL, CLOCK_ISO_MS, "2026-11-23T21:00:00.250Z" },
+		{ 1795467600999LL, CLOCK_ISO_S, "2026-11-23T21:00:00Z" },
+		{ 1795467600999LL, CLOCK_ISO_DAY, "2026-11-23" },
+		{ 951782400000LL, CLOCK_ISO_DAY, "2000-02-29" },
+		{ 1795478399999LL, CLOCK_ISO_MS, "2026-11-23T23:59:59.999Z" },
+		/* Before 1970: the second before, and what is left of it. */
+		{ -1, CLOCK_ISO_MS, "1969-12-31T23:59:59.999Z" },
+		{ -1500, CLOCK_ISO_MS, "1969-12-31T23:59:58.500Z" },
+		{ -1000, CLOCK_ISO_S, "1969-12-31T23:59:59Z" },
+		{ -1, CLOCK_ISO_DAY, "1969-12-31" },
+	};
+	char	 out[CLOCK_ISO_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(clock_iso(cases[i].ms, cases[i].unit, out,
+		    sizeof(out)));
+		assert_string_equal(out, cases[i].want);
+	}
+	/* Exactly enough room, then one byte too little. */
+	assert_true(clock_iso(0, CLOCK_ISO_MS, out, 25));
+	assert_false(clock_iso(0, CLOCK_ISO_MS, out, 24));
+	assert_true(clock_iso(0, CLOCK_ISO_S, out, 21));
+	assert_false(clock_iso(0, CLOCK_ISO_S, out, 20));
+	assert_true(clock_iso(0, CLOCK_ISO_DAY, out, 11));
+	assert_false(clock_iso(0, CLOCK_ISO_DAY, out, 10));
+}
+
+/* resp_add_time: whole seconds, and null for what is no time. */
+static void
+test_add_time(void **state)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	*text;
+
+	resp_add_time(o, "at", 1795467600.9);
+	resp_add_time(o, "epoch", 0);
+	resp_add_time(o, "nan", 0.0 / 0.0);
+	resp_add_time(o, "huge", 1e300);
+	text = cJSON_PrintUnformatted(o);
+	assert_string_equal(text, "{\"at\":\"2026-11-23T21:00:00Z\","
+	    "\"epoch\":\"1970-01-01T00:00:00Z\",\"nan\":null,\"huge\":null}");
+	free(text);
+	cJSON_Delete(o);
+}
+
 int
 main(void)
 {
@@ -159,6 +216,8 @@ main(void)
 		cmocka_unit_test(test_status_texts),
 		cmocka_unit_test(test_request_id_validation),
 		cmocka_unit_test(test_request_ids_are_unique_hex),
+		cmocka_unit_test(test_clock_iso),
+		cmocka_unit_test(test_add_time),
 	};
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }
