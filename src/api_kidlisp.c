@@ -26,7 +26,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,17 +83,9 @@ param_int(const struct silo_request *req, const char *key, int dflt, int min,
     int max, int *out, struct silo_response *resp)
 {
 	const char	*v = query_get(&req->query, key);
-	char		*end;
-	long		 n;
+	long		 n = dflt;
 
-	if (v == NULL) {
-		*out = dflt;
-		return 0;
-	}
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n < min ||
-	    n > max) {
+	if (v != NULL && query_int(v, min, max, &n) == -1) {
 		resp_error(resp, 400, "bad_request",
 		    "%s='%.32s': expected a whole number from %d to %d", key, v,
 		    min, max);

@@ -448,15 +448,9 @@ api_storage_limit(const struct silo_request *req, struct silo_response *resp,
     long dflt, long max)
 {
 	const char	*text = query_get(&req->query, "limit");
-	char		*end;
-	long		 n;
+	long		 n = dflt;
 
-	if (text == NULL)
-		return dflt;
-	errno = 0;
-	n = strtol(text, &end, 10);
-	if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 ||
-	    n < 1 || n > max) {
+	if (text != NULL && query_int(text, 1, max, &n) == -1) {
 		resp_error(resp, 400, "bad_request",
 		    "limit must be a whole number from 1 to %ld, not '%.32s'",
 		    max, text);

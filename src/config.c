@@ -453,21 +453,6 @@ source_text(const struct env_file *ef, const struct resolved *r, char *buf,
 }
 
 static int
-parse_long(const char *text, long *out)
-{
-	char	*end;
-	long	 v;
-
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' ||
-	    !isdigit((unsigned char)text[0]))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 parse_size(const char *text, long *out)
 {
 	char		*end;
@@ -638,8 +623,7 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 	if (strncmp(text, "tcp:", 4) == 0) {
 		text += 4;
 		if ((colon = strrchr(text, ':')) == NULL || colon == text ||
-		    parse_long(colon + 1, &port) == -1 || port < 1 ||
-		    port > 65535) {
+		    query_int(colon + 1, 1, 65535, &port) == -1) {
 			snprintf(why, whysz, "expected tcp:HOST:PORT");
 			return -1;
 		}
@@ -871,7 +855,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		}
 		/* FALLTHROUGH */
 	case VAR_INT:
-		if (parse_long(text, &n) == -1 || n < v->min || n > v->max) {
+		if (query_int(text, v->min, v->max, &n) == -1) {
 			snprintf(why, whysz, "expected a whole number from %ld to %ld",
 			    v->min, v->max);
 			return -1;

@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,27 @@ query_decode(const char *in, size_t len, bool plus_is_space)
 bad:
 	free(out);
 	return NULL;
+}
+
+/*
+ * text as a whole number from min to max: decimal digits only, so no
+ * sign, blank, suffix or base prefix, and nothing that overflows.
+ * Returns 0 with *out set, or -1 and the caller names the parameter.
+ */
+int
+query_int(const char *text, long min, long max, long *out)
+{
+	char	*end;
+	long	 n;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (*end != '\0' || errno != 0 || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
 }
 
 void

@@ -198,6 +198,7 @@ int	 query_parse(const char *qs, struct query *, char *err, size_t errsz);
 const char *query_get(const struct query *, const char *key);
 void	 query_free(struct query *);
 char	*query_decode(const char *in, size_t len, bool plus_is_space);
+int	 query_int(const char *text, long min, long max, long *out);
 
 /* ------------------------------------------------------------------ */
 /* Responses (response.c)                                              */

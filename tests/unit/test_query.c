@@ -1,4 +1,5 @@
 /* Unit tests for query.c: strict query-string parsing. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +205,58 @@ test_decode_without_plus(void **state)
 	assert_null(query_decode("a%2", 3, false));
 }
 
+/* query_int: the one whole-number rule of parameters and settings. */
+static void
+test_query_int(void **state)
+{
+	static const struct {
+		const char	*text;	/* as given */
+		long		 min;	/* the range */
+		long		 max;
+		long		 want;	/* the value; -1: refused */
+	} cases[] = {
+		{ "0", 0, 10, 0 },
+		{ "10", 0, 10, 10 },
+		{ "007", 0, 10, 7 },
+		{ "1", 1, 1, 1 },
+		{ "65535", 1, 65535, 65535 },
+		{ "9223372036854775807", 0, LONG_MAX, LONG_MAX },
+		/* Out of range. */
+		{ "11", 0, 10, -1 },
+		{ "0", 1, 10, -1 },
+		{ "65536", 1, 65535, -1 },
+		{ "9223372036854775808", 0, LONG_MAX, -1 },
+		{ "99999999999999999999", 0, LONG_MAX, -1 },
+		/* Not digits only. */
+		{ "", 0, 10, -1 },
+		{ "-1", -5, 10, -1 },
+		{ "+1", 0, 10, -1 },
+		{ " 1", 0, 10, -1 },
+		{ "1 ", 0, 10, -1 },
+		{ "1x", 0, 10, -1 },
+		{ "0x10", 0, 100, -1 },
+		{ "1e3", 0, 10000, -1 },
+		{ "1.0", 0, 10, -1 },
+		{ "lots", 0, 10, -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long	 got = -42;
+		int	 rc = query_int(cases[i].text, cases[i].min,
+			    cases[i].max, &got);
+
+		if (cases[i].want == -1) {
+			if (rc != -1)
+				fail_msg("'%s' was accepted", cases[i].text);
+			assert_int_equal(got, -42);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("'%s' was refused", cases[i].text);
+		assert_int_equal(got, cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -218,6 +271,7 @@ main(void)
 		cmocka_unit_test(test_empty_and_repeated_pairs_are_refused),
 		cmocka_unit_test(test_too_many_params),
 		cmocka_unit_test(test_decode_without_plus),
+		cmocka_unit_test(test_query_int),
 	};
 	return cmocka_run_group_tests_name("query", tests, NULL, NULL);
 }
