@@ -244,12 +244,11 @@ overview_etag(const cJSON *body, char *out, size_t outsz)
 {
 	cJSON		*copy = cJSON_Duplicate(body, true);
 	char		*text;
-	uint64_t	 h = 0xcbf29ce484222325ULL;
+	uint64_t	 h = hash_fnv1a64("", 0);
 
 	overview_strip(copy);
 	if ((text = cJSON_PrintUnformatted(copy)) != NULL)
-		for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-			h = (h ^ *p) * 0x100000001b3ULL;
+		h = hash_fnv1a64(text, strlen(text));
 	snprintf(out, outsz, "W/\"%016llx\"", (unsigned long long)h);
 	free(text);
 	cJSON_Delete(copy);

@@ -48,7 +48,7 @@ void	 log_msg(enum log_level, const char *fmt, ...)
 #define	 log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
-/* Times as text                                                       */
+/* Small pure helpers: times as text, hashing, hex                     */
 /* ------------------------------------------------------------------ */
 
 /* How much of a time clock_iso() writes. */
@@ -85,6 +85,33 @@ clock_iso(int64_t ms, enum clock_iso_unit unit, char *out, size_t outsz)
 		w = snprintf(out + n, outsz - n, ".%03dZ",
 		    frac < 0 ? frac + 1000 : frac);
 	return w >= 0 && (size_t)w < outsz - n;
+}
+
+/* FNV-1a, 64 bits, of p[0..len): storage's hash tables and the overview's
+ * ETag.  Fast and the same in every build; not for anything secret. */
+static inline uint64_t
+hash_fnv1a64(const void *p, size_t len)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* n bytes as 2n lower-case hex digits and a NUL, into out[2n + 1]. */
+static inline void
+hex_lower(const void *in, size_t n, char *out)
+{
+	static const char	 digits[] = "0123456789abcdef";
+	const unsigned char	*p = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
 }
 
 /* ------------------------------------------------------------------ */

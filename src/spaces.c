@@ -874,8 +874,7 @@ spaces_payload_hash(struct spaces_req *r, char hex[65])
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		goto done;
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex_lower(md, mdlen, hex);
 	rc = 0;
 done:
 	free(chunk);

@@ -325,23 +325,11 @@ storage_role_of(const struct silo_config *config, const char *bucket)
 /* A string-keyed hash table                                           */
 /* ------------------------------------------------------------------ */
 
-static uint64_t
-storage_hash(const char *s, size_t len)
-{
-	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* The slot of key (len bytes): its own, or the empty one it would take. */
 static struct storage_slot *
 storage_map_slot(struct storage_map *m, const char *key, size_t len)
 {
-	size_t	 i = (size_t)storage_hash(key, len) & (m->cap - 1);
+	size_t	 i = (size_t)hash_fnv1a64(key, len) & (m->cap - 1);
 
 	for (;; i = (i + 1) & (m->cap - 1)) {
 		struct storage_slot *s = &m->slots[i];

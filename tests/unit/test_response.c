@@ -203,6 +203,41 @@ test_add_time(void **state)
 	cJSON_Delete(o);
 }
 
+/* The shared FNV-1a 64 (published test vectors) and lower-case hex. */
+static void
+test_hash_and_hex(void **state)
+{
+	static const unsigned char	 bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
+	char				 hex[2 * sizeof(bytes) + 1];
+
+	assert_true(hash_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+	assert_true(hash_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+	assert_true(hash_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+	assert_true(hash_fnv1a64("foobar!", 6) == 0x85944171f73967e8ULL);
+	hex_lower(bytes, sizeof(bytes), hex);
+	assert_string_equal(hex, "000fa5ff");
+	hex_lower(bytes, 0, hex);
+	assert_string_equal(hex, "");
+}
+
+/* A request id takes as many whole bytes as the buffer has room for. */
+static void
+test_request_id_fits_its_buffer(void **state)
+{
+	char	 buf[40];
+
+	for (size_t sz = 1; sz <= sizeof(buf); sz++) {
+		size_t	 want = sz - 1 - (sz - 1) % 2;
+
+		memset(buf, 'x', sizeof(buf));
+		request_id_make(buf, sz);
+		if (want > 32)
+			want = 32;
+		assert_int_equal(strlen(buf), want);
+		assert_int_equal(strspn(buf, "0123456789abcdef"), want);
+	}
+}
+
 int
 main(void)
 {
@@ -218,6 +253,8 @@ main(void)
 		cmocka_unit_test(test_request_ids_are_unique_hex),
 		cmocka_unit_test(test_clock_iso),
 		cmocka_unit_test(test_add_time),
+		cmocka_unit_test(test_hash_and_hex),
+		cmocka_unit_test(test_request_id_fits_its_buffer),
 	};
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }
