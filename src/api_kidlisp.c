@@ -26,7 +26,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +68,12 @@ struct kidlisp_list {
 static void
 add_date_day(cJSON *obj, const char *key, int64_t ms)
 {
-	time_t		 t = (time_t)(ms / 1000);
-	struct tm	 tm;
-	char		 day[16];
+	char	 day[CLOCK_ISO_MAX];
 
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	cJSON_AddStringToObject(obj, key, day);
+	if (clock_iso(ms, CLOCK_ISO_DAY, day, sizeof(day)))
+		cJSON_AddStringToObject(obj, key, day);
+	else
+		cJSON_AddNullToObject(obj, key);
 }
 
 /* ------------------------------------------------------------- params */
@@ -85,17 +83,9 @@ param_int(const struct silo_request *req, const char *key, int dflt, int min,
     int max, int *out, struct silo_response *resp)
 {
 	const char	*v = query_get(&req->query, key);
-	char		*end;
-	long		 n;
+	long		 n = dflt;
 
-	if (v == NULL) {
-		*out = dflt;
-		return 0;
-	}
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n < min ||
-	    n > max) {
+	if (v != NULL && query_int(v, min, max, &n) == -1) {
 		resp_error(resp, 400, "bad_request",
 		    "%s='%.32s': expected a whole number from %d to %d", key, v,
 		    min, max);

@@ -244,12 +244,11 @@ overview_etag(const cJSON *body, char *out, size_t outsz)
 {
 	cJSON		*copy = cJSON_Duplicate(body, true);
 	char		*text;
-	uint64_t	 h = 0xcbf29ce484222325ULL;
+	uint64_t	 h = hash_fnv1a64("", 0);
 
 	overview_strip(copy);
 	if ((text = cJSON_PrintUnformatted(copy)) != NULL)
-		for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-			h = (h ^ *p) * 0x100000001b3ULL;
+		h = hash_fnv1a64(text, strlen(text));
 	snprintf(out, outsz, "W/\"%016llx\"", (unsigned long long)h);
 	free(text);
 	cJSON_Delete(copy);
@@ -305,51 +304,53 @@ overview_assemble(struct silo_ctx *ctx)
 	return body;
 }
 
-/* A section's cached_at as unix seconds, or -1. */
+/*
+ * A section's age_s, or -1 when it has none.  cache_stamp() wrote it from
+ * the section's cache slot's numeric time, so no time is parsed back from
+ * its ISO 8601 text.
+ */
 static double
-section_time(const cJSON *section)
+section_age(const cJSON *section)
 {
-	const char	*iso = cJSON_GetStringValue(
-			    cJSON_GetObjectItemCaseSensitive(section, "cached_at"));
-	struct tm	 tm = { 0 };
+	const cJSON	*age;
 
-	if (iso == NULL || strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-		return -1;
-	return (double)timegm(&tm);
+	age = cJSON_GetObjectItemCaseSensitive(section, "age_s");
+	return cJSON_IsNumber(age) ? age->valuedouble : -1;
 }
 
-/* Apply fn to every section that carries a cached_at (services' too). */
+/* Apply fn to every section that carries an age (services' too). */
 static void
 overview_each_section(cJSON *body, void (*fn)(cJSON *, void *), void *arg)
 {
 	cJSON	*section, *svc;
 
 	cJSON_ArrayForEach(section, body) {
-		if (section_time(section) >= 0)
+		if (section_age(section) >= 0)
 			fn(section, arg);
 		if (section->string != NULL && strcmp(section->string, "services") == 0)
 			cJSON_ArrayForEach(svc, section)
-				if (section_time(svc) >= 0)
+				if (section_age(svc) >= 0)
 					fn(svc, arg);
 	}
 }
 
+/* *arg: the largest age so far, the oldest section's. */
 static void
 oldest_of(cJSON *section, void *arg)
 {
-	double	*oldest = arg, at = section_time(section);
+	double	*oldest = arg, age = section_age(section);
 
-	if (at < *oldest)
-		*oldest = at;
+	if (age > *oldest)
+		*oldest = age;
 }
 
 static void
 refresh_age(cJSON *section, void *arg)
 {
-	double	 age = *(double *)arg - section_time(section);
+	double	 age = section_age(section) + *(double *)arg;
 
 	cJSON_ReplaceItemInObjectCaseSensitive(section, "age_s",
-	    cJSON_CreateNumber(age < 0 ? 0 : (double)(int64_t)(age * 10) / 10));
+	    cJSON_CreateNumber((double)(int64_t)(age * 10) / 10));
 }
 
 /*
@@ -364,7 +365,7 @@ overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 	struct cache_slot slot;
 	cJSON		*wrap = NULL, *body;
 	const char	*tag;
-	double		 now = clock_real(), oldest = now;
+	double		 now = clock_real(), oldest = 0, since = 0;
 
 	cache_open(ctx->config, "overview", &slot);
 	if (!slot.must_fill) {
@@ -386,16 +387,22 @@ overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 			wrap = cJSON_CreateObject();
 			cJSON_AddStringToObject(wrap, "etag", etag);
 			cJSON_AddItemReferenceToObject(wrap, "body", body);
-			cache_store_at(ctx->config, &slot, wrap, oldest);
+			cache_store_at(ctx->config, &slot, wrap, now - oldest);
 			cJSON_Delete(wrap);
 		}
 	} else {
+		/* Stored as old as its oldest section, whose age is the
+		 * largest in it: made at slot.cached_at plus that age, and
+		 * every age has grown by the time since. */
 		snprintf(etag, etagsz, "%s", tag);
 		cJSON_Delete(wrap);
+		overview_each_section(body, oldest_of, &oldest);
+		since = now - (slot.cached_at + oldest);
 	}
 	cache_close(&slot);
 	/* Ages and silo's uptime are now's, whenever the rest was made. */
-	overview_each_section(body, refresh_age, &now);
+	if (since > 0)
+		overview_each_section(body, refresh_age, &since);
 	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo", overview_silo(ctx));
 	return body;
 }

@@ -145,19 +145,6 @@ api_storage_parse_id(const char *id, const char **name, char *why,
 /* Snapshots as JSON                                                   */
 /* ------------------------------------------------------------------ */
 
-/* ms since the epoch as ISO 8601 UTC with milliseconds. */
-static void
-api_storage_iso(int64_t ms, char *out, size_t outsz)
-{
-	time_t		 secs = (time_t)(ms / 1000);
-	struct tm	 tm;
-	char		 base[32];
-
-	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outsz, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 static cJSON *api_storage_json(const bson_t *doc, bool array);
 
 /* One BSON value as JSON: dates as ISO strings, ObjectIds as hex. */
@@ -180,8 +167,8 @@ api_storage_value(const bson_iter_t *it)
 	case BSON_TYPE_BOOL:
 		return cJSON_CreateBool(bson_iter_bool(it));
 	case BSON_TYPE_DATE_TIME:
-		api_storage_iso(bson_iter_date_time(it), buf, sizeof(buf));
-		return cJSON_CreateString(buf);
+		return clock_iso(bson_iter_date_time(it), CLOCK_ISO_MS, buf,
+		    sizeof(buf)) ? cJSON_CreateString(buf) : cJSON_CreateNull();
 	case BSON_TYPE_OID:
 		bson_oid_to_string(bson_iter_oid(it), buf);
 		return cJSON_CreateString(buf);
@@ -237,11 +224,13 @@ static cJSON *
 api_storage_body(int64_t finished_ms)
 {
 	cJSON		*body = cJSON_CreateObject();
-	char		 iso[40];
+	char		 iso[CLOCK_ISO_MAX];
 	int64_t		 now = clock_real_ms();
 
-	api_storage_iso(finished_ms, iso, sizeof(iso));
-	cJSON_AddStringToObject(body, "snapshot_at", iso);
+	if (clock_iso(finished_ms, CLOCK_ISO_MS, iso, sizeof(iso)))
+		cJSON_AddStringToObject(body, "snapshot_at", iso);
+	else
+		cJSON_AddNullToObject(body, "snapshot_at");
 	cJSON_AddNumberToObject(body, "age_s",
 	    (double)((now > finished_ms ? now - finished_ms : 0) / 1000));
 	return body;
@@ -459,15 +448,9 @@ api_storage_limit(const struct silo_request *req, struct silo_response *resp,
     long dflt, long max)
 {
 	const char	*text = query_get(&req->query, "limit");
-	char		*end;
-	long		 n;
+	long		 n = dflt;
 
-	if (text == NULL)
-		return dflt;
-	errno = 0;
-	n = strtol(text, &end, 10);
-	if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 ||
-	    n < 1 || n > max) {
+	if (text != NULL && query_int(text, 1, max, &n) == -1) {
 		resp_error(resp, 400, "bad_request",
 		    "limit must be a whole number from 1 to %ld, not '%.32s'",
 		    max, text);

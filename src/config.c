@@ -453,21 +453,6 @@ source_text(const struct env_file *ef, const struct resolved *r, char *buf,
 }
 
 static int
-parse_long(const char *text, long *out)
-{
-	char	*end;
-	long	 v;
-
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' ||
-	    !isdigit((unsigned char)text[0]))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 parse_size(const char *text, long *out)
 {
 	char		*end;
@@ -490,23 +475,90 @@ parse_size(const char *text, long *out)
 	return 0;
 }
 
+/* One part of a parsed URL into out[outsz]; false when it is absent. */
 static bool
-valid_url(const char *text)
+config_url_part(CURLU *h, CURLUPart what, char *out, size_t outsz)
 {
-	const char	*host;
+	char	*part = NULL;
+	bool	 found;
 
-	if (strncmp(text, "http://", 7) == 0)
-		host = text + 7;
-	else if (strncmp(text, "https://", 8) == 0)
-		host = text + 8;
-	else
-		return false;
-	if (*host == '\0' || *host == '/')
-		return false;
-	for (const char *s = text; *s != '\0'; s++)
-		if ((unsigned char)*s <= ' ' || *s == 0x7f)
-			return false;
-	return true;
+	found = curl_url_get(h, what, &part, 0) == CURLUE_OK;
+	if (found && out != NULL)
+		snprintf(out, outsz, "%s", part);
+	curl_free(part);
+	return found;
+}
+
+/*
+ * Parse text as an absolute http(s) URL with libcurl's URL API, the parser
+ * the requests themselves go through, so that what is accepted here is
+ * what curl will connect to.  On top of curl's rules: exactly "//" and a
+ * host after the scheme (curl also takes "http:/h" and "http:///h"), no
+ * user or password (URLs are shown by `silo config check` and in API
+ * answers), and a port, when given, from 1 to 65535.  Returns 0 with u
+ * filled in, or -1 with the reason in why.
+ */
+int
+config_url_parse(const char *text, struct config_url *u, char *why,
+    size_t whysz)
+{
+	CURLU		*h;
+	CURLUcode	 rc;
+	char		 port[8] = "", zone[64] = "", path[2048] = "";
+	size_t		 n;
+	int		 ret = -1;
+
+	memset(u, 0, sizeof(*u));
+	if ((h = curl_url()) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	if ((rc = curl_url_set(h, CURLUPART_URL, text,
+	    CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+		snprintf(why, whysz, "%s", curl_url_strerror(rc));
+		goto done;
+	}
+	config_url_part(h, CURLUPART_SCHEME, u->scheme, sizeof(u->scheme));
+	n = strlen(u->scheme);
+	if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0) {
+		snprintf(why, whysz, "the scheme must be http or https");
+		goto done;
+	}
+	if (strncmp(text + n, "://", 3) != 0 || text[n + 3] == '/') {
+		snprintf(why, whysz,
+		    "the scheme must be followed by // and the host");
+		goto done;
+	}
+	if (config_url_part(h, CURLUPART_USER, NULL, 0) ||
+	    config_url_part(h, CURLUPART_PASSWORD, NULL, 0)) {
+		snprintf(why, whysz,
+		    "a user or password does not belong in it");
+		goto done;
+	}
+	config_url_part(h, CURLUPART_HOST, u->host, sizeof(u->host));
+	if (config_url_part(h, CURLUPART_ZONEID, zone, sizeof(zone)) &&
+	    (n = strlen(u->host)) > 0)
+		snprintf(u->host + n - 1, sizeof(u->host) - n + 1, "%%25%s]",
+		    zone);
+	if (strlen(u->host) >= sizeof(u->host) - 1) {
+		snprintf(why, whysz, "the host is too long");
+		goto done;
+	}
+	if (config_url_part(h, CURLUPART_PORT, port, sizeof(port)) &&
+	    strcmp(port, "0") == 0) {
+		snprintf(why, whysz, "the port must be from 1 to 65535");
+		goto done;
+	}
+	snprintf(u->authority, sizeof(u->authority), "%s%s%s", u->host,
+	    *port != '\0' ? ":" : "", port);
+	config_url_part(h, CURLUPART_PATH, path, sizeof(path));
+	u->bare = path[strspn(path, "/")] == '\0' &&
+	    !config_url_part(h, CURLUPART_QUERY, NULL, 0) &&
+	    !config_url_part(h, CURLUPART_FRAGMENT, NULL, 0);
+	ret = 0;
+done:
+	curl_url_cleanup(h);
+	return ret;
 }
 
 /* A MongoDB database name: no empty name, no '/\. "$', under 64 bytes. */
@@ -571,8 +623,7 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 	if (strncmp(text, "tcp:", 4) == 0) {
 		text += 4;
 		if ((colon = strrchr(text, ':')) == NULL || colon == text ||
-		    parse_long(colon + 1, &port) == -1 || port < 1 ||
-		    port > 65535) {
+		    query_int(colon + 1, 1, 65535, &port) == -1) {
 			snprintf(why, whysz, "expected tcp:HOST:PORT");
 			return -1;
 		}
@@ -781,12 +832,17 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		}
 		break;
-	case VAR_URL:
-		if (!valid_url(text)) {
-			snprintf(why, whysz, "expected an http:// or https:// URL");
+	case VAR_URL: {
+		struct config_url	 u;
+		char			 reason[128];
+
+		if (config_url_parse(text, &u, reason, sizeof(reason)) == -1) {
+			snprintf(why, whysz,
+			    "expected an http:// or https:// URL (%s)", reason);
 			return -1;
 		}
 		break;
+	}
 	case VAR_LISTEN:
 		return parse_listen(c, text, why, whysz);
 	case VAR_WORKERS:
@@ -799,7 +855,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		}
 		/* FALLTHROUGH */
 	case VAR_INT:
-		if (parse_long(text, &n) == -1 || n < v->min || n > v->max) {
+		if (query_int(text, v->min, v->max, &n) == -1) {
 			snprintf(why, whysz, "expected a whole number from %ld to %ld",
 			    v->min, v->max);
 			return -1;
@@ -868,7 +924,7 @@ static void
 config_parse_all(struct silo_config *c, const struct env_file *ef,
     const struct resolved r[CONFIG_NVARS], struct problems *p)
 {
-	char	 why[512], from[512];
+	char	 why[512], from[512], shown[128];
 
 	for (size_t i = 0; i < CONFIG_NVARS; i++) {
 		const struct config_var	*v = &config_vars[i];
@@ -878,14 +934,16 @@ config_parse_all(struct silo_config *c, const struct env_file *ef,
 				problem(p, "%s is not set (%s)", v->name, v->doc);
 			continue;
 		}
-		if (config_parse_var(c, v, r[i].text, why, sizeof(why)) == -1) {
-			source_text(ef, &r[i], from, sizeof(from));
-			if (v->secrecy == SHOW)
-				problem(p, "%s='%.80s' (%s): %s", v->name,
-				    r[i].text, from, why);
-			else
-				problem(p, "%s (%s): %s", v->name, from, why);
-		}
+		if (config_parse_var(c, v, r[i].text, why, sizeof(why)) == 0)
+			continue;
+		source_text(ef, &r[i], from, sizeof(from));
+		/* Even here, a URL's password is not shown. */
+		config_mask_uri(r[i].text, shown, sizeof(shown));
+		if (v->secrecy == SHOW)
+			problem(p, "%s='%.80s' (%s): %s", v->name,
+			    v->kind == VAR_URL ? shown : r[i].text, from, why);
+		else
+			problem(p, "%s (%s): %s", v->name, from, why);
 	}
 }
 

@@ -83,15 +83,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>", (int)level);
 	} else {
 		struct timespec	 ts;
-		struct tm	 tm;
-		char		 stamp[32];
+		char		 stamp[CLOCK_ISO_MAX] = "";
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(line, sizeof(line), "%s.%03ldZ silo[%ld] %s: ",
-		    stamp, ts.tv_nsec / 1000000L, (long)getpid(),
-		    log_level_name(level));
+		clock_iso((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		    CLOCK_ISO_MS, stamp, sizeof(stamp));
+		n = snprintf(line, sizeof(line), "%s silo[%ld] %s: ", stamp,
+		    (long)getpid(), log_level_name(level));
 	}
 	if (n > 0)
 		len = (size_t)n;

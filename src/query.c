@@ -7,12 +7,22 @@
  * too many pairs are each a 400 naming the problem, never a silent guess.
  * Which keys a route accepts is the router's business (route->params); this
  * file only turns text into unique, decoded key/value pairs.
+ *
+ * "UTF-8" means libbson's bson_utf8_validate with NUL refused: shortest
+ * form only, no surrogates, nothing above U+10FFFF, no cut-off sequence,
+ * and no NUL in any spelling (not even the two-byte C0 80).  The values
+ * end up in BSON filters, so the database driver's own definition is the
+ * one that matters.  The decoder itself stays hand-written: the library
+ * unescapers (curl_easy_unescape) accept "%zz", and this one must refuse it.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <bson/bson.h>
 
 #include "silo.h"
 
@@ -26,44 +36,6 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-/* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates)? */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t	 i = 0;
-
-	while (i < len) {
-		unsigned char	 c = s[i];
-		size_t		 n;
-		uint32_t	 cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0)
-			n = 1, cp = c & 0x1f;
-		else if ((c & 0xf0) == 0xe0)
-			n = 2, cp = c & 0x0f;
-		else if ((c & 0xf8) == 0xf0)
-			n = 3, cp = c & 0x07;
-		else
-			return false;
-		if (i + n >= len)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
 }
 
 /*
@@ -99,12 +71,33 @@ query_decode(const char *in, size_t len, bool plus_is_space)
 			*o++ = in[i];
 	}
 	*o = '\0';
-	if (!utf8_valid((const unsigned char *)out, (size_t)(o - out)))
+	if (!bson_utf8_validate(out, (size_t)(o - out), false))
 		goto bad;
 	return out;
 bad:
 	free(out);
 	return NULL;
+}
+
+/*
+ * text as a whole number from min to max: decimal digits only, so no
+ * sign, blank, suffix or base prefix, and nothing that overflows.
+ * Returns 0 with *out set, or -1 and the caller names the parameter.
+ */
+int
+query_int(const char *text, long min, long max, long *out)
+{
+	char	*end;
+	long	 n;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (*end != '\0' || errno != 0 || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
 }
 
 void

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "extern.h"
 
@@ -91,16 +90,19 @@ resp_add_int(cJSON *obj, const char *key, int64_t value)
 	cJSON_AddNumberToObject(obj, key, (double)value);
 }
 
-/* Add key: an ISO 8601 UTC time for unix_s (seconds since the epoch). */
+/*
+ * Add key: an ISO 8601 UTC time for unix_s (seconds since the epoch,
+ * the fraction dropped), or null when it is no time (NaN, or beyond
+ * what milliseconds in an int64_t hold).
+ */
 void
 resp_add_time(cJSON *obj, const char *key, double unix_s)
 {
-	time_t		 t = (time_t)unix_s;
-	struct tm	 tm;
-	char		 iso[40];
+	char	 iso[CLOCK_ISO_MAX];
 
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	if (!(unix_s > -9e15 && unix_s < 9e15) ||
+	    !clock_iso((int64_t)unix_s * 1000, CLOCK_ISO_S, iso,
+	    sizeof(iso))) {
 		cJSON_AddNullToObject(obj, key);
 		return;
 	}

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -45,6 +46,73 @@ void	 log_msg(enum log_level, const char *fmt, ...)
 #define	 log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define	 log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define	 log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* ------------------------------------------------------------------ */
+/* Small pure helpers: times as text, hashing, hex                     */
+/* ------------------------------------------------------------------ */
+
+/* How much of a time clock_iso() writes. */
+enum clock_iso_unit {
+	CLOCK_ISO_DAY,		/* 2026-11-23 */
+	CLOCK_ISO_S,		/* 2026-11-23T21:00:00Z */
+	CLOCK_ISO_MS		/* 2026-11-23T21:00:00.250Z */
+};
+
+#define	CLOCK_ISO_MAX	32	/* room for any of them, and the NUL */
+
+/*
+ * ms since the epoch as ISO 8601 UTC into out[outsz]: the one way silo
+ * writes a time, in answers, log lines and the lock file.  A time before
+ * 1970 counts down to the second before it.  False when gmtime_r cannot
+ * place it or out is too small.
+ */
+static inline bool
+clock_iso(int64_t ms, enum clock_iso_unit unit, char *out, size_t outsz)
+{
+	int		 frac = (int)(ms % 1000);
+	time_t		 t = (time_t)(ms / 1000 - (frac < 0));
+	struct tm	 tm;
+	size_t		 n;
+	int		 w = 0;
+
+	if (gmtime_r(&t, &tm) == NULL || (n = strftime(out, outsz,
+	    unit == CLOCK_ISO_DAY ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S",
+	    &tm)) == 0)
+		return false;
+	if (unit == CLOCK_ISO_S)
+		w = snprintf(out + n, outsz - n, "Z");
+	else if (unit == CLOCK_ISO_MS)
+		w = snprintf(out + n, outsz - n, ".%03dZ",
+		    frac < 0 ? frac + 1000 : frac);
+	return w >= 0 && (size_t)w < outsz - n;
+}
+
+/* FNV-1a, 64 bits, of p[0..len): storage's hash tables and the overview's
+ * ETag.  Fast and the same in every build; not for anything secret. */
+static inline uint64_t
+hash_fnv1a64(const void *p, size_t len)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* n bytes as 2n lower-case hex digits and a NUL, into out[2n + 1]. */
+static inline void
+hex_lower(const void *in, size_t n, char *out)
+{
+	static const char	 digits[] = "0123456789abcdef";
+	const unsigned char	*p = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
 
 /* ------------------------------------------------------------------ */
 /* Configuration (config.c)                                            */
@@ -114,6 +182,14 @@ struct config_override {
 	const char	*value;		/* its value as typed */
 };
 
+/* An http(s) URL as config_url_parse() found it. */
+struct config_url {
+	char		 scheme[8];	/* "http" or "https" */
+	char		 host[256];	/* name or address, IPv6 in brackets */
+	char		 authority[264]; /* host, then ":port" if given */
+	bool		 bare;		/* no path but "/", query or fragment */
+};
+
 int	 config_load(struct silo_config *, const char *env_file,
 	    const struct config_override *, size_t noverrides,
 	    char *err, size_t errsz);
@@ -121,6 +197,8 @@ void	 config_free(struct silo_config *);
 int	 config_print(FILE *, const char *env_file,
 	    const struct config_override *, size_t noverrides);
 void	 config_mask_uri(const char *uri, char *out, size_t outsz);
+int	 config_url_parse(const char *text, struct config_url *, char *why,
+	    size_t whysz);
 const char *config_default_env_file(void);
 
 /* ------------------------------------------------------------------ */
@@ -147,6 +225,7 @@ int	 query_parse(const char *qs, struct query *, char *err, size_t errsz);
 const char *query_get(const struct query *, const char *key);
 void	 query_free(struct query *);
 char	*query_decode(const char *in, size_t len, bool plus_is_space);
+int	 query_int(const char *text, long min, long max, long *out);
 
 /* ------------------------------------------------------------------ */
 /* Responses (response.c)                                              */

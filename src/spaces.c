@@ -4,7 +4,9 @@
  * One client owns one curl easy handle and makes one request at a time:
  * silo's workers and jobs are single-threaded, and a reused handle keeps
  * its connection alive between requests.  The handle is reset before each
- * request, so no option of one request leaks into the next.
+ * request, so no option of one request leaks into the next.  The endpoint
+ * is parsed once, by curl's own URL parser (config_url_parse), into the
+ * scheme and host[:port] every request URL is built from.
  *
  * Signing is curl's CURLOPT_AWS_SIGV4, which (as of curl 7.88) leaves three
  * things to the caller, each of which MinIO checks strictly:
@@ -16,8 +18,9 @@
  *     sorted by name and RFC 3986-encoded, and a bare name is sent as
  *     "name=" (MinIO rejects "?uploads" signed as curl signs it);
  *   - the path, also signed as given: keys are encoded here segment by
- *     segment (only A-Za-z0-9-_.~ stay), so unicode, spaces and '+' work,
- *     and CURLOPT_PATH_AS_IS stops curl from folding "a/../b".
+ *     segment with curl_easy_escape (only A-Za-z0-9-_.~ stay), so
+ *     unicode, spaces and '+' work, and CURLOPT_PATH_AS_IS stops curl
+ *     from folding "a/../b".
  * No header is ever removed with an empty "Name:" line: curl signs the
  * empty header and does not send it.
  *
@@ -43,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,36 +71,14 @@
 /* Pure helpers: region, encoding, queries                             */
 /* ------------------------------------------------------------------ */
 
-/* The host part (no scheme, port, path or userinfo) of an endpoint URL. */
+/* The signing region of an endpoint host: see spaces_region(). */
 static void
-spaces_endpoint_host(const char *endpoint, char *out, size_t outsz)
-{
-	const char	*p = strstr(endpoint, "://");
-	size_t		 n;
-
-	p = p != NULL ? p + 3 : endpoint;
-	n = strcspn(p, ":/?#");
-	if (n >= outsz)
-		n = outsz - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
-/*
- * The signing region: "<region>" for a DigitalOcean endpoint
- * (<region>.digitaloceanspaces.com), else the one given, else us-east-1.
- */
-void
-spaces_region(const char *endpoint, const char *given, char *out,
+spaces_region_of_host(const char *host, const char *given, char *out,
     size_t outsz)
 {
 	static const char	 suffix[] = ".digitaloceanspaces.com";
-	char			 host[256];
-	size_t			 n, slen = sizeof(suffix) - 1;
+	size_t			 n = strlen(host), slen = sizeof(suffix) - 1;
 
-	spaces_endpoint_host(endpoint != NULL ? endpoint : "", host,
-	    sizeof(host));
-	n = strlen(host);
 	if (n > slen && strcasecmp(host + n - slen, suffix) == 0) {
 		size_t	 label = strcspn(host, ".");
 
@@ -110,28 +92,54 @@ spaces_region(const char *endpoint, const char *given, char *out,
 	    given : "us-east-1");
 }
 
-/* RFC 3986 percent-encoding: only A-Za-z0-9-_.~ (and '/' if keep_slash)
- * stay as they are.  NULL when out of memory. */
+/*
+ * The signing region: "<region>" for a DigitalOcean endpoint
+ * (<region>.digitaloceanspaces.com), else the one given, else us-east-1.
+ */
+void
+spaces_region(const char *endpoint, const char *given, char *out,
+    size_t outsz)
+{
+	struct config_url	 u;
+	char			 why[128];
+
+	if (endpoint == NULL ||
+	    config_url_parse(endpoint, &u, why, sizeof(why)) == -1)
+		u.host[0] = '\0';
+	spaces_region_of_host(u.host, given, out, outsz);
+}
+
+/*
+ * RFC 3986 percent-encoding: only A-Za-z0-9-_.~ (and '/' if keep_slash)
+ * stay as they are, every other byte becomes %XX in upper case, which is
+ * what curl_easy_escape does, one path segment at a time.  NULL when out
+ * of memory.
+ */
 char *
 spaces_encode(const char *s, bool keep_slash)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	char			*out, *o;
+	char	*out, *o;
 
 	if ((out = malloc(strlen(s) * 3 + 1)) == NULL)
 		return NULL;
-	for (o = out; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+	for (o = out;; s++) {
+		size_t	 n = keep_slash ? strcspn(s, "/") : strlen(s);
+		char	*seg;
 
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == '~' || (keep_slash && c == '/'))
-			*o++ = (char)c;
-		else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
+		/* Length 0 would make curl take strlen(s): skip empties. */
+		if (n > 0) {
+			if (n > INT_MAX ||
+			    (seg = curl_easy_escape(NULL, s, (int)n)) == NULL) {
+				free(out);
+				return NULL;
+			}
+			o = stpcpy(o, seg);
+			curl_free(seg);
+			s += n;
 		}
+		if (*s == '\0')
+			break;
+		*o++ = '/';
 	}
 	*o = '\0';
 	return out;
@@ -866,8 +874,7 @@ spaces_payload_hash(struct spaces_req *r, char hex[65])
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		goto done;
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex_lower(md, mdlen, hex);
 	rc = 0;
 done:
 	free(chunk);
@@ -1094,21 +1101,35 @@ done:
 /* The client                                                          */
 /* ------------------------------------------------------------------ */
 
+/* Parse the endpoint: an http(s) URL with nothing after host[:port]. */
+static int
+spaces_endpoint(const char *endpoint, struct config_url *u, char *err,
+    size_t errsz)
+{
+	char	 why[128], shown[128];
+
+	if (endpoint == NULL)
+		snprintf(why, sizeof(why), "none given");
+	else if (config_url_parse(endpoint, u, why, sizeof(why)) == 0) {
+		if (u->bare)
+			return 0;
+		snprintf(why, sizeof(why), "it has a path, query or fragment");
+	}
+	config_mask_uri(endpoint != NULL ? endpoint : "", shown, sizeof(shown));
+	snprintf(err, errsz, "spaces endpoint '%s': expected "
+	    "http(s)://host[:port] (%s)", shown, why);
+	return -1;
+}
+
 int
 spaces_open(struct spaces *s, const struct spaces_opts *o, char *err,
     size_t errsz)
 {
-	const char	*p;
-	size_t		 n;
+	struct config_url	 u;
 
 	memset(s, 0, sizeof(*s));
-	if (o->endpoint == NULL || (p = strstr(o->endpoint, "://")) == NULL ||
-	    (n = strcspn(p + 3, "/?#")) == 0 ||
-	    p[3 + n + strspn(p + 3 + n, "/")] != '\0') {
-		snprintf(err, errsz, "spaces endpoint '%s': expected http(s)://host[:port]",
-		    o->endpoint != NULL ? o->endpoint : "");
+	if (spaces_endpoint(o->endpoint, &u, err, errsz) == -1)
 		return -1;
-	}
 	if (o->key == NULL || *o->key == '\0' || o->secret == NULL ||
 	    *o->secret == '\0') {
 		snprintf(err, errsz, "spaces: the key and the secret are required");
@@ -1118,8 +1139,8 @@ spaces_open(struct spaces *s, const struct spaces_opts *o, char *err,
 		snprintf(err, errsz, "spaces: curl_global_init failed");
 		return -1;
 	}
-	s->scheme = strndup(o->endpoint, (size_t)(p - o->endpoint));
-	s->host = strndup(p + 3, n);
+	s->scheme = strdup(u.scheme);
+	s->host = strdup(u.authority);
 	s->key = strdup(o->key);
 	s->secret = strdup(o->secret);
 	s->curl = curl_easy_init();
@@ -1129,13 +1150,8 @@ spaces_open(struct spaces *s, const struct spaces_opts *o, char *err,
 		snprintf(err, errsz, "spaces: out of memory");
 		return -1;
 	}
-	if (strcmp(s->scheme, "http") != 0 && strcmp(s->scheme, "https") != 0) {
-		snprintf(err, errsz, "spaces endpoint '%s': the scheme must be http or https",
-		    o->endpoint);
-		spaces_close(s);
-		return -1;
-	}
-	spaces_region(o->endpoint, o->region, s->region, sizeof(s->region));
+	spaces_region_of_host(u.host, o->region, s->region,
+	    sizeof(s->region));
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
 	s->path_style = o->path_style;
 	s->connect_timeout_ms = o->connect_timeout_ms > 0 ?

@@ -325,23 +325,11 @@ storage_role_of(const struct silo_config *config, const char *bucket)
 /* A string-keyed hash table                                           */
 /* ------------------------------------------------------------------ */
 
-static uint64_t
-storage_hash(const char *s, size_t len)
-{
-	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* The slot of key (len bytes): its own, or the empty one it would take. */
 static struct storage_slot *
 storage_map_slot(struct storage_map *m, const char *key, size_t len)
 {
-	size_t	 i = (size_t)storage_hash(key, len) & (m->cap - 1);
+	size_t	 i = (size_t)hash_fnv1a64(key, len) & (m->cap - 1);
 
 	for (;; i = (i + 1) & (m->cap - 1)) {
 		struct storage_slot *s = &m->slots[i];
@@ -1341,13 +1329,10 @@ storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
 static void
 storage_lock_describe(int fd)
 {
-	char		 line[128], when[32];
-	time_t		 now = time(NULL);
-	struct tm	 tm;
+	char		 line[128], when[CLOCK_ISO_MAX] = "";
 	int		 n;
 
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_iso(clock_real_ms(), CLOCK_ISO_S, when, sizeof(when));
 	n = snprintf(line, sizeof(line), "pid %ld since %s\n", (long)getpid(),
 	    when);
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)

@@ -70,7 +70,6 @@ void
 request_id_make(char *buf, size_t bufsz)
 {
 	unsigned char	 raw[16];
-	static const char hex[] = "0123456789abcdef";
 	size_t		 got = 0;
 
 #ifdef HAVE_GETRANDOM
@@ -91,10 +90,10 @@ request_id_make(char *buf, size_t bufsz)
 		snprintf((char *)raw, sizeof(raw), "%lx%x%x", (long)ts.tv_nsec,
 		    (unsigned)getpid(), counter++);
 	}
-	for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < bufsz; i++) {
-		buf[2 * i] = hex[raw[i] >> 4];
-		buf[2 * i + 1] = hex[raw[i] & 0xf];
-		buf[2 * i + 2] = '\0';
+	if (bufsz > 0) {
+		size_t	 fit = (bufsz - 1) / 2;	/* bytes whose hex fits */
+
+		hex_lower(raw, fit < sizeof(raw) ? fit : sizeof(raw), buf);
 	}
 }
 
@@ -202,7 +201,8 @@ method_valid(const char *m)
 	return true;
 }
 
-/* Copy a path for the log with spaces, quotes and controls escaped. */
+/* Copy a path for the log with spaces, quotes and controls escaped, as
+ * %XX in upper case like any percent-encoding (so not hex_lower()). */
 static void
 access_path(const char *path, char *out, size_t outsz)
 {

@@ -118,6 +118,27 @@ def test_etag_and_304(stack, acdata):
         stack.clear_cache()
 
 
+def test_ages_grow_while_the_overview_is_cached(stack, acdata):
+    """A cached overview keeps each section's cached_at, and its age_s
+    grows by the time that passed, to within the 0.1 s it is cut to."""
+    stack.clear_cache()
+    t0 = time.monotonic()
+    first = overview(stack).json()
+    t1 = time.monotonic()
+    time.sleep(0.5)
+    t2 = time.monotonic()
+    again = overview(stack).json()
+    t3 = time.monotonic()
+    aged = [again[n] for n in ("database", "collections", "users", "storage",
+                               "kidlisp")] + list(again["services"].values())
+    fresh = [first[n] for n in ("database", "collections", "users", "storage",
+                                "kidlisp")] + list(first["services"].values())
+    for was, now in zip(fresh, aged):
+        assert now["cached_at"] == was["cached_at"], (was, now)
+        grew = now["age_s"] - was["age_s"]
+        assert t2 - t1 - 0.2 <= grew <= t3 - t0 + 0.2, (was, now, t3 - t0)
+
+
 def test_dead_service_changes_its_section_only(stack, acdata):
     stack.clear_cache()
     tag = overview(stack).header("ETag")

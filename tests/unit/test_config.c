@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -276,6 +277,110 @@ test_mask_uri(void **state)
 	assert_int_equal(strlen(out), 11);
 }
 
+/*
+ * The one URL parser (libcurl's URL API, and silo's rules on top): what it
+ * accepts, the host and authority it finds, and why it refuses.
+ */
+static void
+test_url_parse(void **state)
+{
+	static const struct {
+		const char	*url;		/* as configured */
+		const char	*host;		/* found, or NULL: refused */
+		const char	*authority;	/* found; if refused, why */
+		bool		 bare;		/* nothing after host[:port] */
+	} cases[] = {
+		{ "https://sfo3.digitaloceanspaces.com",
+		  "sfo3.digitaloceanspaces.com", "sfo3.digitaloceanspaces.com",
+		  true },
+		{ "https://sfo3.digitaloceanspaces.com/",
+		  "sfo3.digitaloceanspaces.com", "sfo3.digitaloceanspaces.com",
+		  true },
+		{ "http://h//", "h", "h", true },
+		{ "HTTPS://h", "h", "h", true },
+		{ "https://AMS3.Example.com:443", "AMS3.Example.com",
+		  "AMS3.Example.com:443", true },
+		{ "http://127.0.0.1:9000", "127.0.0.1", "127.0.0.1:9000",
+		  true },
+		{ "http://h:65535", "h", "h:65535", true },
+		{ "http://[::1]:9000", "[::1]", "[::1]:9000", true },
+		{ "http://[::1]/", "[::1]", "[::1]", true },
+		{ "http://[fe80::1%25eth0]:9000", "[fe80::1%25eth0]",
+		  "[fe80::1%25eth0]:9000", true },
+		{ "https://at.example/xrpc", "at.example", "at.example",
+		  false },
+		{ "http://h/?", "h", "h", false },
+		{ "http://h#top", "h", "h", false },
+		/* Refused: no or another scheme, no host, bad ports. */
+		{ "oven.local", NULL, "Bad scheme", false },
+		{ "//oven.local", NULL, "Bad scheme", false },
+		{ "ftp://x", NULL, "the scheme must be http or https", false },
+		{ "file:///etc/passwd", NULL, "http or https", false },
+		{ "http://", NULL, "No host part", false },
+		{ "https:///path", NULL, "followed by // and the host", false },
+		{ "http:/h", NULL, "followed by // and the host", false },
+		{ "http:h", NULL, "slashes", false },
+		{ "http://h:abc", NULL, "Port number", false },
+		{ "http://h:65536", NULL, "Port number", false },
+		{ "http://h:0", NULL, "from 1 to 65535", false },
+		{ "http://[::1", NULL, "IPv6", false },
+		/* Refused: user or password, shown wherever the URL is. */
+		{ "https://u:hunter2@h/", NULL, "user or password", false },
+		{ "https://u@h/", NULL, "user or password", false },
+		{ "https://@h/", NULL, "user or password", false },
+		/* Refused: blanks and control characters anywhere. */
+		{ "http://h /", NULL, "Bad hostname", false },
+		{ "http://h/a b", NULL, "Bad path", false },
+		{ " http://h", NULL, "Bad scheme", false },
+		{ "http://h/\x7f", NULL, "Bad path", false },
+		{ "http://h\t/", NULL, "Bad hostname", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config_url	 u;
+		char			 why[128] = "";
+		int			 rc;
+
+		rc = config_url_parse(cases[i].url, &u, why, sizeof(why));
+		if (cases[i].host == NULL) {
+			if (rc != -1)
+				fail_msg("'%s' was accepted", cases[i].url);
+			if (strstr(why, cases[i].authority) == NULL)
+				fail_msg("'%s': '%s' does not mention '%s'",
+				    cases[i].url, why, cases[i].authority);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("'%s' was refused: %s", cases[i].url, why);
+		assert_string_equal(u.scheme,
+		    strncasecmp(cases[i].url, "https", 5) == 0 ?
+		    "https" : "http");
+		assert_string_equal(u.host, cases[i].host);
+		assert_string_equal(u.authority, cases[i].authority);
+		assert_int_equal(u.bare, cases[i].bare);
+	}
+}
+
+/* A bad URL is named with its value, but never with its password. */
+static void
+test_bad_url_hides_its_password(void **state)
+{
+	struct silo_config	 c;
+	char			 err[1024];
+
+	setenv("MONGODB_CONNECTION_STRING", "mongodb://127.0.0.1", 1);
+	setenv("PDS_URL", "https://silo:hunter2@at.example", 1);
+	setenv("OVEN_URL", "ftp://oven.example", 1);
+	assert_int_equal(config_load(&c, NULL, NULL, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "PDS_URL='https://silo:****@at.example' "
+	    "(environment): expected an http:// or https:// URL "
+	    "(a user or password does not belong in it)"));
+	assert_non_null(strstr(err, "OVEN_URL='ftp://oven.example' "
+	    "(environment): expected an http:// or https:// URL "
+	    "(the scheme must be http or https)"));
+	assert_null(strstr(err, "hunter2"));
+}
+
 static void
 test_tokens_are_checked_without_echoing_them(void **state)
 {
@@ -347,6 +452,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_env_file, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_listen_forms, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_mask_uri, clean_env, remove_file),
+		cmocka_unit_test_setup_teardown(test_url_parse, clean_env,
+		    remove_file),
+		cmocka_unit_test_setup_teardown(test_bad_url_hides_its_password,
+		    clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_tokens_are_checked_without_echoing_them, clean_env, remove_file),
 		cmocka_unit_test_setup_teardown(test_print_masks_secrets, clean_env, remove_file),
 	};

@@ -146,6 +146,98 @@ test_request_ids_are_unique_hex(void **state)
 	assert_true(request_id_valid(a));
 }
 
+/* The one ISO 8601 writer, in each of its three lengths. */
+static void
+test_clock_iso(void **state)
+{
+	static const struct {
+		int64_t			 ms;	/* since the epoch */
+		enum clock_iso_unit	 unit;	/* how much of it */
+		const char		*want;	/* the text */
+	} cases[] = {
+		{ 0, CLOCK_ISO_S, "1970-01-01T00:00:00Z" },
+		{ 0, CLOCK_ISO_MS, "1970-01-01T00:00:00.000Z" },
+		{ 0, CLOCK_ISO_DAY, "1970-01-01" },
+		{ 1795467600250LL, CLOCK_ISO_MS, "2026-11-23T21:00:00.250Z" },
+		{ 1795467600999LL, CLOCK_ISO_S, "2026-11-23T21:00:00Z" },
+		{ 1795467600999LL, CLOCK_ISO_DAY, "2026-11-23" },
+		{ 951782400000LL, CLOCK_ISO_DAY, "2000-02-29" },
+		{ 1795478399999LL, CLOCK_ISO_MS, "2026-11-23T23:59:59.999Z" },
+		/* Before 1970: the second before, and what is left of it. */
+		{ -1, CLOCK_ISO_MS, "1969-12-31T23:59:59.999Z" },
+		{ -1500, CLOCK_ISO_MS, "1969-12-31T23:59:58.500Z" },
+		{ -1000, CLOCK_ISO_S, "1969-12-31T23:59:59Z" },
+		{ -1, CLOCK_ISO_DAY, "1969-12-31" },
+	};
+	char	 out[CLOCK_ISO_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(clock_iso(cases[i].ms, cases[i].unit, out,
+		    sizeof(out)));
+		assert_string_equal(out, cases[i].want);
+	}
+	/* Exactly enough room, then one byte too little. */
+	assert_true(clock_iso(0, CLOCK_ISO_MS, out, 25));
+	assert_false(clock_iso(0, CLOCK_ISO_MS, out, 24));
+	assert_true(clock_iso(0, CLOCK_ISO_S, out, 21));
+	assert_false(clock_iso(0, CLOCK_ISO_S, out, 20));
+	assert_true(clock_iso(0, CLOCK_ISO_DAY, out, 11));
+	assert_false(clock_iso(0, CLOCK_ISO_DAY, out, 10));
+}
+
+/* resp_add_time: whole seconds, and null for what is no time. */
+static void
+test_add_time(void **state)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	*text;
+
+	resp_add_time(o, "at", 1795467600.9);
+	resp_add_time(o, "epoch", 0);
+	resp_add_time(o, "nan", 0.0 / 0.0);
+	resp_add_time(o, "huge", 1e300);
+	text = cJSON_PrintUnformatted(o);
+	assert_string_equal(text, "{\"at\":\"2026-11-23T21:00:00Z\","
+	    "\"epoch\":\"1970-01-01T00:00:00Z\",\"nan\":null,\"huge\":null}");
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* The shared FNV-1a 64 (published test vectors) and lower-case hex. */
+static void
+test_hash_and_hex(void **state)
+{
+	static const unsigned char	 bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
+	char				 hex[2 * sizeof(bytes) + 1];
+
+	assert_true(hash_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+	assert_true(hash_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+	assert_true(hash_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+	assert_true(hash_fnv1a64("foobar!", 6) == 0x85944171f73967e8ULL);
+	hex_lower(bytes, sizeof(bytes), hex);
+	assert_string_equal(hex, "000fa5ff");
+	hex_lower(bytes, 0, hex);
+	assert_string_equal(hex, "");
+}
+
+/* A request id takes as many whole bytes as the buffer has room for. */
+static void
+test_request_id_fits_its_buffer(void **state)
+{
+	char	 buf[40];
+
+	for (size_t sz = 1; sz <= sizeof(buf); sz++) {
+		size_t	 want = sz - 1 - (sz - 1) % 2;
+
+		memset(buf, 'x', sizeof(buf));
+		request_id_make(buf, sz);
+		if (want > 32)
+			want = 32;
+		assert_int_equal(strlen(buf), want);
+		assert_int_equal(strspn(buf, "0123456789abcdef"), want);
+	}
+}
+
 int
 main(void)
 {
@@ -159,6 +251,10 @@ main(void)
 		cmocka_unit_test(test_status_texts),
 		cmocka_unit_test(test_request_id_validation),
 		cmocka_unit_test(test_request_ids_are_unique_hex),
+		cmocka_unit_test(test_clock_iso),
+		cmocka_unit_test(test_add_time),
+		cmocka_unit_test(test_hash_and_hex),
+		cmocka_unit_test(test_request_id_fits_its_buffer),
 	};
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }

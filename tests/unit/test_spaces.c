@@ -352,6 +352,65 @@ test_open_rejects(void **state)
 	spaces_close(&s);
 }
 
+/* The endpoint's tricky forms: what the client connects to, or why not. */
+static void
+test_open_endpoints(void **state)
+{
+	static const struct {
+		const char	*endpoint;	/* as configured */
+		const char	*host;		/* s.host, or NULL: refused */
+		const char	*why;		/* in the error when refused */
+	} cases[] = {
+		{ "http://127.0.0.1:9000", "127.0.0.1:9000", NULL },
+		{ "http://127.0.0.1:9000/", "127.0.0.1:9000", NULL },
+		{ "https://nyc3.digitaloceanspaces.com//",
+		  "nyc3.digitaloceanspaces.com", NULL },
+		{ "http://[::1]:9000", "[::1]:9000", NULL },
+		{ "http://[::1]", "[::1]", NULL },
+		{ "https://nyc3.digitaloceanspaces.com/bucket", NULL,
+		  "path, query or fragment" },
+		{ "https://nyc3.digitaloceanspaces.com?x=1", NULL,
+		  "path, query or fragment" },
+		{ "https://nyc3.digitaloceanspaces.com/#f", NULL,
+		  "path, query or fragment" },
+		{ "https://key:hunter2@nyc3.digitaloceanspaces.com", NULL,
+		  "'https://key:****@nyc3.digitaloceanspaces.com': expected "
+		  "http(s)://host[:port] (a user or password" },
+		{ "http://127.0.0.1:99999", NULL, "Port number" },
+		{ "http://127.0.0.1:0", NULL, "from 1 to 65535" },
+		{ "https://", NULL, "No host part" },
+		{ "https:///bucket", NULL, "followed by // and the host" },
+		{ "s3://bucket", NULL, "http or https" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spaces		 s;
+		struct spaces_opts	 o = { .endpoint = cases[i].endpoint,
+					    .key = "k", .secret = "s" };
+		char			 err[256] = "";
+		int			 rc;
+
+		rc = spaces_open(&s, &o, err, sizeof(err));
+		if (cases[i].host == NULL) {
+			if (rc != -1)
+				fail_msg("'%s' was accepted",
+				    cases[i].endpoint);
+			if (strstr(err, cases[i].why) == NULL)
+				fail_msg("'%s': '%s' does not mention '%s'",
+				    cases[i].endpoint, err, cases[i].why);
+			assert_null(strstr(err, "hunter2"));
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("'%s' was refused: %s", cases[i].endpoint,
+			    err);
+		assert_string_equal(s.host, cases[i].host);
+		assert_string_equal(s.region, strstr(cases[i].host, "nyc3") ?
+		    "nyc3" : "us-east-1");
+		spaces_close(&s);
+	}
+}
+
 int
 main(void)
 {
@@ -365,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_list_malformed),
 		cmocka_unit_test(test_list_stop_and_retry),
 		cmocka_unit_test(test_open_rejects),
+		cmocka_unit_test(test_open_endpoints),
 	};
 	return cmocka_run_group_tests_name("spaces", tests, NULL, NULL);
 }
