@@ -177,16 +177,16 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	health_engine(&status, have_status, body);
 	if (have_status)
 		cJSON_AddNumberToObject(body, "uptime_s",
-		    bson_lookup_double(&status, "uptime", 0));
+		    mongo_get_double(&status, "uptime", 0));
 	else
 		cJSON_AddNullToObject(body, "uptime_s");
 	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
-	if (have_status && bson_lookup_int64(&status, "connections.current", -1) >= 0) {
+	if (have_status && mongo_get_int64(&status, "connections.current", -1) >= 0) {
 		conns = cJSON_AddObjectToObject(body, "connections");
 		resp_add_int(conns, "current",
-		    bson_lookup_int64(&status, "connections.current", 0));
+		    mongo_get_int64(&status, "connections.current", 0));
 		resp_add_int(conns, "available",
-		    bson_lookup_int64(&status, "connections.available", 0));
+		    mongo_get_int64(&status, "connections.available", 0));
 	} else
 		cJSON_AddNullToObject(body, "connections");
 	if (!have_status)
@@ -221,12 +221,12 @@ collection_stats_fetch(struct mongo *m, const char *name,
 	cs->category = category_of(name);
 	if ((rc = mongo_storage_stats(m, name, &stats, e)) != MONGO_STATS_OK)
 		return rc;
-	cs->documents = bson_lookup_int64(&stats, "count", 0);
-	cs->size = bson_lookup_int64(&stats, "size", 0);
-	cs->storage = bson_lookup_int64(&stats, "storageSize", 0);
-	cs->avg_obj = bson_lookup_int64(&stats, "avgObjSize", 0);
-	cs->indexes = bson_lookup_int64(&stats, "nindexes", 0);
-	cs->index_size = bson_lookup_int64(&stats, "totalIndexSize", 0);
+	cs->documents = mongo_get_int64(&stats, "count", 0);
+	cs->size = mongo_get_int64(&stats, "size", 0);
+	cs->storage = mongo_get_int64(&stats, "storageSize", 0);
+	cs->avg_obj = mongo_get_int64(&stats, "avgObjSize", 0);
+	cs->indexes = mongo_get_int64(&stats, "nindexes", 0);
+	cs->index_size = mongo_get_int64(&stats, "totalIndexSize", 0);
 	if (cs->avg_obj == 0 && cs->documents > 0)
 		cs->avg_obj = cs->size / cs->documents;
 	bson_destroy(&stats);

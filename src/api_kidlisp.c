@@ -189,7 +189,7 @@ struct keep_sums {
 static bool
 group_type_is(const bson_t *doc, const char *dotted, const char *type)
 {
-	const char	*t = bson_lookup_utf8(doc, dotted);
+	const char	*t = mongo_get_utf8(doc, dotted);
 
 	return t != NULL && strcmp(t, type) == 0;
 }
@@ -198,7 +198,7 @@ static int
 keep_row(const bson_t *doc, void *arg)
 {
 	struct keep_sums *s = arg;
-	int64_t		 n = bson_lookup_int64(doc, "n", 0);
+	int64_t		 n = mongo_get_int64(doc, "n", 0);
 	bson_iter_t	 it;
 
 	if (group_type_is(doc, "_id.k", "object"))
@@ -356,7 +356,7 @@ list_row(const bson_t *doc, void *arg)
 {
 	struct kidlisp_list *l = arg;
 	cJSON		*o = cJSON_CreateObject();
-	const char	*code = bson_lookup_utf8(doc, "code"), *by, *handle, *src;
+	const char	*code = mongo_get_utf8(doc, "code"), *by, *handle, *src;
 	bson_iter_t	 it;
 	char		 idx[16];
 
@@ -364,16 +364,16 @@ list_row(const bson_t *doc, void *arg)
 		cJSON_AddStringToObject(o, "code", code);
 	else
 		cJSON_AddNullToObject(o, "code");
-	resp_add_int(o, "hits", bson_lookup_int64(doc, "hits", 0));
+	resp_add_int(o, "hits", mongo_get_int64(doc, "hits", 0));
 	if (bson_iter_init_find(&it, doc, "when") && BSON_ITER_HOLDS_DATE_TIME(&it))
 		resp_add_time(o, "when", (double)bson_iter_date_time(&it) / 1e3);
 	else
 		cJSON_AddNullToObject(o, "when");
-	by = l->keeps && bson_lookup_utf8(doc, "kept.keptBy") != NULL ?
-	    bson_lookup_utf8(doc, "kept.keptBy") : bson_lookup_utf8(doc, "user");
+	by = l->keeps && mongo_get_utf8(doc, "kept.keptBy") != NULL ?
+	    mongo_get_utf8(doc, "kept.keptBy") : mongo_get_utf8(doc, "user");
 	/* The handle: @handles' by the sub (filled in later), else the one
 	 * the piece itself carries. */
-	handle = bson_lookup_utf8(doc, "handle");
+	handle = mongo_get_utf8(doc, "handle");
 	if (handle != NULL)
 		cJSON_AddStringToObject(o, "handle", handle);
 	else
@@ -391,16 +391,16 @@ list_row(const bson_t *doc, void *arg)
 			resp_add_time(o, "kept_at", (double)bson_iter_date_time(&it) / 1e3);
 		else
 			cJSON_AddNullToObject(o, "kept_at");
-		if (bson_lookup_utf8(doc, "kept.network") != NULL)
-			cJSON_AddStringToObject(o, "network", bson_lookup_utf8(doc, "kept.network"));
+		if (mongo_get_utf8(doc, "kept.network") != NULL)
+			cJSON_AddStringToObject(o, "network", mongo_get_utf8(doc, "kept.network"));
 		else
 			cJSON_AddNullToObject(o, "network");
-		if (bson_lookup_int64(doc, "kept.tokenId", -1) >= 0)
-			resp_add_int(o, "token_id", bson_lookup_int64(doc, "kept.tokenId", 0));
+		if (mongo_get_int64(doc, "kept.tokenId", -1) >= 0)
+			resp_add_int(o, "token_id", mongo_get_int64(doc, "kept.tokenId", 0));
 		else
 			cJSON_AddNullToObject(o, "token_id");
 	}
-	if (l->source > 0 && (src = bson_lookup_utf8(doc, "source")) != NULL)
+	if (l->source > 0 && (src = mongo_get_utf8(doc, "source")) != NULL)
 		add_source(o, src, l->source);
 	cJSON_AddItemToArray(l->items, o);
 	return 0;
@@ -411,7 +411,7 @@ static int
 handle_row(const bson_t *doc, void *arg)
 {
 	cJSON		*items = arg, *o;
-	const char	*id = bson_lookup_utf8(doc, "_id"), *h = bson_lookup_utf8(doc, "handle");
+	const char	*id = mongo_get_utf8(doc, "_id"), *h = mongo_get_utf8(doc, "handle");
 	char		 at[160];
 
 	if (id == NULL || h == NULL)
@@ -501,7 +501,7 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 
 	switch (mongo_storage_stats(ctx->mongo, "kidlisp", &stats, &f->error)) {
 	case MONGO_STATS_OK:
-		resp_add_int(body, "total", bson_lookup_int64(&stats, "count", 0));
+		resp_add_int(body, "total", mongo_get_int64(&stats, "count", 0));
 		bson_destroy(&stats);
 		break;
 	case MONGO_STATS_GONE:

@@ -87,9 +87,9 @@ snapshot_row(const bson_t *doc, cJSON *o)
 		cJSON_AddNullToObject(o, "snapshot_age_s");
 	}
 	cJSON_AddNumberToObject(o, "bytes",
-	    (double)bson_lookup_int64(doc, "totals.bytes", 0));
+	    (double)mongo_get_int64(doc, "totals.bytes", 0));
 	cJSON_AddNumberToObject(o, "objects",
-	    (double)bson_lookup_int64(doc, "totals.objects", 0));
+	    (double)mongo_get_int64(doc, "totals.objects", 0));
 }
 
 /* The latest good storage snapshot, read where the storage job writes it. */

@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "extern.h"
+#include "silo.h"
 
 #define	SERVICES_MAX_PROBES	2	/* probes one service needs */
 #define	OVEN_RECENT_BAKES	10	/* bakes listed from oven-bakes */
@@ -367,12 +367,12 @@ sync_row(const bson_t *doc, void *arg)
 {
 	struct sync_sums *s = arg;
 	bson_iter_t	 it;
-	const char	*rkey = bson_lookup_utf8(doc, "_id.r");
-	const char	*user = bson_lookup_utf8(doc, "_id.u");
+	const char	*rkey = mongo_get_utf8(doc, "_id.r");
+	const char	*user = mongo_get_utf8(doc, "_id.u");
 	bool		 excluded = false, synced = rkey != NULL &&
 			    strcmp(rkey, "string") == 0;
 	int		 guest;
-	int64_t		 n = bson_lookup_int64(doc, "n", 0);
+	int64_t		 n = mongo_get_int64(doc, "n", 0);
 
 	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.x", &it) &&
 	    BSON_ITER_HOLDS_BOOL(&it))

@@ -515,8 +515,8 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 		    kind == ID_HANDLE ? "with handle @" : "", id);
 		goto out;
 	}
-	if (bson_lookup_utf8(&doc, "_id") != NULL)
-		sub = strdup(bson_lookup_utf8(&doc, "_id"));
+	if (mongo_get_utf8(&doc, "_id") != NULL)
+		sub = strdup(mongo_get_utf8(&doc, "_id"));
 	if (sub == NULL)
 		resp_error(resp, 404, "not_found", "user %.256s has no string id",
 		    id);
@@ -537,8 +537,8 @@ api_storage_handle(struct silo_ctx *ctx, const char *sub)
 
 	if (api_storage_find_one(ctx->mongo, NULL, "@handles", filter, NULL,
 	    &doc, &e)) {
-		if (bson_lookup_utf8(&doc, "handle") != NULL)
-			v = cJSON_CreateString(bson_lookup_utf8(&doc, "handle"));
+		if (mongo_get_utf8(&doc, "handle") != NULL)
+			v = cJSON_CreateString(mongo_get_utf8(&doc, "handle"));
 		bson_destroy(&doc);
 	}
 	bson_destroy(filter);
@@ -678,7 +678,7 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
 		body = api_storage_body(at);
 		cJSON_AddNumberToObject(body, "limit", (double)limit);
 		cJSON_AddNumberToObject(body, "users_with_objects",
-		    (double)bson_lookup_int64(&snap, "users.count", 0));
+		    (double)mongo_get_int64(&snap, "users.count", 0));
 		cJSON_ArrayForEach(row, list)
 			cJSON_AddNumberToObject(row, "rank", ++rank);
 		cJSON_AddItemToObject(body, "users", list);

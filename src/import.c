@@ -399,8 +399,8 @@ batch_write_errors(struct import_run *r, bson_iter_t *errs, size_t *nerrors)
 		bson_iter_document(errs, &len, &data);
 		if (!bson_init_static(&werr, data, len))
 			continue;
-		index = bson_lookup_int64(&werr, "index", -1);
-		code = bson_lookup_int64(&werr, "code", 0);
+		index = mongo_get_int64(&werr, "index", -1);
+		code = mongo_get_int64(&werr, "code", 0);
 		if (bson_iter_init_find(&it, &werr, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
 			msg = bson_iter_utf8(&it, NULL);
 		if (index < 0 || (size_t)index >= r->batch.n) {
@@ -459,7 +459,7 @@ batch_flush(struct import_run *r, int64_t docs_done)
 			rc = -1;
 		}
 	}
-	r->inserted += (int64_t)bson_lookup_int64(&reply, "nInserted", 0);
+	r->inserted += (int64_t)mongo_get_int64(&reply, "nInserted", 0);
 	bson_destroy(&reply);
 	mongoc_bulk_operation_destroy(bulk);
 	bson_destroy(opts);
@@ -864,17 +864,17 @@ import_resume_point(struct import_run *r, bool *done)
 	if (have && bson_iter_init_find(&it, &state, "status") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		status = bson_iter_utf8(&it, NULL);
-	if (have && bson_lookup_int64(&state, "file_bytes", -1) == (int64_t)r->e->bytes) {
+	if (have && mongo_get_int64(&state, "file_bytes", -1) == (int64_t)r->e->bytes) {
 		if (strcmp(status, "complete") != 0)
-			r->resume_from = bson_lookup_int64(&state, "docs_done", 0);
+			r->resume_from = mongo_get_int64(&state, "docs_done", 0);
 		else if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) ==
 		    MONGO_STATS_OK) {
 			/* The metadata count suffices to skip the load; the
 			 * verification afterwards counts exactly. */
-			*done = bson_lookup_int64(&stats, "count", -1) ==
-			    bson_lookup_int64(&state, "file_docs", -2);
+			*done = mongo_get_int64(&stats, "count", -1) ==
+			    mongo_get_int64(&state, "file_docs", -2);
 			if (*done)
-				r->e->file_docs = bson_lookup_int64(&state, "file_docs", -1);
+				r->e->file_docs = mongo_get_int64(&state, "file_docs", -1);
 			bson_destroy(&stats);
 		}
 	}
@@ -917,7 +917,7 @@ import_server_count(struct import_run *r)
 
 	if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) != MONGO_STATS_OK)
 		return -1;
-	n = bson_lookup_int64(&stats, "count", -1);
+	n = mongo_get_int64(&stats, "count", -1);
 	bson_destroy(&stats);
 	return n;
 }

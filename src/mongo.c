@@ -335,7 +335,7 @@ mongo_collection_names(struct mongo *m, bson_error_t *e)
 
 /* Find a numeric field (int32, int64 or double) by dotted path. */
 static bool
-bson_lookup_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
+mongo_get_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
 {
 	bson_iter_t	 it;
 
@@ -346,16 +346,16 @@ bson_lookup_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
 
 /* A numeric field of any BSON number type, or dflt. */
 int64_t
-bson_lookup_int64(const bson_t *doc, const char *dotted, int64_t dflt)
+mongo_get_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 {
 	bson_iter_t	 it;
 
-	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
 }
 
 /* A string field by dotted path, or NULL. */
 const char *
-bson_lookup_utf8(const bson_t *doc, const char *dotted)
+mongo_get_utf8(const bson_t *doc, const char *dotted)
 {
 	bson_iter_t	 it;
 
@@ -366,9 +366,9 @@ bson_lookup_utf8(const bson_t *doc, const char *dotted)
 }
 
 double
-bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
+mongo_get_double(const bson_t *doc, const char *dotted, double dflt)
 {
 	bson_iter_t	 it;
 
-	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
 }

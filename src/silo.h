@@ -1,17 +1,45 @@
 /*
- * silo.h: the interfaces between silo's subsystems.
+ * silo.h: the interfaces between silo's subsystems, as a handler sees them.
  *
  * silo is one program with one process model: a master that owns the
  * FastCGI listen socket and supervises a pool of pre-forked workers, each
- * serving one request at a time, synchronously, against MongoDB (and, in
- * later subsystems, Spaces and AC's other services).  This header is what a
+ * serving one request at a time, synchronously, against MongoDB, with
+ * Spaces and AC's other services behind it.  This header is what a
  * handler needs: the configuration, the request it is answering, the
- * response it fills in, the per-worker MongoDB handle and the route table.
- * The edge's own plumbing (the FastCGI loop, supervision, query parsing
- * internals) lives in extern.h.
+ * response it fills in, the worker's MongoDB client and what AC's
+ * collections mean.  An api_*.c file includes this header alone; the
+ * edge's own plumbing (the FastCGI loop, supervision, rendering), the
+ * clients' internals and the jobs live in extern.h.
  *
- * Naming: every exported symbol carries the prefix of the file that defines
- * it (config_, log_, query_, resp_, router_, mongo_, api_db_, ...).
+ * The files, by layer; each calls only downwards:
+ *
+ *   edge      main.c (the command line), serve.c (master, supervision),
+ *             worker.c (FastCGI loop, request ids), router.c and
+ *             routes.c (matching, the route table), access.c (tokens),
+ *             query.c (query strings), response.c (answers, rendering)
+ *   handlers  api_db.c, api_storage.c, api_services.c, api_kidlisp.c,
+ *             api_overview.c, api_misc.c: one file per /api area
+ *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
+ *             cache.c (the cache the workers share)
+ *   jobs      import.c with manifest.c, docstream.c, progress.c
+ *             (silo import); storage.c with storage_key.c (silo storage)
+ *   base      config.c, log.c, ac.c (what AC's collections mean)
+ *
+ * Naming: every exported symbol carries the prefix of the file that
+ * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
+ * api_db_, ...).  The exceptions are the clock_ helpers below (inline,
+ * no file), silo_routes (routes.c), api_ping (api_misc.c) and
+ * request_id_* (worker.c).
+ *
+ * Return values: an operation returns 0, or -1 on failure; a predicate
+ * returns bool; a constructor returns the new object, or NULL.  Error
+ * text goes to a caller's buffer, err and errsz (why and whysz where the
+ * answer is a refusal rather than a failure).  The exceptions: mongo.c's
+ * operations return bool (true: done) with a bson_error_t, as libmongoc
+ * does; a count is -1 on failure (mongo_count); a three-way outcome is
+ * an enum (mongo_storage_stats, router_match) or 0/1/-1 with 1 for "held
+ * by another" (storage_lock_take, storage_spawn); and the clients keep
+ * their last error in their own struct (spaces, docstream, manifest).
  */
 #ifndef SILO_H
 #define SILO_H
@@ -21,10 +49,47 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
 
+#include <bson/bson.h>
 #include <cjson/cJSON.h>
 
 struct mongo;
+
+/* ------------------------------------------------------------------ */
+/* Clocks                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Milliseconds on the monotonic clock, for measuring durations. */
+static inline double
+clock_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Seconds since the epoch on the real-time clock, for timestamps. */
+static inline double
+clock_real(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whole milliseconds since the epoch, as BSON dates count them. */
+static inline int64_t
+clock_real_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------------ */
 /* Logging (log.c)                                                     */
@@ -49,6 +114,8 @@ void	 log_msg(enum log_level, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Configuration (config.c)                                            */
 /* ------------------------------------------------------------------ */
+
+#define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
 
 /* Where the FastCGI listen socket comes from. */
 enum listen_kind {
@@ -126,8 +193,6 @@ const char *config_default_env_file(void);
 /* ------------------------------------------------------------------ */
 /* Query strings (query.c)                                             */
 /* ------------------------------------------------------------------ */
-
-#define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
 
 #define	QUERY_MAX_PARAMS	32	/* more than this is a 400 */
 
@@ -237,6 +302,43 @@ void	 router_dispatch(const struct route *, size_t nroutes,
 	    struct silo_ctx *, struct silo_request *, struct silo_response *);
 
 /* ------------------------------------------------------------------ */
+/* MongoDB, as handlers use it (mongo.c)                               */
+/* ------------------------------------------------------------------ */
+
+/* The outcome of asking for a collection's storage statistics. */
+enum mongo_stats {
+	MONGO_STATS_OK,		/* stats filled in */
+	MONGO_STATS_GONE,	/* the collection no longer exists */
+	MONGO_STATS_ERROR	/* the error is set */
+};
+
+/* Called per document of a find or aggregation; non-zero stops it. */
+typedef int (*mongo_doc_cb)(const bson_t *doc, void *arg);
+
+bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,
+	    bson_t *reply, bson_error_t *);
+int64_t	 mongo_count(struct mongo *, const char *collection,
+	    const bson_t *filter, bson_error_t *);
+enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
+	    bson_t *stats, bson_error_t *);
+char	**mongo_collection_names(struct mongo *, bson_error_t *);
+bool	 mongo_find_each(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_aggregate_each(struct mongo *, const char *collection,
+	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_error_is_unavailable(const bson_error_t *);
+int64_t	 mongo_get_int64(const bson_t *, const char *dotted, int64_t dflt);
+double	 mongo_get_double(const bson_t *, const char *dotted, double dflt);
+const char *mongo_get_utf8(const bson_t *, const char *dotted);
+
+/* A database failure, as a summary reports it. */
+struct db_fail {
+	bson_error_t	 error;		/* the driver's error */
+	char		 doing[160];	/* what was being asked */
+};
+
+/* ------------------------------------------------------------------ */
 /* Collections and their categories (category.c)                      */
 /* ------------------------------------------------------------------ */
 
@@ -342,5 +444,20 @@ void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_overview(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
+
+/* Summaries the overview shares with the areas' own answers. */
+cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
+cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
+cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
+bson_t	*api_db_registered_filter(void);
+bson_t	*api_db_with_did_filter(void);
+void	 api_db_fail_set(struct db_fail *, const bson_error_t *,
+	    const char *doing);
+cJSON	*api_db_fail_json(const struct db_fail *);
+void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
+	    const struct db_fail *);
+void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
+size_t	 api_services_count(void);
+cJSON	*api_kidlisp_headline(struct silo_ctx *);
 
 #endif /* SILO_H */

@@ -610,8 +610,8 @@ storage_tape_owner(const bson_t *doc, void *arg)
 {
 	struct storage_owners	*o = arg;
 	struct storage_slot	*s;
-	const char		*code = bson_lookup_utf8(doc, "code");
-	const char		*user = bson_lookup_utf8(doc, "user");
+	const char		*code = mongo_get_utf8(doc, "code");
+	const char		*user = mongo_get_utf8(doc, "user");
 
 	if (code == NULL)
 		return 0;
@@ -787,8 +787,8 @@ storage_handle_found(const bson_t *doc, void *arg)
 	struct storage_walk	*w = arg;
 	struct storage_slot	*s;
 	struct storage_user	*u;
-	const char		*sub = bson_lookup_utf8(doc, "_id");
-	const char		*handle = bson_lookup_utf8(doc, "handle");
+	const char		*sub = mongo_get_utf8(doc, "_id");
+	const char		*handle = mongo_get_utf8(doc, "handle");
 
 	if (sub == NULL || handle == NULL || (s = storage_map_get(
 	    &w->users, sub, strlen(sub), 0)) == NULL)
