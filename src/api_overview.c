@@ -42,7 +42,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "extern.h"
+#include "silo.h"
 
 /* One database-backed section. */
 struct overview_part {
@@ -101,7 +101,7 @@ overview_storage(struct silo_ctx *ctx, struct db_fail *f)
 	bson_t	 snap;
 	cJSON	*o = cJSON_CreateObject();
 
-	if (api_storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
+	if (storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
 		snapshot_row(&snap, o);
 		bson_destroy(&snap);
 	} else if (f->error.code != 0) {

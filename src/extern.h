@@ -360,9 +360,6 @@ int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
 /* Storage snapshots (storage.c)                                       */
 /* ------------------------------------------------------------------ */
 
-#define	STORAGE_DB		"silo"		/* silo's own database */
-#define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one document per refresh */
-#define	STORAGE_USERS		"storage_users"	/* per-user rows of good snapshots */
 #define	STORAGE_ROOT		"root"		/* the kind of a key with no folder */
 #define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
 
@@ -403,25 +400,6 @@ void	 storage_classify(enum storage_role, const char *key,
 	    struct storage_class *);
 enum storage_role storage_role_of(const struct silo_config *,
 	    const char *bucket);
-int	 storage_lock_take(const char *path, int *fd, char *holder,
-	    size_t holdersz);
 int	 storage_main(const struct silo_config *, const struct storage_opts *);
-
-/* ------------------------------------------------------------------ */
-/* The storage API (api_storage.c)                                    */
-/* ------------------------------------------------------------------ */
-
-/* What a /api/storage/user/:id names. */
-enum api_storage_id {
-	ID_HANDLE,		/* an AC handle, '@' dropped */
-	ID_SUB,			/* an auth0 sub: <provider>|<id> */
-	ID_DID,			/* did:<method>:<id> */
-	ID_BAD			/* none of them: a 400 */
-};
-
-enum api_storage_id api_storage_parse_id(const char *id, const char **name,
-	    char *why, size_t whysz);
-bool	 api_storage_newest(struct mongo *, const char *status,
-	    const bson_t *projection, bson_t *out, bson_error_t *);
 
 #endif /* SILO_EXTERN_H */

@@ -38,8 +38,8 @@
  * operations return bool (true: done) with a bson_error_t, as libmongoc
  * does; a count is -1 on failure (mongo_count); a three-way outcome is
  * an enum (mongo_storage_stats, router_match) or 0/1/-1 with 1 for "held
- * by another" (storage_lock_take, storage_spawn); and the clients keep
- * their last error in their own struct (spaces, docstream, manifest).
+ * by another" (storage_spawn); and the clients keep their last error in
+ * their own struct (spaces, docstream, manifest).
  */
 #ifndef SILO_H
 #define SILO_H
@@ -327,6 +327,14 @@ bool	 mongo_find_each(struct mongo *, const char *db,
 	    mongo_doc_cb, void *arg, bson_error_t *);
 bool	 mongo_aggregate_each(struct mongo *, const char *collection,
 	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_find_one(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    bson_t *out, bson_error_t *);
+cJSON	*mongo_find_json(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    bson_error_t *);
+cJSON	*mongo_doc_json(const bson_t *, bool array);
+void	 mongo_date_iso(int64_t ms, char *out, size_t outsz);
 bool	 mongo_error_is_unavailable(const bson_error_t *);
 int64_t	 mongo_get_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 mongo_get_double(const bson_t *, const char *dotted, double dflt);
@@ -409,6 +417,19 @@ cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
 void	 cache_stamp(cJSON *obj, double cached_at);
 
 /* ------------------------------------------------------------------ */
+/* Storage snapshots, as the API reads them (storage.c)                */
+/* ------------------------------------------------------------------ */
+
+#define	STORAGE_DB		"silo"		/* silo's own database */
+#define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one per refresh */
+#define	STORAGE_USERS		"storage_users"	/* good snapshots' users */
+
+bool	 storage_newest(struct mongo *, const char *status,
+	    const bson_t *projection, bson_t *out, bson_error_t *);
+int	 storage_spawn(const struct silo_config *, pid_t *pid, char *why,
+	    size_t whysz);
+
+/* ------------------------------------------------------------------ */
 /* Handlers per API area                                               */
 /* ------------------------------------------------------------------ */
 
@@ -459,5 +480,16 @@ void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
 void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
 cJSON	*api_kidlisp_headline(struct silo_ctx *);
+
+/* What a /api/storage/user/:id names. */
+enum api_storage_id {
+	ID_HANDLE,		/* an AC handle, '@' dropped */
+	ID_SUB,			/* an auth0 sub: <provider>|<id> */
+	ID_DID,			/* did:<method>:<id> */
+	ID_BAD			/* none of them: a 400 */
+};
+
+enum api_storage_id api_storage_parse_id(const char *id, const char **name,
+	    char *why, size_t whysz);
 
 #endif /* SILO_H */

@@ -54,11 +54,15 @@
  * drops the lock when its holder dies, however it dies, so a killed
  * refresh leaves no stale lock and no expiry has to be guessed, which a
  * lock document in MongoDB would need.  silo's API and jobs run on one
- * droplet, so a file lock is enough.  The API takes the lock itself
- * before it starts a refresh and hands the locked descriptor to the child
- * (--lock-fd), so "already running" (409) and "started" (202) cannot
- * race.  The holder writes its pid and start time into the file for the
- * 409's message.
+ * droplet, so a file lock is enough.  The API's storage_spawn() takes
+ * the lock itself, then starts `silo storage refresh --lock-fd 3` as a
+ * detached process (fork, setsid, fork again: it is nobody's child and
+ * outlives a worker's restart; stdin /dev/null, stdout and stderr
+ * appended to SILO_STORAGE_LOG) that inherits the locked descriptor.  So
+ * the lock is held without a gap from the request to the end of the
+ * walk, and "already running" (409) and "started" (202) cannot race.
+ * The holder writes its pid and start time into the file for the 409's
+ * message.
  *
  * Progress goes to stderr every STORAGE_PROGRESS_MS, with objects/s, and
  * a summary line at the end.
@@ -69,10 +73,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1296,7 +1303,7 @@ storage_record(struct storage_walk *w)
  * (close it to release).  1: another process holds it; holder says who,
  * from the file.  -1: the file cannot be opened; holder says why.
  */
-int
+static int
 storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
 {
 	ssize_t	 n;
@@ -1339,6 +1346,178 @@ storage_lock_describe(int fd)
 	    when);
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)
 		log_warn("storage: cannot write to the lock file");
+}
+
+/* ------------------------------------------------------------------ */
+/* For the API: the newest snapshot, and starting a refresh            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The newest snapshot with status (NULL: any), only the fields projection
+ * names (NULL: all of it; a snapshot lists prefixes, types and the largest
+ * objects, so readers that need three fields say so).  False if none or
+ * on an error (e->code is then non-zero).
+ */
+bool
+storage_newest(struct mongo *m, const char *status,
+    const bson_t *projection, bson_t *out, bson_error_t *e)
+{
+	bson_t	*filter = status != NULL ?
+		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
+	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+		    "limit", BCON_INT64(1));
+	bool	 found;
+
+	if (projection != NULL)
+		BSON_APPEND_DOCUMENT(opts, "projection", projection);
+
+	found = mongo_find_one(m, STORAGE_DB, STORAGE_SNAPSHOTS, filter, opts,
+	    out, e);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return found;
+}
+
+/*
+ * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
+ * nothing else open but the report pipe (close-on-exec), signals as a new
+ * program expects them; then exec the refresh.  Never returns.
+ */
+static void
+storage_exec(const char *exe, const char *env_file, int lock_fd,
+    int log_fd, int report_fd)
+{
+	const char	*argv[8];
+	size_t		 n = 0;
+	sigset_t	 none;
+	int		 lk, rp, devnull, err;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	lk = fcntl(lock_fd, F_DUPFD, 10);
+	rp = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+	devnull = open("/dev/null", O_RDONLY);
+	if (lk == -1 || rp == -1 || devnull == -1 ||
+	    dup2(devnull, 0) == -1 || dup2(log_fd, 1) == -1 ||
+	    dup2(log_fd, 2) == -1 || dup2(lk, 3) == -1 || dup2(rp, 4) == -1 ||
+	    fcntl(4, F_SETFD, FD_CLOEXEC) == -1)
+		goto fail;
+	closefrom(5);
+	argv[n++] = exe;
+	if (env_file != NULL) {
+		argv[n++] = "--env-file";
+		argv[n++] = env_file;
+	}
+	argv[n++] = "storage";
+	argv[n++] = "refresh";
+	argv[n++] = "--lock-fd";
+	argv[n++] = "3";
+	argv[n] = NULL;
+	execv(exe, (char *const *)argv);
+fail:
+	err = errno;
+	if (write(rp != -1 ? rp : report_fd, &err, sizeof(err)) == -1)
+		_exit(126);
+	_exit(127);
+}
+
+/*
+ * Start the detached refresh holding lock_fd.  Its pid, or -1 with why
+ * set.  The first child only forks again (after setsid) and reports the
+ * grandchild's pid; an exec failure comes back through the same pipe.
+ */
+static pid_t
+storage_fork(const struct silo_config *config, int lock_fd,
+    char *why, size_t whysz)
+{
+	char		 exe[PATH_MAX];
+	ssize_t		 n;
+	int		 log_fd, pipefd[2], err = 0, status;
+	pid_t		 child, refresh = -1;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		snprintf(why, whysz, "cannot find silo's binary: %s",
+		    strerror(errno));
+		return -1;
+	}
+	exe[n] = '\0';
+	if ((log_fd = open(config->storage_log, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		snprintf(why, whysz, "SILO_STORAGE_LOG %s: %s",
+		    config->storage_log, strerror(errno));
+		return -1;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) == -1) {
+		snprintf(why, whysz, "pipe: %s", strerror(errno));
+		close(log_fd);
+		return -1;
+	}
+	if ((child = fork()) == 0) {
+		close(pipefd[0]);
+		setsid();
+		if ((refresh = fork()) == 0)
+			storage_exec(exe, config->env_file, lock_fd, log_fd,
+			    pipefd[1]);
+		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	close(log_fd);
+	if (child == -1)
+		snprintf(why, whysz, "fork: %s", strerror(errno));
+	else {
+		waitpid(child, &status, 0);
+		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
+		    (ssize_t)sizeof(refresh) || refresh <= 0) {
+			snprintf(why, whysz, "fork: the refresh did not start");
+			refresh = -1;
+		} else if (read(pipefd[0], &err, sizeof(err)) ==
+		    (ssize_t)sizeof(err)) {
+			snprintf(why, whysz, "exec %s: %s", exe, strerror(err));
+			refresh = -1;
+		}
+	}
+	close(pipefd[0]);
+	return refresh;
+}
+
+/*
+ * Start `silo storage refresh` for the API, detached and holding the
+ * refresh lock from here on.  0 with *pid set; 1 when another refresh
+ * holds the lock (why says who); -1 with why set.
+ */
+int
+storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
+    size_t whysz)
+{
+	char		 holder[256], err[PATH_MAX + 128];
+	int		 fd;
+
+	switch (storage_lock_take(config->storage_lock, &fd, holder,
+	    sizeof(holder))) {
+	case 1:
+		snprintf(why, whysz, "%s", holder);
+		return 1;
+	case -1:
+		snprintf(why, whysz, "cannot take the storage refresh lock: %s",
+		    holder);
+		return -1;
+	}
+	/* No stale holder's name in a 409 before the refresh writes its own. */
+	if (ftruncate(fd, 0) == -1)
+		log_warn("storage: %s: %s", config->storage_lock, strerror(errno));
+	*pid = storage_fork(config, fd, err, sizeof(err));
+	close(fd);
+	if (*pid == -1) {
+		log_err("storage: cannot start a refresh: %s", err);
+		snprintf(why, whysz, "cannot start `silo storage refresh`: %s",
+		    err);
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
