@@ -357,11 +357,11 @@ int	 spaces_head(struct spaces *, const char *bucket, const char *key,
 int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
 
 /* ------------------------------------------------------------------ */
-/* Storage snapshots (storage.c)                                       */
+/* Storage keys, classified (storage_key.c)                            */
 /* ------------------------------------------------------------------ */
 
-#define	STORAGE_ROOT		"root"		/* the kind of a key with no folder */
-#define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
+#define	STORAGE_ROOT		"root"	/* the kind of a key with no folder */
+#define	STORAGE_MAX_EXT		16	/* a longer "extension" is no type */
 
 /* The part a bucket plays in AC's layout (ac-platform.md section 7). */
 enum storage_role {
@@ -391,15 +391,22 @@ struct storage_class {
 	size_t		 ext_len;	/* its length, 0 for none */
 };
 
+void	 storage_key_classify(enum storage_role, const char *key,
+	    struct storage_class *);
+enum storage_role storage_key_role(const struct silo_config *,
+	    const char *bucket);
+
+/* ------------------------------------------------------------------ */
+/* silo storage refresh (storage.c)                                    */
+/* ------------------------------------------------------------------ */
+
+#define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
+
 /* The command line of `silo storage refresh`. */
 struct storage_opts {
 	int		 lock_fd;	/* a lock inherited from the API, or -1 */
 };
 
-void	 storage_classify(enum storage_role, const char *key,
-	    struct storage_class *);
-enum storage_role storage_role_of(const struct silo_config *,
-	    const char *bucket);
 int	 storage_main(const struct silo_config *, const struct storage_opts *);
 
 #endif /* SILO_EXTERN_H */

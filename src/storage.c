@@ -8,23 +8,14 @@
  *
  * The walk.  Each bucket of SPACES_BUCKETS is listed with spaces_list(),
  * which streams ListObjectsV2 pages and hands over one object at a time.
- * Each object is classified from its bucket's role and its key alone
- * (storage_classify(), a pure function):
- *
- *   user bucket (USER_SPACE_NAME)   <sub>/<kind>/...: the sub is the
- *       owner and the second segment the kind (painting, piece, ...);
- *       <sub>/<file> (recordings, tape zips) is kind "root".
- *   tapes bucket (AT_BLOBS_SPACE_NAME)   tapes/<code>.mp4 and
- *       tapes/<code>-thumb.jpg belong to the tape's user, found through
- *       tapes.code -> tapes.user; a tape without a user is a guest's.
- *   art bucket (ART_SPACE_NAME)   oven/ and og/ are AC's renders and news
- *       cards; everything else is guest uploads, counted as "guest".
- *   any other bucket   AC's own files; the kind is the first segment.
- *
- * In every bucket the kind is also the "prefix" the bucket breakdown is
- * counted under; in the user bucket that is the second segment, because
- * the first is one of ~100k subs.  A key with no folder is kind "root".
- * The file type is the extension of the last segment, lower-cased.
+ * Each object is classified from its bucket's role and its key alone,
+ * by storage_key.c (pure functions, fuzzed): in the user bucket
+ * <sub>/<kind>/... is the sub's; in the tapes bucket tapes/<code>.mp4 and
+ * its thumbnail belong to the tape's user, found through tapes.code ->
+ * tapes.user (a tape without a user is a guest's); in the art bucket
+ * everything but AC's renders (oven/, og/) is a guest upload; any other
+ * bucket holds AC's own files.  The kind is the "prefix" a bucket's
+ * breakdown is counted under; file types are counted lower-cased.
  *
  * Memory grows with the number of users, never with the number of
  * objects: per bucket a table of kinds, one table of file types (both
@@ -87,7 +78,6 @@
 
 #define	STORAGE_MAX_KINDS	500	/* kinds per bucket; the rest "(other)" */
 #define	STORAGE_MAX_TYPES	500	/* file types; the rest "(other)" */
-#define	STORAGE_MAX_EXT		16	/* a longer "extension" is no file type */
 #define	STORAGE_TAPE_BATCH	1000	/* tape objects per tapes lookup */
 #define	STORAGE_LOOKUP_BATCH	500	/* subs per @handles lookup */
 #define	STORAGE_WRITE_BATCH	1000	/* user rows per bulk insert */
@@ -191,142 +181,6 @@ struct storage_walk {
 
 static void storage_error(struct storage_walk *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-
-/* ------------------------------------------------------------------ */
-/* Classifying keys                                                    */
-/* ------------------------------------------------------------------ */
-
-/* The file type: the extension of the key's last segment, 1 to
- * STORAGE_MAX_EXT letters or digits after a dot that does not start it. */
-static void
-storage_ext(const char *key, struct storage_class *c)
-{
-	const char	*base = strrchr(key, '/'), *dot;
-	size_t		 len;
-
-	base = base != NULL ? base + 1 : key;
-	c->ext = "";
-	c->ext_len = 0;
-	if ((dot = strrchr(base, '.')) == NULL || dot == base)
-		return;
-	len = strlen(dot + 1);
-	if (len == 0 || len > STORAGE_MAX_EXT)
-		return;
-	for (size_t i = 0; i < len; i++)
-		if (!isalnum((unsigned char)dot[1 + i]))
-			return;
-	c->ext = dot + 1;
-	c->ext_len = len;
-}
-
-/* A segment of key: its start and length; false past the last. */
-static bool
-storage_segment(const char *key, int n, const char **start, size_t *len)
-{
-	const char	*p = key;
-
-	for (; n > 0; n--) {
-		if ((p = strchr(p, '/')) == NULL)
-			return false;
-		p++;
-	}
-	*start = p;
-	*len = strcspn(p, "/");
-	return true;
-}
-
-/* A tapes-bucket key tapes/<code>.mp4 or tapes/<code>-thumb.jpg: the code. */
-static bool
-storage_tape_code(const char *key, const char **code, size_t *len)
-{
-	static const char *const suffixes[] = { ".mp4", "-thumb.jpg", NULL };
-	const char	*name;
-	size_t		 n;
-
-	if (strncmp(key, "tapes/", 6) != 0)
-		return false;
-	name = key + 6;
-	if (strchr(name, '/') != NULL)
-		return false;
-	n = strlen(name);
-	for (const char *const *s = suffixes; *s != NULL; s++) {
-		size_t	 sl = strlen(*s);
-
-		if (n > sl && strcmp(name + n - sl, *s) == 0) {
-			*code = name;
-			*len = n - sl;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Classify a key by its bucket's role (see the top of this file). */
-void
-storage_classify(enum storage_role role, const char *key,
-    struct storage_class *c)
-{
-	const char	*seg;
-	size_t		 len;
-	bool		 folder = strchr(key, '/') != NULL;
-
-	memset(c, 0, sizeof(*c));
-	storage_ext(key, c);
-	c->owner = OWNER_NONE;
-	c->kind = STORAGE_ROOT;
-	c->kind_len = strlen(STORAGE_ROOT);
-	if (role == ROLE_USER) {
-		/* <sub>/<kind>/..., or <sub>/<file> (kind root). */
-		if (!folder || key[0] == '/')
-			return;
-		c->owner = OWNER_USER;
-		c->who = key;
-		c->who_len = strcspn(key, "/");
-		if (storage_segment(key, 1, &seg, &len) &&
-		    seg[len] == '/' && len > 0) {
-			c->kind = seg;
-			c->kind_len = len;
-		}
-		return;
-	}
-	if (folder && key[0] != '/') {
-		c->kind = key;
-		c->kind_len = strcspn(key, "/");
-	}
-	switch (role) {
-	case ROLE_TAPES:
-		if (storage_tape_code(key, &seg, &len)) {
-			c->owner = OWNER_TAPE;
-			c->who = seg;
-			c->who_len = len;
-		}
-		break;
-	case ROLE_ART:
-		if (!(folder && ((c->kind_len == 4 &&
-		    strncmp(c->kind, "oven", 4) == 0) ||
-		    (c->kind_len == 2 && strncmp(c->kind, "og", 2) == 0))))
-			c->owner = OWNER_GUEST;
-		break;
-	default:
-		break;
-	}
-}
-
-/* The role of a bucket, from USER_SPACE_NAME and friends. */
-enum storage_role
-storage_role_of(const struct silo_config *config, const char *bucket)
-{
-	if (config->user_bucket != NULL &&
-	    strcmp(bucket, config->user_bucket) == 0)
-		return ROLE_USER;
-	if (config->tapes_bucket != NULL &&
-	    strcmp(bucket, config->tapes_bucket) == 0)
-		return ROLE_TAPES;
-	if (config->art_bucket != NULL &&
-	    strcmp(bucket, config->art_bucket) == 0)
-		return ROLE_ART;
-	return ROLE_OTHER;
-}
 
 /* ------------------------------------------------------------------ */
 /* A string-keyed hash table                                           */
@@ -703,7 +557,7 @@ storage_on_object(const struct spaces_object *o, void *arg)
 
 	if (o->is_prefix)
 		return 0;
-	storage_classify(b->role, o->key, &c);
+	storage_key_classify(b->role, o->key, &c);
 	for (size_t i = 0; i < c.ext_len; i++)
 		ext[i] = (char)tolower((unsigned char)c.ext[i]);
 	if (c.ext_len == 0)
@@ -1542,7 +1396,7 @@ storage_buckets_init(struct storage_walk *w)
 			break;
 		if ((b->name = strndup(p, len)) == NULL)
 			return false;
-		b->role = storage_role_of(w->config, b->name);
+		b->role = storage_key_role(w->config, b->name);
 		w->nbuckets++;
 		p += len;
 	}
