@@ -15,9 +15,10 @@
  * A database that cannot be reached is a 503 with "status":"down" and the
  * driver's reason, returned within the bounds mongo.c sets.  A database
  * that answers with an error is a 502: silo is fine, its upstream is not.
+ * Every area answers its database errors so, through resp_db_fail().
  *
  * Each answer is made by a summary function (api_db_*_json) that returns
- * the JSON or fills in a struct db_fail; the handlers here and the
+ * the JSON or fills in a struct mongo_fail; the handlers here and the
  * overview's sections (api_overview.c) share them, so a count is defined
  * once.
  */
@@ -27,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "extern.h"
+#include "silo.h"
 
 /* One collection's row in /api/db/collections. */
 struct collection_stats {
@@ -41,56 +42,18 @@ struct collection_stats {
 	int64_t		 index_size;	/* bytes of all indexes */
 };
 
-/* A failure's error object {"code","message"}, as sections carry it. */
-cJSON *
-api_db_fail_json(const struct db_fail *f)
-{
-	cJSON	*o = cJSON_CreateObject();
-	char	 message[600];
-
-	snprintf(message, sizeof(message), "%.150s: %.440s", f->doing, f->error.message);
-	cJSON_AddStringToObject(o, "code", mongo_error_is_unavailable(&f->error) ?
-	    "db_unavailable" : "db_error");
-	cJSON_AddStringToObject(o, "message", message);
-	return o;
-}
-
-/* Answer for a database error: 503 "down" when unreachable, else 502. */
-void
-api_db_fail_respond(struct silo_ctx *ctx, struct silo_response *resp,
-    const struct db_fail *f)
-{
-	cJSON	*body = cJSON_CreateObject();
-
-	cJSON_AddItemToObject(body, "error", api_db_fail_json(f));
-	if (mongo_error_is_unavailable(&f->error)) {
-		cJSON_AddStringToObject(body, "status", "down");
-		cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
-		resp_json(resp, 503, body);
-	} else
-		resp_json(resp, 502, body);
-	log_warn("database: %s: %s", f->doing, f->error.message);
-}
-
 /* Answer with a summary: 200 with it, or the database's error. */
 static void
 db_answer(struct silo_ctx *ctx, struct silo_response *resp,
-    cJSON *(*summary)(struct silo_ctx *, struct db_fail *))
+    cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 	cJSON		*body;
 
 	if ((body = summary(ctx, &f)) == NULL)
-		api_db_fail_respond(ctx, resp, &f);
+		resp_db_fail(resp, ctx->config->mongo_db, &f);
 	else
 		resp_json(resp, 200, body);
-}
-
-void
-api_db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
-{
-	f->error = *e;
-	snprintf(f->doing, sizeof(f->doing), "%s", doing);
 }
 
 /* The server version: serverStatus has it; buildInfo is the fallback. */
@@ -146,7 +109,7 @@ health_engine(const bson_t *status, bool have_status, cJSON *body)
 
 /* The health summary; NULL with f set when the database cannot be pinged. */
 cJSON *
-api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_health_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct mongo	*m = ctx->mongo;
 	bson_t		 ping = BSON_INITIALIZER, status_cmd = BSON_INITIALIZER;
@@ -160,7 +123,7 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	t0 = clock_ms();
 	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
-		api_db_fail_set(f, &e, "ping");
+		mongo_fail_set(f, &e, "ping");
 		goto out;
 	}
 	ping_ms = clock_ms() - t0;
@@ -181,7 +144,8 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	else
 		cJSON_AddNullToObject(body, "uptime_s");
 	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
-	if (have_status && mongo_get_int64(&status, "connections.current", -1) >= 0) {
+	if (have_status &&
+	    mongo_get_int64(&status, "connections.current", -1) >= 0) {
 		conns = cJSON_AddObjectToObject(body, "connections");
 		resp_add_int(conns, "current",
 		    mongo_get_int64(&status, "connections.current", 0));
@@ -304,7 +268,7 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 /* Every collection with its stats, totals and categories; NULL with f
  * set on a database error. */
 cJSON *
-api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_collections_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct collection_stats	*rows = NULL;
 	bson_error_t		 e;
@@ -313,15 +277,13 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 	cJSON			*body = NULL, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
-		api_db_fail_set(f, &e, "listCollections");
+		mongo_fail_set(f, &e, "listCollections");
 		return NULL;
 	}
 	while (names[n] != NULL)
 		n++;
 	if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
-		bson_set_error(&e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
-		    "out of memory");
-		api_db_fail_set(f, &e, "collections");
+		mongo_fail_oom(f, "collections");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -333,7 +295,7 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
-			api_db_fail_set(f, &e, what);
+			mongo_fail_set(f, &e, what);
 			goto out;
 		}
 	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
@@ -381,7 +343,7 @@ api_db_with_did_filter(void)
 /* Registered users, handles, verified users, users with a DID; NULL with
  * f set on a database error. */
 cJSON *
-api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	bson_t		*registered = api_db_registered_filter();
 	bson_t		*everything = bson_new();
@@ -408,7 +370,7 @@ api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 		if (n < 0) {
 			cJSON_Delete(body);
 			body = NULL;
-			api_db_fail_set(f, &e, counts[i].collection);
+			mongo_fail_set(f, &e, counts[i].collection);
 			break;
 		}
 		resp_add_int(body, counts[i].key, n);

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "extern.h"
+#include "silo.h"
 
 #define	KIDLISP_DAY_MS		86400000LL
 #define	KIDLISP_MAX_DAYS	366	/* longest window */
@@ -54,7 +54,7 @@ struct kidlisp_params {
 struct kidlisp_fill {
 	const struct kidlisp_params *params; /* what was asked */
 	bool		 failed;	/* fail is set */
-	struct db_fail	 fail;		/* the database error */
+	struct mongo_fail fail;	/* the database error */
 };
 
 /* A piece listed in top or recent_keeps, until its handle is known. */
@@ -216,7 +216,7 @@ keep_row(const bson_t *doc, void *arg)
 }
 
 static cJSON *
-kidlisp_keeps(struct silo_ctx *ctx, struct db_fail *f)
+kidlisp_keeps(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct keep_sums s = { 0 };
 	bson_t		*pipeline = BCON_NEW("pipeline", "[",
@@ -277,7 +277,7 @@ created_row(const bson_t *doc, void *arg)
 
 static cJSON *
 kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
-    struct db_fail *f)
+    struct mongo_fail *f)
 {
 	struct created_count *c;
 	int64_t		 end_ms = p->until_ms + KIDLISP_DAY_MS, total = 0;
@@ -287,8 +287,7 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	bool		 ok;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		bson_set_error(&f->error, MONGOC_ERROR_CLIENT, 0, "out of memory");
-		snprintf(f->doing, sizeof(f->doing), "kidlisp created");
+		mongo_fail_oom(f, "kidlisp created");
 		return NULL;
 	}
 	c->from_ms = end_ms - (int64_t)p->days * KIDLISP_DAY_MS;
@@ -392,11 +391,13 @@ list_row(const bson_t *doc, void *arg)
 		else
 			cJSON_AddNullToObject(o, "kept_at");
 		if (mongo_get_utf8(doc, "kept.network") != NULL)
-			cJSON_AddStringToObject(o, "network", mongo_get_utf8(doc, "kept.network"));
+			cJSON_AddStringToObject(o, "network",
+			    mongo_get_utf8(doc, "kept.network"));
 		else
 			cJSON_AddNullToObject(o, "network");
 		if (mongo_get_int64(doc, "kept.tokenId", -1) >= 0)
-			resp_add_int(o, "token_id", mongo_get_int64(doc, "kept.tokenId", 0));
+			resp_add_int(o, "token_id",
+			    mongo_get_int64(doc, "kept.tokenId", 0));
 		else
 			cJSON_AddNullToObject(o, "token_id");
 	}
@@ -411,7 +412,8 @@ static int
 handle_row(const bson_t *doc, void *arg)
 {
 	cJSON		*items = arg, *o;
-	const char	*id = mongo_get_utf8(doc, "_id"), *h = mongo_get_utf8(doc, "handle");
+	const char	*id = mongo_get_utf8(doc, "_id");
+	const char	*h = mongo_get_utf8(doc, "handle");
 	char		 at[160];
 
 	if (id == NULL || h == NULL)
@@ -452,7 +454,7 @@ list_handles(struct silo_ctx *ctx, struct kidlisp_list *l, bson_error_t *e)
 /* A list of pieces: filter, sort, limit, then handles. */
 static cJSON *
 kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
-    int limit, const struct kidlisp_params *p, bool keeps, struct db_fail *f)
+    int limit, const struct kidlisp_params *p, bool keeps, struct mongo_fail *f)
 {
 	static const char *const fields[] = { "code", "hits", "when", "user", "handle" };
 	struct kidlisp_list l = { .source = p->source, .keeps = keeps };
@@ -497,11 +499,12 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 	bson_t		*kept = BCON_NEW("kept", "{", "$type", BCON_UTF8("object"), "}");
 	bson_t		 stats;
 	cJSON		*body = cJSON_CreateObject(), *part;
-	struct db_fail	*f = &kf->fail;
+	struct mongo_fail *f = &kf->fail;
 
 	switch (mongo_storage_stats(ctx->mongo, "kidlisp", &stats, &f->error)) {
 	case MONGO_STATS_OK:
-		resp_add_int(body, "total", mongo_get_int64(&stats, "count", 0));
+		resp_add_int(body, "total",
+		    mongo_get_int64(&stats, "count", 0));
 		bson_destroy(&stats);
 		break;
 	case MONGO_STATS_GONE:
@@ -565,7 +568,7 @@ api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
 	if ((body = kidlisp_stats(ctx, &p, &kf)) != NULL)
 		resp_json(resp, 200, body);
 	else if (kf.failed)
-		api_db_fail_respond(ctx, resp, &kf.fail);
+		resp_db_fail(resp, ctx->config->mongo_db, &kf.fail);
 	else
 		resp_error(resp, 500, "internal", "kidlisp stats: out of memory");
 }
@@ -589,7 +592,8 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "error");
 		if (kf.failed)
-			cJSON_AddItemToObject(o, "error", api_db_fail_json(&kf.fail));
+			cJSON_AddItemToObject(o, "error",
+			    mongo_fail_json(&kf.fail));
 		return o;
 	}
 	o = cJSON_CreateObject();

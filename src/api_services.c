@@ -216,7 +216,7 @@ oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
 				"success", BCON_INT32(1), "completedAt", BCON_INT32(1),
 				"duration", BCON_INT32(1), "error", BCON_INT32(1), "}");
 	cJSON		*bakes = cJSON_CreateArray();
-	struct db_fail	 f;
+	struct mongo_fail f;
 
 	if (mongo_find_each(ctx->mongo, NULL, "oven-bakes", filter, opts,
 	    bake_add, bakes, &f.error)) {
@@ -226,7 +226,8 @@ oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
 		cJSON_Delete(bakes);
 		snprintf(f.doing, sizeof(f.doing), "oven-bakes");
 		cJSON_AddNullToObject(out, "recent_bakes");
-		cJSON_AddItemToObject(out, "recent_bakes_error", api_db_fail_json(&f));
+		cJSON_AddItemToObject(out, "recent_bakes_error",
+		    mongo_fail_json(&f));
 	}
 	bson_destroy(filter);
 	bson_destroy(opts);
@@ -404,7 +405,7 @@ sync_part(int64_t eligible, int64_t synced)
 /* One collection's sync figures; NULL with f set on error. */
 static cJSON *
 sync_collection_json(struct silo_ctx *ctx, const struct sync_collection *sc,
-    struct db_fail *f)
+    struct mongo_fail *f)
 {
 	struct sync_sums s = { 0 };
 	char		 flag[64];
@@ -491,7 +492,7 @@ add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
 
 /* Users with a DID against auth0-only users, and syncedAt's ages. */
 static cJSON *
-sync_users_json(struct silo_ctx *ctx, struct db_fail *f)
+sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	bson_t	*registered = api_db_registered_filter();
 	bson_t	*with_did = api_db_with_did_filter();
@@ -527,7 +528,7 @@ out:
 static void
 atproto_sync(struct silo_ctx *ctx, cJSON *out)
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 	cJSON		*sync = cJSON_CreateObject(), *list, *one;
 
 	list = cJSON_AddArrayToObject(sync, "collections");
@@ -545,7 +546,7 @@ atproto_sync(struct silo_ctx *ctx, cJSON *out)
 fail:
 	cJSON_Delete(sync);
 	cJSON_AddNullToObject(out, "sync");
-	cJSON_AddItemToObject(out, "sync_error", api_db_fail_json(&f));
+	cJSON_AddItemToObject(out, "sync_error", mongo_fail_json(&f));
 }
 
 static size_t

@@ -166,15 +166,15 @@ api_storage_body(int64_t finished_ms)
 /* Finding snapshots                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Answer a database error as every endpoint does (api_db.c). */
+/* Answer a database error as every endpoint does (resp_db_fail). */
 static void
 api_storage_db_error(struct silo_ctx *ctx, struct silo_response *resp,
     const bson_error_t *e, const char *doing)
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 
-	api_db_fail_set(&f, e, doing);
-	api_db_fail_respond(ctx, resp, &f);
+	mongo_fail_set(&f, e, doing);
+	resp_db_fail(resp, ctx->config->mongo_db, &f);
 }
 
 /* The newest refresh, good or failed, as {status, finished_at, errors};

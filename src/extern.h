@@ -400,11 +400,11 @@ enum storage_role storage_key_role(const struct silo_config *,
 /* silo storage refresh (storage.c)                                    */
 /* ------------------------------------------------------------------ */
 
-#define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
+#define	STORAGE_EXIT_BUSY	75	/* EX_TEMPFAIL: another refresh runs */
 
 /* The command line of `silo storage refresh`. */
 struct storage_opts {
-	int		 lock_fd;	/* a lock inherited from the API, or -1 */
+	int		 lock_fd;	/* a lock the API handed over, or -1 */
 };
 
 int	 storage_main(const struct silo_config *, const struct storage_opts *);

@@ -864,9 +864,11 @@ import_resume_point(struct import_run *r, bool *done)
 	if (have && bson_iter_init_find(&it, &state, "status") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		status = bson_iter_utf8(&it, NULL);
-	if (have && mongo_get_int64(&state, "file_bytes", -1) == (int64_t)r->e->bytes) {
+	if (have && mongo_get_int64(&state, "file_bytes", -1) ==
+	    (int64_t)r->e->bytes) {
 		if (strcmp(status, "complete") != 0)
-			r->resume_from = mongo_get_int64(&state, "docs_done", 0);
+			r->resume_from = mongo_get_int64(&state, "docs_done",
+			    0);
 		else if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) ==
 		    MONGO_STATS_OK) {
 			/* The metadata count suffices to skip the load; the
@@ -874,7 +876,8 @@ import_resume_point(struct import_run *r, bool *done)
 			*done = mongo_get_int64(&stats, "count", -1) ==
 			    mongo_get_int64(&state, "file_docs", -2);
 			if (*done)
-				r->e->file_docs = mongo_get_int64(&state, "file_docs", -1);
+				r->e->file_docs = mongo_get_int64(&state,
+				    "file_docs", -1);
 			bson_destroy(&stats);
 		}
 	}

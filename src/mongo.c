@@ -22,6 +22,9 @@
  * Everything a handler reads goes through mongo_find_each() (or
  * mongo_aggregate_each()), which owns the cursor and that one retry;
  * mongo_find_one() and mongo_find_json() are its two common shapes.
+ * A failed read is a struct mongo_fail (the driver's error and what was
+ * asked), which mongo_fail_json() turns into the one error object every
+ * answer carries, and resp_db_fail() into a 503 or a 502.
  * Documents become JSON through mongo_doc_json(): dates as ISO 8601
  * strings with milliseconds, ObjectIds as hex.  libbson's relaxed
  * Extended JSON would give {"$date": ...} objects that every answer
@@ -147,6 +150,40 @@ mongo_error_is_unavailable(const bson_error_t *e)
 	     e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE);
 }
 
+/* Record a failure: the driver's error and what was being asked. */
+void
+mongo_fail_set(struct mongo_fail *f, const bson_error_t *e,
+    const char *doing)
+{
+	f->error = *e;
+	snprintf(f->doing, sizeof(f->doing), "%s", doing);
+}
+
+/* Record running out of memory while doing something with the database. */
+void
+mongo_fail_oom(struct mongo_fail *f, const char *doing)
+{
+	bson_set_error(&f->error, MONGOC_ERROR_CLIENT, 0, "out of memory");
+	snprintf(f->doing, sizeof(f->doing), "%s", doing);
+}
+
+/* A failure as the error object {"code","message"} answers carry: code
+ * db_unavailable when the server could not be reached, else db_error. */
+cJSON *
+mongo_fail_json(const struct mongo_fail *f)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	 message[600];
+
+	snprintf(message, sizeof(message), "%.150s: %.440s", f->doing,
+	    f->error.message);
+	cJSON_AddStringToObject(o, "code",
+	    mongo_error_is_unavailable(&f->error) ?
+	    "db_unavailable" : "db_error");
+	cJSON_AddStringToObject(o, "message", message);
+	return o;
+}
+
 static bool
 mongo_error_is_stream(const bson_error_t *e)
 {
@@ -260,7 +297,7 @@ mongo_find_each(struct mongo *m, const char *db, const char *collection,
 
 /* Where mongo_find_one() puts the document it found. */
 struct mongo_first {
-	bson_t		*out;		/* the caller's, initialized when found */
+	bson_t		*out;		/* the caller's; initialized if found */
 	bool		 found;		/* a document was copied */
 };
 
@@ -413,7 +450,8 @@ mongo_get_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 {
 	bson_iter_t	 it;
 
-	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_int64(&it) :
+	    dflt;
 }
 
 /* A string field by dotted path, or NULL. */
@@ -433,7 +471,8 @@ mongo_get_double(const bson_t *doc, const char *dotted, double dflt)
 {
 	bson_iter_t	 it;
 
-	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_double(&it) :
+	    dflt;
 }
 
 /* ------------------------------------------------------------------ */
@@ -497,7 +536,8 @@ mongo_json_value(const bson_iter_t *it)
 cJSON *
 mongo_doc_json(const bson_t *doc, bool array)
 {
-	cJSON		*out = array ? cJSON_CreateArray() : cJSON_CreateObject();
+	cJSON		*out = array ? cJSON_CreateArray() :
+			    cJSON_CreateObject();
 	bson_iter_t	 it;
 
 	if (!bson_iter_init(&it, doc))

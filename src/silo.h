@@ -56,6 +56,7 @@
 #include <cjson/cJSON.h>
 
 struct mongo;
+struct mongo_fail;
 
 /* ------------------------------------------------------------------ */
 /* Clocks                                                              */
@@ -237,6 +238,8 @@ void	 resp_json(struct silo_response *, int status, cJSON *body);
 void	 resp_error(struct silo_response *, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 cJSON	*resp_error_body(const char *code, const char *message);
+void	 resp_db_fail(struct silo_response *, const char *database,
+	    const struct mongo_fail *);
 int	 resp_add_header(struct silo_response *, const char *name,
 	    const char *value);
 const char *resp_header_get(const struct silo_response *, const char *name);
@@ -341,10 +344,15 @@ double	 mongo_get_double(const bson_t *, const char *dotted, double dflt);
 const char *mongo_get_utf8(const bson_t *, const char *dotted);
 
 /* A database failure, as a summary reports it. */
-struct db_fail {
+struct mongo_fail {
 	bson_error_t	 error;		/* the driver's error */
 	char		 doing[160];	/* what was being asked */
 };
+
+void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
+	    const char *doing);
+void	 mongo_fail_oom(struct mongo_fail *, const char *doing);
+cJSON	*mongo_fail_json(const struct mongo_fail *);
 
 /* ------------------------------------------------------------------ */
 /* Collections and their categories (category.c)                      */
@@ -467,16 +475,16 @@ void	 api_overview(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 
 /* Summaries the overview shares with the areas' own answers. */
-cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
-cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
-cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
+cJSON	*api_db_health_json(struct silo_ctx *, struct mongo_fail *);
+cJSON	*api_db_collections_json(struct silo_ctx *, struct mongo_fail *);
+cJSON	*api_db_users_json(struct silo_ctx *, struct mongo_fail *);
 bson_t	*api_db_registered_filter(void);
 bson_t	*api_db_with_did_filter(void);
-void	 api_db_fail_set(struct db_fail *, const bson_error_t *,
+void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
 	    const char *doing);
-cJSON	*api_db_fail_json(const struct db_fail *);
+cJSON	*mongo_fail_json(const struct mongo_fail *);
 void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
-	    const struct db_fail *);
+	    const struct mongo_fail *);
 void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
 cJSON	*api_kidlisp_headline(struct silo_ctx *);

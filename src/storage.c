@@ -1218,8 +1218,8 @@ storage_newest(struct mongo *m, const char *status,
 {
 	bson_t	*filter = status != NULL ?
 		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
-	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
-		    "limit", BCON_INT64(1));
+	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1),
+		    "}", "limit", BCON_INT64(1));
 	bool	 found;
 
 	if (projection != NULL)
@@ -1362,7 +1362,8 @@ storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
 	}
 	/* No stale holder's name in a 409 before the refresh writes its own. */
 	if (ftruncate(fd, 0) == -1)
-		log_warn("storage: %s: %s", config->storage_lock, strerror(errno));
+		log_warn("storage: %s: %s", config->storage_lock,
+		    strerror(errno));
 	*pid = storage_fork(config, fd, err, sizeof(err));
 	close(fd);
 	if (*pid == -1) {
