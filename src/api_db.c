@@ -33,7 +33,7 @@
 /* One collection's row in /api/db/collections. */
 struct collection_stats {
 	const char	*name;		/* collection name (borrowed) */
-	enum collection_category category; /* report grouping */
+	enum ac_category category; /* report grouping */
 	int64_t		 documents;	/* metadata (estimated) document count */
 	int64_t		 size;		/* uncompressed data bytes */
 	int64_t		 storage;	/* bytes allocated on disk */
@@ -182,7 +182,7 @@ collection_stats_fetch(struct mongo *m, const char *name,
 
 	memset(cs, 0, sizeof(*cs));
 	cs->name = name;
-	cs->category = category_of(name);
+	cs->category = ac_category_of(name);
 	if ((rc = mongo_storage_stats(m, name, &stats, e)) != MONGO_STATS_OK)
 		return rc;
 	cs->documents = mongo_get_int64(&stats, "count", 0);
@@ -214,7 +214,7 @@ collection_json(const struct collection_stats *cs)
 	cJSON	*o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "name", cs->name);
-	cJSON_AddStringToObject(o, "category", category_id(cs->category));
+	cJSON_AddStringToObject(o, "category", ac_category_id(cs->category));
 	resp_add_int(o, "documents", cs->documents);
 	resp_add_int(o, "size_bytes", cs->size);
 	resp_add_int(o, "storage_bytes", cs->storage);
@@ -255,8 +255,8 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 	cats = cJSON_AddArrayToObject(body, "categories");
 	for (int c = 0; c < CATEGORY__MAX; c++) {
 		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "id", category_id(c));
-		cJSON_AddStringToObject(o, "label", category_label(c));
+		cJSON_AddStringToObject(o, "id", ac_category_id(c));
+		cJSON_AddStringToObject(o, "label", ac_category_label(c));
 		resp_add_int(o, "collections", count[c]);
 		resp_add_int(o, "documents", sum[c].documents);
 		resp_add_int(o, "size_bytes", sum[c].size);
@@ -319,37 +319,16 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	db_answer(ctx, resp, api_db_collections_json);
 }
 
-/* The users filter for registered users: art-guest is the shared account
- * guest content is published under, not a person. */
-bson_t *
-api_db_registered_filter(void)
-{
-	return BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}");
-}
-
-/* The users filter for "has a DID": atproto.did, or a did: _id. */
-bson_t *
-api_db_with_did_filter(void)
-{
-	return BCON_NEW("$and", "[",
-	    "{", "_id", "{", "$ne", BCON_UTF8("art-guest"), "}", "}",
-	    "{", "$or", "[",
-		"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
-		"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
-	    "]", "}",
-	"]");
-}
-
 /* Registered users, handles, verified users, users with a DID; NULL with
  * f set on a database error. */
 cJSON *
 api_db_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
-	bson_t		*registered = api_db_registered_filter();
+	bson_t		*registered = ac_registered_filter();
 	bson_t		*everything = bson_new();
 	bson_t		*verified = BCON_NEW("count", "{",
 			    "$gte", BCON_INT32(1), "}");
-	bson_t		*with_did = api_db_with_did_filter();
+	bson_t		*with_did = ac_with_did_filter();
 	const struct {
 		const char	*key;		/* field in the answer */
 		const char	*collection;	/* where to count */

@@ -340,21 +340,6 @@ session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 
 /* ---------------------------------------------------------------- atproto */
 
-/* A collection whose documents may carry an ATProto record key. */
-struct sync_collection {
-	const char	*name;		/* the collection */
-	const char	*excluded;	/* the flag that takes a document out */
-};
-
-static const struct sync_collection sync_collections[] = {
-	{ "paintings", "nuked" },
-	{ "moods", "deleted" },
-	{ "kidlisp", NULL },
-	{ "pieces", "nuked" },
-	{ "tapes", "nuked" },
-	{ "news-posts", NULL },
-};
-
 /* Sums for one collection, from its group rows. */
 struct sync_sums {
 	int64_t		 eligible[2];	/* [0] users', [1] guests' */
@@ -404,7 +389,7 @@ sync_part(int64_t eligible, int64_t synced)
 
 /* One collection's sync figures; NULL with f set on error. */
 static cJSON *
-sync_collection_json(struct silo_ctx *ctx, const struct sync_collection *sc,
+sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
     struct mongo_fail *f)
 {
 	struct sync_sums s = { 0 };
@@ -494,14 +479,15 @@ add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
 static cJSON *
 sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
-	bson_t	*registered = api_db_registered_filter();
-	bson_t	*with_did = api_db_with_did_filter();
-	bson_t	*synced = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}",
-		    "atproto.syncedAt", "{", "$type", BCON_UTF8("date"), "}");
+	bson_t	*registered = ac_registered_filter();
+	bson_t	*with_did = ac_with_did_filter();
+	bson_t	*synced = ac_registered_filter();
 	int64_t	 n_users, n_did = -1, n_synced = -1;
 	double	 newest = -1, oldest = -1, now = clock_real();
 	cJSON	*o = NULL;
 
+	BCON_APPEND(synced, "atproto.syncedAt", "{", "$type",
+	    BCON_UTF8("date"), "}");
 	if ((n_users = mongo_count(ctx->mongo, "users", registered, &f->error)) < 0 ||
 	    (n_did = mongo_count(ctx->mongo, "users", with_did, &f->error)) < 0 ||
 	    (n_synced = mongo_count(ctx->mongo, "users", synced, &f->error)) < 0 ||
@@ -532,8 +518,9 @@ atproto_sync(struct silo_ctx *ctx, cJSON *out)
 	cJSON		*sync = cJSON_CreateObject(), *list, *one;
 
 	list = cJSON_AddArrayToObject(sync, "collections");
-	for (size_t i = 0; i < sizeof(sync_collections) / sizeof(sync_collections[0]); i++) {
-		if ((one = sync_collection_json(ctx, &sync_collections[i], &f)) == NULL)
+	for (const struct ac_sync_collection *sc = ac_atproto_collections;
+	    sc->name != NULL; sc++) {
+		if ((one = sync_collection_json(ctx, sc, &f)) == NULL)
 			goto fail;
 		cJSON_AddItemToArray(list, one);
 	}

@@ -54,18 +54,6 @@
 #define	E_NAMESPACE_NOT_FOUND	26
 #define	E_NOT_IMPLEMENTED	238
 
-/* The migration report, section 4: collections not worth migrating. */
-static const char *const import_drop_list[] = {
-	"boots", "oven-grabs", "oven-cache", "oven-bakes",
-	"oven-frozen-pieces", "bundle-telemetry", "logs", NULL
-};
-
-/* The report's small collections to keep as JSON files, not in mongod. */
-static const char *const import_archive_list[] = {
-	"false.work-builds", "false.work-reports", "jas-tags",
-	"jas-stretched-paintings", NULL
-};
-
 /* Documents on their way to the server, with where they came from. */
 struct batch {
 	bson_t		*docs[IMPORT_BATCH_DOCS];	/* parsed documents */
@@ -149,9 +137,9 @@ import_plan(struct manifest *m, const struct import_opts *o)
 			e->plan = PLAN_IMPORT, e->why = "--include";
 		else if (o->all)
 			e->plan = PLAN_IMPORT, e->why = "--all";
-		else if (in_list(import_drop_list, e->name))
+		else if (in_list(ac_drop_list, e->name))
 			e->plan = PLAN_SKIP, e->why = "drop list";
-		else if (in_list(import_archive_list, e->name))
+		else if (in_list(ac_archive_list, e->name))
 			e->plan = PLAN_ARCHIVE, e->why = "archive list";
 		else
 			e->plan = PLAN_IMPORT, e->why = "";

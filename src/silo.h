@@ -355,11 +355,11 @@ void	 mongo_fail_oom(struct mongo_fail *, const char *doing);
 cJSON	*mongo_fail_json(const struct mongo_fail *);
 
 /* ------------------------------------------------------------------ */
-/* Collections and their categories (category.c)                      */
+/* What AC's collections mean (ac.c)                                   */
 /* ------------------------------------------------------------------ */
 
 /* The migration report's grouping of AC's collections. */
-enum collection_category {
+enum ac_category {
 	CATEGORY_LOGS,		/* logs and telemetry: disposable */
 	CATEGORY_CHAT,		/* chat rooms and their mute lists */
 	CATEGORY_CONTENT,	/* user content: the creative core */
@@ -369,9 +369,21 @@ enum collection_category {
 	CATEGORY__MAX
 };
 
-enum collection_category category_of(const char *collection);
-const char *category_id(enum collection_category);
-const char *category_label(enum collection_category);
+/* A collection whose documents may carry an ATProto record key. */
+struct ac_sync_collection {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*excluded;	/* the flag that takes a document out */
+};
+
+extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
+extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
+extern const struct ac_sync_collection ac_atproto_collections[];
+
+enum ac_category ac_category_of(const char *collection);
+const char *ac_category_id(enum ac_category);
+const char *ac_category_label(enum ac_category);
+bson_t	*ac_registered_filter(void);
+bson_t	*ac_with_did_filter(void);
 
 /* ------------------------------------------------------------------ */
 /* Probes of AC's other services (probe.c)                             */
@@ -478,8 +490,6 @@ void	 api_overview(struct silo_ctx *, const struct silo_request *,
 cJSON	*api_db_health_json(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_collections_json(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_users_json(struct silo_ctx *, struct mongo_fail *);
-bson_t	*api_db_registered_filter(void);
-bson_t	*api_db_with_did_filter(void);
 void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
 	    const char *doing);
 cJSON	*mongo_fail_json(const struct mongo_fail *);
