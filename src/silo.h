@@ -35,11 +35,14 @@
  * returns bool; a constructor returns the new object, or NULL.  Error
  * text goes to a caller's buffer, err and errsz (why and whysz where the
  * answer is a refusal rather than a failure).  The exceptions: mongo.c's
- * operations return bool (true: done) with a bson_error_t, as libmongoc
- * does; a count is -1 on failure (mongo_count); a three-way outcome is
- * an enum (mongo_storage_stats, router_match) or 0/1/-1 with 1 for "held
- * by another" (storage_spawn); and the clients keep their last error in
- * their own struct (spaces, docstream, manifest).
+ * operations return bool (true: done; for a find, found) with a
+ * bson_error_t, as libmongoc does, and so does storage_newest(); a count
+ * is -1 on failure (mongo_count); a three-way outcome is an enum
+ * (mongo_storage_stats, router_match) or 1/0/-1 (storage_spawn: 1 when
+ * another refresh holds the lock; docstream_next: 1 for a document, 0
+ * at the end); the *_main functions return an exit status; and the S3
+ * client, the backup readers and the probes keep their error in their
+ * own struct (spaces, docstream, manifest, probe).
  */
 #ifndef SILO_H
 #define SILO_H
