@@ -493,16 +493,12 @@ void	 api_overview(struct silo_ctx *, const struct silo_request *,
 cJSON	*api_db_health_json(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_collections_json(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_users_json(struct silo_ctx *, struct mongo_fail *);
-void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
-	    const char *doing);
-cJSON	*mongo_fail_json(const struct mongo_fail *);
-void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
-	    const struct mongo_fail *);
 void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
 cJSON	*api_kidlisp_headline(struct silo_ctx *);
 
-/* What a /api/storage/user/:id names. */
+/* What a /api/storage/user/:id names (parsed apart for its unit test and
+ * fuzz harness). */
 enum api_storage_id {
 	ID_HANDLE,		/* an AC handle, '@' dropped */
 	ID_SUB,			/* an auth0 sub: <provider>|<id> */
