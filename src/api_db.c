@@ -15,9 +15,10 @@
  * A database that cannot be reached is a 503 with "status":"down" and the
  * driver's reason, returned within the bounds mongo.c sets.  A database
  * that answers with an error is a 502: silo is fine, its upstream is not.
+ * Every area answers its database errors so, through resp_db_fail().
  *
  * Each answer is made by a summary function (api_db_*_json) that returns
- * the JSON or fills in a struct db_fail; the handlers here and the
+ * the JSON or fills in a struct mongo_fail; the handlers here and the
  * overview's sections (api_overview.c) share them, so a count is defined
  * once.
  */
@@ -27,12 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "extern.h"
+#include "silo.h"
 
 /* One collection's row in /api/db/collections. */
 struct collection_stats {
 	const char	*name;		/* collection name (borrowed) */
-	enum collection_category category; /* report grouping */
+	enum ac_category category; /* report grouping */
 	int64_t		 documents;	/* metadata (estimated) document count */
 	int64_t		 size;		/* uncompressed data bytes */
 	int64_t		 storage;	/* bytes allocated on disk */
@@ -41,56 +42,18 @@ struct collection_stats {
 	int64_t		 index_size;	/* bytes of all indexes */
 };
 
-/* A failure's error object {"code","message"}, as sections carry it. */
-cJSON *
-api_db_fail_json(const struct db_fail *f)
-{
-	cJSON	*o = cJSON_CreateObject();
-	char	 message[600];
-
-	snprintf(message, sizeof(message), "%.150s: %.440s", f->doing, f->error.message);
-	cJSON_AddStringToObject(o, "code", mongo_error_is_unavailable(&f->error) ?
-	    "db_unavailable" : "db_error");
-	cJSON_AddStringToObject(o, "message", message);
-	return o;
-}
-
-/* Answer for a database error: 503 "down" when unreachable, else 502. */
-void
-api_db_fail_respond(struct silo_ctx *ctx, struct silo_response *resp,
-    const struct db_fail *f)
-{
-	cJSON	*body = cJSON_CreateObject();
-
-	cJSON_AddItemToObject(body, "error", api_db_fail_json(f));
-	if (mongo_error_is_unavailable(&f->error)) {
-		cJSON_AddStringToObject(body, "status", "down");
-		cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
-		resp_json(resp, 503, body);
-	} else
-		resp_json(resp, 502, body);
-	log_warn("database: %s: %s", f->doing, f->error.message);
-}
-
 /* Answer with a summary: 200 with it, or the database's error. */
 static void
 db_answer(struct silo_ctx *ctx, struct silo_response *resp,
-    cJSON *(*summary)(struct silo_ctx *, struct db_fail *))
+    cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 	cJSON		*body;
 
 	if ((body = summary(ctx, &f)) == NULL)
-		api_db_fail_respond(ctx, resp, &f);
+		resp_db_fail(resp, ctx->config->mongo_db, &f);
 	else
 		resp_json(resp, 200, body);
-}
-
-void
-api_db_fail_set(struct db_fail *f, const bson_error_t *e, const char *doing)
-{
-	f->error = *e;
-	snprintf(f->doing, sizeof(f->doing), "%s", doing);
 }
 
 /* The server version: serverStatus has it; buildInfo is the fallback. */
@@ -146,7 +109,7 @@ health_engine(const bson_t *status, bool have_status, cJSON *body)
 
 /* The health summary; NULL with f set when the database cannot be pinged. */
 cJSON *
-api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_health_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct mongo	*m = ctx->mongo;
 	bson_t		 ping = BSON_INITIALIZER, status_cmd = BSON_INITIALIZER;
@@ -160,7 +123,7 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	t0 = clock_ms();
 	if (!mongo_command(m, "admin", &ping, &reply, &e)) {
-		api_db_fail_set(f, &e, "ping");
+		mongo_fail_set(f, &e, "ping");
 		goto out;
 	}
 	ping_ms = clock_ms() - t0;
@@ -177,16 +140,17 @@ api_db_health_json(struct silo_ctx *ctx, struct db_fail *f)
 	health_engine(&status, have_status, body);
 	if (have_status)
 		cJSON_AddNumberToObject(body, "uptime_s",
-		    bson_lookup_double(&status, "uptime", 0));
+		    mongo_get_double(&status, "uptime", 0));
 	else
 		cJSON_AddNullToObject(body, "uptime_s");
 	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
-	if (have_status && bson_lookup_int64(&status, "connections.current", -1) >= 0) {
+	if (have_status &&
+	    mongo_get_int64(&status, "connections.current", -1) >= 0) {
 		conns = cJSON_AddObjectToObject(body, "connections");
 		resp_add_int(conns, "current",
-		    bson_lookup_int64(&status, "connections.current", 0));
+		    mongo_get_int64(&status, "connections.current", 0));
 		resp_add_int(conns, "available",
-		    bson_lookup_int64(&status, "connections.available", 0));
+		    mongo_get_int64(&status, "connections.available", 0));
 	} else
 		cJSON_AddNullToObject(body, "connections");
 	if (!have_status)
@@ -218,15 +182,15 @@ collection_stats_fetch(struct mongo *m, const char *name,
 
 	memset(cs, 0, sizeof(*cs));
 	cs->name = name;
-	cs->category = category_of(name);
+	cs->category = ac_category_of(name);
 	if ((rc = mongo_storage_stats(m, name, &stats, e)) != MONGO_STATS_OK)
 		return rc;
-	cs->documents = bson_lookup_int64(&stats, "count", 0);
-	cs->size = bson_lookup_int64(&stats, "size", 0);
-	cs->storage = bson_lookup_int64(&stats, "storageSize", 0);
-	cs->avg_obj = bson_lookup_int64(&stats, "avgObjSize", 0);
-	cs->indexes = bson_lookup_int64(&stats, "nindexes", 0);
-	cs->index_size = bson_lookup_int64(&stats, "totalIndexSize", 0);
+	cs->documents = mongo_get_int64(&stats, "count", 0);
+	cs->size = mongo_get_int64(&stats, "size", 0);
+	cs->storage = mongo_get_int64(&stats, "storageSize", 0);
+	cs->avg_obj = mongo_get_int64(&stats, "avgObjSize", 0);
+	cs->indexes = mongo_get_int64(&stats, "nindexes", 0);
+	cs->index_size = mongo_get_int64(&stats, "totalIndexSize", 0);
 	if (cs->avg_obj == 0 && cs->documents > 0)
 		cs->avg_obj = cs->size / cs->documents;
 	bson_destroy(&stats);
@@ -250,7 +214,7 @@ collection_json(const struct collection_stats *cs)
 	cJSON	*o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "name", cs->name);
-	cJSON_AddStringToObject(o, "category", category_id(cs->category));
+	cJSON_AddStringToObject(o, "category", ac_category_id(cs->category));
 	resp_add_int(o, "documents", cs->documents);
 	resp_add_int(o, "size_bytes", cs->size);
 	resp_add_int(o, "storage_bytes", cs->storage);
@@ -291,8 +255,8 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 	cats = cJSON_AddArrayToObject(body, "categories");
 	for (int c = 0; c < CATEGORY__MAX; c++) {
 		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "id", category_id(c));
-		cJSON_AddStringToObject(o, "label", category_label(c));
+		cJSON_AddStringToObject(o, "id", ac_category_id(c));
+		cJSON_AddStringToObject(o, "label", ac_category_label(c));
 		resp_add_int(o, "collections", count[c]);
 		resp_add_int(o, "documents", sum[c].documents);
 		resp_add_int(o, "size_bytes", sum[c].size);
@@ -304,7 +268,7 @@ collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 /* Every collection with its stats, totals and categories; NULL with f
  * set on a database error. */
 cJSON *
-api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_collections_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct collection_stats	*rows = NULL;
 	bson_error_t		 e;
@@ -313,15 +277,13 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 	cJSON			*body = NULL, *list;
 
 	if ((names = mongo_collection_names(ctx->mongo, &e)) == NULL) {
-		api_db_fail_set(f, &e, "listCollections");
+		mongo_fail_set(f, &e, "listCollections");
 		return NULL;
 	}
 	while (names[n] != NULL)
 		n++;
 	if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
-		bson_set_error(&e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
-		    "out of memory");
-		api_db_fail_set(f, &e, "collections");
+		mongo_fail_oom(f, "collections");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -333,7 +295,7 @@ api_db_collections_json(struct silo_ctx *ctx, struct db_fail *f)
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
 			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
-			api_db_fail_set(f, &e, what);
+			mongo_fail_set(f, &e, what);
 			goto out;
 		}
 	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
@@ -357,37 +319,16 @@ api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
 	db_answer(ctx, resp, api_db_collections_json);
 }
 
-/* The users filter for registered users: art-guest is the shared account
- * guest content is published under, not a person. */
-bson_t *
-api_db_registered_filter(void)
-{
-	return BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}");
-}
-
-/* The users filter for "has a DID": atproto.did, or a did: _id. */
-bson_t *
-api_db_with_did_filter(void)
-{
-	return BCON_NEW("$and", "[",
-	    "{", "_id", "{", "$ne", BCON_UTF8("art-guest"), "}", "}",
-	    "{", "$or", "[",
-		"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
-		"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
-	    "]", "}",
-	"]");
-}
-
 /* Registered users, handles, verified users, users with a DID; NULL with
  * f set on a database error. */
 cJSON *
-api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
+api_db_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
-	bson_t		*registered = api_db_registered_filter();
+	bson_t		*registered = ac_registered_filter();
 	bson_t		*everything = bson_new();
 	bson_t		*verified = BCON_NEW("count", "{",
 			    "$gte", BCON_INT32(1), "}");
-	bson_t		*with_did = api_db_with_did_filter();
+	bson_t		*with_did = ac_with_did_filter();
 	const struct {
 		const char	*key;		/* field in the answer */
 		const char	*collection;	/* where to count */
@@ -408,7 +349,7 @@ api_db_users_json(struct silo_ctx *ctx, struct db_fail *f)
 		if (n < 0) {
 			cJSON_Delete(body);
 			body = NULL;
-			api_db_fail_set(f, &e, counts[i].collection);
+			mongo_fail_set(f, &e, counts[i].collection);
 			break;
 		}
 		resp_add_int(body, counts[i].key, n);

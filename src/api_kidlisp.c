@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "extern.h"
+#include "silo.h"
 
 #define	KIDLISP_DAY_MS		86400000LL
 #define	KIDLISP_MAX_DAYS	366	/* longest window */
@@ -53,7 +53,7 @@ struct kidlisp_params {
 struct kidlisp_fill {
 	const struct kidlisp_params *params; /* what was asked */
 	bool		 failed;	/* fail is set */
-	struct db_fail	 fail;		/* the database error */
+	struct mongo_fail fail;	/* the database error */
 };
 
 /* A piece listed in top or recent_keeps, until its handle is known. */
@@ -179,7 +179,7 @@ struct keep_sums {
 static bool
 group_type_is(const bson_t *doc, const char *dotted, const char *type)
 {
-	const char	*t = bson_lookup_utf8(doc, dotted);
+	const char	*t = mongo_get_utf8(doc, dotted);
 
 	return t != NULL && strcmp(t, type) == 0;
 }
@@ -188,7 +188,7 @@ static int
 keep_row(const bson_t *doc, void *arg)
 {
 	struct keep_sums *s = arg;
-	int64_t		 n = bson_lookup_int64(doc, "n", 0);
+	int64_t		 n = mongo_get_int64(doc, "n", 0);
 	bson_iter_t	 it;
 
 	if (group_type_is(doc, "_id.k", "object"))
@@ -206,7 +206,7 @@ keep_row(const bson_t *doc, void *arg)
 }
 
 static cJSON *
-kidlisp_keeps(struct silo_ctx *ctx, struct db_fail *f)
+kidlisp_keeps(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct keep_sums s = { 0 };
 	bson_t		*pipeline = BCON_NEW("pipeline", "[",
@@ -267,7 +267,7 @@ created_row(const bson_t *doc, void *arg)
 
 static cJSON *
 kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
-    struct db_fail *f)
+    struct mongo_fail *f)
 {
 	struct created_count *c;
 	int64_t		 end_ms = p->until_ms + KIDLISP_DAY_MS, total = 0;
@@ -277,8 +277,7 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	bool		 ok;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		bson_set_error(&f->error, MONGOC_ERROR_CLIENT, 0, "out of memory");
-		snprintf(f->doing, sizeof(f->doing), "kidlisp created");
+		mongo_fail_oom(f, "kidlisp created");
 		return NULL;
 	}
 	c->from_ms = end_ms - (int64_t)p->days * KIDLISP_DAY_MS;
@@ -346,7 +345,7 @@ list_row(const bson_t *doc, void *arg)
 {
 	struct kidlisp_list *l = arg;
 	cJSON		*o = cJSON_CreateObject();
-	const char	*code = bson_lookup_utf8(doc, "code"), *by, *handle, *src;
+	const char	*code = mongo_get_utf8(doc, "code"), *by, *handle, *src;
 	bson_iter_t	 it;
 	char		 idx[16];
 
@@ -354,16 +353,16 @@ list_row(const bson_t *doc, void *arg)
 		cJSON_AddStringToObject(o, "code", code);
 	else
 		cJSON_AddNullToObject(o, "code");
-	resp_add_int(o, "hits", bson_lookup_int64(doc, "hits", 0));
+	resp_add_int(o, "hits", mongo_get_int64(doc, "hits", 0));
 	if (bson_iter_init_find(&it, doc, "when") && BSON_ITER_HOLDS_DATE_TIME(&it))
 		resp_add_time(o, "when", (double)bson_iter_date_time(&it) / 1e3);
 	else
 		cJSON_AddNullToObject(o, "when");
-	by = l->keeps && bson_lookup_utf8(doc, "kept.keptBy") != NULL ?
-	    bson_lookup_utf8(doc, "kept.keptBy") : bson_lookup_utf8(doc, "user");
+	by = l->keeps && mongo_get_utf8(doc, "kept.keptBy") != NULL ?
+	    mongo_get_utf8(doc, "kept.keptBy") : mongo_get_utf8(doc, "user");
 	/* The handle: @handles' by the sub (filled in later), else the one
 	 * the piece itself carries. */
-	handle = bson_lookup_utf8(doc, "handle");
+	handle = mongo_get_utf8(doc, "handle");
 	if (handle != NULL)
 		cJSON_AddStringToObject(o, "handle", handle);
 	else
@@ -381,16 +380,18 @@ list_row(const bson_t *doc, void *arg)
 			resp_add_time(o, "kept_at", (double)bson_iter_date_time(&it) / 1e3);
 		else
 			cJSON_AddNullToObject(o, "kept_at");
-		if (bson_lookup_utf8(doc, "kept.network") != NULL)
-			cJSON_AddStringToObject(o, "network", bson_lookup_utf8(doc, "kept.network"));
+		if (mongo_get_utf8(doc, "kept.network") != NULL)
+			cJSON_AddStringToObject(o, "network",
+			    mongo_get_utf8(doc, "kept.network"));
 		else
 			cJSON_AddNullToObject(o, "network");
-		if (bson_lookup_int64(doc, "kept.tokenId", -1) >= 0)
-			resp_add_int(o, "token_id", bson_lookup_int64(doc, "kept.tokenId", 0));
+		if (mongo_get_int64(doc, "kept.tokenId", -1) >= 0)
+			resp_add_int(o, "token_id",
+			    mongo_get_int64(doc, "kept.tokenId", 0));
 		else
 			cJSON_AddNullToObject(o, "token_id");
 	}
-	if (l->source > 0 && (src = bson_lookup_utf8(doc, "source")) != NULL)
+	if (l->source > 0 && (src = mongo_get_utf8(doc, "source")) != NULL)
 		add_source(o, src, l->source);
 	cJSON_AddItemToArray(l->items, o);
 	return 0;
@@ -401,7 +402,8 @@ static int
 handle_row(const bson_t *doc, void *arg)
 {
 	cJSON		*items = arg, *o;
-	const char	*id = bson_lookup_utf8(doc, "_id"), *h = bson_lookup_utf8(doc, "handle");
+	const char	*id = mongo_get_utf8(doc, "_id");
+	const char	*h = mongo_get_utf8(doc, "handle");
 	char		 at[160];
 
 	if (id == NULL || h == NULL)
@@ -442,7 +444,7 @@ list_handles(struct silo_ctx *ctx, struct kidlisp_list *l, bson_error_t *e)
 /* A list of pieces: filter, sort, limit, then handles. */
 static cJSON *
 kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
-    int limit, const struct kidlisp_params *p, bool keeps, struct db_fail *f)
+    int limit, const struct kidlisp_params *p, bool keeps, struct mongo_fail *f)
 {
 	static const char *const fields[] = { "code", "hits", "when", "user", "handle" };
 	struct kidlisp_list l = { .source = p->source, .keeps = keeps };
@@ -487,11 +489,12 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 	bson_t		*kept = BCON_NEW("kept", "{", "$type", BCON_UTF8("object"), "}");
 	bson_t		 stats;
 	cJSON		*body = cJSON_CreateObject(), *part;
-	struct db_fail	*f = &kf->fail;
+	struct mongo_fail *f = &kf->fail;
 
 	switch (mongo_storage_stats(ctx->mongo, "kidlisp", &stats, &f->error)) {
 	case MONGO_STATS_OK:
-		resp_add_int(body, "total", bson_lookup_int64(&stats, "count", 0));
+		resp_add_int(body, "total",
+		    mongo_get_int64(&stats, "count", 0));
 		bson_destroy(&stats);
 		break;
 	case MONGO_STATS_GONE:
@@ -555,7 +558,7 @@ api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
 	if ((body = kidlisp_stats(ctx, &p, &kf)) != NULL)
 		resp_json(resp, 200, body);
 	else if (kf.failed)
-		api_db_fail_respond(ctx, resp, &kf.fail);
+		resp_db_fail(resp, ctx->config->mongo_db, &kf.fail);
 	else
 		resp_error(resp, 500, "internal", "kidlisp stats: out of memory");
 }
@@ -579,7 +582,8 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "error");
 		if (kf.failed)
-			cJSON_AddItemToObject(o, "error", api_db_fail_json(&kf.fail));
+			cJSON_AddItemToObject(o, "error",
+			    mongo_fail_json(&kf.fail));
 		return o;
 	}
 	o = cJSON_CreateObject();

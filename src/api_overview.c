@@ -42,13 +42,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "extern.h"
+#include "silo.h"
 
 /* One database-backed section. */
 struct overview_part {
 	const char	*name;		/* the section's key in the answer */
 	const char	*cache_key;	/* its shared-cache key */
-	cJSON		*(*make)(struct silo_ctx *, struct db_fail *);
+	cJSON		*(*make)(struct silo_ctx *, struct mongo_fail *);
 };
 
 /* Fields that measure time, left out of the ETag. */
@@ -59,7 +59,7 @@ static const char *const overview_volatile[] = {
 
 /* collections, without the per-collection list: totals and categories. */
 static cJSON *
-overview_collections(struct silo_ctx *ctx, struct db_fail *f)
+overview_collections(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	cJSON	*all = api_db_collections_json(ctx, f);
 
@@ -87,21 +87,21 @@ snapshot_row(const bson_t *doc, cJSON *o)
 		cJSON_AddNullToObject(o, "snapshot_age_s");
 	}
 	cJSON_AddNumberToObject(o, "bytes",
-	    (double)bson_lookup_int64(doc, "totals.bytes", 0));
+	    (double)mongo_get_int64(doc, "totals.bytes", 0));
 	cJSON_AddNumberToObject(o, "objects",
-	    (double)bson_lookup_int64(doc, "totals.objects", 0));
+	    (double)mongo_get_int64(doc, "totals.objects", 0));
 }
 
 /* The latest good storage snapshot, read where the storage job writes it. */
 static cJSON *
-overview_storage(struct silo_ctx *ctx, struct db_fail *f)
+overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	bson_t	*projection = BCON_NEW("finished_at", BCON_INT32(1),
 		    "totals", BCON_INT32(1));
 	bson_t	 snap;
 	cJSON	*o = cJSON_CreateObject();
 
-	if (api_storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
+	if (storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
 		snapshot_row(&snap, o);
 		bson_destroy(&snap);
 	} else if (f->error.code != 0) {
@@ -129,14 +129,14 @@ static cJSON *
 overview_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
 	const struct overview_part *part = arg;
-	struct db_fail	 f;
+	struct mongo_fail f;
 	cJSON		*o = part->make(ctx, &f);
 
 	if (o == NULL) {
 		*keep = false;
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "error");
-		cJSON_AddItemToObject(o, "error", api_db_fail_json(&f));
+		cJSON_AddItemToObject(o, "error", mongo_fail_json(&f));
 		return o;
 	}
 	if (cJSON_GetObjectItemCaseSensitive(o, "status") == NULL)

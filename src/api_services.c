@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "extern.h"
+#include "silo.h"
 
 #define	SERVICES_MAX_PROBES	2	/* probes one service needs */
 #define	OVEN_RECENT_BAKES	10	/* bakes listed from oven-bakes */
@@ -216,7 +216,7 @@ oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
 				"success", BCON_INT32(1), "completedAt", BCON_INT32(1),
 				"duration", BCON_INT32(1), "error", BCON_INT32(1), "}");
 	cJSON		*bakes = cJSON_CreateArray();
-	struct db_fail	 f;
+	struct mongo_fail f;
 
 	if (mongo_find_each(ctx->mongo, NULL, "oven-bakes", filter, opts,
 	    bake_add, bakes, &f.error)) {
@@ -226,7 +226,8 @@ oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
 		cJSON_Delete(bakes);
 		snprintf(f.doing, sizeof(f.doing), "oven-bakes");
 		cJSON_AddNullToObject(out, "recent_bakes");
-		cJSON_AddItemToObject(out, "recent_bakes_error", api_db_fail_json(&f));
+		cJSON_AddItemToObject(out, "recent_bakes_error",
+		    mongo_fail_json(&f));
 	}
 	bson_destroy(filter);
 	bson_destroy(opts);
@@ -339,21 +340,6 @@ session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 
 /* ---------------------------------------------------------------- atproto */
 
-/* A collection whose documents may carry an ATProto record key. */
-struct sync_collection {
-	const char	*name;		/* the collection */
-	const char	*excluded;	/* the flag that takes a document out */
-};
-
-static const struct sync_collection sync_collections[] = {
-	{ "paintings", "nuked" },
-	{ "moods", "deleted" },
-	{ "kidlisp", NULL },
-	{ "pieces", "nuked" },
-	{ "tapes", "nuked" },
-	{ "news-posts", NULL },
-};
-
 /* Sums for one collection, from its group rows. */
 struct sync_sums {
 	int64_t		 eligible[2];	/* [0] users', [1] guests' */
@@ -367,12 +353,12 @@ sync_row(const bson_t *doc, void *arg)
 {
 	struct sync_sums *s = arg;
 	bson_iter_t	 it;
-	const char	*rkey = bson_lookup_utf8(doc, "_id.r");
-	const char	*user = bson_lookup_utf8(doc, "_id.u");
+	const char	*rkey = mongo_get_utf8(doc, "_id.r");
+	const char	*user = mongo_get_utf8(doc, "_id.u");
 	bool		 excluded = false, synced = rkey != NULL &&
 			    strcmp(rkey, "string") == 0;
 	int		 guest;
-	int64_t		 n = bson_lookup_int64(doc, "n", 0);
+	int64_t		 n = mongo_get_int64(doc, "n", 0);
 
 	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.x", &it) &&
 	    BSON_ITER_HOLDS_BOOL(&it))
@@ -403,8 +389,8 @@ sync_part(int64_t eligible, int64_t synced)
 
 /* One collection's sync figures; NULL with f set on error. */
 static cJSON *
-sync_collection_json(struct silo_ctx *ctx, const struct sync_collection *sc,
-    struct db_fail *f)
+sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
+    struct mongo_fail *f)
 {
 	struct sync_sums s = { 0 };
 	char		 flag[64];
@@ -491,16 +477,17 @@ add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
 
 /* Users with a DID against auth0-only users, and syncedAt's ages. */
 static cJSON *
-sync_users_json(struct silo_ctx *ctx, struct db_fail *f)
+sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 {
-	bson_t	*registered = api_db_registered_filter();
-	bson_t	*with_did = api_db_with_did_filter();
-	bson_t	*synced = BCON_NEW("_id", "{", "$ne", BCON_UTF8("art-guest"), "}",
-		    "atproto.syncedAt", "{", "$type", BCON_UTF8("date"), "}");
+	bson_t	*registered = ac_registered_filter();
+	bson_t	*with_did = ac_with_did_filter();
+	bson_t	*synced = ac_registered_filter();
 	int64_t	 n_users, n_did = -1, n_synced = -1;
 	double	 newest = -1, oldest = -1, now = clock_real();
 	cJSON	*o = NULL;
 
+	BCON_APPEND(synced, "atproto.syncedAt", "{", "$type",
+	    BCON_UTF8("date"), "}");
 	if ((n_users = mongo_count(ctx->mongo, "users", registered, &f->error)) < 0 ||
 	    (n_did = mongo_count(ctx->mongo, "users", with_did, &f->error)) < 0 ||
 	    (n_synced = mongo_count(ctx->mongo, "users", synced, &f->error)) < 0 ||
@@ -527,12 +514,13 @@ out:
 static void
 atproto_sync(struct silo_ctx *ctx, cJSON *out)
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 	cJSON		*sync = cJSON_CreateObject(), *list, *one;
 
 	list = cJSON_AddArrayToObject(sync, "collections");
-	for (size_t i = 0; i < sizeof(sync_collections) / sizeof(sync_collections[0]); i++) {
-		if ((one = sync_collection_json(ctx, &sync_collections[i], &f)) == NULL)
+	for (const struct ac_sync_collection *sc = ac_atproto_collections;
+	    sc->name != NULL; sc++) {
+		if ((one = sync_collection_json(ctx, sc, &f)) == NULL)
 			goto fail;
 		cJSON_AddItemToArray(list, one);
 	}
@@ -545,7 +533,7 @@ atproto_sync(struct silo_ctx *ctx, cJSON *out)
 fail:
 	cJSON_Delete(sync);
 	cJSON_AddNullToObject(out, "sync");
-	cJSON_AddItemToObject(out, "sync_error", api_db_fail_json(&f));
+	cJSON_AddItemToObject(out, "sync_error", mongo_fail_json(&f));
 }
 
 static size_t

@@ -25,30 +25,22 @@
  *
  * Refresh.  A walk of AC's buckets takes minutes, far too long for a
  * FastCGI worker (the pool's size is silo's concurrency, and Caddy would
- * time out).  So the worker takes the refresh lock itself, starts `silo
- * storage refresh --lock-fd 3` as a detached process (fork, setsid, fork
- * again: it is nobody's child and outlives a worker's restart; stdin
- * /dev/null, stdout and stderr appended to SILO_STORAGE_LOG) and answers
- * 202 with its pid and where to follow it.  The locked descriptor is
- * inherited by the refresh, so the lock is held without a gap from the
- * request to the end of the walk, and a second POST meanwhile is a 409
- * naming the running one.  A systemd timer would be the other way to
- * trigger it; this one answers at once and needs no privileges.
+ * time out).  So the handler has storage_spawn() (storage.c) take the
+ * refresh lock and start `silo storage refresh` as a detached process
+ * that inherits the lock, and answers 202 with its pid and where to
+ * follow it; a second POST meanwhile is a 409 naming the running one.  A
+ * systemd timer would be the other way to trigger it; this one answers
+ * at once and needs no privileges.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "extern.h"
+#include "silo.h"
 
 #define	API_STORAGE_ID_MAX	256	/* longest :id accepted */
 #define	API_STORAGE_TOP_DEFAULT	10	/* top-users without ?limit */
@@ -142,72 +134,8 @@ api_storage_parse_id(const char *id, const char **name, char *why,
 }
 
 /* ------------------------------------------------------------------ */
-/* Snapshots as JSON                                                   */
+/* Answers from snapshots                                              */
 /* ------------------------------------------------------------------ */
-
-static cJSON *api_storage_json(const bson_t *doc, bool array);
-
-/* One BSON value as JSON: dates as ISO strings, ObjectIds as hex. */
-static cJSON *
-api_storage_value(const bson_iter_t *it)
-{
-	char		 buf[64];
-	bson_t		 sub;
-	const uint8_t	*data;
-	uint32_t	 len;
-	cJSON		*v = NULL;
-
-	switch (bson_iter_type(it)) {
-	case BSON_TYPE_UTF8:
-		return cJSON_CreateString(bson_iter_utf8(it, NULL));
-	case BSON_TYPE_INT32:
-	case BSON_TYPE_INT64:
-	case BSON_TYPE_DOUBLE:
-		return cJSON_CreateNumber(bson_iter_as_double(it));
-	case BSON_TYPE_BOOL:
-		return cJSON_CreateBool(bson_iter_bool(it));
-	case BSON_TYPE_DATE_TIME:
-		return clock_iso(bson_iter_date_time(it), CLOCK_ISO_MS, buf,
-		    sizeof(buf)) ? cJSON_CreateString(buf) : cJSON_CreateNull();
-	case BSON_TYPE_OID:
-		bson_oid_to_string(bson_iter_oid(it), buf);
-		return cJSON_CreateString(buf);
-	case BSON_TYPE_DOCUMENT:
-	case BSON_TYPE_ARRAY:
-		if (bson_iter_type(it) == BSON_TYPE_DOCUMENT)
-			bson_iter_document(it, &len, &data);
-		else
-			bson_iter_array(it, &len, &data);
-		if (bson_init_static(&sub, data, len))
-			v = api_storage_json(&sub,
-			    bson_iter_type(it) == BSON_TYPE_ARRAY);
-		return v;
-	default:
-		return cJSON_CreateNull();
-	}
-}
-
-/* A snapshot's document (or array) as JSON, every field kept. */
-static cJSON *
-api_storage_json(const bson_t *doc, bool array)
-{
-	cJSON		*out = array ? cJSON_CreateArray() : cJSON_CreateObject();
-	bson_iter_t	 it;
-
-	if (!bson_iter_init(&it, doc))
-		return out;
-	while (bson_iter_next(&it)) {
-		cJSON	*v = api_storage_value(&it);
-
-		if (v == NULL)
-			continue;
-		if (array)
-			cJSON_AddItemToArray(out, v);
-		else
-			cJSON_AddItemToObject(out, bson_iter_key(&it), v);
-	}
-	return out;
-}
 
 /* Move field name of from (if there) into to. */
 static void
@@ -240,71 +168,15 @@ api_storage_body(int64_t finished_ms)
 /* Finding snapshots                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Answer a database error as every endpoint does (api_db.c). */
+/* Answer a database error as every endpoint does (resp_db_fail). */
 static void
 api_storage_db_error(struct silo_ctx *ctx, struct silo_response *resp,
     const bson_error_t *e, const char *doing)
 {
-	struct db_fail	 f;
+	struct mongo_fail f;
 
-	api_db_fail_set(&f, e, doing);
-	api_db_fail_respond(ctx, resp, &f);
-}
-
-/* Where api_storage_find_one() puts the document it found. */
-struct api_storage_first {
-	bson_t		*out;		/* the caller's, initialized when found */
-	bool		 found;		/* a document was copied */
-};
-
-static int
-api_storage_copy_first(const bson_t *doc, void *arg)
-{
-	struct api_storage_first *first = arg;
-
-	bson_copy_to(doc, first->out);
-	first->found = true;
-	return 1;
-}
-
-/* The first document of a find in db (NULL: the AC database), copied
- * into out; false if none or on an error (e->code is then non-zero). */
-static bool
-api_storage_find_one(struct mongo *m, const char *db, const char *coll_name,
-    const bson_t *filter, const bson_t *opts, bson_t *out, bson_error_t *e)
-{
-	struct api_storage_first first = { out, false };
-
-	memset(e, 0, sizeof(*e));
-	(void)mongo_find_each(m, db, coll_name, filter, opts,
-	    api_storage_copy_first, &first, e);
-	return first.found;
-}
-
-/*
- * The newest snapshot with status (NULL: any), only the fields projection
- * names (NULL: all of it; a snapshot lists prefixes, types and the largest
- * objects, so readers that need three fields say so).  False if none or
- * on an error (e->code is then non-zero).
- */
-bool
-api_storage_newest(struct mongo *m, const char *status,
-    const bson_t *projection, bson_t *out, bson_error_t *e)
-{
-	bson_t	*filter = status != NULL ?
-		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
-	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
-		    "limit", BCON_INT64(1));
-	bool	 found;
-
-	if (projection != NULL)
-		BSON_APPEND_DOCUMENT(opts, "projection", projection);
-
-	found = api_storage_find_one(m, STORAGE_DB, STORAGE_SNAPSHOTS, filter,
-	    opts, out, e);
-	bson_destroy(filter);
-	bson_destroy(opts);
-	return found;
+	mongo_fail_set(&f, e, doing);
+	resp_db_fail(resp, ctx->config->mongo_db, &f);
 }
 
 /* The newest refresh, good or failed, as {status, finished_at, errors};
@@ -319,8 +191,8 @@ api_storage_last_attempt(struct silo_ctx *ctx)
 	bson_error_t	 e;
 	cJSON		*o = NULL;
 
-	if (api_storage_newest(ctx->mongo, NULL, projection, &last, &e)) {
-		o = api_storage_json(&last, false);
+	if (storage_newest(ctx->mongo, NULL, projection, &last, &e)) {
+		o = mongo_doc_json(&last, false);
 		bson_destroy(&last);
 	}
 	bson_destroy(projection);
@@ -341,7 +213,7 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 	bson_iter_t	 it;
 	cJSON		*body, *last;
 
-	if (api_storage_newest(ctx->mongo, "ok", projection, snap, &e)) {
+	if (storage_newest(ctx->mongo, "ok", projection, snap, &e)) {
 		*finished_ms = bson_iter_init_find(&it, snap, "finished_at") &&
 		    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
 		return true;
@@ -395,7 +267,7 @@ api_storage_answer(struct silo_ctx *ctx, struct silo_response *resp,
 	if (!api_storage_latest(ctx, resp, NULL, &snap, &at))
 		return NULL;
 	body = api_storage_body(at);
-	*rest = api_storage_json(&snap, false);
+	*rest = mongo_doc_json(&snap, false);
 	bson_destroy(&snap);
 	for (; *fields != NULL; fields++)
 		api_storage_take(body, *rest, *fields);
@@ -485,7 +357,7 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 			"{", "_id", BCON_UTF8(id), "}",
 			"{", "atproto.did", BCON_UTF8(id), "}", "]") :
 		    BCON_NEW("_id", BCON_UTF8(id));
-		found = api_storage_find_one(ctx->mongo, NULL, colls[i],
+		found = mongo_find_one(ctx->mongo, NULL, colls[i],
 		    filter, opts, &doc, &e);
 		bson_destroy(filter);
 		if (!found && e.code != 0) {
@@ -498,8 +370,8 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 		    kind == ID_HANDLE ? "with handle @" : "", id);
 		goto out;
 	}
-	if (bson_lookup_utf8(&doc, "_id") != NULL)
-		sub = strdup(bson_lookup_utf8(&doc, "_id"));
+	if (mongo_get_utf8(&doc, "_id") != NULL)
+		sub = strdup(mongo_get_utf8(&doc, "_id"));
 	if (sub == NULL)
 		resp_error(resp, 404, "not_found", "user %.256s has no string id",
 		    id);
@@ -518,10 +390,10 @@ api_storage_handle(struct silo_ctx *ctx, const char *sub)
 	bson_error_t	 e;
 	cJSON		*v = NULL;
 
-	if (api_storage_find_one(ctx->mongo, NULL, "@handles", filter, NULL,
+	if (mongo_find_one(ctx->mongo, NULL, "@handles", filter, NULL,
 	    &doc, &e)) {
-		if (bson_lookup_utf8(&doc, "handle") != NULL)
-			v = cJSON_CreateString(bson_lookup_utf8(&doc, "handle"));
+		if (mongo_get_utf8(&doc, "handle") != NULL)
+			v = cJSON_CreateString(mongo_get_utf8(&doc, "handle"));
 		bson_destroy(&doc);
 	}
 	bson_destroy(filter);
@@ -542,7 +414,7 @@ api_storage_row(struct silo_ctx *ctx, struct silo_response *resp,
 	bson_iter_init_find(&it, snap, "_id");
 	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)),
 	    "user", BCON_UTF8(sub));
-	found = api_storage_find_one(ctx->mongo, STORAGE_DB, STORAGE_USERS,
+	found = mongo_find_one(ctx->mongo, STORAGE_DB, STORAGE_USERS,
 	    filter, NULL, row, &e);
 	bson_destroy(filter);
 	if (!found && e.code != 0) {
@@ -587,7 +459,7 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	body = api_storage_body(at);
 	cJSON_AddStringToObject(body, "user", sub);
 	if (found == 1) {
-		all = api_storage_json(&row, false);
+		all = mongo_doc_json(&row, false);
 		api_storage_take(body, all, "handle");
 		api_storage_take(body, all, "bytes");
 		api_storage_take(body, all, "objects");
@@ -605,29 +477,6 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 out:
 	bson_destroy(&snap);
 	free(resolved);
-}
-
-static int
-api_storage_add_json(const bson_t *doc, void *arg)
-{
-	cJSON_AddItemToArray(arg, api_storage_json(doc, false));
-	return 0;
-}
-
-/* Every document of a find in silo's database as a JSON array; NULL with
- * e set on error. */
-static cJSON *
-api_storage_find_all(struct mongo *m, const char *coll_name,
-    const bson_t *filter, const bson_t *opts, bson_error_t *e)
-{
-	cJSON	*list = cJSON_CreateArray();
-
-	if (!mongo_find_each(m, STORAGE_DB, coll_name, filter, opts,
-	    api_storage_add_json, list, e)) {
-		cJSON_Delete(list);
-		list = NULL;
-	}
-	return list;
 }
 
 void
@@ -654,14 +503,14 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
 	    "_id", BCON_INT32(0), "user", BCON_INT32(1), "handle",
 	    BCON_INT32(1), "bytes", BCON_INT32(1), "objects", BCON_INT32(1),
 	    "}");
-	if ((list = api_storage_find_all(ctx->mongo, STORAGE_USERS, filter,
-	    opts, &e)) == NULL)
+	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB, STORAGE_USERS,
+	    filter, opts, &e)) == NULL)
 		api_storage_db_error(ctx, resp, &e, STORAGE_USERS);
 	else {
 		body = api_storage_body(at);
 		cJSON_AddNumberToObject(body, "limit", (double)limit);
 		cJSON_AddNumberToObject(body, "users_with_objects",
-		    (double)bson_lookup_int64(&snap, "users.count", 0));
+		    (double)mongo_get_int64(&snap, "users.count", 0));
 		cJSON_ArrayForEach(row, list)
 			cJSON_AddNumberToObject(row, "rank", ++rank);
 		cJSON_AddItemToObject(body, "users", list);
@@ -692,8 +541,8 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
 	    "limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(0),
 	    "finished_at", BCON_INT32(1), "totals", BCON_INT32(1),
 	    "duration_ms", BCON_INT32(1), "}");
-	if ((list = api_storage_find_all(ctx->mongo, STORAGE_SNAPSHOTS, filter,
-	    opts, &e)) == NULL)
+	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB,
+	    STORAGE_SNAPSHOTS, filter, opts, &e)) == NULL)
 		api_storage_db_error(ctx, resp, &e, STORAGE_SNAPSHOTS);
 	else {
 		body = api_storage_body(at);
@@ -724,142 +573,22 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
 /* Starting a refresh                                                  */
 /* ------------------------------------------------------------------ */
 
-/*
- * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
- * nothing else open but the report pipe (close-on-exec), signals as a new
- * program expects them; then exec the refresh.  Never returns.
- */
-static void
-api_storage_exec(const char *exe, const char *env_file, int lock_fd,
-    int log_fd, int report_fd)
-{
-	const char	*argv[8];
-	size_t		 n = 0;
-	sigset_t	 none;
-	int		 lk, rp, devnull, err;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	lk = fcntl(lock_fd, F_DUPFD, 10);
-	rp = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
-	devnull = open("/dev/null", O_RDONLY);
-	if (lk == -1 || rp == -1 || devnull == -1 ||
-	    dup2(devnull, 0) == -1 || dup2(log_fd, 1) == -1 ||
-	    dup2(log_fd, 2) == -1 || dup2(lk, 3) == -1 || dup2(rp, 4) == -1 ||
-	    fcntl(4, F_SETFD, FD_CLOEXEC) == -1)
-		goto fail;
-	closefrom(5);
-	argv[n++] = exe;
-	if (env_file != NULL) {
-		argv[n++] = "--env-file";
-		argv[n++] = env_file;
-	}
-	argv[n++] = "storage";
-	argv[n++] = "refresh";
-	argv[n++] = "--lock-fd";
-	argv[n++] = "3";
-	argv[n] = NULL;
-	execv(exe, (char *const *)argv);
-fail:
-	err = errno;
-	if (write(rp != -1 ? rp : report_fd, &err, sizeof(err)) == -1)
-		_exit(126);
-	_exit(127);
-}
-
-/*
- * Start the detached refresh holding lock_fd.  Its pid, or -1 with why
- * set.  The first child only forks again (after setsid) and reports the
- * grandchild's pid; an exec failure comes back through the same pipe.
- */
-static pid_t
-api_storage_spawn(const struct silo_config *config, int lock_fd,
-    char *why, size_t whysz)
-{
-	char		 exe[PATH_MAX];
-	ssize_t		 n;
-	int		 log_fd, pipefd[2], err = 0, status;
-	pid_t		 child, refresh = -1;
-
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
-		snprintf(why, whysz, "cannot find silo's binary: %s",
-		    strerror(errno));
-		return -1;
-	}
-	exe[n] = '\0';
-	if ((log_fd = open(config->storage_log, O_WRONLY | O_APPEND |
-	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		snprintf(why, whysz, "SILO_STORAGE_LOG %s: %s",
-		    config->storage_log, strerror(errno));
-		return -1;
-	}
-	if (pipe2(pipefd, O_CLOEXEC) == -1) {
-		snprintf(why, whysz, "pipe: %s", strerror(errno));
-		close(log_fd);
-		return -1;
-	}
-	if ((child = fork()) == 0) {
-		close(pipefd[0]);
-		setsid();
-		if ((refresh = fork()) == 0)
-			api_storage_exec(exe, config->env_file, lock_fd, log_fd,
-			    pipefd[1]);
-		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
-			_exit(1);
-		_exit(0);
-	}
-	close(pipefd[1]);
-	close(log_fd);
-	if (child == -1)
-		snprintf(why, whysz, "fork: %s", strerror(errno));
-	else {
-		waitpid(child, &status, 0);
-		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
-		    (ssize_t)sizeof(refresh) || refresh <= 0) {
-			snprintf(why, whysz, "fork: the refresh did not start");
-			refresh = -1;
-		} else if (read(pipefd[0], &err, sizeof(err)) ==
-		    (ssize_t)sizeof(err)) {
-			snprintf(why, whysz, "exec %s: %s", exe, strerror(err));
-			refresh = -1;
-		}
-	}
-	close(pipefd[0]);
-	return refresh;
-}
-
 void
 api_storage_refresh(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	const struct silo_config *config = ctx->config;
-	char		 holder[256], why[PATH_MAX + 128];
-	int		 fd;
+	char		 why[PATH_MAX + 128];
 	pid_t		 pid;
 	cJSON		*body;
 
-	switch (storage_lock_take(config->storage_lock, &fd, holder,
-	    sizeof(holder))) {
+	switch (storage_spawn(config, &pid, why, sizeof(why))) {
 	case 1:
 		resp_error(resp, 409, "conflict", "a storage refresh is already "
-		    "running (%s)", holder);
+		    "running (%s)", why);
 		return;
 	case -1:
-		resp_error(resp, 500, "internal", "cannot take the storage "
-		    "refresh lock: %s", holder);
-		return;
-	}
-	/* No stale holder's name in a 409 before the refresh writes its own. */
-	if (ftruncate(fd, 0) == -1)
-		log_warn("storage: %s: %s", config->storage_lock, strerror(errno));
-	pid = api_storage_spawn(config, fd, why, sizeof(why));
-	close(fd);
-	if (pid == -1) {
-		log_err("storage: cannot start a refresh: %s", why);
-		resp_error(resp, 500, "internal", "cannot start `silo storage "
-		    "refresh`: %s", why);
+		resp_error(resp, 500, "internal", "%s", why);
 		return;
 	}
 	log_info("storage: started refresh pid %ld, rid=%s", (long)pid,

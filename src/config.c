@@ -760,7 +760,9 @@ config_check_mongo_uri(const char *text, char *why, size_t whysz)
 	config_mongoc_said[0] = '\0';
 	mongoc_log_set_handler(config_mongoc_capture, NULL);
 	uri = mongoc_uri_new_with_error(text, &err);
-	mongo_log_init();
+	/* Back to libmongoc's own handler: what opens a client installs
+	 * silo's (mongo_log_init) after the configuration is read. */
+	mongoc_log_set_handler(mongoc_log_default_handler, NULL);
 	if (uri == NULL) {
 		if (config_mongoc_said[0] != '\0' &&
 		    !config_echoes_secret(config_mongoc_said, text))

@@ -1,11 +1,12 @@
 /*
- * extern.h: interfaces private to silo's edge and clients.
+ * extern.h: interfaces private to silo's edge, clients and jobs.
  *
  * silo.h is what handlers see.  This header adds what only the edge needs
  * (the route matcher, response rendering, the worker loop, supervision,
- * request ids), the MongoDB client wrapper, whose libmongoc types
- * handlers reach only through the helpers declared here, and the S3 client
- * for Spaces.
+ * request ids), the MongoDB client itself (struct mongo holds libmongoc's
+ * client, which handlers never touch: they use the helpers silo.h
+ * declares), the S3 client for Spaces, and the jobs (silo import, silo
+ * storage refresh).  An api_*.c file that includes it says why.
  */
 #ifndef SILO_EXTERN_H
 #define SILO_EXTERN_H
@@ -24,38 +25,6 @@
 #define	SILO_MAX_URI		8192	/* longer request URIs get 414 */
 #define	SILO_MAX_DRAIN		(16u << 20) /* body bytes read to discard on 413 */
 #define	REQUEST_ID_MAX		64	/* longest request id accepted or made */
-
-#include <time.h>
-
-/* Milliseconds on the monotonic clock, for measuring durations. */
-static inline double
-clock_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Seconds since the epoch on the real-time clock, for timestamps. */
-static inline double
-clock_real(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Whole milliseconds since the epoch, as BSON dates count them. */
-static inline int64_t
-clock_real_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------ */
 /* Route matching (router.c)                                           */
@@ -82,31 +51,6 @@ bool	 access_check(const struct route *, const struct silo_config *,
 
 char	*resp_render(const struct silo_response *, const char *request_id,
 	    bool head_only, size_t *len);
-
-/* ------------------------------------------------------------------ */
-/* Database summaries shared by handlers (api_db.c)                    */
-/* ------------------------------------------------------------------ */
-
-/* A database failure, as a summary reports it. */
-struct db_fail {
-	bson_error_t	 error;		/* the driver's error */
-	char		 doing[160];	/* what was being asked */
-};
-
-cJSON	*api_db_health_json(struct silo_ctx *, struct db_fail *);
-cJSON	*api_db_collections_json(struct silo_ctx *, struct db_fail *);
-cJSON	*api_db_users_json(struct silo_ctx *, struct db_fail *);
-bson_t	*api_db_registered_filter(void);
-bson_t	*api_db_with_did_filter(void);
-void	 api_db_fail_set(struct db_fail *, const bson_error_t *,
-	    const char *doing);
-cJSON	*api_db_fail_json(const struct db_fail *);
-void	 api_db_fail_respond(struct silo_ctx *, struct silo_response *,
-	    const struct db_fail *);
-
-void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
-size_t	 api_services_count(void);
-cJSON	*api_kidlisp_headline(struct silo_ctx *);
 
 /* ------------------------------------------------------------------ */
 /* Request ids (worker.c)                                              */
@@ -288,35 +232,9 @@ int	 mongo_open(struct mongo *, const struct silo_config *,
 int	 mongo_open_job(struct mongo *, const struct silo_config *,
 	    char *err, size_t errsz);
 void	 mongo_close(struct mongo *);
-bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,
-	    bson_t *reply, bson_error_t *);
-int64_t	 mongo_count(struct mongo *, const char *collection,
-	    const bson_t *filter, bson_error_t *);
-/* The outcome of asking for a collection's storage statistics. */
-enum mongo_stats {
-	MONGO_STATS_OK,		/* stats filled in */
-	MONGO_STATS_GONE,	/* the collection no longer exists */
-	MONGO_STATS_ERROR	/* the error is set */
-};
-
-enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
-	    bson_t *stats, bson_error_t *);
-char	**mongo_collection_names(struct mongo *, bson_error_t *);
-
-/* Called per document of a find or aggregation; non-zero stops it. */
-typedef int (*mongo_doc_cb)(const bson_t *doc, void *arg);
-
-bool	 mongo_find_each(struct mongo *, const char *db, const char *collection,
-	    const bson_t *filter, const bson_t *opts, mongo_doc_cb, void *arg,
-	    bson_error_t *);
-bool	 mongo_aggregate_each(struct mongo *, const char *collection,
-	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+/* Calls cb per index spec of collection (listIndexes), in the job's db. */
 bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
 	    void *arg, bson_error_t *);
-bool	 mongo_error_is_unavailable(const bson_error_t *);
-int64_t	 bson_lookup_int64(const bson_t *, const char *dotted, int64_t dflt);
-double	 bson_lookup_double(const bson_t *, const char *dotted, double dflt);
-const char *bson_lookup_utf8(const bson_t *, const char *dotted);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
@@ -440,26 +358,13 @@ int	 spaces_head(struct spaces *, const char *bucket, const char *key,
 	    uint64_t *size, char *etag, size_t etagsz, char *ctype,
 	    size_t ctypesz);
 int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
-char	*spaces_mpu_create(struct spaces *, const char *bucket,
-	    const char *key, const char *content_type);
-int	 spaces_mpu_part(struct spaces *, const char *bucket, const char *key,
-	    const char *upload_id, unsigned partno, int fd, uint64_t offset,
-	    uint64_t len, char *etag, size_t etagsz);
-int	 spaces_mpu_complete(struct spaces *, const char *bucket,
-	    const char *key, const char *upload_id, char *const *etags,
-	    unsigned nparts);
-int	 spaces_mpu_abort(struct spaces *, const char *bucket, const char *key,
-	    const char *upload_id);
 
 /* ------------------------------------------------------------------ */
-/* Storage snapshots (storage.c)                                       */
+/* Storage keys, classified (storage_key.c)                            */
 /* ------------------------------------------------------------------ */
 
-#define	STORAGE_DB		"silo"		/* silo's own database */
-#define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one document per refresh */
-#define	STORAGE_USERS		"storage_users"	/* per-user rows of good snapshots */
-#define	STORAGE_ROOT		"root"		/* the kind of a key with no folder */
-#define	STORAGE_EXIT_BUSY	75		/* EX_TEMPFAIL: another refresh runs */
+#define	STORAGE_ROOT		"root"	/* the kind of a key with no folder */
+#define	STORAGE_MAX_EXT		16	/* a longer "extension" is no type */
 
 /* The part a bucket plays in AC's layout (ac-platform.md section 7). */
 enum storage_role {
@@ -489,34 +394,22 @@ struct storage_class {
 	size_t		 ext_len;	/* its length, 0 for none */
 };
 
+void	 storage_key_classify(enum storage_role, const char *key,
+	    struct storage_class *);
+enum storage_role storage_key_role(const struct silo_config *,
+	    const char *bucket);
+
+/* ------------------------------------------------------------------ */
+/* silo storage refresh (storage.c)                                    */
+/* ------------------------------------------------------------------ */
+
+#define	STORAGE_EXIT_BUSY	75	/* EX_TEMPFAIL: another refresh runs */
+
 /* The command line of `silo storage refresh`. */
 struct storage_opts {
-	int		 lock_fd;	/* a lock inherited from the API, or -1 */
+	int		 lock_fd;	/* a lock the API handed over, or -1 */
 };
 
-void	 storage_classify(enum storage_role, const char *key,
-	    struct storage_class *);
-enum storage_role storage_role_of(const struct silo_config *,
-	    const char *bucket);
-int	 storage_lock_take(const char *path, int *fd, char *holder,
-	    size_t holdersz);
 int	 storage_main(const struct silo_config *, const struct storage_opts *);
-
-/* ------------------------------------------------------------------ */
-/* The storage API (api_storage.c)                                    */
-/* ------------------------------------------------------------------ */
-
-/* What a /api/storage/user/:id names. */
-enum api_storage_id {
-	ID_HANDLE,		/* an AC handle, '@' dropped */
-	ID_SUB,			/* an auth0 sub: <provider>|<id> */
-	ID_DID,			/* did:<method>:<id> */
-	ID_BAD			/* none of them: a 400 */
-};
-
-enum api_storage_id api_storage_parse_id(const char *id, const char **name,
-	    char *why, size_t whysz);
-bool	 api_storage_newest(struct mongo *, const char *status,
-	    const bson_t *projection, bson_t *out, bson_error_t *);
 
 #endif /* SILO_EXTERN_H */

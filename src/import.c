@@ -54,18 +54,6 @@
 #define	E_NAMESPACE_NOT_FOUND	26
 #define	E_NOT_IMPLEMENTED	238
 
-/* The migration report, section 4: collections not worth migrating. */
-static const char *const import_drop_list[] = {
-	"boots", "oven-grabs", "oven-cache", "oven-bakes",
-	"oven-frozen-pieces", "bundle-telemetry", "logs", NULL
-};
-
-/* The report's small collections to keep as JSON files, not in mongod. */
-static const char *const import_archive_list[] = {
-	"false.work-builds", "false.work-reports", "jas-tags",
-	"jas-stretched-paintings", NULL
-};
-
 /* Documents on their way to the server, with where they came from. */
 struct batch {
 	bson_t		*docs[IMPORT_BATCH_DOCS];	/* parsed documents */
@@ -149,9 +137,9 @@ import_plan(struct manifest *m, const struct import_opts *o)
 			e->plan = PLAN_IMPORT, e->why = "--include";
 		else if (o->all)
 			e->plan = PLAN_IMPORT, e->why = "--all";
-		else if (import_in_list(import_drop_list, e->name))
+		else if (import_in_list(ac_drop_list, e->name))
 			e->plan = PLAN_SKIP, e->why = "drop list";
-		else if (import_in_list(import_archive_list, e->name))
+		else if (import_in_list(ac_archive_list, e->name))
 			e->plan = PLAN_ARCHIVE, e->why = "archive list";
 		else
 			e->plan = PLAN_IMPORT, e->why = "";
@@ -426,8 +414,8 @@ import_batch_write_errors(struct import_run *r, bson_iter_t *errs,
 		bson_iter_document(errs, &len, &data);
 		if (!bson_init_static(&werr, data, len))
 			continue;
-		index = bson_lookup_int64(&werr, "index", -1);
-		code = bson_lookup_int64(&werr, "code", 0);
+		index = mongo_get_int64(&werr, "index", -1);
+		code = mongo_get_int64(&werr, "code", 0);
 		if (bson_iter_init_find(&it, &werr, "errmsg") &&
 		    BSON_ITER_HOLDS_UTF8(&it))
 			msg = bson_iter_utf8(&it, NULL);
@@ -490,7 +478,7 @@ import_batch_flush(struct import_run *r, int64_t docs_done)
 			rc = -1;
 		}
 	}
-	r->inserted += (int64_t)bson_lookup_int64(&reply, "nInserted", 0);
+	r->inserted += (int64_t)mongo_get_int64(&reply, "nInserted", 0);
 	bson_destroy(&reply);
 	mongoc_bulk_operation_destroy(bulk);
 	bson_destroy(opts);
@@ -914,19 +902,19 @@ import_resume_point(struct import_run *r, bool *done)
 	if (have && bson_iter_init_find(&it, &state, "status") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		status = bson_iter_utf8(&it, NULL);
-	if (have && bson_lookup_int64(&state, "file_bytes", -1) ==
+	if (have && mongo_get_int64(&state, "file_bytes", -1) ==
 	    (int64_t)r->e->bytes) {
 		if (strcmp(status, "complete") != 0)
-			r->resume_from = bson_lookup_int64(&state,
+			r->resume_from = mongo_get_int64(&state,
 			    "docs_done", 0);
 		else if (mongo_storage_stats(r->mongo, r->e->name, &stats,
 		    &e) == MONGO_STATS_OK) {
 			/* The metadata count suffices to skip the load; the
 			 * verification afterwards counts exactly. */
-			*done = bson_lookup_int64(&stats, "count", -1) ==
-			    bson_lookup_int64(&state, "file_docs", -2);
+			*done = mongo_get_int64(&stats, "count", -1) ==
+			    mongo_get_int64(&state, "file_docs", -2);
 			if (*done)
-				r->e->file_docs = bson_lookup_int64(&state,
+				r->e->file_docs = mongo_get_int64(&state,
 				    "file_docs", -1);
 			bson_destroy(&stats);
 		}
@@ -973,7 +961,7 @@ import_server_count(struct import_run *r)
 	if (mongo_storage_stats(r->mongo, r->e->name, &stats, &e) !=
 	    MONGO_STATS_OK)
 		return -1;
-	n = bson_lookup_int64(&stats, "count", -1);
+	n = mongo_get_int64(&stats, "count", -1);
 	bson_destroy(&stats);
 	return n;
 }

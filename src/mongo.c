@@ -18,12 +18,24 @@
  * Commands here are reads, so they are retried once on a stream error;
  * the retry reconnects.  A real outage still fails fast, because the
  * retry's server selection fails at once.
+ *
+ * Everything a handler reads goes through mongo_find_each() (or
+ * mongo_aggregate_each()), which owns the cursor and that one retry;
+ * mongo_find_one() and mongo_find_json() are its two common shapes.
+ * A failed read is a struct mongo_fail (the driver's error and what was
+ * asked), which mongo_fail_json() turns into the one error object every
+ * answer carries, and resp_db_fail() into a 503 or a 502.
+ * Documents become JSON through mongo_doc_json(): dates as ISO 8601
+ * strings with milliseconds, ObjectIds as hex.  libbson's relaxed
+ * Extended JSON would give {"$date": ...} objects that every answer
+ * would have to rewrite, so the converter is silo's own.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "extern.h"
 
@@ -136,6 +148,40 @@ mongo_error_is_unavailable(const bson_error_t *e)
 	    e->domain == MONGOC_ERROR_STREAM ||
 	    (e->domain == MONGOC_ERROR_CLIENT &&
 	     e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE);
+}
+
+/* Record a failure: the driver's error and what was being asked. */
+void
+mongo_fail_set(struct mongo_fail *f, const bson_error_t *e,
+    const char *doing)
+{
+	f->error = *e;
+	snprintf(f->doing, sizeof(f->doing), "%s", doing);
+}
+
+/* Record running out of memory while doing something with the database. */
+void
+mongo_fail_oom(struct mongo_fail *f, const char *doing)
+{
+	bson_set_error(&f->error, MONGOC_ERROR_CLIENT, 0, "out of memory");
+	snprintf(f->doing, sizeof(f->doing), "%s", doing);
+}
+
+/* A failure as the error object {"code","message"} answers carry: code
+ * db_unavailable when the server could not be reached, else db_error. */
+cJSON *
+mongo_fail_json(const struct mongo_fail *f)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	 message[600];
+
+	snprintf(message, sizeof(message), "%.150s: %.440s", f->doing,
+	    f->error.message);
+	cJSON_AddStringToObject(o, "code",
+	    mongo_error_is_unavailable(&f->error) ?
+	    "db_unavailable" : "db_error");
+	cJSON_AddStringToObject(o, "message", message);
+	return o;
 }
 
 static bool
@@ -256,6 +302,60 @@ mongo_find_each(struct mongo *m, const char *db, const char *collection,
 	    cb, arg, e);
 }
 
+/* Where mongo_find_one() puts the document it found. */
+struct mongo_first {
+	bson_t		*out;		/* the caller's; initialized if found */
+	bool		 found;		/* a document was copied */
+};
+
+static int
+mongo_copy_first(const bson_t *doc, void *arg)
+{
+	struct mongo_first *first = arg;
+
+	bson_copy_to(doc, first->out);
+	first->found = true;
+	return 1;
+}
+
+/* The first document of a find on db.collection (db NULL: the AC
+ * database), copied into out; false if none or on an error (e->code is
+ * then non-zero). */
+bool
+mongo_find_one(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const bson_t *opts, bson_t *out, bson_error_t *e)
+{
+	struct mongo_first first = { out, false };
+
+	memset(e, 0, sizeof(*e));
+	(void)mongo_find_each(m, db, collection, filter, opts,
+	    mongo_copy_first, &first, e);
+	return first.found;
+}
+
+static int
+mongo_add_json(const bson_t *doc, void *arg)
+{
+	cJSON_AddItemToArray(arg, mongo_doc_json(doc, false));
+	return 0;
+}
+
+/* Every document of a find on db.collection (db NULL: the AC database)
+ * as a JSON array; NULL with e set on error. */
+cJSON *
+mongo_find_json(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const bson_t *opts, bson_error_t *e)
+{
+	cJSON	*list = cJSON_CreateArray();
+
+	if (!mongo_find_each(m, db, collection, filter, opts, mongo_add_json,
+	    list, e)) {
+		cJSON_Delete(list);
+		list = NULL;
+	}
+	return list;
+}
+
 /* The same for an aggregation pipeline ({"pipeline": [...]}) on the AC
  * database. */
 bool
@@ -351,7 +451,7 @@ mongo_collection_names(struct mongo *m, bson_error_t *e)
 
 /* Find a numeric field (int32, int64 or double) by dotted path. */
 static bool
-bson_lookup_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
+mongo_get_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
 {
 	bson_iter_t	 it;
 
@@ -362,16 +462,17 @@ bson_lookup_number(const bson_t *doc, const char *dotted, bson_iter_t *out)
 
 /* A numeric field of any BSON number type, or dflt. */
 int64_t
-bson_lookup_int64(const bson_t *doc, const char *dotted, int64_t dflt)
+mongo_get_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 {
 	bson_iter_t	 it;
 
-	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_int64(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_int64(&it) :
+	    dflt;
 }
 
 /* A string field by dotted path, or NULL. */
 const char *
-bson_lookup_utf8(const bson_t *doc, const char *dotted)
+mongo_get_utf8(const bson_t *doc, const char *dotted)
 {
 	bson_iter_t	 it;
 
@@ -382,9 +483,79 @@ bson_lookup_utf8(const bson_t *doc, const char *dotted)
 }
 
 double
-bson_lookup_double(const bson_t *doc, const char *dotted, double dflt)
+mongo_get_double(const bson_t *doc, const char *dotted, double dflt)
 {
 	bson_iter_t	 it;
 
-	return bson_lookup_number(doc, dotted, &it) ? bson_iter_as_double(&it) : dflt;
+	return mongo_get_number(doc, dotted, &it) ? bson_iter_as_double(&it) :
+	    dflt;
+}
+
+/* ------------------------------------------------------------------ */
+/* Documents as JSON                                                   */
+/* ------------------------------------------------------------------ */
+
+/* One BSON value as JSON: dates as ISO strings, ObjectIds as hex. */
+static cJSON *
+mongo_json_value(const bson_iter_t *it)
+{
+	char		 buf[64];
+	bson_t		 sub;
+	const uint8_t	*data;
+	uint32_t	 len;
+	cJSON		*v = NULL;
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_UTF8:
+		return cJSON_CreateString(bson_iter_utf8(it, NULL));
+	case BSON_TYPE_INT32:
+	case BSON_TYPE_INT64:
+	case BSON_TYPE_DOUBLE:
+		return cJSON_CreateNumber(bson_iter_as_double(it));
+	case BSON_TYPE_BOOL:
+		return cJSON_CreateBool(bson_iter_bool(it));
+	case BSON_TYPE_DATE_TIME:
+		if (!clock_iso(bson_iter_date_time(it), CLOCK_ISO_MS, buf,
+		    sizeof(buf)))
+			return cJSON_CreateNull();
+		return cJSON_CreateString(buf);
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(it), buf);
+		return cJSON_CreateString(buf);
+	case BSON_TYPE_DOCUMENT:
+	case BSON_TYPE_ARRAY:
+		if (bson_iter_type(it) == BSON_TYPE_DOCUMENT)
+			bson_iter_document(it, &len, &data);
+		else
+			bson_iter_array(it, &len, &data);
+		if (bson_init_static(&sub, data, len))
+			v = mongo_doc_json(&sub,
+			    bson_iter_type(it) == BSON_TYPE_ARRAY);
+		return v;
+	default:
+		return cJSON_CreateNull();
+	}
+}
+
+/* A document (or array) as JSON, every field kept. */
+cJSON *
+mongo_doc_json(const bson_t *doc, bool array)
+{
+	cJSON		*out = array ? cJSON_CreateArray() :
+			    cJSON_CreateObject();
+	bson_iter_t	 it;
+
+	if (!bson_iter_init(&it, doc))
+		return out;
+	while (bson_iter_next(&it)) {
+		cJSON	*v = mongo_json_value(&it);
+
+		if (v == NULL)
+			continue;
+		if (array)
+			cJSON_AddItemToArray(out, v);
+		else
+			cJSON_AddItemToObject(out, bson_iter_key(&it), v);
+	}
+	return out;
 }

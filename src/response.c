@@ -61,6 +61,24 @@ resp_error(struct silo_response *r, int status, const char *code,
 	resp_json(r, status, resp_error_body(code, message));
 }
 
+/* Answer a database failure: 503 with "status":"down" when the database
+ * cannot be reached, else 502 (silo is fine, its upstream is not). */
+void
+resp_db_fail(struct silo_response *r, const char *database,
+    const struct mongo_fail *f)
+{
+	cJSON	*body = cJSON_CreateObject();
+
+	cJSON_AddItemToObject(body, "error", mongo_fail_json(f));
+	if (mongo_error_is_unavailable(&f->error)) {
+		cJSON_AddStringToObject(body, "status", "down");
+		cJSON_AddStringToObject(body, "database", database);
+		resp_json(r, 503, body);
+	} else
+		resp_json(r, 502, body);
+	log_warn("database: %s: %s", f->doing, f->error.message);
+}
+
 /* Add a header.  Names and values with CR, LF or NUL are refused. */
 int
 resp_add_header(struct silo_response *r, const char *name, const char *value)

@@ -1,17 +1,48 @@
 /*
- * silo.h: the interfaces between silo's subsystems.
+ * silo.h: the interfaces between silo's subsystems, as a handler sees them.
  *
  * silo is one program with one process model: a master that owns the
  * FastCGI listen socket and supervises a pool of pre-forked workers, each
- * serving one request at a time, synchronously, against MongoDB (and, in
- * later subsystems, Spaces and AC's other services).  This header is what a
+ * serving one request at a time, synchronously, against MongoDB, with
+ * Spaces and AC's other services behind it.  This header is what a
  * handler needs: the configuration, the request it is answering, the
- * response it fills in, the per-worker MongoDB handle and the route table.
- * The edge's own plumbing (the FastCGI loop, supervision, query parsing
- * internals) lives in extern.h.
+ * response it fills in, the worker's MongoDB client and what AC's
+ * collections mean.  An api_*.c file includes this header alone; the
+ * edge's own plumbing (the FastCGI loop, supervision, rendering), the
+ * clients' internals and the jobs live in extern.h.
  *
- * Naming: every exported symbol carries the prefix of the file that defines
- * it (config_, log_, query_, resp_, router_, mongo_, api_db_, ...).
+ * The files, by layer; each calls only downwards:
+ *
+ *   edge      main.c (the command line), serve.c (master, supervision),
+ *             worker.c (FastCGI loop, request ids), router.c and
+ *             routes.c (matching, the route table), access.c (tokens),
+ *             query.c (query strings), response.c (answers, rendering)
+ *   handlers  api_db.c, api_storage.c, api_services.c, api_kidlisp.c,
+ *             api_overview.c, api_misc.c: one file per /api area
+ *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
+ *             cache.c (the cache the workers share)
+ *   jobs      import.c with manifest.c, docstream.c, progress.c
+ *             (silo import); storage.c with storage_key.c (silo storage)
+ *   base      config.c, log.c, ac.c (what AC's collections mean)
+ *
+ * Naming: every exported symbol carries the prefix of the file that
+ * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
+ * api_db_, ...).  The exceptions are the clock_ helpers below (inline,
+ * no file), silo_routes (routes.c), api_ping (api_misc.c) and
+ * request_id_* (worker.c).
+ *
+ * Return values: an operation returns 0, or -1 on failure; a predicate
+ * returns bool; a constructor returns the new object, or NULL.  Error
+ * text goes to a caller's buffer, err and errsz (why and whysz where the
+ * answer is a refusal rather than a failure).  The exceptions: mongo.c's
+ * operations return bool (true: done; for a find, found) with a
+ * bson_error_t, as libmongoc does, and so does storage_newest(); a count
+ * is -1 on failure (mongo_count); a three-way outcome is an enum
+ * (mongo_storage_stats, router_match) or 1/0/-1 (storage_spawn: 1 when
+ * another refresh holds the lock; docstream_next: 1 for a document, 0
+ * at the end); the *_main functions return an exit status; and the S3
+ * client, the backup readers and the probes keep their error in their
+ * own struct (spaces, docstream, manifest, probe).
  */
 #ifndef SILO_H
 #define SILO_H
@@ -21,11 +52,48 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
+#include <bson/bson.h>
 #include <cjson/cJSON.h>
 
 struct mongo;
+struct mongo_fail;
+
+/* ------------------------------------------------------------------ */
+/* Clocks                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Milliseconds on the monotonic clock, for measuring durations. */
+static inline double
+clock_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Seconds since the epoch on the real-time clock, for timestamps. */
+static inline double
+clock_real(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whole milliseconds since the epoch, as BSON dates count them. */
+static inline int64_t
+clock_real_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------------ */
 /* Logging (log.c)                                                     */
@@ -118,6 +186,8 @@ hex_lower(const void *in, size_t n, char *out)
 /* Configuration (config.c)                                            */
 /* ------------------------------------------------------------------ */
 
+#define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
+
 /* Where the FastCGI listen socket comes from. */
 enum listen_kind {
 	LISTEN_UNIX,		/* a unix socket silo binds itself */
@@ -205,8 +275,6 @@ const char *config_default_env_file(void);
 /* Query strings (query.c)                                             */
 /* ------------------------------------------------------------------ */
 
-#define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
-
 #define	QUERY_MAX_PARAMS	32	/* more than this is a 400 */
 
 /* One decoded key=value pair. */
@@ -251,6 +319,8 @@ void	 resp_json(struct silo_response *, int status, cJSON *body);
 void	 resp_error(struct silo_response *, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 cJSON	*resp_error_body(const char *code, const char *message);
+void	 resp_db_fail(struct silo_response *, const char *database,
+	    const struct mongo_fail *);
 int	 resp_add_header(struct silo_response *, const char *name,
 	    const char *value);
 const char *resp_header_get(const struct silo_response *, const char *name);
@@ -316,11 +386,60 @@ void	 router_dispatch(const struct route *, size_t nroutes,
 	    struct silo_ctx *, struct silo_request *, struct silo_response *);
 
 /* ------------------------------------------------------------------ */
-/* Collections and their categories (category.c)                      */
+/* MongoDB, as handlers use it (mongo.c)                               */
+/* ------------------------------------------------------------------ */
+
+/* The outcome of asking for a collection's storage statistics. */
+enum mongo_stats {
+	MONGO_STATS_OK,		/* stats filled in */
+	MONGO_STATS_GONE,	/* the collection no longer exists */
+	MONGO_STATS_ERROR	/* the error is set */
+};
+
+/* Called per document of a find or aggregation; non-zero stops it. */
+typedef int (*mongo_doc_cb)(const bson_t *doc, void *arg);
+
+bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,
+	    bson_t *reply, bson_error_t *);
+int64_t	 mongo_count(struct mongo *, const char *collection,
+	    const bson_t *filter, bson_error_t *);
+enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
+	    bson_t *stats, bson_error_t *);
+char	**mongo_collection_names(struct mongo *, bson_error_t *);
+bool	 mongo_find_each(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_aggregate_each(struct mongo *, const char *collection,
+	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_find_one(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    bson_t *out, bson_error_t *);
+cJSON	*mongo_find_json(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const bson_t *opts,
+	    bson_error_t *);
+cJSON	*mongo_doc_json(const bson_t *, bool array);
+bool	 mongo_error_is_unavailable(const bson_error_t *);
+int64_t	 mongo_get_int64(const bson_t *, const char *dotted, int64_t dflt);
+double	 mongo_get_double(const bson_t *, const char *dotted, double dflt);
+const char *mongo_get_utf8(const bson_t *, const char *dotted);
+
+/* A database failure, as a summary reports it. */
+struct mongo_fail {
+	bson_error_t	 error;		/* the driver's error */
+	char		 doing[160];	/* what was being asked */
+};
+
+void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
+	    const char *doing);
+void	 mongo_fail_oom(struct mongo_fail *, const char *doing);
+cJSON	*mongo_fail_json(const struct mongo_fail *);
+
+/* ------------------------------------------------------------------ */
+/* What AC's collections mean (ac.c)                                   */
 /* ------------------------------------------------------------------ */
 
 /* The migration report's grouping of AC's collections. */
-enum collection_category {
+enum ac_category {
 	CATEGORY_LOGS,		/* logs and telemetry: disposable */
 	CATEGORY_CHAT,		/* chat rooms and their mute lists */
 	CATEGORY_CONTENT,	/* user content: the creative core */
@@ -330,9 +449,21 @@ enum collection_category {
 	CATEGORY__MAX
 };
 
-enum collection_category category_of(const char *collection);
-const char *category_id(enum collection_category);
-const char *category_label(enum collection_category);
+/* A collection whose documents may carry an ATProto record key. */
+struct ac_sync_collection {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*excluded;	/* the flag that takes a document out */
+};
+
+extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
+extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
+extern const struct ac_sync_collection ac_atproto_collections[];
+
+enum ac_category ac_category_of(const char *collection);
+const char *ac_category_id(enum ac_category);
+const char *ac_category_label(enum ac_category);
+bson_t	*ac_registered_filter(void);
+bson_t	*ac_with_did_filter(void);
 
 /* ------------------------------------------------------------------ */
 /* Probes of AC's other services (probe.c)                             */
@@ -386,6 +517,19 @@ cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
 void	 cache_stamp(cJSON *obj, double cached_at);
 
 /* ------------------------------------------------------------------ */
+/* Storage snapshots, as the API reads them (storage.c)                */
+/* ------------------------------------------------------------------ */
+
+#define	STORAGE_DB		"silo"		/* silo's own database */
+#define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one per refresh */
+#define	STORAGE_USERS		"storage_users"	/* good snapshots' users */
+
+bool	 storage_newest(struct mongo *, const char *status,
+	    const bson_t *projection, bson_t *out, bson_error_t *);
+int	 storage_spawn(const struct silo_config *, pid_t *pid, char *why,
+	    size_t whysz);
+
+/* ------------------------------------------------------------------ */
 /* Handlers per API area                                               */
 /* ------------------------------------------------------------------ */
 
@@ -421,5 +565,25 @@ void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_overview(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
+
+/* Summaries the overview shares with the areas' own answers. */
+cJSON	*api_db_health_json(struct silo_ctx *, struct mongo_fail *);
+cJSON	*api_db_collections_json(struct silo_ctx *, struct mongo_fail *);
+cJSON	*api_db_users_json(struct silo_ctx *, struct mongo_fail *);
+void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
+size_t	 api_services_count(void);
+cJSON	*api_kidlisp_headline(struct silo_ctx *);
+
+/* What a /api/storage/user/:id names (parsed apart for its unit test and
+ * fuzz harness). */
+enum api_storage_id {
+	ID_HANDLE,		/* an AC handle, '@' dropped */
+	ID_SUB,			/* an auth0 sub: <provider>|<id> */
+	ID_DID,			/* did:<method>:<id> */
+	ID_BAD			/* none of them: a 400 */
+};
+
+enum api_storage_id api_storage_parse_id(const char *id, const char **name,
+	    char *why, size_t whysz);
 
 #endif /* SILO_H */

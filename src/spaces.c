@@ -1296,6 +1296,19 @@ spaces_put(struct spaces *s, const char *bucket, const char *key,
 	return spaces_perform(s, &r);
 }
 
+/* The multipart upload's steps, below spaces_put_file(). */
+static char	*spaces_mpu_create(struct spaces *, const char *bucket,
+		    const char *key, const char *content_type);
+static int	 spaces_mpu_part(struct spaces *, const char *bucket,
+		    const char *key, const char *upload_id, unsigned partno,
+		    int fd, uint64_t offset, uint64_t len, char *etag,
+		    size_t etagsz);
+static int	 spaces_mpu_complete(struct spaces *, const char *bucket,
+		    const char *key, const char *upload_id,
+		    char *const *etags, unsigned nparts);
+static int	 spaces_mpu_abort(struct spaces *, const char *bucket,
+		    const char *key, const char *upload_id);
+
 /* Upload an open file in parts of s->part_size (more if 10,000 would not
  * do), aborting the upload if any part fails. */
 static int
@@ -1456,7 +1469,7 @@ spaces_delete(struct spaces *s, const char *bucket, const char *key)
 }
 
 /* Start a multipart upload; its UploadId (the caller's to free), or NULL. */
-char *
+static char *
 spaces_mpu_create(struct spaces *s, const char *bucket, const char *key,
     const char *content_type)
 {
@@ -1492,7 +1505,7 @@ spaces_mpu_create(struct spaces *s, const char *bucket, const char *key,
 }
 
 /* Upload part partno (from 1): len bytes of fd at offset. */
-int
+static int
 spaces_mpu_part(struct spaces *s, const char *bucket, const char *key,
     const char *upload_id, unsigned partno, int fd, uint64_t offset,
     uint64_t len, char *etag, size_t etagsz)
@@ -1525,7 +1538,7 @@ spaces_mpu_part(struct spaces *s, const char *bucket, const char *key,
 }
 
 /* Finish a multipart upload from its parts' ETags, in order. */
-int
+static int
 spaces_mpu_complete(struct spaces *s, const char *bucket, const char *key,
     const char *upload_id, char *const *etags, unsigned nparts)
 {
@@ -1582,7 +1595,7 @@ done:
 	return rc;
 }
 
-int
+static int
 spaces_mpu_abort(struct spaces *s, const char *bucket, const char *key,
     const char *upload_id)
 {

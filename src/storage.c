@@ -8,23 +8,14 @@
  *
  * The walk.  Each bucket of SPACES_BUCKETS is listed with spaces_list(),
  * which streams ListObjectsV2 pages and hands over one object at a time.
- * Each object is classified from its bucket's role and its key alone
- * (storage_classify(), a pure function):
- *
- *   user bucket (USER_SPACE_NAME)   <sub>/<kind>/...: the sub is the
- *       owner and the second segment the kind (painting, piece, ...);
- *       <sub>/<file> (recordings, tape zips) is kind "root".
- *   tapes bucket (AT_BLOBS_SPACE_NAME)   tapes/<code>.mp4 and
- *       tapes/<code>-thumb.jpg belong to the tape's user, found through
- *       tapes.code -> tapes.user; a tape without a user is a guest's.
- *   art bucket (ART_SPACE_NAME)   oven/ and og/ are AC's renders and news
- *       cards; everything else is guest uploads, counted as "guest".
- *   any other bucket   AC's own files; the kind is the first segment.
- *
- * In every bucket the kind is also the "prefix" the bucket breakdown is
- * counted under; in the user bucket that is the second segment, because
- * the first is one of ~100k subs.  A key with no folder is kind "root".
- * The file type is the extension of the last segment, lower-cased.
+ * Each object is classified from its bucket's role and its key alone,
+ * by storage_key.c (pure functions, fuzzed): in the user bucket
+ * <sub>/<kind>/... is the sub's; in the tapes bucket tapes/<code>.mp4 and
+ * its thumbnail belong to the tape's user, found through tapes.code ->
+ * tapes.user (a tape without a user is a guest's); in the art bucket
+ * everything but AC's renders (oven/, og/) is a guest upload; any other
+ * bucket holds AC's own files.  The kind is the "prefix" a bucket's
+ * breakdown is counted under; file types are counted lower-cased.
  *
  * Memory grows with the number of users, never with the number of
  * objects: per bucket a table of kinds, one table of file types (both
@@ -54,11 +45,15 @@
  * drops the lock when its holder dies, however it dies, so a killed
  * refresh leaves no stale lock and no expiry has to be guessed, which a
  * lock document in MongoDB would need.  silo's API and jobs run on one
- * droplet, so a file lock is enough.  The API takes the lock itself
- * before it starts a refresh and hands the locked descriptor to the child
- * (--lock-fd), so "already running" (409) and "started" (202) cannot
- * race.  The holder writes its pid and start time into the file for the
- * 409's message.
+ * droplet, so a file lock is enough.  The API's storage_spawn() takes
+ * the lock itself, then starts `silo storage refresh --lock-fd 3` as a
+ * detached process (fork, setsid, fork again: it is nobody's child and
+ * outlives a worker's restart; stdin /dev/null, stdout and stderr
+ * appended to SILO_STORAGE_LOG) that inherits the locked descriptor.  So
+ * the lock is held without a gap from the request to the end of the
+ * walk, and "already running" (409) and "started" (202) cannot race.
+ * The holder writes its pid and start time into the file for the 409's
+ * message.
  *
  * Progress goes to stderr every STORAGE_PROGRESS_MS, with objects/s, and
  * a summary line at the end.
@@ -69,10 +64,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +78,6 @@
 
 #define	STORAGE_MAX_KINDS	500	/* kinds per bucket; the rest "(other)" */
 #define	STORAGE_MAX_TYPES	500	/* file types; the rest "(other)" */
-#define	STORAGE_MAX_EXT		16	/* a longer "extension" is no file type */
 #define	STORAGE_TAPE_BATCH	1000	/* tape objects per tapes lookup */
 #define	STORAGE_LOOKUP_BATCH	500	/* subs per @handles lookup */
 #define	STORAGE_WRITE_BATCH	1000	/* user rows per bulk insert */
@@ -184,142 +181,6 @@ struct storage_walk {
 
 static void storage_error(struct storage_walk *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-
-/* ------------------------------------------------------------------ */
-/* Classifying keys                                                    */
-/* ------------------------------------------------------------------ */
-
-/* The file type: the extension of the key's last segment, 1 to
- * STORAGE_MAX_EXT letters or digits after a dot that does not start it. */
-static void
-storage_ext(const char *key, struct storage_class *c)
-{
-	const char	*base = strrchr(key, '/'), *dot;
-	size_t		 len;
-
-	base = base != NULL ? base + 1 : key;
-	c->ext = "";
-	c->ext_len = 0;
-	if ((dot = strrchr(base, '.')) == NULL || dot == base)
-		return;
-	len = strlen(dot + 1);
-	if (len == 0 || len > STORAGE_MAX_EXT)
-		return;
-	for (size_t i = 0; i < len; i++)
-		if (!isalnum((unsigned char)dot[1 + i]))
-			return;
-	c->ext = dot + 1;
-	c->ext_len = len;
-}
-
-/* A segment of key: its start and length; false past the last. */
-static bool
-storage_segment(const char *key, int n, const char **start, size_t *len)
-{
-	const char	*p = key;
-
-	for (; n > 0; n--) {
-		if ((p = strchr(p, '/')) == NULL)
-			return false;
-		p++;
-	}
-	*start = p;
-	*len = strcspn(p, "/");
-	return true;
-}
-
-/* A tapes-bucket key tapes/<code>.mp4 or tapes/<code>-thumb.jpg: the code. */
-static bool
-storage_tape_code(const char *key, const char **code, size_t *len)
-{
-	static const char *const suffixes[] = { ".mp4", "-thumb.jpg", NULL };
-	const char	*name;
-	size_t		 n;
-
-	if (strncmp(key, "tapes/", 6) != 0)
-		return false;
-	name = key + 6;
-	if (strchr(name, '/') != NULL)
-		return false;
-	n = strlen(name);
-	for (const char *const *s = suffixes; *s != NULL; s++) {
-		size_t	 sl = strlen(*s);
-
-		if (n > sl && strcmp(name + n - sl, *s) == 0) {
-			*code = name;
-			*len = n - sl;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Classify a key by its bucket's role (see the top of this file). */
-void
-storage_classify(enum storage_role role, const char *key,
-    struct storage_class *c)
-{
-	const char	*seg;
-	size_t		 len;
-	bool		 folder = strchr(key, '/') != NULL;
-
-	memset(c, 0, sizeof(*c));
-	storage_ext(key, c);
-	c->owner = OWNER_NONE;
-	c->kind = STORAGE_ROOT;
-	c->kind_len = strlen(STORAGE_ROOT);
-	if (role == ROLE_USER) {
-		/* <sub>/<kind>/..., or <sub>/<file> (kind root). */
-		if (!folder || key[0] == '/')
-			return;
-		c->owner = OWNER_USER;
-		c->who = key;
-		c->who_len = strcspn(key, "/");
-		if (storage_segment(key, 1, &seg, &len) &&
-		    seg[len] == '/' && len > 0) {
-			c->kind = seg;
-			c->kind_len = len;
-		}
-		return;
-	}
-	if (folder && key[0] != '/') {
-		c->kind = key;
-		c->kind_len = strcspn(key, "/");
-	}
-	switch (role) {
-	case ROLE_TAPES:
-		if (storage_tape_code(key, &seg, &len)) {
-			c->owner = OWNER_TAPE;
-			c->who = seg;
-			c->who_len = len;
-		}
-		break;
-	case ROLE_ART:
-		if (!(folder && ((c->kind_len == 4 &&
-		    strncmp(c->kind, "oven", 4) == 0) ||
-		    (c->kind_len == 2 && strncmp(c->kind, "og", 2) == 0))))
-			c->owner = OWNER_GUEST;
-		break;
-	default:
-		break;
-	}
-}
-
-/* The role of a bucket, from USER_SPACE_NAME and friends. */
-enum storage_role
-storage_role_of(const struct silo_config *config, const char *bucket)
-{
-	if (config->user_bucket != NULL &&
-	    strcmp(bucket, config->user_bucket) == 0)
-		return ROLE_USER;
-	if (config->tapes_bucket != NULL &&
-	    strcmp(bucket, config->tapes_bucket) == 0)
-		return ROLE_TAPES;
-	if (config->art_bucket != NULL &&
-	    strcmp(bucket, config->art_bucket) == 0)
-		return ROLE_ART;
-	return ROLE_OTHER;
-}
 
 /* ------------------------------------------------------------------ */
 /* A string-keyed hash table                                           */
@@ -598,8 +459,8 @@ storage_tape_owner(const bson_t *doc, void *arg)
 {
 	struct storage_owners	*o = arg;
 	struct storage_slot	*s;
-	const char		*code = bson_lookup_utf8(doc, "code");
-	const char		*user = bson_lookup_utf8(doc, "user");
+	const char		*code = mongo_get_utf8(doc, "code");
+	const char		*user = mongo_get_utf8(doc, "user");
 
 	if (code == NULL)
 		return 0;
@@ -684,7 +545,7 @@ storage_on_object(const struct spaces_object *o, void *arg)
 
 	if (o->is_prefix)
 		return 0;
-	storage_classify(b->role, o->key, &c);
+	storage_key_classify(b->role, o->key, &c);
 	for (size_t i = 0; i < c.ext_len; i++)
 		ext[i] = (char)tolower((unsigned char)c.ext[i]);
 	if (c.ext_len == 0)
@@ -775,8 +636,8 @@ storage_handle_found(const bson_t *doc, void *arg)
 	struct storage_walk	*w = arg;
 	struct storage_slot	*s;
 	struct storage_user	*u;
-	const char		*sub = bson_lookup_utf8(doc, "_id");
-	const char		*handle = bson_lookup_utf8(doc, "handle");
+	const char		*sub = mongo_get_utf8(doc, "_id");
+	const char		*handle = mongo_get_utf8(doc, "handle");
 
 	if (sub == NULL || handle == NULL || (s = storage_map_get(
 	    &w->users, sub, strlen(sub), 0)) == NULL)
@@ -1297,7 +1158,7 @@ storage_record(struct storage_walk *w)
  * (close it to release).  1: another process holds it; holder says who,
  * from the file.  -1: the file cannot be opened; holder says why.
  */
-int
+static int
 storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
 {
 	ssize_t	 n;
@@ -1340,6 +1201,179 @@ storage_lock_describe(int fd)
 }
 
 /* ------------------------------------------------------------------ */
+/* For the API: the newest snapshot, and starting a refresh            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The newest snapshot with status (NULL: any), only the fields projection
+ * names (NULL: all of it; a snapshot lists prefixes, types and the largest
+ * objects, so readers that need three fields say so).  False if none or
+ * on an error (e->code is then non-zero).
+ */
+bool
+storage_newest(struct mongo *m, const char *status,
+    const bson_t *projection, bson_t *out, bson_error_t *e)
+{
+	bson_t	*filter = status != NULL ?
+		    BCON_NEW("status", BCON_UTF8(status)) : bson_new();
+	bson_t	*opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1),
+		    "}", "limit", BCON_INT64(1));
+	bool	 found;
+
+	if (projection != NULL)
+		BSON_APPEND_DOCUMENT(opts, "projection", projection);
+
+	found = mongo_find_one(m, STORAGE_DB, STORAGE_SNAPSHOTS, filter, opts,
+	    out, e);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return found;
+}
+
+/*
+ * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
+ * nothing else open but the report pipe (close-on-exec), signals as a new
+ * program expects them; then exec the refresh.  Never returns.
+ */
+static void
+storage_exec(const char *exe, const char *env_file, int lock_fd,
+    int log_fd, int report_fd)
+{
+	const char	*argv[8];
+	size_t		 n = 0;
+	sigset_t	 none;
+	int		 lk, rp, devnull, err;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	lk = fcntl(lock_fd, F_DUPFD, 10);
+	rp = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+	devnull = open("/dev/null", O_RDONLY);
+	if (lk == -1 || rp == -1 || devnull == -1 ||
+	    dup2(devnull, 0) == -1 || dup2(log_fd, 1) == -1 ||
+	    dup2(log_fd, 2) == -1 || dup2(lk, 3) == -1 || dup2(rp, 4) == -1 ||
+	    fcntl(4, F_SETFD, FD_CLOEXEC) == -1)
+		goto fail;
+	closefrom(5);
+	argv[n++] = exe;
+	if (env_file != NULL) {
+		argv[n++] = "--env-file";
+		argv[n++] = env_file;
+	}
+	argv[n++] = "storage";
+	argv[n++] = "refresh";
+	argv[n++] = "--lock-fd";
+	argv[n++] = "3";
+	argv[n] = NULL;
+	execv(exe, (char *const *)argv);
+fail:
+	err = errno;
+	if (write(rp != -1 ? rp : report_fd, &err, sizeof(err)) == -1)
+		_exit(126);
+	_exit(127);
+}
+
+/*
+ * Start the detached refresh holding lock_fd.  Its pid, or -1 with why
+ * set.  The first child only forks again (after setsid) and reports the
+ * grandchild's pid; an exec failure comes back through the same pipe.
+ */
+static pid_t
+storage_fork(const struct silo_config *config, int lock_fd,
+    char *why, size_t whysz)
+{
+	char		 exe[PATH_MAX];
+	ssize_t		 n;
+	int		 log_fd, pipefd[2], err = 0, status;
+	pid_t		 child, refresh = -1;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		snprintf(why, whysz, "cannot find silo's binary: %s",
+		    strerror(errno));
+		return -1;
+	}
+	exe[n] = '\0';
+	if ((log_fd = open(config->storage_log, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		snprintf(why, whysz, "SILO_STORAGE_LOG %s: %s",
+		    config->storage_log, strerror(errno));
+		return -1;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) == -1) {
+		snprintf(why, whysz, "pipe: %s", strerror(errno));
+		close(log_fd);
+		return -1;
+	}
+	if ((child = fork()) == 0) {
+		close(pipefd[0]);
+		setsid();
+		if ((refresh = fork()) == 0)
+			storage_exec(exe, config->env_file, lock_fd, log_fd,
+			    pipefd[1]);
+		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	close(log_fd);
+	if (child == -1)
+		snprintf(why, whysz, "fork: %s", strerror(errno));
+	else {
+		waitpid(child, &status, 0);
+		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
+		    (ssize_t)sizeof(refresh) || refresh <= 0) {
+			snprintf(why, whysz, "fork: the refresh did not start");
+			refresh = -1;
+		} else if (read(pipefd[0], &err, sizeof(err)) ==
+		    (ssize_t)sizeof(err)) {
+			snprintf(why, whysz, "exec %s: %s", exe, strerror(err));
+			refresh = -1;
+		}
+	}
+	close(pipefd[0]);
+	return refresh;
+}
+
+/*
+ * Start `silo storage refresh` for the API, detached and holding the
+ * refresh lock from here on.  0 with *pid set; 1 when another refresh
+ * holds the lock (why says who); -1 with why set.
+ */
+int
+storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
+    size_t whysz)
+{
+	char		 holder[256], err[PATH_MAX + 128];
+	int		 fd;
+
+	switch (storage_lock_take(config->storage_lock, &fd, holder,
+	    sizeof(holder))) {
+	case 1:
+		snprintf(why, whysz, "%s", holder);
+		return 1;
+	case -1:
+		snprintf(why, whysz, "cannot take the storage refresh lock: %s",
+		    holder);
+		return -1;
+	}
+	/* No stale holder's name in a 409 before the refresh writes its own. */
+	if (ftruncate(fd, 0) == -1)
+		log_warn("storage: %s: %s", config->storage_lock,
+		    strerror(errno));
+	*pid = storage_fork(config, fd, err, sizeof(err));
+	close(fd);
+	if (*pid == -1) {
+		log_err("storage: cannot start a refresh: %s", err);
+		snprintf(why, whysz, "cannot start `silo storage refresh`: %s",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The job                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -1361,7 +1395,7 @@ storage_buckets_init(struct storage_walk *w)
 			break;
 		if ((b->name = strndup(p, len)) == NULL)
 			return false;
-		b->role = storage_role_of(w->config, b->name);
+		b->role = storage_key_role(w->config, b->name);
 		w->nbuckets++;
 		p += len;
 	}

@@ -105,14 +105,14 @@ COLLECTION_ROWS = [
     ("jas-stretched-paintings", 1, 640, 1),
 ]
 
-CATEGORIES = [  # id, label: as src/category.c names them
+CATEGORIES = [  # id, label: as src/ac.c names them
     ("logs", "logs/telemetry"), ("chat", "chat"), ("content", "user content"),
     ("identity", "users/auth"), ("social", "social/misc"), ("other", "other"),
 ]
 
 
 def category_of(name):
-    """Mirror of src/category.c for the fixture names."""
+    """Mirror of src/ac.c for the fixture names."""
     logs = {"boots", "logs", "bundle-telemetry", "oven-grabs", "oven-bakes",
             "oven-cache", "oven-frozen-pieces", "kidlisp-logs", "_firehose"}
     content = {"kidlisp", "paintings", "pieces", "moods", "tapes", "clocks"}

@@ -1,4 +1,4 @@
-/* Fuzz harness: storage_classify() and api_storage_parse_id() on
+/* Fuzz harness: storage_key_classify() and api_storage_parse_id() on
  * arbitrary bytes.  The first byte picks the bucket's role; the rest is a
  * key, and also a /api/storage/user/:id. */
 #include <stdint.h>
@@ -53,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	role = (enum storage_role)(data[0] % 4);
 	key = strndup((const char *)data + 1, size - 1);
 	klen = strlen(key);
-	storage_classify(role, key, &c);
+	storage_key_classify(role, key, &c);
 	if (!class_ok(role, key, klen, &c))
 		abort();
 	why[0] = '\0';

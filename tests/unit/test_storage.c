@@ -1,6 +1,7 @@
 /* Unit tests for the pure parts of the storage snapshots: how a key is
- * classified by its bucket's role (storage.c), which role a bucket has,
- * and how /api/storage/user/:id is parsed (api_storage.c). */
+ * classified by its bucket's role and which role a bucket has
+ * (storage_key.c), and how /api/storage/user/:id is parsed
+ * (api_storage.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,7 @@ expect_class(const struct want *w)
 {
 	struct storage_class	 c;
 
-	storage_classify(w->role, w->key, &c);
+	storage_key_classify(w->role, w->key, &c);
 	if (c.owner != w->owner)
 		fail_msg("%s: owner %d, expected %d", w->key, c.owner, w->owner);
 	if (w->who == NULL ? c.who != NULL :
@@ -114,15 +115,15 @@ test_roles(void **state)
 	c.user_bucket = "user-aesthetic-computer";
 	c.art_bucket = "art-aesthetic-computer";
 	c.tapes_bucket = "at-blobs-aesthetic-computer";
-	assert_int_equal(storage_role_of(&c, "user-aesthetic-computer"),
+	assert_int_equal(storage_key_role(&c, "user-aesthetic-computer"),
 	    ROLE_USER);
-	assert_int_equal(storage_role_of(&c, "art-aesthetic-computer"),
+	assert_int_equal(storage_key_role(&c, "art-aesthetic-computer"),
 	    ROLE_ART);
-	assert_int_equal(storage_role_of(&c, "at-blobs-aesthetic-computer"),
+	assert_int_equal(storage_key_role(&c, "at-blobs-aesthetic-computer"),
 	    ROLE_TAPES);
-	assert_int_equal(storage_role_of(&c, "assets-aesthetic-computer"),
+	assert_int_equal(storage_key_role(&c, "assets-aesthetic-computer"),
 	    ROLE_OTHER);
-	assert_int_equal(storage_role_of(&c, "user-aesthetic-compute"),
+	assert_int_equal(storage_key_role(&c, "user-aesthetic-compute"),
 	    ROLE_OTHER);
 }
 

@@ -1,4 +1,5 @@
-/* Unit tests for category.c: the migration report's grouping. */
+/* Unit tests for ac.c: the migration report's grouping of AC's
+ * collections. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,7 @@
 static void
 expect_category(const char *collection, const char *id)
 {
-	const char	*got = category_id(category_of(collection));
+	const char	*got = ac_category_id(ac_category_of(collection));
 
 	if (strcmp(got, id) != 0)
 		fail_msg("%s is in '%s', expected '%s'", collection, got, id);
@@ -89,13 +90,14 @@ test_unknown_is_other(void **state)
 static void
 test_ids_and_labels(void **state)
 {
-	assert_string_equal(category_label(CATEGORY_LOGS), "logs/telemetry");
-	assert_string_equal(category_label(CATEGORY_CONTENT), "user content");
-	assert_string_equal(category_label(CATEGORY_IDENTITY), "users/auth");
-	assert_string_equal(category_label(CATEGORY_SOCIAL), "social/misc");
+	assert_string_equal(ac_category_label(CATEGORY_LOGS), "logs/telemetry");
+	assert_string_equal(ac_category_label(CATEGORY_CONTENT),
+	    "user content");
+	assert_string_equal(ac_category_label(CATEGORY_IDENTITY), "users/auth");
+	assert_string_equal(ac_category_label(CATEGORY_SOCIAL), "social/misc");
 	for (int c = 0; c < CATEGORY__MAX; c++) {
-		assert_non_null(category_id(c));
-		assert_non_null(category_label(c));
+		assert_non_null(ac_category_id(c));
+		assert_non_null(ac_category_label(c));
 	}
 }
 

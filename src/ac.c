@@ -1,0 +1,193 @@
+/*
+ * ac.c: what AC's collections mean to silo, in one place.
+ *
+ * silo reads a database another program writes, so it carries some of
+ * that program's knowledge: which collection is which kind of data, which
+ * the migration leaves behind, which carry ATProto records, and who is a
+ * user.  Each is a table or a filter here, so that a collection AC adds
+ * or renames is a change in one file.
+ *
+ * Categories.  The migration report groups AC's 38 collections into five
+ * categories (logs/telemetry, chat, user content, users/auth,
+ * social/misc) and the dashboard shows the database the same way.  The
+ * report names most collections outright and the rest by family (sotce-*,
+ * news-*) or as "etc." under social/misc.  The report's totals count
+ * exactly six collections as logs/telemetry, so the others it lists
+ * (oven-frozen-pieces, the false.work-* and jas-* tables) and
+ * kidlisp-logs are social/misc here too, and the dashboard's category
+ * totals are the report's.  Collections the report predates are placed
+ * where their writer puts them (silo's own _firehose is telemetry, the
+ * account-deletion tables are identity).  Anything else is "other", which
+ * is itself useful: a new collection shows up there until someone decides
+ * where it goes.
+ *
+ * The migration.  The report's drop list (logs and caches not worth
+ * moving) is skipped by `silo import`, and its archive list (small
+ * tables kept as JSON files) is copied aside instead of loaded.
+ *
+ * ATProto.  Six collections may carry a record key (atproto.rkey) once
+ * AC has synced a document to its PDS; in four a flag (nuked, deleted)
+ * takes a document out of the sync (ac-platform.md section 8).
+ *
+ * Users.  Every users document is a user but art-guest, the shared
+ * account guest content is published under; a user has a DID when
+ * atproto.did is set or, for a migrated user, when the _id is one.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "silo.h"
+
+#define	AC_GUEST_ACCOUNT	"art-guest"	/* guest content's account */
+
+/* ------------------------------------------------------------------ */
+/* Categories                                                          */
+/* ------------------------------------------------------------------ */
+
+/* One exact name or name prefix and its category. */
+struct ac_category_rule {
+	const char		*name;		/* collection name or prefix */
+	bool			 prefix;	/* match name as a prefix */
+	enum ac_category	 category;	/* where it belongs */
+};
+
+static const struct ac_category_rule ac_category_rules[] = {
+	/* Logs and telemetry: disposable, and the bulk of the documents. */
+	{ "boots", false, CATEGORY_LOGS },
+	{ "logs", false, CATEGORY_LOGS },
+	{ "bundle-telemetry", false, CATEGORY_LOGS },
+	{ "oven-grabs", false, CATEGORY_LOGS },
+	{ "oven-bakes", false, CATEGORY_LOGS },
+	{ "oven-cache", false, CATEGORY_LOGS },
+	{ "_firehose", false, CATEGORY_LOGS },
+	/* Chat: the three rooms, their mute lists and hearts. */
+	{ "chat-", true, CATEGORY_CHAT },
+	{ "hearts", false, CATEGORY_CHAT },
+	/* User content: the creative core. */
+	{ "kidlisp", false, CATEGORY_CONTENT },
+	{ "paintings", false, CATEGORY_CONTENT },
+	{ "pieces", false, CATEGORY_CONTENT },
+	{ "moods", false, CATEGORY_CONTENT },
+	{ "tapes", false, CATEGORY_CONTENT },
+	{ "clocks", false, CATEGORY_CONTENT },
+	/* Users and auth. */
+	{ "users", false, CATEGORY_IDENTITY },
+	{ "@handles", false, CATEGORY_IDENTITY },
+	{ "verifications", false, CATEGORY_IDENTITY },
+	{ "secrets", false, CATEGORY_IDENTITY },
+	{ "account-deletions", false, CATEGORY_IDENTITY },
+	{ "account-tombstones", false, CATEGORY_IDENTITY },
+	{ "handle-quarantine", false, CATEGORY_IDENTITY },
+	{ "insta-sessions", false, CATEGORY_IDENTITY },
+	/* Social and small feature tables. */
+	{ "sotce-", true, CATEGORY_SOCIAL },
+	{ "news-", true, CATEGORY_SOCIAL },
+	{ "piece-hits", false, CATEGORY_SOCIAL },
+	{ "piece-user-hits", false, CATEGORY_SOCIAL },
+	{ "tickets", false, CATEGORY_SOCIAL },
+	{ "products", false, CATEGORY_SOCIAL },
+	{ "servers", false, CATEGORY_SOCIAL },
+	{ "jas-", true, CATEGORY_SOCIAL },
+	{ "false.work-", true, CATEGORY_SOCIAL },
+	{ "oven-frozen-pieces", false, CATEGORY_SOCIAL },
+	{ "kidlisp-logs", false, CATEGORY_SOCIAL },
+};
+
+/* Identifier and label of each category, indexed by the enum. */
+static const struct {
+	const char	*id;		/* stable key in the API */
+	const char	*label;		/* the report's wording */
+} ac_category_names[CATEGORY__MAX] = {
+	[CATEGORY_LOGS] = { "logs", "logs/telemetry" },
+	[CATEGORY_CHAT] = { "chat", "chat" },
+	[CATEGORY_CONTENT] = { "content", "user content" },
+	[CATEGORY_IDENTITY] = { "identity", "users/auth" },
+	[CATEGORY_SOCIAL] = { "social", "social/misc" },
+	[CATEGORY_OTHER] = { "other", "other" },
+};
+
+enum ac_category
+ac_category_of(const char *collection)
+{
+	const size_t	 n = sizeof(ac_category_rules) /
+			    sizeof(ac_category_rules[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ac_category_rule *r = &ac_category_rules[i];
+
+		if (r->prefix ?
+		    strncmp(collection, r->name, strlen(r->name)) == 0 :
+		    strcmp(collection, r->name) == 0)
+			return r->category;
+	}
+	return CATEGORY_OTHER;
+}
+
+const char *
+ac_category_id(enum ac_category c)
+{
+	return c < CATEGORY__MAX ? ac_category_names[c].id : "other";
+}
+
+const char *
+ac_category_label(enum ac_category c)
+{
+	return c < CATEGORY__MAX ? ac_category_names[c].label : "other";
+}
+
+/* ------------------------------------------------------------------ */
+/* The migration                                                       */
+/* ------------------------------------------------------------------ */
+
+/* The migration report, section 4: collections not worth migrating. */
+const char *const ac_drop_list[] = {
+	"boots", "oven-grabs", "oven-cache", "oven-bakes",
+	"oven-frozen-pieces", "bundle-telemetry", "logs", NULL
+};
+
+/* The report's small collections to keep as JSON files, not in mongod. */
+const char *const ac_archive_list[] = {
+	"false.work-builds", "false.work-reports", "jas-tags",
+	"jas-stretched-paintings", NULL
+};
+
+/* ------------------------------------------------------------------ */
+/* ATProto                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The collections that may carry ATProto records; NULL-terminated. */
+const struct ac_sync_collection ac_atproto_collections[] = {
+	{ "paintings", "nuked" },
+	{ "moods", "deleted" },
+	{ "kidlisp", NULL },
+	{ "pieces", "nuked" },
+	{ "tapes", "nuked" },
+	{ "news-posts", NULL },
+	{ NULL, NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* Users                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The users filter for registered users: art-guest is the shared account
+ * guest content is published under, not a person. */
+bson_t *
+ac_registered_filter(void)
+{
+	return BCON_NEW("_id", "{", "$ne", BCON_UTF8(AC_GUEST_ACCOUNT), "}");
+}
+
+/* The users filter for "has a DID": atproto.did, or a did: _id. */
+bson_t *
+ac_with_did_filter(void)
+{
+	return BCON_NEW("$and", "[",
+	    "{", "_id", "{", "$ne", BCON_UTF8(AC_GUEST_ACCOUNT), "}", "}",
+	    "{", "$or", "[",
+		"{", "atproto.did", "{", "$type", BCON_UTF8("string"), "}", "}",
+		"{", "_id", "{", "$regex", BCON_UTF8("^did:"), "}", "}",
+	    "]", "}",
+	"]");
+}
