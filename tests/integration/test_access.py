@@ -18,7 +18,8 @@ def guarded(stack):
     rundir = stack.root / "access"
     rundir.mkdir(parents=True, exist_ok=True)
     sock = sl.socket_path(rundir, "silo.sock")
-    silo = sl.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+    silo = sl.silo(stack.silo_bin, stack.fdb.uri, sock,
+                   stack.silo_log(rundir / "silo.log"),
                    workers=1, db_name=DB_NAME, rundir=rundir,
                    SILO_ADMIN_TOKEN=ADMIN, SILO_READ_TOKEN=READER).start()
     caddy = sl.caddy(sl.free_port(), sock, rundir, rundir / "caddy.log",

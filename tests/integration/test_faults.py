@@ -70,8 +70,8 @@ def test_killed_worker_is_replaced(stack):
 def test_sigterm_master_exits_cleanly(stack, tmp_path):
     sock = sl.socket_path(stack.root, "term.sock")
     s = sl.silo(stack.silo_bin, stack.fdb.uri, sock,
-                stack.root / "silo-term.log", workers=2, db_name=DB_NAME,
-                rundir=stack.root)
+                stack.silo_log(stack.root / "silo-term.log"), workers=2,
+                db_name=DB_NAME, rundir=stack.root)
     s.start()
     try:
         workers = sl.wait_until(lambda: len(sl.children_of(s.pid)) >= 2 and

@@ -18,7 +18,8 @@ def start_silo(stack, name, env_text):
     sock = sl.socket_path(rundir, "silo.sock")
     # The env file is read by silo itself, so SILO_WORKERS must not also
     # come from the environment (which takes precedence).
-    s = sl.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+    s = sl.silo(stack.silo_bin, stack.fdb.uri, sock,
+                stack.silo_log(rundir / "silo.log"),
                 workers=1, db_name=DB_NAME, rundir=rundir)
     s.env.pop("SILO_WORKERS")
     s.start()

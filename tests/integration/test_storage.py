@@ -136,15 +136,17 @@ class World:
             SPACES_KEY=sl.MINIO_USER, SPACES_SECRET=sl.MINIO_PASSWORD,
             SPACES_BUCKETS=",".join(BUCKETS),
             SILO_STORAGE_LOCK=self.root / "refresh.lock",
-            SILO_STORAGE_LOG=self.stack.root / "silo-storage-refresh.log")
+            SILO_STORAGE_LOG=self.stack.silo_log(
+                self.stack.root / "silo-storage-refresh.log"))
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
     def refresh(self, timeout=300, **extra):
-        return subprocess.run([str(self.stack.silo_bin), "storage",
-                               "refresh"], env=self.env(**extra),
-                              capture_output=True, text=True,
-                              timeout=timeout)
+        r = subprocess.run([str(self.stack.silo_bin), "storage",
+                            "refresh"], env=self.env(**extra),
+                           capture_output=True, text=True, timeout=timeout)
+        self.stack.keep_stderr("storage-refresh", r.stderr)
+        return r
 
     def request(self, method, path, token=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.caddy.port,
@@ -199,7 +201,8 @@ def world(stack):
         w.expected = Expected(rows, handles)
         sock = sl.socket_path(root, "silo.sock")
         w.silo = sl.silo(stack.silo_bin, w.fdb.uri, sock,
-                         stack.root / "silo-storage.log", workers=2,
+                         stack.silo_log(stack.root / "silo-storage.log"),
+                         workers=2,
                          db_name=AC_DB, rundir=root, SILO_ADMIN_TOKEN=ADMIN,
                          **{k: v for k, v in w.env().items()
                             if k.startswith(("SPACES_", "SILO_STORAGE_"))})
@@ -633,8 +636,9 @@ class KillingProxy:
             dst.close()
 
 
-def test_zz_minio_killed_mid_listing(world):
-    """Last: it kills this module's MinIO."""
+@pytest.mark.run_last(scope="module")
+def test_minio_killed_mid_listing(world):
+    """Last of this module (run_last): it kills the module's MinIO."""
     _, before = world.get("/api/storage/usage")
     proxy = KillingProxy(world.mio)
     t0 = time.monotonic()
