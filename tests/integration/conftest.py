@@ -30,6 +30,16 @@ DB_NAME = "aesthetic"
 PROBE_TIMEOUT_MS = 1000
 PROBE_CONNECT_MS = 500
 CACHE_TTL_S = 2
+# A database ping slower than this makes /api/db/health "degraded".
+DB_SLOW_MS = 250
+
+
+def health_state(h):
+    """The one status and reason a health answer h must carry, from the
+    ping time it reports itself."""
+    if h["ping_ms"] > DB_SLOW_MS:
+        return "degraded", "ping slower than SILO_DB_SLOW_MS"
+    return "ok", None
 
 
 def silo_binary():
@@ -68,6 +78,7 @@ class Stack:
         self.fakes = {}
         self.silo_bin = silo_binary()
         self.silo_logs = []     # every file a silo process wrote stderr to
+        self.silo_started = None  # time.time() just before silo started
 
     def silo_log(self, path):
         """Record path as a file a silo process of the suite writes its
@@ -205,7 +216,9 @@ def stack():
                           PDS_URL=st.fakes["pds"].url,
                           SILO_PROBE_TIMEOUT_MS=PROBE_TIMEOUT_MS,
                           SILO_PROBE_CONNECT_MS=PROBE_CONNECT_MS,
-                          SILO_CACHE_TTL_S=CACHE_TTL_S)
+                          SILO_CACHE_TTL_S=CACHE_TTL_S,
+                          SILO_DB_SLOW_MS=DB_SLOW_MS)
+        st.silo_started = time.time()     # before silo reads its clock
         st.silo.start()
         www = root / "www"
         www.mkdir()
