@@ -66,6 +66,16 @@ PY_REQUIREMENTS = [
     "pluggy==1.7.0",
     # docs/openapi.yaml, read by the contract test
     "PyYAML==6.0.3",
+    # ... and the answers validated against it (OAS 3.0)
+    "openapi-schema-validator==0.7.3",
+    "jsonschema==4.26.0",
+    "jsonschema-specifications==2025.9.1",
+    "referencing==0.37.0",
+    "rpds-py==2026.9.1",
+    "attrs==26.1.0",
+    "rfc3339-validator==0.1.4",
+    "six==1.17.0",
+    "typing_extensions==4.16.0",
 ]
 
 

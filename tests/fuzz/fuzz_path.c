@@ -32,15 +32,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	router_free_params(&req);
 
-	/* Errors render; handlers are not called (they need a database). */
+	/*
+	 * Errors render, each with its own status; handlers are not called
+	 * (they need a database).
+	 */
 	if (m != ROUTE_FOUND) {
 		struct silo_response	 resp = { 0 };
+		int			 want = m == ROUTE_BAD_PATH ? 400 :
+					     m == ROUTE_BAD_METHOD ? 405 : 404;
 
 		req.path = path;
 		req.query_string = "";
 		router_dispatch(silo_routes, silo_nroutes, NULL, &req, &resp);
 		router_free_params(&req);
-		if (resp.status < 400 ||
+		if (resp.status != want ||
 		    (out = resp_render(&resp, "fuzz", false, &len)) == NULL)
 			abort();
 		free(out);

@@ -30,6 +30,16 @@ DB_NAME = "aesthetic"
 PROBE_TIMEOUT_MS = 1000
 PROBE_CONNECT_MS = 500
 CACHE_TTL_S = 2
+# A database ping slower than this makes /api/db/health "degraded".
+DB_SLOW_MS = 250
+
+
+def health_state(h):
+    """The one status and reason a health answer h must carry, from the
+    ping time it reports itself."""
+    if h["ping_ms"] > DB_SLOW_MS:
+        return "degraded", "ping slower than SILO_DB_SLOW_MS"
+    return "ok", None
 
 
 def silo_binary():
@@ -67,6 +77,28 @@ class Stack:
         self.caddy = None
         self.fakes = {}
         self.silo_bin = silo_binary()
+        self.silo_logs = []     # every file a silo process wrote stderr to
+        self.silo_started = None  # time.time() just before silo started
+
+    def silo_log(self, path):
+        """Record path as a file a silo process of the suite writes its
+        stderr to (where ASan/UBSan report), for the sanitizer check that
+        runs after all tests; return it.  Every test that starts a silo
+        of its own names its log through this."""
+        path = Path(path)
+        if path not in self.silo_logs:
+            self.silo_logs.append(path)
+        return path
+
+    def keep_stderr(self, name, text):
+        """Keep the stderr a test captured from a silo command (import,
+        storage refresh, help) as one more silo log; return text."""
+        path = self.root / "cli" / f"{name}-{len(self.silo_logs)}.log"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text if isinstance(text, str)
+                        else text.decode("utf-8", "replace"))
+        self.silo_log(path)
+        return text
 
     def clear_cache(self):
         """Forget every cached answer (as if the TTL had passed)."""
@@ -107,6 +139,38 @@ _failed = []
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "run_last(scope): run after every other test of the "
+        "session (scope='session', the default) or of its module "
+        "(scope='module')")
+    _quiet_assertion_writer(config)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Order the run_last tests: a module-scoped one after the rest of its
+    module (its module fixtures are still up), a session-scoped one after
+    every other test (and after every module fixture's teardown)."""
+    first_of_module = {}
+    for i, item in enumerate(items):
+        first_of_module.setdefault(getattr(item, "module", None), i)
+
+    def key(pair):
+        i, item = pair
+        mark = item.get_closest_marker("run_last")
+        scope = None
+        if mark is not None:
+            scope = mark.kwargs.get("scope", mark.args[0] if mark.args
+                                    else "session")
+            if scope not in ("session", "module"):
+                raise pytest.UsageError(f"{item.nodeid}: run_last scope "
+                                        f"{scope!r}")
+        return (scope == "session",
+                first_of_module[getattr(item, "module", None)],
+                scope == "module", i)
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
+def _quiet_assertion_writer(config):
     """pytest-tap's --tap-stream unregisters pytest's terminal reporter, and
     pytest's assertion introspection then fails on get_terminal_writer()
     (an AssertionError in place of the real diff).  Give it a writer that
@@ -143,7 +207,8 @@ def stack():
                              log_path=root / "ferretdb.log").start()
         st.fakes = ac_standins.start_all(lifetime=3600)
         sock = root / "silo.sock"
-        st.silo = sv.silo(st.silo_bin, st.fdb.uri, sock, root / "silo.log",
+        st.silo = sv.silo(st.silo_bin, st.fdb.uri, sock,
+                          st.silo_log(root / "silo.log"),
                           workers=3, db_name=DB_NAME, rundir=root,
                           SILO_LOG_LEVEL="info",
                           OVEN_URL=st.fakes["oven"].url,
@@ -151,7 +216,9 @@ def stack():
                           PDS_URL=st.fakes["pds"].url,
                           SILO_PROBE_TIMEOUT_MS=PROBE_TIMEOUT_MS,
                           SILO_PROBE_CONNECT_MS=PROBE_CONNECT_MS,
-                          SILO_CACHE_TTL_S=CACHE_TTL_S)
+                          SILO_CACHE_TTL_S=CACHE_TTL_S,
+                          SILO_DB_SLOW_MS=DB_SLOW_MS)
+        st.silo_started = time.time()     # before silo reads its clock
         st.silo.start()
         www = root / "www"
         www.mkdir()

@@ -80,8 +80,10 @@ def silo_import(stack, *args, db=None, timeout=300):
     argv = [str(stack.silo_bin), "import"] + list(args)
     if db is not None:
         argv += ["--database", db]
-    return subprocess.run(argv, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    r = subprocess.run(argv, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    stack.keep_stderr("import", r.stderr)
+    return r
 
 
 def table_row(out, name):
@@ -202,9 +204,11 @@ def test_resume_after_kill_9(stack, tmp_path):
     backup = write_backup(tmp_path / "b", {"kidlisp": many})
     env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        SILO_ENV_FILE="/dev/null")
-    proc = subprocess.Popen([str(stack.silo_bin), "import", "--database",
-                             "resume", str(backup)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = stack.silo_log(tmp_path / "import-killed.log")
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([str(stack.silo_bin), "import", "--database",
+                                 "resume", str(backup)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=f)
     with stack.mongo() as client:
         state = client["silo"].imports
         sp.wait_until(lambda: (state.find_one({"_id": "resume.kidlisp"}) or
@@ -409,7 +413,7 @@ def test_progress_bar_on_a_terminal(stack, tmp_path):
         out += chunk
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    text = out.decode("utf-8", "replace")
+    text = stack.keep_stderr("import-tty", out.decode("utf-8", "replace"))
     assert os.WEXITSTATUS(status) == 0, text
     assert "\r\x1b[K[3/3] users" in text, text
     assert "\u2588" in text and " docs " in text and "/s eta " in text, text

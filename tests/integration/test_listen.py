@@ -16,7 +16,7 @@ from conftest import DB_NAME
 
 def spawn(stack, name, env_extra, **popen):
     """Start `silo serve` by hand (not via sv.silo()), logging to a file."""
-    log = stack.root / f"{name}.log"
+    log = stack.silo_log(stack.root / f"{name}.log")
     env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        MONGODB_NAME=DB_NAME, SILO_WORKERS="2",
                        SILO_ENV_FILE="/dev/null", **env_extra)

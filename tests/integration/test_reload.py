@@ -19,7 +19,8 @@ def start_silo(stack, name, env_text):
     sock = sv.socket_path(rundir, "silo.sock")
     # The env file is read by silo itself, so SILO_WORKERS must not also
     # come from the environment (which takes precedence).
-    s = sv.silo(stack.silo_bin, stack.fdb.uri, sock, rundir / "silo.log",
+    s = sv.silo(stack.silo_bin, stack.fdb.uri, sock,
+                stack.silo_log(rundir / "silo.log"),
                 workers=1, db_name=DB_NAME, rundir=rundir)
     s.env.pop("SILO_WORKERS")
     s.start()
@@ -31,14 +32,28 @@ def worker_count(pid, want):
                          sp.children_of(pid), 15, f"{want} workers")
 
 
+def new_generation(pid, want, old):
+    """The master's children once the old generation has left them and
+    `want` new workers run.  The generations overlap by design (the new
+    one is forked at once, the old one exits after its requests), so a
+    plain count of children can be met half-way: old workers not yet
+    exited plus new ones not all forked.  Only the disjoint set is the
+    new generation."""
+    def ready():
+        kids = sp.children_of(pid)
+        return len(kids) == want and not set(kids) & set(old) and kids
+    return sp.wait_until(ready, 15, f"{want} workers, none of the old "
+                         f"generation {old}")
+
+
 def test_sighup_applies_a_valid_config(stack):
     s, envfile = start_silo(stack, "reload-ok", "SILO_WORKERS=2\n")
     try:
         old = worker_count(s.pid, 2)
         envfile.write_text("SILO_WORKERS=3\n")
         os.kill(s.pid, signal.SIGHUP)
-        new = worker_count(s.pid, 3)
-        assert not set(old) & set(new), "the old generation was not retired"
+        # Fails (TimeoutError) if an old worker outlives the reload.
+        new_generation(s.pid, 3, old)
         assert s.alive()
         text = s.log_path.read_text()
         assert "reloaded configuration: 2 workers retiring, 3 starting" in text

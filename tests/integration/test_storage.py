@@ -15,6 +15,7 @@ import collections
 import fcntl
 import http.client
 import json
+import math
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -138,15 +140,17 @@ class World:
             SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
             SPACES_BUCKETS=",".join(BUCKETS),
             SILO_STORAGE_LOCK=self.root / "refresh.lock",
-            SILO_STORAGE_LOG=self.stack.root / "silo-storage-refresh.log")
+            SILO_STORAGE_LOG=self.stack.silo_log(
+                self.stack.root / "silo-storage-refresh.log"))
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
     def refresh(self, timeout=300, **extra):
-        return subprocess.run([str(self.stack.silo_bin), "storage",
-                               "refresh"], env=self.env(**extra),
-                              capture_output=True, text=True,
-                              timeout=timeout)
+        r = subprocess.run([str(self.stack.silo_bin), "storage",
+                            "refresh"], env=self.env(**extra),
+                           capture_output=True, text=True, timeout=timeout)
+        self.stack.keep_stderr("storage-refresh", r.stderr)
+        return r
 
     def request(self, method, path, token=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.caddy.port,
@@ -168,6 +172,18 @@ class World:
         with MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000) as c:
             return list(c.silo.storage_snapshots.find(
                 {}, sort=[("finished_at", 1)]))
+
+    def assert_from_latest_good(self, body, asked_at):
+        """body, asked for at asked_at (time.time()), is of the newest good
+        snapshot: snapshot_at is its finish, age_s its age in whole
+        seconds when silo answered."""
+        good = [s for s in self.snapshots() if s["status"] == "ok"][-1]
+        finished = good["finished_at"].replace(tzinfo=timezone.utc)
+        assert body["snapshot_at"] == finished.strftime(
+            "%Y-%m-%dT%H:%M:%S.") + f"{finished.microsecond // 1000:03d}Z", \
+            body
+        assert math.floor(asked_at - finished.timestamp()) <= \
+            body["age_s"] <= time.time() - finished.timestamp(), body
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +217,8 @@ def world(stack):
         w.expected = Expected(rows, handles)
         sock = sv.socket_path(root, "silo.sock")
         w.silo = sv.silo(stack.silo_bin, w.fdb.uri, sock,
-                         stack.root / "silo-storage.log", workers=2,
+                         stack.silo_log(stack.root / "silo-storage.log"),
+                         workers=2,
                          db_name=AC_DB, rundir=root, SILO_ADMIN_TOKEN=ADMIN,
                          **{k: v for k, v in w.env().items()
                             if k.startswith(("SPACES_", "SILO_STORAGE_"))})
@@ -253,6 +270,7 @@ def test_refresh_counts_exactly_what_was_uploaded(world):
 
 
 def test_buckets_and_prefixes(world):
+    asked_at = time.time()
     status, body = world.get("/api/storage/buckets")
     assert status == 200, body
     ex = world.expected
@@ -274,7 +292,7 @@ def test_buckets_and_prefixes(world):
     assert [(x["bucket"], x["key"], x["bytes"]) for x in body["largest"]] == \
         [(r["bucket"], r["key"], r["size"]) for r in largest]
     assert body["totals"] == {"bytes": ex.total[0], "objects": ex.total[1]}
-    assert body["age_s"] >= 0 and body["snapshot_at"].endswith("Z")
+    world.assert_from_latest_good(body, asked_at)
 
 
 def test_awkward_keys_are_counted(world):
@@ -375,6 +393,7 @@ def test_user_errors(world, uid, status, says):
 
 def test_top_users(world):
     ex = world.expected
+    asked_at = time.time()
     status, body = world.get("/api/storage/top-users?limit=5")
     assert status == 200, body
     want = sorted(ex.users.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))
@@ -383,7 +402,7 @@ def test_top_users(world):
         [(i + 1, s, ex.handles.get(s), v["bytes"], v["objects"])
          for i, (s, v) in enumerate(want[:5])]
     assert body["limit"] == 5 and body["users_with_objects"] == len(ex.users)
-    assert "snapshot_at" in body and "age_s" in body
+    world.assert_from_latest_good(body, asked_at)
     status, body = world.get("/api/storage/top-users")
     assert status == 200 and len(body["users"]) == min(10, len(ex.users))
     for bad in ("0", "101", "abc", "-1", "5x"):
@@ -421,7 +440,11 @@ def test_wrong_credentials_keep_the_old_snapshot(world):
     assert "the last good snapshot is kept" in r.stderr
     last = world.snapshots()[-1]
     assert last["status"] == "failed"
-    assert any("403 SignatureDoesNotMatch" in e for e in last["errors"])
+    # the first listing fails and ends the walk: one error, MinIO's words
+    assert last["errors"] == [
+        "LIST user-aesthetic-computer: 403 SignatureDoesNotMatch: The "
+        "request signature we calculated does not match the signature you "
+        "provided. Check your key and signing method."], last["errors"]
     _, after = world.get("/api/storage/usage")
     assert after["snapshot_at"] == before["snapshot_at"]
     assert after["bytes"] == before["bytes"]
@@ -635,8 +658,9 @@ class KillingProxy:
             dst.close()
 
 
-def test_zz_minio_killed_mid_listing(world):
-    """Last: it kills this module's MinIO."""
+@pytest.mark.run_last(scope="module")
+def test_minio_killed_mid_listing(world):
+    """Last of this module (run_last): it kills the module's MinIO."""
     _, before = world.get("/api/storage/usage")
     proxy = KillingProxy(world.mio)
     t0 = time.monotonic()

@@ -81,7 +81,9 @@ test_defaults(void **state)
 	assert_int_equal(c.listen_kind, LISTEN_UNIX);
 	assert_string_equal(c.listen_path, "/run/silo/silo.sock");
 	assert_int_equal(c.socket_mode, 0660);
-	assert_true(c.workers >= 2 && c.workers % 2 == 0);
+	/* "auto": two per online core, within SILO_WORKERS' 1..256 */
+	assert_int_equal(c.workers, sysconf(_SC_NPROCESSORS_ONLN) * 2 > 256 ?
+	    256 : sysconf(_SC_NPROCESSORS_ONLN) * 2);
 	assert_int_equal(c.db_timeout_ms, 1500);
 	assert_int_equal(c.max_body, 1 << 20);
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
