@@ -161,18 +161,25 @@ DEMO_SCALE = 0.05       # the demo's dataset: about 6,500 documents
 
 
 def load_ac_dataset(silo_bin, mongo_uri, workdir, db_name="aesthetic",
-                    scale=DEMO_SCALE, seed=1):
+                    scale=DEMO_SCALE, seed=1, log_path=None):
     """Generate AC's backup (tools/acgen.py) into workdir/backup and load
     all of it, drop and archive lists included, with `silo import --all`:
-    the migration path itself, not a side door."""
+    the migration path itself, not a side door.  The import's stderr goes
+    to log_path when given (where the tests' sanitizer check reads it),
+    else to ours."""
     import acgen        # tools/acgen.py, next to this file
     backup = Path(workdir) / "backup"
     shutil.rmtree(backup, ignore_errors=True)
     manifest = acgen.generate_backup(str(backup), scale=scale, seed=seed)
     env = clean_env(MONGODB_CONNECTION_STRING=mongo_uri,
                     SILO_ENV_FILE="/dev/null")
-    run([silo_bin, "import", "--all", "--drop", "--database", db_name,
-         backup], env=env, stdout=subprocess.DEVNULL)
+    argv = [silo_bin, "import", "--all", "--drop", "--database", db_name,
+            backup]
+    if log_path is None:
+        run(argv, env=env, stdout=subprocess.DEVNULL)
+    else:
+        with open(log_path, "ab") as log:
+            run(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
     return manifest
 
 

@@ -199,7 +199,8 @@ def world(stack):
         w.fdb = sv.ferretdb(root / "ferretdb",
                             log_path=root / "ferretdb.log").start()
         sv.load_ac_dataset(stack.silo_bin, w.fdb.uri, root, db_name=AC_DB,
-                           scale=SCALE, seed=SEED)
+                           scale=SCALE, seed=SEED,
+                           log_path=stack.silo_log(root / "import.log"))
         w.mio = sv.minio(root / "minio", log_path=root / "minio.log").start()
         objdir = root / "objects"
         rows = acgen.generate_spaces(str(objdir), SCALE, SEED, huge=True)
