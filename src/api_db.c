@@ -1,5 +1,6 @@
 /*
- * api_db.c: the /api/db endpoints, the database as AC's engineers need to see it.
+ * api_db.c: the /api/db endpoints, the database as AC's engineers need to
+ * see it.
  *
  * health     is the database up, how fast does it answer, which version,
  *            how long has it run, how many connections does it hold;
@@ -34,7 +35,7 @@
 struct collection_stats {
 	const char	*name;		/* collection name (borrowed) */
 	enum ac_category category; /* report grouping */
-	int64_t		 documents;	/* metadata (estimated) document count */
+	int64_t		 documents;	/* metadata (estimated) count */
 	int64_t		 size;		/* uncompressed data bytes */
 	int64_t		 storage;	/* bytes allocated on disk */
 	int64_t		 avg_obj;	/* average document bytes */
@@ -44,7 +45,7 @@ struct collection_stats {
 
 /* Answer with a summary: 200 with it, or the database's error. */
 static void
-db_answer(struct silo_ctx *ctx, struct silo_response *resp,
+api_db_answer(struct silo_ctx *ctx, struct silo_response *resp,
     cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
 {
 	struct mongo_fail f;
@@ -58,7 +59,7 @@ db_answer(struct silo_ctx *ctx, struct silo_response *resp,
 
 /* The server version: serverStatus has it; buildInfo is the fallback. */
 static void
-health_version(struct mongo *m, const bson_t *status, cJSON *body)
+api_db_health_version(struct mongo *m, const bson_t *status, cJSON *body)
 {
 	bson_iter_t	 it;
 	bson_t		 cmd = BSON_INITIALIZER, reply;
@@ -66,14 +67,16 @@ health_version(struct mongo *m, const bson_t *status, cJSON *body)
 
 	if (bson_iter_init_find(&it, status, "version") &&
 	    BSON_ITER_HOLDS_UTF8(&it)) {
-		cJSON_AddStringToObject(body, "version", bson_iter_utf8(&it, NULL));
+		cJSON_AddStringToObject(body, "version",
+		    bson_iter_utf8(&it, NULL));
 		return;
 	}
 	BSON_APPEND_INT32(&cmd, "buildInfo", 1);
 	if (mongo_command(m, "admin", &cmd, &reply, &e) &&
 	    bson_iter_init_find(&it, &reply, "version") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
-		cJSON_AddStringToObject(body, "version", bson_iter_utf8(&it, NULL));
+		cJSON_AddStringToObject(body, "version",
+		    bson_iter_utf8(&it, NULL));
 	else
 		cJSON_AddNullToObject(body, "version");
 	bson_destroy(&reply);
@@ -86,7 +89,7 @@ health_version(struct mongo *m, const bson_t *status, cJSON *body)
  * version beside the MongoDB version it emulates.
  */
 static void
-health_engine(const bson_t *status, bool have_status, cJSON *body)
+api_db_health_engine(const bson_t *status, bool have_status, cJSON *body)
 {
 	bson_iter_t	 it;
 	const char	*process = NULL, *ferret = NULL;
@@ -95,7 +98,8 @@ health_engine(const bson_t *status, bool have_status, cJSON *body)
 	if (have_status && bson_iter_init_find(&it, status, "process") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		process = bson_iter_utf8(&it, NULL);
-	if (have_status && bson_iter_init_find(&it, status, "ferretdbVersion") &&
+	if (have_status &&
+	    bson_iter_init_find(&it, status, "ferretdbVersion") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		ferret = bson_iter_utf8(&it, NULL);
 	if (process == NULL) {
@@ -136,14 +140,15 @@ api_db_health_json(struct silo_ctx *ctx, struct mongo_fail *f)
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "status", state);
 	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
-	health_version(m, &status, body);
-	health_engine(&status, have_status, body);
+	api_db_health_version(m, &status, body);
+	api_db_health_engine(&status, have_status, body);
 	if (have_status)
 		cJSON_AddNumberToObject(body, "uptime_s",
 		    mongo_get_double(&status, "uptime", 0));
 	else
 		cJSON_AddNullToObject(body, "uptime_s");
-	cJSON_AddNumberToObject(body, "ping_ms", (double)(int64_t)(ping_ms * 1000) / 1000);
+	cJSON_AddNumberToObject(body, "ping_ms",
+	    (double)(int64_t)(ping_ms * 1000) / 1000);
 	if (have_status &&
 	    mongo_get_int64(&status, "connections.current", -1) >= 0) {
 		conns = cJSON_AddObjectToObject(body, "connections");
@@ -156,7 +161,8 @@ api_db_health_json(struct silo_ctx *ctx, struct mongo_fail *f)
 	if (!have_status)
 		cJSON_AddStringToObject(body, "reason", e.message);
 	else if (ping_ms > ctx->config->db_slow_ms)
-		cJSON_AddStringToObject(body, "reason", "ping slower than SILO_DB_SLOW_MS");
+		cJSON_AddStringToObject(body, "reason",
+		    "ping slower than SILO_DB_SLOW_MS");
 	bson_destroy(&status);
 out:
 	bson_destroy(&reply);
@@ -169,12 +175,12 @@ void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	db_answer(ctx, resp, api_db_health_json);
+	api_db_answer(ctx, resp, api_db_health_json);
 }
 
 /* Fill one row from the collection's collStats. */
 static enum mongo_stats
-collection_stats_fetch(struct mongo *m, const char *name,
+api_db_stats_fetch(struct mongo *m, const char *name,
     struct collection_stats *cs, bson_error_t *e)
 {
 	bson_t		 stats;
@@ -199,7 +205,7 @@ collection_stats_fetch(struct mongo *m, const char *name,
 
 /* Largest first; equal sizes by name, so the order is stable. */
 static int
-collection_stats_cmp(const void *a, const void *b)
+api_db_stats_cmp(const void *a, const void *b)
 {
 	const struct collection_stats *x = a, *y = b;
 
@@ -209,7 +215,7 @@ collection_stats_cmp(const void *a, const void *b)
 }
 
 static cJSON *
-collection_json(const struct collection_stats *cs)
+api_db_row_json(const struct collection_stats *cs)
 {
 	cJSON	*o = cJSON_CreateObject();
 
@@ -226,7 +232,7 @@ collection_json(const struct collection_stats *cs)
 
 /* The totals object and the per-category array. */
 static void
-collections_totals(cJSON *body, const struct collection_stats *rows, size_t n)
+api_db_totals(cJSON *body, const struct collection_stats *rows, size_t n)
 {
 	struct collection_stats	 sum[CATEGORY__MAX] = { 0 }, all = { 0 };
 	int64_t			 count[CATEGORY__MAX] = { 0 };
@@ -287,25 +293,27 @@ api_db_collections_json(struct silo_ctx *ctx, struct mongo_fail *f)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		switch (collection_stats_fetch(ctx->mongo, names[i], &rows[nrows], &e)) {
+		switch (api_db_stats_fetch(ctx->mongo, names[i], &rows[nrows],
+		    &e)) {
 		case MONGO_STATS_OK:
 			nrows++;
 			break;
 		case MONGO_STATS_GONE:
 			break;	/* dropped since it was listed */
 		case MONGO_STATS_ERROR:
-			snprintf(what, sizeof(what), "stats of %.120s", names[i]);
+			snprintf(what, sizeof(what), "stats of %.120s",
+			    names[i]);
 			mongo_fail_set(f, &e, what);
 			goto out;
 		}
-	qsort(rows, nrows, sizeof(*rows), collection_stats_cmp);
+	qsort(rows, nrows, sizeof(*rows), api_db_stats_cmp);
 
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "database", ctx->config->mongo_db);
 	list = cJSON_AddArrayToObject(body, "collections");
 	for (size_t i = 0; i < nrows; i++)
-		cJSON_AddItemToArray(list, collection_json(&rows[i]));
-	collections_totals(body, rows, nrows);
+		cJSON_AddItemToArray(list, api_db_row_json(&rows[i]));
+	api_db_totals(body, rows, nrows);
 out:
 	free(rows);
 	bson_strfreev(names);
@@ -316,7 +324,7 @@ void
 api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	db_answer(ctx, resp, api_db_collections_json);
+	api_db_answer(ctx, resp, api_db_collections_json);
 }
 
 /* Registered users, handles, verified users, users with a DID; NULL with
@@ -365,5 +373,5 @@ void
 api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	db_answer(ctx, resp, api_db_users_json);
+	api_db_answer(ctx, resp, api_db_users_json);
 }

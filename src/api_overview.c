@@ -59,7 +59,7 @@ static const char *const overview_volatile[] = {
 
 /* collections, without the per-collection list: totals and categories. */
 static cJSON *
-overview_collections(struct silo_ctx *ctx, struct mongo_fail *f)
+api_overview_collections(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	cJSON	*all = api_db_collections_json(ctx, f);
 
@@ -70,7 +70,7 @@ overview_collections(struct silo_ctx *ctx, struct mongo_fail *f)
 
 /* The storage section from a snapshot's finished_at and totals. */
 static void
-snapshot_row(const bson_t *doc, cJSON *o)
+api_overview_snapshot(const bson_t *doc, cJSON *o)
 {
 	bson_iter_t	 it;
 
@@ -94,7 +94,7 @@ snapshot_row(const bson_t *doc, cJSON *o)
 
 /* The latest good storage snapshot, read where the storage job writes it. */
 static cJSON *
-overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
+api_overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	bson_t	*projection = BCON_NEW("finished_at", BCON_INT32(1),
 		    "totals", BCON_INT32(1));
@@ -102,7 +102,7 @@ overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
 	cJSON	*o = cJSON_CreateObject();
 
 	if (storage_newest(ctx->mongo, "ok", projection, &snap, &f->error)) {
-		snapshot_row(&snap, o);
+		api_overview_snapshot(&snap, o);
 		bson_destroy(&snap);
 	} else if (f->error.code != 0) {
 		snprintf(f->doing, sizeof(f->doing), STORAGE_DB "."
@@ -119,14 +119,14 @@ overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
 
 static const struct overview_part overview_parts[] = {
 	{ "database", "overview-database", api_db_health_json },
-	{ "collections", "overview-collections", overview_collections },
+	{ "collections", "overview-collections", api_overview_collections },
 	{ "users", "overview-users", api_db_users_json },
-	{ "storage", "overview-storage", overview_storage },
+	{ "storage", "overview-storage", api_overview_storage },
 };
 
 /* The cache's fill for one part: its summary, or its error, uncached. */
 static cJSON *
-overview_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+api_overview_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
 	const struct overview_part *part = arg;
 	struct mongo_fail f;
@@ -146,7 +146,7 @@ overview_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 
 /* Record a section, and in degraded the sections that failed. */
 static void
-overview_add(cJSON *body, cJSON *degraded, const char *name, cJSON *section,
+api_overview_add(cJSON *body, cJSON *degraded, const char *name, cJSON *section,
     bool failed)
 {
 	if (failed)
@@ -155,20 +155,23 @@ overview_add(cJSON *body, cJSON *degraded, const char *name, cJSON *section,
 }
 
 static bool
-section_failed(const cJSON *section)
+api_overview_section_failed(const cJSON *section)
 {
-	const cJSON	*st = cJSON_GetObjectItemCaseSensitive(section, "status");
+	const cJSON	*st = cJSON_GetObjectItemCaseSensitive(section,
+		    "status");
 
-	return section == NULL || cJSON_GetObjectItemCaseSensitive(section, "error") ||
+	return section == NULL ||
+	    cJSON_GetObjectItemCaseSensitive(section, "error") ||
 	    (cJSON_IsString(st) && strcmp(st->valuestring, "error") == 0);
 }
 
 /* Each service's status, reason, latency and freshness. */
 static cJSON *
-overview_services(struct silo_ctx *ctx)
+api_overview_services(struct silo_ctx *ctx)
 {
 	static const char *const keep[] = {
-		"service", "status", "reason", "latency_ms", "cached_at", "age_s"
+		"service", "status", "reason", "latency_ms", "cached_at",
+		"age_s"
 	};
 	size_t	 n = api_services_count();
 	cJSON	*all[8], *o = cJSON_CreateObject(), *one;
@@ -177,7 +180,8 @@ overview_services(struct silo_ctx *ctx)
 	for (size_t i = 0; i < n; i++) {
 		one = cJSON_CreateObject();
 		for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
-			cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(all[i], keep[k]);
+			cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(
+			    all[i], keep[k]);
 
 			if (v != NULL)
 				cJSON_AddItemToObject(one, keep[k], v);
@@ -191,7 +195,7 @@ overview_services(struct silo_ctx *ctx)
 }
 
 static cJSON *
-overview_silo(struct silo_ctx *ctx)
+api_overview_silo(struct silo_ctx *ctx)
 {
 	cJSON		*o = cJSON_CreateObject();
 
@@ -204,20 +208,21 @@ overview_silo(struct silo_ctx *ctx)
 }
 
 static cJSON *
-overview_backup(void)
+api_overview_backup(void)
 {
 	cJSON	*o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "status", "none");
 	cJSON_AddNullToObject(o, "last");
 	cJSON_AddStringToObject(o, "reason",
-	    "silo makes no backups yet: the nightly mongodump job does not exist");
+	    "silo makes no backups yet: "
+	    "the nightly mongodump job does not exist");
 	return o;
 }
 
 /* A copy of v without the fields that only measure time. */
 static void
-overview_strip(cJSON *v)
+api_overview_strip(cJSON *v)
 {
 	cJSON	*child;
 
@@ -227,26 +232,29 @@ overview_strip(cJSON *v)
 		/* and any "<something>_age_s" */
 		for (child = v->child; child != NULL; ) {
 			cJSON	*next = child->next;
-			size_t	 len = child->string ? strlen(child->string) : 0;
+			size_t	 len = child->string ?
+			    strlen(child->string) : 0;
 
-			if (len > 6 && strcmp(child->string + len - 6, "_age_s") == 0)
-				cJSON_Delete(cJSON_DetachItemViaPointer(v, child));
+			if (len > 6 &&
+			    strcmp(child->string + len - 6, "_age_s") == 0)
+				cJSON_Delete(
+				    cJSON_DetachItemViaPointer(v, child));
 			child = next;
 		}
 	}
 	cJSON_ArrayForEach(child, v)
-		overview_strip(child);
+		api_overview_strip(child);
 }
 
 /* W/"<FNV-1a 64 of the content without its times>". */
 static void
-overview_etag(const cJSON *body, char *out, size_t outsz)
+api_overview_etag(const cJSON *body, char *out, size_t outsz)
 {
 	cJSON		*copy = cJSON_Duplicate(body, true);
 	char		*text;
 	uint64_t	 h = hash_fnv1a64("", 0);
 
-	overview_strip(copy);
+	api_overview_strip(copy);
 	if ((text = cJSON_PrintUnformatted(copy)) != NULL)
 		h = hash_fnv1a64(text, strlen(text));
 	snprintf(out, outsz, "W/\"%016llx\"", (unsigned long long)h);
@@ -256,7 +264,7 @@ overview_etag(const cJSON *body, char *out, size_t outsz)
 
 /* Does If-None-Match (a list of tags, or *) name tag?  Weak comparison. */
 static bool
-overview_etag_matches(const char *header, const char *tag)
+api_overview_etag_matches(const char *header, const char *tag)
 {
 	const char	*p = header, *opaque = tag + 2;	/* past W/ */
 	size_t		 olen = strlen(opaque);
@@ -281,23 +289,26 @@ overview_etag_matches(const char *header, const char *tag)
 
 /* The whole answer, from every section's cache. */
 static cJSON *
-overview_assemble(struct silo_ctx *ctx)
+api_overview_assemble(struct silo_ctx *ctx)
 {
 	cJSON	*body = cJSON_CreateObject(), *degraded, *section;
 
 	degraded = cJSON_CreateArray();
-	for (size_t i = 0; i < sizeof(overview_parts) / sizeof(overview_parts[0]); i++) {
-		section = cache_get(ctx, overview_parts[i].cache_key, overview_fill,
-		    (void *)&overview_parts[i]);
-		overview_add(body, degraded, overview_parts[i].name, section,
-		    section_failed(section));
+	for (size_t i = 0;
+	    i < sizeof(overview_parts) / sizeof(overview_parts[0]); i++) {
+		section = cache_get(ctx, overview_parts[i].cache_key,
+		    api_overview_fill, (void *)&overview_parts[i]);
+		api_overview_add(body, degraded, overview_parts[i].name,
+		    section, api_overview_section_failed(section));
 	}
-	section = overview_services(ctx);
-	overview_add(body, degraded, "services", section, false);
+	section = api_overview_services(ctx);
+	api_overview_add(body, degraded, "services", section, false);
 	section = api_kidlisp_headline(ctx);
-	overview_add(body, degraded, "kidlisp", section, section_failed(section));
-	overview_add(body, degraded, "backup", overview_backup(), false);
-	overview_add(body, degraded, "silo", overview_silo(ctx), false);
+	api_overview_add(body, degraded, "kidlisp", section,
+	    api_overview_section_failed(section));
+	api_overview_add(body, degraded, "backup", api_overview_backup(),
+	    false);
+	api_overview_add(body, degraded, "silo", api_overview_silo(ctx), false);
 	cJSON_AddStringToObject(body, "status",
 	    cJSON_GetArraySize(degraded) == 0 ? "ok" : "degraded");
 	cJSON_AddItemToObject(body, "degraded", degraded);
@@ -310,7 +321,7 @@ overview_assemble(struct silo_ctx *ctx)
  * its ISO 8601 text.
  */
 static double
-section_age(const cJSON *section)
+api_overview_section_age(const cJSON *section)
 {
 	const cJSON	*age;
 
@@ -320,34 +331,35 @@ section_age(const cJSON *section)
 
 /* Apply fn to every section that carries an age (services' too). */
 static void
-overview_each_section(cJSON *body, void (*fn)(cJSON *, void *), void *arg)
+api_overview_each_section(cJSON *body, void (*fn)(cJSON *, void *), void *arg)
 {
 	cJSON	*section, *svc;
 
 	cJSON_ArrayForEach(section, body) {
-		if (section_age(section) >= 0)
+		if (api_overview_section_age(section) >= 0)
 			fn(section, arg);
-		if (section->string != NULL && strcmp(section->string, "services") == 0)
+		if (section->string != NULL &&
+		    strcmp(section->string, "services") == 0)
 			cJSON_ArrayForEach(svc, section)
-				if (section_age(svc) >= 0)
+				if (api_overview_section_age(svc) >= 0)
 					fn(svc, arg);
 	}
 }
 
 /* *arg: the largest age so far, the oldest section's. */
 static void
-oldest_of(cJSON *section, void *arg)
+api_overview_oldest(cJSON *section, void *arg)
 {
-	double	*oldest = arg, age = section_age(section);
+	double	*oldest = arg, age = api_overview_section_age(section);
 
 	if (age > *oldest)
 		*oldest = age;
 }
 
 static void
-refresh_age(cJSON *section, void *arg)
+api_overview_refresh_age(cJSON *section, void *arg)
 {
-	double	 age = section_age(section) + *(double *)arg;
+	double	 age = api_overview_section_age(section) + *(double *)arg;
 
 	cJSON_ReplaceItemInObjectCaseSensitive(section, "age_s",
 	    cJSON_CreateNumber((double)(int64_t)(age * 10) / 10));
@@ -360,7 +372,7 @@ refresh_age(cJSON *section, void *arg)
  * there are.  A failed section keeps it out of the cache.
  */
 static cJSON *
-overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
+api_overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 {
 	struct cache_slot slot;
 	cJSON		*wrap = NULL, *body;
@@ -373,15 +385,16 @@ overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 		slot.value = NULL;
 	}
 	body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
-	tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(wrap, "etag"));
+	tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(wrap,
+	    "etag"));
 	if (body == NULL || tag == NULL) {
 		/* A miss (or a file that is not ours): make it, and store it
 		 * unless a section failed. */
 		cJSON_Delete(body);
 		cJSON_Delete(wrap);
-		body = overview_assemble(ctx);
-		overview_etag(body, etag, etagsz);
-		overview_each_section(body, oldest_of, &oldest);
+		body = api_overview_assemble(ctx);
+		api_overview_etag(body, etag, etagsz);
+		api_overview_each_section(body, api_overview_oldest, &oldest);
 		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
 		    "degraded")) == 0) {
 			wrap = cJSON_CreateObject();
@@ -396,14 +409,16 @@ overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 		 * every age has grown by the time since. */
 		snprintf(etag, etagsz, "%s", tag);
 		cJSON_Delete(wrap);
-		overview_each_section(body, oldest_of, &oldest);
+		api_overview_each_section(body, api_overview_oldest, &oldest);
 		since = now - (slot.cached_at + oldest);
 	}
 	cache_close(&slot);
 	/* Ages and silo's uptime are now's, whenever the rest was made. */
 	if (since > 0)
-		overview_each_section(body, refresh_age, &since);
-	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo", overview_silo(ctx));
+		api_overview_each_section(body, api_overview_refresh_age,
+		    &since);
+	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo",
+	    api_overview_silo(ctx));
 	return body;
 }
 
@@ -412,12 +427,12 @@ api_overview(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	char	 etag[32];
-	cJSON	*body = overview_cached(ctx, etag, sizeof(etag));
+	cJSON	*body = api_overview_cached(ctx, etag, sizeof(etag));
 
 	resp_add_header(resp, "ETag", etag);
 	resp_add_header(resp, "Cache-Control", "no-cache");
 	if (req->if_none_match != NULL &&
-	    overview_etag_matches(req->if_none_match, etag)) {
+	    api_overview_etag_matches(req->if_none_match, etag)) {
 		cJSON_Delete(body);
 		resp_json(resp, 304, NULL);
 		return;

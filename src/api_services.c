@@ -54,14 +54,14 @@ struct service {
 };
 
 static double
-round_ms(double ms)
+api_services_round_ms(double ms)
 {
 	return (double)(int64_t)(ms * 10) / 10;
 }
 
 /* A number from a JSON object, or dflt. */
 static double
-json_number(const cJSON *obj, const char *key, double dflt)
+api_services_number(const cJSON *obj, const char *key, double dflt)
 {
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -70,7 +70,7 @@ json_number(const cJSON *obj, const char *key, double dflt)
 
 /* The length of an array member, or -1 when it is not an array. */
 static int
-json_array_len(const cJSON *obj, const char *key)
+api_services_array_len(const cJSON *obj, const char *key)
 {
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -78,7 +78,7 @@ json_array_len(const cJSON *obj, const char *key)
 }
 
 static void
-add_count_or_null(cJSON *obj, const char *key, int n)
+api_services_count_or_null(cJSON *obj, const char *key, int n)
 {
 	if (n < 0)
 		cJSON_AddNullToObject(obj, key);
@@ -92,7 +92,7 @@ add_count_or_null(cJSON *obj, const char *key, int n)
  * (null when ok) and "latency_ms" (the slowest probe).
  */
 static void
-services_status(cJSON *out, const struct probe *p, size_t n)
+api_services_status(cJSON *out, const struct probe *p, size_t n)
 {
 	const char	*reason = NULL;
 	double		 latency = 0;
@@ -112,14 +112,16 @@ services_status(cJSON *out, const struct probe *p, size_t n)
 		cJSON_AddStringToObject(out, "reason", reason);
 	else
 		cJSON_AddNullToObject(out, "reason");
-	cJSON_AddNumberToObject(out, "latency_ms", round_ms(latency));
+	cJSON_AddNumberToObject(out, "latency_ms",
+	    api_services_round_ms(latency));
 }
 
 /* Say that an answered service is degraded after all, and why. */
 static void
-services_degrade(cJSON *out, const char *why)
+api_services_degrade(cJSON *out, const char *why)
 {
-	const cJSON	*status = cJSON_GetObjectItemCaseSensitive(out, "status");
+	const cJSON	*status = cJSON_GetObjectItemCaseSensitive(out,
+		    "status");
 
 	if (!cJSON_IsString(status) || strcmp(status->valuestring, "ok") != 0)
 		return;
@@ -132,7 +134,7 @@ services_degrade(cJSON *out, const char *why)
 /* ---------------------------------------------------------------- oven */
 
 static size_t
-oven_probes(const struct silo_config *c, struct probe *p)
+api_services_oven_probes(const struct silo_config *c, struct probe *p)
 {
 	p[0] = (struct probe){ .base = c->oven_url, .path = "/health" };
 	p[1] = (struct probe){ .base = c->oven_url, .path = "/status" };
@@ -142,20 +144,23 @@ oven_probes(const struct silo_config *c, struct probe *p)
 /* A bake's time: completedAt is Date.now() stored as a number (ms), but
  * a Date is read too. */
 static void
-bake_add_time(cJSON *o, const char *key, const bson_t *doc, const char *field)
+api_services_bake_time(cJSON *o, const char *key, const bson_t *doc,
+    const char *field)
 {
 	bson_iter_t	 it;
 
-	if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_DATE_TIME(&it))
+	if (bson_iter_init_find(&it, doc, field) &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it))
 		resp_add_time(o, key, (double)bson_iter_date_time(&it) / 1e3);
-	else if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_NUMBER(&it))
+	else if (bson_iter_init_find(&it, doc, field) &&
+	    BSON_ITER_HOLDS_NUMBER(&it))
 		resp_add_time(o, key, bson_iter_as_double(&it) / 1e3);
 	else
 		cJSON_AddNullToObject(o, key);
 }
 
 static void
-bake_add_string(cJSON *o, const char *key, const bson_t *doc,
+api_services_bake_string(cJSON *o, const char *key, const bson_t *doc,
     const char *field, size_t max)
 {
 	bson_iter_t	 it;
@@ -163,7 +168,8 @@ bake_add_string(cJSON *o, const char *key, const bson_t *doc,
 	uint32_t	 len;
 	char		*copy;
 
-	if (!bson_iter_init_find(&it, doc, field) || !BSON_ITER_HOLDS_UTF8(&it)) {
+	if (!bson_iter_init_find(&it, doc, field) ||
+	    !BSON_ITER_HOLDS_UTF8(&it)) {
 		cJSON_AddNullToObject(o, key);
 		return;
 	}
@@ -182,44 +188,49 @@ bake_add_string(cJSON *o, const char *key, const bson_t *doc,
 }
 
 static int
-bake_add(const bson_t *doc, void *arg)
+api_services_bake(const bson_t *doc, void *arg)
 {
 	cJSON		*o = cJSON_CreateObject();
 	bson_iter_t	 it;
 
-	bake_add_string(o, "code", doc, "code", 64);
-	bake_add_string(o, "slug", doc, "slug", 128);
-	bake_add_string(o, "status", doc, "status", 32);
-	if (bson_iter_init_find(&it, doc, "success") && BSON_ITER_HOLDS_BOOL(&it))
+	api_services_bake_string(o, "code", doc, "code", 64);
+	api_services_bake_string(o, "slug", doc, "slug", 128);
+	api_services_bake_string(o, "status", doc, "status", 32);
+	if (bson_iter_init_find(&it, doc, "success") &&
+	    BSON_ITER_HOLDS_BOOL(&it))
 		cJSON_AddBoolToObject(o, "success", bson_iter_bool(&it));
 	else
 		cJSON_AddNullToObject(o, "success");
-	bake_add_time(o, "completed_at", doc, "completedAt");
-	if (bson_iter_init_find(&it, doc, "duration") && BSON_ITER_HOLDS_NUMBER(&it))
+	api_services_bake_time(o, "completed_at", doc, "completedAt");
+	if (bson_iter_init_find(&it, doc, "duration") &&
+	    BSON_ITER_HOLDS_NUMBER(&it))
 		resp_add_int(o, "duration_ms", bson_iter_as_int64(&it));
 	else
 		cJSON_AddNullToObject(o, "duration_ms");
-	bake_add_string(o, "error", doc, "error", BAKE_ERROR_MAX);
+	api_services_bake_string(o, "error", doc, "error", BAKE_ERROR_MAX);
 	cJSON_AddItemToArray(arg, o);
 	return 0;
 }
 
 /* The last bakes, newest first, from oven-bakes. */
 static void
-oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
+api_services_oven_bakes(struct silo_ctx *ctx, cJSON *out)
 {
 	bson_t		*filter = bson_new();
-	bson_t		*opts = BCON_NEW("sort", "{", "completedAt", BCON_INT32(-1), "}",
+	bson_t		*opts = BCON_NEW("sort", "{",
+				"completedAt", BCON_INT32(-1), "}",
 			    "limit", BCON_INT64(OVEN_RECENT_BAKES),
 			    "projection", "{", "code", BCON_INT32(1),
 				"slug", BCON_INT32(1), "status", BCON_INT32(1),
-				"success", BCON_INT32(1), "completedAt", BCON_INT32(1),
-				"duration", BCON_INT32(1), "error", BCON_INT32(1), "}");
+				"success", BCON_INT32(1),
+				"completedAt", BCON_INT32(1),
+				"duration", BCON_INT32(1),
+				"error", BCON_INT32(1), "}");
 	cJSON		*bakes = cJSON_CreateArray();
 	struct mongo_fail f;
 
 	if (mongo_find_each(ctx->mongo, NULL, "oven-bakes", filter, opts,
-	    bake_add, bakes, &f.error)) {
+	    api_services_bake, bakes, &f.error)) {
 		cJSON_AddItemToObject(out, "recent_bakes", bakes);
 		cJSON_AddNullToObject(out, "recent_bakes_error");
 	} else {
@@ -234,17 +245,19 @@ oven_recent_bakes(struct silo_ctx *ctx, cJSON *out)
 }
 
 static void
-oven_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
+api_services_oven_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 {
 	const cJSON	*health = p[0].json, *st = p[1].json, *v, *grabs;
 	cJSON		*counts, *g;
 
 	cJSON_AddStringToObject(out, "url", ctx->config->oven_url);
-	services_status(out, p, 2);
+	api_services_status(out, p, 2);
 	v = cJSON_GetObjectItemCaseSensitive(health, "status");
-	if (probe_ok(&p[0]) && !(cJSON_IsString(v) && strcmp(v->valuestring, "ok") == 0))
-		services_degrade(out, "/health does not say status ok");
-	cJSON_AddStringToObject(out, "health", cJSON_IsString(v) ? v->valuestring : "");
+	if (probe_ok(&p[0]) &&
+	    !(cJSON_IsString(v) && strcmp(v->valuestring, "ok") == 0))
+		api_services_degrade(out, "/health does not say status ok");
+	cJSON_AddStringToObject(out, "health",
+	    cJSON_IsString(v) ? v->valuestring : "");
 	if (!probe_ok(&p[1]))
 		st = NULL;
 	v = cJSON_GetObjectItemCaseSensitive(st, "version");
@@ -253,24 +266,30 @@ oven_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 	else
 		cJSON_AddNullToObject(out, "version");
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(st, "uptime")))
-		cJSON_AddNumberToObject(out, "uptime", json_number(st, "uptime", 0));
+		cJSON_AddNumberToObject(out, "uptime",
+		    api_services_number(st, "uptime", 0));
 	else
 		cJSON_AddNullToObject(out, "uptime");
 	counts = cJSON_AddObjectToObject(out, "bakes");
-	add_count_or_null(counts, "incoming", json_array_len(st, "incoming"));
-	add_count_or_null(counts, "active", json_array_len(st, "active"));
-	add_count_or_null(counts, "recent", json_array_len(st, "recent"));
+	api_services_count_or_null(counts, "incoming",
+	    api_services_array_len(st, "incoming"));
+	api_services_count_or_null(counts, "active",
+	    api_services_array_len(st, "active"));
+	api_services_count_or_null(counts, "recent",
+	    api_services_array_len(st, "recent"));
 	grabs = cJSON_GetObjectItemCaseSensitive(st, "grabs");
 	g = cJSON_AddObjectToObject(out, "grabs");
-	add_count_or_null(g, "active", json_array_len(grabs, "active"));
-	add_count_or_null(g, "recent", json_array_len(grabs, "recent"));
-	oven_recent_bakes(ctx, out);
+	api_services_count_or_null(g, "active",
+	    api_services_array_len(grabs, "active"));
+	api_services_count_or_null(g, "recent",
+	    api_services_array_len(grabs, "recent"));
+	api_services_oven_bakes(ctx, out);
 }
 
 /* ---------------------------------------------------------------- session */
 
 static size_t
-session_probes(const struct silo_config *c, struct probe *p)
+api_services_session_probes(const struct silo_config *c, struct probe *p)
 {
 	p[0] = (struct probe){ .base = c->session_url, .path = "/status" };
 	return 1;
@@ -278,19 +297,21 @@ session_probes(const struct silo_config *c, struct probe *p)
 
 /* Sum the connection counts over clients[]: numbers only leave. */
 static void
-session_connections(const cJSON *clients, cJSON *out)
+api_services_session_connections(const cJSON *clients, cJSON *out)
 {
 	const cJSON	*cl;
 	double		 ws = 0, udp = 0, total = 0;
 	int64_t		 tabs = 0;
 
 	cJSON_ArrayForEach(cl, clients) {
-		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(cl, "connectionCount");
+		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(cl,
+		    "connectionCount");
 
-		ws += json_number(cc, "websocket", 0);
-		udp += json_number(cc, "udp", 0);
-		total += json_number(cc, "total", 0);
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cl, "multipleTabs")))
+		ws += api_services_number(cc, "websocket", 0);
+		udp += api_services_number(cc, "udp", 0);
+		total += api_services_number(cc, "total", 0);
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cl,
+		    "multipleTabs")))
 			tabs++;
 	}
 	resp_add_int(out, "clients", cJSON_GetArraySize(clients));
@@ -301,21 +322,22 @@ session_connections(const cJSON *clients, cJSON *out)
 }
 
 static void
-session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
+api_services_session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 {
 	const cJSON	*st = probe_ok(&p[0]) ? p[0].json : NULL;
 	const cJSON	*server, *totals, *clients, *v;
 	cJSON		*t, *conns;
 
 	cJSON_AddStringToObject(out, "url", ctx->config->session_url);
-	services_status(out, p, 1);
+	api_services_status(out, p, 1);
 	server = cJSON_GetObjectItemCaseSensitive(st, "server");
 	totals = cJSON_GetObjectItemCaseSensitive(st, "totals");
 	clients = cJSON_GetObjectItemCaseSensitive(st, "clients");
 	if (st != NULL && !cJSON_IsObject(totals))
-		services_degrade(out, "/status has no totals");
+		api_services_degrade(out, "/status has no totals");
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(server, "uptime")))
-		cJSON_AddNumberToObject(out, "uptime_s", json_number(server, "uptime", 0));
+		cJSON_AddNumberToObject(out, "uptime_s",
+		    api_services_number(server, "uptime", 0));
 	else
 		cJSON_AddNullToObject(out, "uptime_s");
 	v = cJSON_GetObjectItemCaseSensitive(server, "environment");
@@ -325,15 +347,17 @@ session_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 		cJSON_AddNullToObject(out, "environment");
 	if (cJSON_IsObject(totals)) {
 		t = cJSON_AddObjectToObject(out, "totals");
-		resp_add_int(t, "websocket", (int64_t)json_number(totals, "websocket", 0));
-		resp_add_int(t, "udp", (int64_t)json_number(totals, "udp", 0));
+		resp_add_int(t, "websocket",
+		    (int64_t)api_services_number(totals, "websocket", 0));
+		resp_add_int(t, "udp",
+		    (int64_t)api_services_number(totals, "udp", 0));
 		resp_add_int(t, "unique_clients",
-		    (int64_t)json_number(totals, "unique_clients", 0));
+		    (int64_t)api_services_number(totals, "unique_clients", 0));
 	} else
 		cJSON_AddNullToObject(out, "totals");
 	if (cJSON_IsArray(clients)) {
 		conns = cJSON_AddObjectToObject(out, "connections");
-		session_connections(clients, conns);
+		api_services_session_connections(clients, conns);
 	} else
 		cJSON_AddNullToObject(out, "connections");
 }
@@ -349,7 +373,7 @@ struct sync_sums {
 };
 
 static int
-sync_row(const bson_t *doc, void *arg)
+api_services_sync_row(const bson_t *doc, void *arg)
 {
 	struct sync_sums *s = arg;
 	bson_iter_t	 it;
@@ -360,7 +384,8 @@ sync_row(const bson_t *doc, void *arg)
 	int		 guest;
 	int64_t		 n = mongo_get_int64(doc, "n", 0);
 
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "_id.x", &it) &&
+	if (bson_iter_init(&it, doc) &&
+	    bson_iter_find_descendant(&it, "_id.x", &it) &&
 	    BSON_ITER_HOLDS_BOOL(&it))
 		excluded = bson_iter_bool(&it);
 	if (excluded) {
@@ -378,7 +403,7 @@ sync_row(const bson_t *doc, void *arg)
 }
 
 static cJSON *
-sync_part(int64_t eligible, int64_t synced)
+api_services_sync_part(int64_t eligible, int64_t synced)
 {
 	cJSON	*o = cJSON_CreateObject();
 
@@ -389,8 +414,8 @@ sync_part(int64_t eligible, int64_t synced)
 
 /* One collection's sync figures; NULL with f set on error. */
 static cJSON *
-sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
-    struct mongo_fail *f)
+api_services_sync_collection(struct silo_ctx *ctx,
+    const struct ac_sync_collection *sc, struct mongo_fail *f)
 {
 	struct sync_sums s = { 0 };
 	char		 flag[64];
@@ -398,7 +423,8 @@ sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
 	cJSON		*o;
 	int64_t		 eligible, synced;
 
-	snprintf(flag, sizeof(flag), "$%s", sc->excluded ? sc->excluded : "_none");
+	snprintf(flag, sizeof(flag), "$%s",
+	    sc->excluded ? sc->excluded : "_none");
 	pipeline = BCON_NEW("pipeline", "[",
 	    "{", "$group", "{",
 		"_id", "{",
@@ -409,8 +435,8 @@ sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
 		"n", "{", "$sum", BCON_INT32(1), "}",
 	    "}", "}",
 	"]");
-	if (!mongo_aggregate_each(ctx->mongo, sc->name, pipeline, sync_row, &s,
-	    &f->error)) {
+	if (!mongo_aggregate_each(ctx->mongo, sc->name, pipeline,
+	    api_services_sync_row, &s, &f->error)) {
 		snprintf(f->doing, sizeof(f->doing), "sync of %s", sc->name);
 		bson_destroy(pipeline);
 		return NULL;
@@ -424,9 +450,12 @@ sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
 	resp_add_int(o, "synced", synced);
 	resp_add_int(o, "unsynced", eligible - synced);
 	cJSON_AddNumberToObject(o, "percent", eligible > 0 ?
-	    (double)(int64_t)(1000.0 * (double)synced / (double)eligible) / 10 : 0);
-	cJSON_AddItemToObject(o, "user", sync_part(s.eligible[0], s.synced[0]));
-	cJSON_AddItemToObject(o, "guest", sync_part(s.eligible[1], s.synced[1]));
+	    (double)(int64_t)(1000.0 * (double)synced / (double)eligible) /
+	    10 : 0);
+	cJSON_AddItemToObject(o, "user",
+	    api_services_sync_part(s.eligible[0], s.synced[0]));
+	cJSON_AddItemToObject(o, "guest",
+	    api_services_sync_part(s.eligible[1], s.synced[1]));
 	resp_add_int(o, "excluded", s.excluded);
 	resp_add_int(o, "leftover_records", s.leftover);
 	return o;
@@ -434,7 +463,7 @@ sync_collection_json(struct silo_ctx *ctx, const struct ac_sync_collection *sc,
 
 /* The newest or oldest users.atproto.syncedAt, in unix seconds, or -1. */
 static int
-synced_at_row(const bson_t *doc, void *arg)
+api_services_synced_row(const bson_t *doc, void *arg)
 {
 	bson_iter_t	 it;
 
@@ -447,24 +476,25 @@ synced_at_row(const bson_t *doc, void *arg)
 
 /* The newest (order -1) or oldest (1) syncedAt among the synced users. */
 static bool
-synced_at_edge(struct silo_ctx *ctx, const bson_t *synced, int order,
-    double *at, bson_error_t *e)
+api_services_synced_edge(struct silo_ctx *ctx, const bson_t *synced,
+    int order, double *at, bson_error_t *e)
 {
-	bson_t	*opts = BCON_NEW("sort", "{", "atproto.syncedAt", BCON_INT32(order), "}",
+	bson_t	*opts = BCON_NEW("sort", "{",
+			"atproto.syncedAt", BCON_INT32(order), "}",
 		    "limit", BCON_INT64(1),
 		    "projection", "{", "atproto.syncedAt", BCON_INT32(1), "}");
 	bool	 ok;
 
 	*at = -1;
 	ok = mongo_find_each(ctx->mongo, NULL, "users", synced, opts,
-	    synced_at_row, at, e);
+	    api_services_synced_row, at, e);
 	bson_destroy(opts);
 	return ok;
 }
 
 static void
-add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
-    double now)
+api_services_time_and_age(cJSON *o, const char *key, const char *age_key,
+    double at, double now)
 {
 	if (at < 0) {
 		cJSON_AddNullToObject(o, key);
@@ -477,7 +507,7 @@ add_time_and_age(cJSON *o, const char *key, const char *age_key, double at,
 
 /* Users with a DID against auth0-only users, and syncedAt's ages. */
 static cJSON *
-sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
+api_services_sync_users(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	bson_t	*registered = ac_registered_filter();
 	bson_t	*with_did = ac_with_did_filter();
@@ -488,11 +518,14 @@ sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 
 	BCON_APPEND(synced, "atproto.syncedAt", "{", "$type",
 	    BCON_UTF8("date"), "}");
-	if ((n_users = mongo_count(ctx->mongo, "users", registered, &f->error)) < 0 ||
-	    (n_did = mongo_count(ctx->mongo, "users", with_did, &f->error)) < 0 ||
-	    (n_synced = mongo_count(ctx->mongo, "users", synced, &f->error)) < 0 ||
-	    !synced_at_edge(ctx, synced, -1, &newest, &f->error) ||
-	    !synced_at_edge(ctx, synced, 1, &oldest, &f->error)) {
+	if ((n_users = mongo_count(ctx->mongo, "users", registered,
+	    &f->error)) < 0 ||
+	    (n_did = mongo_count(ctx->mongo, "users", with_did,
+	    &f->error)) < 0 ||
+	    (n_synced = mongo_count(ctx->mongo, "users", synced,
+	    &f->error)) < 0 ||
+	    !api_services_synced_edge(ctx, synced, -1, &newest, &f->error) ||
+	    !api_services_synced_edge(ctx, synced, 1, &oldest, &f->error)) {
 		snprintf(f->doing, sizeof(f->doing), "sync of users");
 		goto out;
 	}
@@ -501,8 +534,10 @@ sync_users_json(struct silo_ctx *ctx, struct mongo_fail *f)
 	resp_add_int(o, "with_did", n_did);
 	resp_add_int(o, "auth0_only", n_users - n_did);
 	resp_add_int(o, "synced", n_synced);
-	add_time_and_age(o, "newest_synced_at", "newest_synced_age_s", newest, now);
-	add_time_and_age(o, "oldest_synced_at", "oldest_synced_age_s", oldest, now);
+	api_services_time_and_age(o, "newest_synced_at", "newest_synced_age_s",
+	    newest, now);
+	api_services_time_and_age(o, "oldest_synced_at", "oldest_synced_age_s",
+	    oldest, now);
 out:
 	bson_destroy(registered);
 	bson_destroy(with_did);
@@ -512,7 +547,7 @@ out:
 
 /* The whole sync section; on a database error, "sync_error" says why. */
 static void
-atproto_sync(struct silo_ctx *ctx, cJSON *out)
+api_services_atproto_sync(struct silo_ctx *ctx, cJSON *out)
 {
 	struct mongo_fail f;
 	cJSON		*sync = cJSON_CreateObject(), *list, *one;
@@ -520,11 +555,11 @@ atproto_sync(struct silo_ctx *ctx, cJSON *out)
 	list = cJSON_AddArrayToObject(sync, "collections");
 	for (const struct ac_sync_collection *sc = ac_atproto_collections;
 	    sc->name != NULL; sc++) {
-		if ((one = sync_collection_json(ctx, sc, &f)) == NULL)
+		if ((one = api_services_sync_collection(ctx, sc, &f)) == NULL)
 			goto fail;
 		cJSON_AddItemToArray(list, one);
 	}
-	if ((one = sync_users_json(ctx, &f)) == NULL)
+	if ((one = api_services_sync_users(ctx, &f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(sync, "users", one);
 	cJSON_AddItemToObject(out, "sync", sync);
@@ -537,35 +572,38 @@ fail:
 }
 
 static size_t
-atproto_probes(const struct silo_config *c, struct probe *p)
+api_services_atproto_probes(const struct silo_config *c, struct probe *p)
 {
 	p[0] = (struct probe){ .base = c->pds_url, .path = "/xrpc/_health" };
 	return 1;
 }
 
 static void
-atproto_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
+api_services_atproto_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 {
 	const cJSON	*v = probe_ok(&p[0]) ?
-			    cJSON_GetObjectItemCaseSensitive(p[0].json, "version") : NULL;
+	    cJSON_GetObjectItemCaseSensitive(p[0].json, "version") : NULL;
 
 	cJSON_AddStringToObject(out, "url", ctx->config->pds_url);
-	services_status(out, p, 1);
+	api_services_status(out, p, 1);
 	if (probe_ok(&p[0]) && !cJSON_IsString(v))
-		services_degrade(out, "/xrpc/_health has no version");
+		api_services_degrade(out, "/xrpc/_health has no version");
 	if (cJSON_IsString(v))
 		cJSON_AddStringToObject(out, "version", v->valuestring);
 	else
 		cJSON_AddNullToObject(out, "version");
-	atproto_sync(ctx, out);
+	api_services_atproto_sync(ctx, out);
 }
 
 /* ---------------------------------------------------------------- all */
 
 static const struct service services[] = {
-	{ "oven", "service-oven", oven_probes, oven_build },
-	{ "session", "service-session", session_probes, session_build },
-	{ "atproto", "service-atproto", atproto_probes, atproto_build },
+	{ "oven", "service-oven",
+	    api_services_oven_probes, api_services_oven_build },
+	{ "session", "service-session",
+	    api_services_session_probes, api_services_session_build },
+	{ "atproto", "service-atproto",
+	    api_services_atproto_probes, api_services_atproto_build },
 };
 #define	NSERVICES	(sizeof(services) / sizeof(services[0]))
 
@@ -599,7 +637,8 @@ api_services_collect(struct silo_ctx *ctx, unsigned mask, cJSON *out[])
 			continue;
 		if (slots[i].must_fill) {
 			out[i] = cJSON_CreateObject();
-			cJSON_AddStringToObject(out[i], "service", services[i].name);
+			cJSON_AddStringToObject(out[i], "service",
+			    services[i].name);
 			services[i].build(ctx, &probes[first[i]], out[i]);
 			cache_store(ctx->config, &slots[i], out[i]);
 		} else {
@@ -619,7 +658,7 @@ api_services_count(void)
 }
 
 static void
-services_answer_one(struct silo_ctx *ctx, struct silo_response *resp,
+api_services_answer_one(struct silo_ctx *ctx, struct silo_response *resp,
     size_t which)
 {
 	cJSON	*out[NSERVICES];
@@ -632,21 +671,21 @@ void
 api_services_oven(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	services_answer_one(ctx, resp, 0);
+	api_services_answer_one(ctx, resp, 0);
 }
 
 void
 api_services_session(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	services_answer_one(ctx, resp, 1);
+	api_services_answer_one(ctx, resp, 1);
 }
 
 void
 api_services_atproto(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	services_answer_one(ctx, resp, 2);
+	api_services_answer_one(ctx, resp, 2);
 }
 
 void
@@ -659,13 +698,15 @@ api_services_all(struct silo_ctx *ctx, const struct silo_request *req,
 	api_services_collect(ctx, (1u << NSERVICES) - 1, out);
 	list = cJSON_AddObjectToObject(body, "services");
 	for (size_t i = 0; i < NSERVICES; i++) {
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(out[i], "status");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(out[i],
+		    "status");
 
 		if (cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0)
 			up++;
 		cJSON_AddItemToObject(list, services[i].name, out[i]);
 	}
-	cJSON_AddStringToObject(body, "status", up == NSERVICES ? "ok" : "degraded");
+	cJSON_AddStringToObject(body, "status",
+	    up == NSERVICES ? "ok" : "degraded");
 	resp_add_int(body, "ok", (int64_t)up);
 	resp_add_int(body, "total", NSERVICES);
 	resp_json(resp, 200, body);

@@ -108,7 +108,8 @@ api_storage_parse_id(const char *id, const char **name, char *why,
 	if ((bar = strchr(id, '|')) != NULL) {
 		char	 provider[API_STORAGE_ID_MAX + 1];
 
-		snprintf(provider, sizeof(provider), "%.*s", (int)(bar - id), id);
+		snprintf(provider, sizeof(provider), "%.*s", (int)(bar - id),
+		    id);
 		if (bar == id || bar[1] == '\0' ||
 		    !api_storage_span(provider, "_-") ||
 		    !api_storage_span(bar + 1, "._|:-")) {
@@ -121,7 +122,8 @@ api_storage_parse_id(const char *id, const char **name, char *why,
 	if (id[0] == '@')
 		*name = ++id;
 	if (strchr(id, '@') != NULL) {
-		snprintf(why, whysz, "the user id looks like an e-mail address; "
+		snprintf(why, whysz,
+		    "the user id looks like an e-mail address; "
 		    "ask by handle, auth0 sub or DID");
 		return ID_BAD;
 	}
@@ -185,7 +187,8 @@ static cJSON *
 api_storage_last_attempt(struct silo_ctx *ctx)
 {
 	bson_t		*projection = BCON_NEW("_id", BCON_INT32(0),
-			    "status", BCON_INT32(1), "finished_at", BCON_INT32(1),
+			    "status", BCON_INT32(1),
+			    "finished_at", BCON_INT32(1),
 			    "errors", BCON_INT32(1));
 	bson_t		 last;
 	bson_error_t	 e;
@@ -215,7 +218,8 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 
 	if (storage_newest(ctx->mongo, "ok", projection, snap, &e)) {
 		*finished_ms = bson_iter_init_find(&it, snap, "finished_at") &&
-		    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
+		    BSON_ITER_HOLDS_DATE_TIME(&it) ?
+		    bson_iter_date_time(&it) : 0;
 		return true;
 	}
 	if (e.code != 0) {
@@ -373,8 +377,8 @@ api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
 	if (mongo_get_utf8(&doc, "_id") != NULL)
 		sub = strdup(mongo_get_utf8(&doc, "_id"));
 	if (sub == NULL)
-		resp_error(resp, 404, "not_found", "user %.256s has no string id",
-		    id);
+		resp_error(resp, 404, "not_found",
+		    "user %.256s has no string id", id);
 	bson_destroy(&doc);
 out:
 	bson_destroy(opts);
@@ -442,7 +446,8 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	int		 found = 0;
 	cJSON		*body, *all;
 
-	kind = api_storage_parse_id(req->path_params[0], &name, why, sizeof(why));
+	kind = api_storage_parse_id(req->path_params[0], &name, why,
+	    sizeof(why));
 	if (kind == ID_BAD) {
 		resp_error(resp, 400, "bad_request", "%s", why);
 		return;
@@ -452,7 +457,8 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 	if (kind != ID_HANDLE &&
 	    (found = api_storage_row(ctx, resp, &snap, name, &row)) != 0)
 		sub = name;	/* a row under that very id, or an error */
-	else if ((resolved = api_storage_resolve(ctx, resp, kind, name)) != NULL)
+	else if ((resolved = api_storage_resolve(ctx, resp, kind,
+	    name)) != NULL)
 		found = api_storage_row(ctx, resp, &snap, sub = resolved, &row);
 	if (sub == NULL || found == -1)
 		goto out;
@@ -468,7 +474,8 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 		bson_destroy(&row);
 	} else {
 		/* Known to AC, nothing in Spaces. */
-		cJSON_AddItemToObject(body, "handle", api_storage_handle(ctx, sub));
+		cJSON_AddItemToObject(body, "handle",
+		    api_storage_handle(ctx, sub));
 		cJSON_AddNumberToObject(body, "bytes", 0);
 		cJSON_AddNumberToObject(body, "objects", 0);
 		cJSON_AddArrayToObject(body, "buckets");
@@ -584,8 +591,8 @@ api_storage_refresh(struct silo_ctx *ctx, const struct silo_request *req,
 
 	switch (storage_spawn(config, &pid, why, sizeof(why))) {
 	case 1:
-		resp_error(resp, 409, "conflict", "a storage refresh is already "
-		    "running (%s)", why);
+		resp_error(resp, 409, "conflict",
+		    "a storage refresh is already running (%s)", why);
 		return;
 	case -1:
 		resp_error(resp, 500, "internal", "%s", why);
