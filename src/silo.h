@@ -28,8 +28,7 @@
  * Naming: every exported symbol carries the prefix of the file that
  * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
  * api_db_, ...).  The exceptions are the clock_ helpers below (inline,
- * no file), silo_routes (routes.c), api_ping (api_misc.c) and
- * request_id_* (worker.c).
+ * no file) and request_id_* (worker.c).
  *
  * Return values: an operation returns 0, or -1 on failure; a predicate
  * returns bool; a constructor returns the new object, or NULL.  Error
@@ -379,8 +378,8 @@ struct route {
 	const char	*summary;	/* one line for --help and docs */
 };
 
-extern const struct route	silo_routes[];
-extern const size_t		silo_nroutes;
+extern const struct route	routes_table[];
+extern const size_t		routes_count;
 
 void	 router_dispatch(const struct route *, size_t nroutes,
 	    struct silo_ctx *, struct silo_request *, struct silo_response *);

@@ -266,7 +266,7 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		req.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", fr->envp);
 		req.body = body;
 		req.body_len = body_len;
-		router_dispatch(silo_routes, silo_nroutes, ctx, &req, &resp);
+		router_dispatch(routes_table, routes_count, ctx, &req, &resp);
 		router_free_params(&req);
 	}
 
