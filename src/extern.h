@@ -56,8 +56,8 @@ char	*resp_render(const struct silo_response *, const char *request_id,
 /* Request ids (worker.c)                                              */
 /* ------------------------------------------------------------------ */
 
-bool	 request_id_valid(const char *);
-void	 request_id_make(char *buf, size_t bufsz);
+bool	 worker_request_id_valid(const char *);
+void	 worker_request_id_make(char *buf, size_t bufsz);
 
 /* ------------------------------------------------------------------ */
 /* Workers and supervision (worker.c, serve.c)                         */

@@ -27,8 +27,8 @@
  *
  * Naming: every exported symbol carries the prefix of the file that
  * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
- * api_db_, ...).  The exceptions are the clock_ helpers below (inline,
- * no file) and request_id_* (worker.c).
+ * api_db_, ...).  The one exception is the clock_ helpers below
+ * (inline, no file).
  *
  * Return values: an operation returns 0, or -1 on failure; a predicate
  * returns bool; a constructor returns the new object, or NULL.  Error
