@@ -52,7 +52,7 @@
 
 #define	CACHE_MAX_FILE		(8u << 20)	/* a larger file is ignored */
 #define	CACHE_WAIT_STEP_MS	20		/* poll interval for the lock */
-#define	CACHE_WAIT_EXTRA_MS	1000		/* wait beyond one probe's bound */
+#define	CACHE_WAIT_EXTRA_MS	1000		/* beyond one probe's bound */
 
 /* Keys become file names: only [a-z0-9._-], and never a dot first. */
 static bool
@@ -143,7 +143,8 @@ cache_open(const struct silo_config *c, const char *key,
 		return;
 	}
 	snprintf(slot->key, sizeof(slot->key), "%s", key);
-	snprintf(slot->path, sizeof(slot->path), "%s/%s.json", c->cache_dir, key);
+	snprintf(slot->path, sizeof(slot->path), "%s/%s.json", c->cache_dir,
+	    key);
 	cache_read(slot);
 	if ((slot->fresh = cache_is_fresh(c, slot)))
 		return;
@@ -173,10 +174,10 @@ cache_open(const struct silo_config *c, const char *key,
 		return;
 	}
 	if (cache_wait_lock(c, slot->lock_fd)) {
-		cache_read(slot);	/* what the refresher left, if anything */
+		cache_read(slot);	/* the refresher's value, if any */
 		slot->fresh = cache_is_fresh(c, slot);
 		if (slot->value == NULL) {
-			slot->must_fill = true;	/* keep the lock: ours to fill */
+			slot->must_fill = true;	/* keep the lock and fill */
 			return;
 		}
 	} else
@@ -233,15 +234,25 @@ cache_close(struct cache_slot *slot)
 	slot->value = NULL;
 }
 
-/* Add cached_at and age_s to obj. */
+/*
+ * Add cached_at and age_s to obj.  cached_at is written as resp_add_time()
+ * writes a time (whole seconds, null when it is no time), but here with
+ * clock_iso(): a client does not call up into the edge's response.c.
+ */
 void
 cache_stamp(cJSON *obj, double cached_at)
 {
 	double		 age = clock_real() - cached_at;
+	char		 iso[CLOCK_ISO_MAX];
 
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "cached_at");
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "age_s");
-	resp_add_time(obj, "cached_at", cached_at);
+	if (cached_at > -9e15 && cached_at < 9e15 &&
+	    clock_iso((int64_t)cached_at * 1000, CLOCK_ISO_S, iso,
+	    sizeof(iso)))
+		cJSON_AddStringToObject(obj, "cached_at", iso);
+	else
+		cJSON_AddNullToObject(obj, "cached_at");
 	cJSON_AddNumberToObject(obj, "age_s",
 	    age < 0 ? 0 : (double)(int64_t)(age * 10) / 10);
 }

@@ -82,8 +82,9 @@ struct config_var {
 	bool		 required;	/* unset is an error */
 	enum var_secrecy secrecy;	/* how to print it */
 	size_t		 offset;	/* field in struct silo_config */
-	long		 min, max;	/* bounds for VAR_INT/VAR_SIZE; VAR_PATH's length */
-	const char	*doc;		/* one line for config check and --help */
+	/* bounds for VAR_INT and VAR_SIZE; max is VAR_PATH's length */
+	long		 min, max;
+	const char	*doc;		/* one line for config check, --help */
 };
 
 #define	OFF(f)	offsetof(struct silo_config, f)
@@ -94,7 +95,8 @@ static const struct config_var config_vars[] = {
 	{ "MONGODB_NAME", VAR_NAME, "aesthetic", false, SHOW,
 	  OFF(mongo_db), 0, 0, "AC's database name" },
 	{ "SILO_LISTEN", VAR_LISTEN, "auto", false, SHOW,
-	  0, 0, 0, "FastCGI socket: unix:PATH, tcp:HOST:PORT, stdin, systemd or auto" },
+	  0, 0, 0,
+	  "FastCGI socket: unix:PATH, tcp:HOST:PORT, stdin, systemd or auto" },
 	{ "SILO_SOCKET_OWNER", VAR_STRING, NULL, false, SHOW,
 	  OFF(socket_owner), 0, 0, "owner (user or uid) of the unix socket" },
 	{ "SILO_SOCKET_GROUP", VAR_STRING, NULL, false, SHOW,
@@ -104,59 +106,83 @@ static const struct config_var config_vars[] = {
 	{ "SILO_WORKERS", VAR_WORKERS, "auto", false, SHOW,
 	  OFF(workers), 1, 256, "worker processes (auto: 2 x cores)" },
 	{ "SILO_DB_TIMEOUT_MS", VAR_INT, "1500", false, SHOW,
-	  OFF(db_timeout_ms), 100, 60000, "bound on connecting to and waiting on MongoDB" },
+	  OFF(db_timeout_ms), 100, 60000,
+	  "bound on connecting to and waiting on MongoDB" },
 	{ "SILO_DB_SLOW_MS", VAR_INT, "250", false, SHOW,
 	  OFF(db_slow_ms), 1, 60000, "ping slower than this reports degraded" },
 	{ "SILO_MAX_BODY", VAR_SIZE, "1M", false, SHOW,
 	  OFF(max_body), 0, 64L << 20, "largest request body accepted" },
 	{ "SILO_SHUTDOWN_TIMEOUT", VAR_INT, "30", false, SHOW,
-	  OFF(shutdown_timeout_s), 1, 3600, "seconds in-flight requests get on stop" },
+	  OFF(shutdown_timeout_s), 1, 3600,
+	  "seconds in-flight requests get on stop" },
 	{ "SILO_LOG_LEVEL", VAR_LOG_LEVEL, "info", false, SHOW,
 	  OFF(log_level), 0, 0, "error, warning, info or debug" },
 	{ "OVEN_URL", VAR_URL, "https://oven.aesthetic.computer", false, SHOW,
 	  OFF(oven_url), 0, 0, "AC's oven service" },
-	{ "SESSION_URL", VAR_URL, "https://session-server.aesthetic.computer", false, SHOW,
+	{ "SESSION_URL", VAR_URL,
+	  "https://session-server.aesthetic.computer", false, SHOW,
 	  OFF(session_url), 0, 0, "AC's session server" },
 	{ "PDS_URL", VAR_URL, "https://at.aesthetic.computer", false, SHOW,
 	  OFF(pds_url), 0, 0, "AC's ATProto PDS" },
 	{ "SILO_PROBE_TIMEOUT_MS", VAR_INT, "2000", false, SHOW,
-	  OFF(probe_timeout_ms), 100, 60000, "bound on a whole probe of AC's other services" },
+	  OFF(probe_timeout_ms), 100, 60000,
+	  "bound on a whole probe of AC's other services" },
 	{ "SILO_PROBE_CONNECT_MS", VAR_INT, "1000", false, SHOW,
-	  OFF(probe_connect_ms), 50, 60000, "bound on connecting to a probed service (at most SILO_PROBE_TIMEOUT_MS)" },
+	  OFF(probe_connect_ms), 50, 60000,
+	  "bound on connecting to a probed service "
+	  "(at most SILO_PROBE_TIMEOUT_MS)" },
 	{ "SILO_CACHE_TTL_S", VAR_INT, "30", false, SHOW,
-	  OFF(cache_ttl_s), 0, 86400, "seconds a probe or summary is reused by every worker (0: never cached)" },
+	  OFF(cache_ttl_s), 0, 86400,
+	  "seconds a probe or summary is reused by every worker "
+	  "(0: never cached)" },
 	{ "SILO_CACHE_DIR", VAR_PATH, "/var/cache/silo", false, SHOW,
-	  OFF(cache_dir), 0, 200, "directory of the cache the workers share (systemd's CacheDirectory)" },
+	  OFF(cache_dir), 0, 200,
+	  "directory of the cache the workers share "
+	  "(systemd's CacheDirectory)" },
 	{ "SPACES_KEY", VAR_STRING, NULL, false, MASK_PARTIAL,
 	  OFF(spaces_key), 0, 0, "DigitalOcean Spaces access key" },
 	{ "SPACES_SECRET", VAR_STRING, NULL, false, MASK_ALL,
 	  OFF(spaces_secret), 0, 0, "DigitalOcean Spaces secret key" },
 	{ "SILO_ADMIN_TOKEN", VAR_TOKEN, NULL, false, MASK_ALL,
-	  OFF(admin_token), 0, 0, "bearer token for admin endpoints; unset: they are off" },
+	  OFF(admin_token), 0, 0,
+	  "bearer token for admin endpoints; unset: they are off" },
 	{ "SILO_READ_TOKEN", VAR_TOKEN, NULL, false, MASK_ALL,
-	  OFF(read_token), 0, 0, "bearer token for read:* endpoints; unset: they are open" },
-	{ "SPACES_ENDPOINT", VAR_URL, "https://sfo3.digitaloceanspaces.com", false, SHOW,
+	  OFF(read_token), 0, 0,
+	  "bearer token for read:* endpoints; unset: they are open" },
+	{ "SPACES_ENDPOINT", VAR_URL,
+	  "https://sfo3.digitaloceanspaces.com", false, SHOW,
 	  OFF(spaces_endpoint), 0, 0, "DigitalOcean Spaces endpoint" },
 	{ "SPACES_REGION", VAR_STRING, NULL, false, SHOW,
-	  OFF(spaces_region), 0, 0, "signing region (unset: from a DO endpoint, else us-east-1)" },
+	  OFF(spaces_region), 0, 0,
+	  "signing region (unset: from a DO endpoint, else us-east-1)" },
 	{ "SPACES_ADDRESSING", VAR_ADDRESSING, "auto", false, SHOW,
-	  OFF(spaces_path_style), 0, 0, "path, virtual, or auto (virtual for *.digitaloceanspaces.com)" },
+	  OFF(spaces_path_style), 0, 0,
+	  "path, virtual, or auto (virtual for *.digitaloceanspaces.com)" },
 	{ "SPACES_BUCKETS", VAR_BUCKETS, NULL, false, SHOW,
-	  OFF(spaces_buckets), 0, 0, "buckets `silo storage refresh` walks, comma-separated" },
+	  OFF(spaces_buckets), 0, 0,
+	  "buckets `silo storage refresh` walks, comma-separated" },
 	{ "USER_SPACE_NAME", VAR_STRING, "user-aesthetic-computer", false, SHOW,
-	  OFF(user_bucket), 0, 0, "AC's signed-in uploads bucket (keys start with the sub)" },
+	  OFF(user_bucket), 0, 0,
+	  "AC's signed-in uploads bucket (keys start with the sub)" },
 	{ "ART_SPACE_NAME", VAR_STRING, "art-aesthetic-computer", false, SHOW,
 	  OFF(art_bucket), 0, 0, "AC's guest uploads and renders bucket" },
-	{ "AT_BLOBS_SPACE_NAME", VAR_STRING, "at-blobs-aesthetic-computer", false, SHOW,
-	  OFF(tapes_bucket), 0, 0, "AC's tape MP4 and thumbnail bucket (tapes/<code>.mp4)" },
+	{ "AT_BLOBS_SPACE_NAME", VAR_STRING,
+	  "at-blobs-aesthetic-computer", false, SHOW,
+	  OFF(tapes_bucket), 0, 0,
+	  "AC's tape MP4 and thumbnail bucket (tapes/<code>.mp4)" },
 	{ "SILO_STORAGE_HISTORY", VAR_INT, "720", false, SHOW,
-	  OFF(storage_history), 2, 100000, "storage snapshots kept, failed ones included" },
+	  OFF(storage_history), 2, 100000,
+	  "storage snapshots kept, failed ones included" },
 	{ "SILO_STORAGE_TOP_OBJECTS", VAR_INT, "100", false, SHOW,
-	  OFF(storage_top_objects), 1, 10000, "largest objects a snapshot lists" },
-	{ "SILO_STORAGE_LOCK", VAR_PATH, "/var/lib/silo/storage-refresh.lock", false, SHOW,
+	  OFF(storage_top_objects), 1, 10000,
+	  "largest objects a snapshot lists" },
+	{ "SILO_STORAGE_LOCK", VAR_PATH,
+	  "/var/lib/silo/storage-refresh.lock", false, SHOW,
 	  OFF(storage_lock), 0, 0, "lock file: one storage refresh at a time" },
-	{ "SILO_STORAGE_LOG", VAR_PATH, "/var/log/silo/storage-refresh.log", false, SHOW,
-	  OFF(storage_log), 0, 0, "where a refresh started by the API writes its output" },
+	{ "SILO_STORAGE_LOG", VAR_PATH,
+	  "/var/log/silo/storage-refresh.log", false, SHOW,
+	  OFF(storage_log), 0, 0,
+	  "where a refresh started by the API writes its output" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 
@@ -170,7 +196,8 @@ struct file_var {
 /* The env file's contents. */
 struct env_file {
 	const char	*path;		/* the file read, or NULL */
-	struct file_var	 vars[CONFIG_MAX_FILE_VARS]; /* its keys, last one wins */
+	/* its keys, the last of a key winning */
+	struct file_var	 vars[CONFIG_MAX_FILE_VARS];
 	size_t		 nvars;		/* how many are used */
 };
 
@@ -189,11 +216,11 @@ struct problems {
 	int		 count;		/* problems recorded */
 };
 
-static void problem(struct problems *, const char *fmt, ...)
+static void config_problem(struct problems *, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
-problem(struct problems *p, const char *fmt, ...)
+config_problem(struct problems *p, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 n;
@@ -207,7 +234,8 @@ problem(struct problems *p, const char *fmt, ...)
 	n = vsnprintf(p->buf + p->len, p->size - p->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		p->len += (size_t)n < p->size - p->len ? (size_t)n : p->size - p->len - 1;
+		p->len += (size_t)n < p->size - p->len ? (size_t)n :
+		    p->size - p->len - 1;
 }
 
 const char *
@@ -231,7 +259,7 @@ config_var_find(const char *name)
 }
 
 static void
-env_file_free(struct env_file *ef)
+config_env_file_free(struct env_file *ef)
 {
 	for (size_t i = 0; i < ef->nvars; i++) {
 		free(ef->vars[i].key);
@@ -245,7 +273,7 @@ env_file_free(struct env_file *ef)
  * NULL with *why set when the quoting is broken.
  */
 static char *
-env_file_value(const char *s, const char **why)
+config_env_file_value(const char *s, const char **why)
 {
 	size_t		 len = strlen(s);
 	char		*out, *o;
@@ -284,7 +312,7 @@ env_file_value(const char *s, const char **why)
 
 /* Store KEY=VALUE, replacing an earlier line with the same key. */
 static int
-env_file_put(struct env_file *ef, const char *key, size_t keylen,
+config_env_file_put(struct env_file *ef, const char *key, size_t keylen,
     char *value, unsigned line, struct problems *p)
 {
 	struct file_var	*fv = NULL;
@@ -295,8 +323,8 @@ env_file_put(struct env_file *ef, const char *key, size_t keylen,
 			fv = &ef->vars[i];
 	if (fv == NULL) {
 		if (ef->nvars == CONFIG_MAX_FILE_VARS) {
-			problem(p, "%s:%u: more than %d variables", ef->path,
-			    line, CONFIG_MAX_FILE_VARS);
+			config_problem(p, "%s:%u: more than %d variables",
+			    ef->path, line, CONFIG_MAX_FILE_VARS);
 			free(value);
 			return -1;
 		}
@@ -311,7 +339,7 @@ env_file_put(struct env_file *ef, const char *key, size_t keylen,
 
 /* Parse one line of the env file. */
 static void
-env_file_line(struct env_file *ef, char *text, unsigned line,
+config_env_file_line(struct env_file *ef, char *text, unsigned line,
     struct problems *p)
 {
 	const char	*key, *why = NULL;
@@ -327,7 +355,7 @@ env_file_line(struct env_file *ef, char *text, unsigned line,
 			continue;
 	key = s;
 	if (!isalpha((unsigned char)*s) && *s != '_') {
-		problem(p, "%s:%u: expected KEY=VALUE, found '%.40s'",
+		config_problem(p, "%s:%u: expected KEY=VALUE, found '%.40s'",
 		    ef->path, line, key);
 		return;
 	}
@@ -335,8 +363,8 @@ env_file_line(struct env_file *ef, char *text, unsigned line,
 		s++;
 	keylen = (size_t)(s - key);
 	if (*s != '=') {
-		problem(p, "%s:%u: expected '=' after %.*s", ef->path, line,
-		    (int)keylen, key);
+		config_problem(p, "%s:%u: expected '=' after %.*s", ef->path,
+		    line, (int)keylen, key);
 		return;
 	}
 	if (keylen > 5 && strncmp(key, "SILO_", 5) == 0) {
@@ -345,21 +373,21 @@ env_file_line(struct env_file *ef, char *text, unsigned line,
 		snprintf(name, sizeof(name), "%.*s", (int)keylen, key);
 		if (config_var_find(name) == NULL &&
 		    strcmp(name, "SILO_ENV_FILE") != 0) {
-			problem(p, "%s:%u: unknown variable %s", ef->path,
-			    line, name);
+			config_problem(p, "%s:%u: unknown variable %s",
+			    ef->path, line, name);
 			return;
 		}
 	}
-	if ((value = env_file_value(s + 1, &why)) == NULL) {
-		problem(p, "%s:%u: %.*s: %s", ef->path, line, (int)keylen,
-		    key, why);
+	if ((value = config_env_file_value(s + 1, &why)) == NULL) {
+		config_problem(p, "%s:%u: %.*s: %s", ef->path, line,
+		    (int)keylen, key, why);
 		return;
 	}
-	env_file_put(ef, key, keylen, value, line, p);
+	config_env_file_put(ef, key, keylen, value, line, p);
 }
 
 static int
-env_file_read(struct env_file *ef, const char *path, struct problems *p)
+config_env_file_read(struct env_file *ef, const char *path, struct problems *p)
 {
 	FILE		*f;
 	char		 text[CONFIG_LINE_MAX];
@@ -368,7 +396,7 @@ env_file_read(struct env_file *ef, const char *path, struct problems *p)
 
 	ef->path = path;
 	if ((f = fopen(path, "r")) == NULL) {
-		problem(p, "%s: %s", path, strerror(errno));
+		config_problem(p, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (fgets(text, sizeof(text), f) != NULL) {
@@ -378,8 +406,8 @@ env_file_read(struct env_file *ef, const char *path, struct problems *p)
 		if (len > 0 && text[len - 1] == '\n')
 			text[--len] = '\0';
 		else if (!feof(f)) {
-			problem(p, "%s:%u: line longer than %d bytes", path,
-			    line, CONFIG_LINE_MAX - 2);
+			config_problem(p, "%s:%u: line longer than %d bytes",
+			    path, line, CONFIG_LINE_MAX - 2);
 			int c;
 			while ((c = fgetc(f)) != EOF && c != '\n')
 				continue;
@@ -387,10 +415,10 @@ env_file_read(struct env_file *ef, const char *path, struct problems *p)
 		}
 		if (len > 0 && text[len - 1] == '\r')
 			text[--len] = '\0';
-		env_file_line(ef, text, line, p);
+		config_env_file_line(ef, text, line, p);
 	}
 	if (ferror(f))
-		problem(p, "%s: read error", path);
+		config_problem(p, "%s: read error", path);
 	fclose(f);
 	return p->count == before ? 0 : -1;
 }
@@ -433,8 +461,8 @@ config_resolve(const struct env_file *ef, const struct config_override *ov,
 }
 
 static void
-source_text(const struct env_file *ef, const struct resolved *r, char *buf,
-    size_t bufsz)
+config_source_text(const struct env_file *ef, const struct resolved *r,
+    char *buf, size_t bufsz)
 {
 	switch (r->source) {
 	case CONFIG_FROM_DEFAULT:
@@ -453,7 +481,7 @@ source_text(const struct env_file *ef, const struct resolved *r, char *buf,
 }
 
 static int
-parse_size(const char *text, long *out)
+config_parse_size(const char *text, long *out)
 {
 	char		*end;
 	unsigned long long v;
@@ -563,7 +591,7 @@ done:
 
 /* A MongoDB database name: no empty name, no '/\. "$', under 64 bytes. */
 static bool
-valid_db_name(const char *text)
+config_db_name_valid(const char *text)
 {
 	size_t	 len = strlen(text);
 
@@ -573,15 +601,16 @@ valid_db_name(const char *text)
 }
 
 static int
-parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
+config_parse_listen(struct silo_config *c, const char *text, char *why,
+    size_t whysz)
 {
 	const char	*colon;
 	long		 port;
 
 	if (strcmp(text, "auto") == 0) {
-		/* Whoever started us may have passed the socket: systemd says so
-		 * in LISTEN_PID/LISTEN_FDS; a FastCGI spawner (spawn-fcgi and
-		 * the like) says nothing and leaves a listener on fd 0. */
+		/* Whoever started us may have passed the socket: systemd says
+		 * so in LISTEN_PID/LISTEN_FDS; a FastCGI spawner (spawn-fcgi
+		 * and the like) says nothing and leaves a listener on fd 0. */
 		const char	*fds = getenv("LISTEN_FDS");
 		const char	*pid = getenv("LISTEN_PID");
 		int		 listening = 0;
@@ -609,11 +638,13 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 	}
 	if (strncmp(text, "unix:", 5) == 0) {
 		if (text[5] != '/') {
-			snprintf(why, whysz, "a unix socket needs an absolute path");
+			snprintf(why, whysz,
+			    "a unix socket needs an absolute path");
 			return -1;
 		}
 		if (strlen(text + 5) >= 108) {
-			snprintf(why, whysz, "unix socket path longer than 107 bytes");
+			snprintf(why, whysz,
+			    "unix socket path longer than 107 bytes");
 			return -1;
 		}
 		c->listen_kind = LISTEN_UNIX;
@@ -629,13 +660,15 @@ parse_listen(struct silo_config *c, const char *text, char *why, size_t whysz)
 		}
 		c->listen_kind = LISTEN_TCP;
 		if (text[0] == '[' && colon[-1] == ']')
-			c->listen_host = strndup(text + 1, (size_t)(colon - text - 2));
+			c->listen_host = strndup(text + 1,
+			    (size_t)(colon - text - 2));
 		else
 			c->listen_host = strndup(text, (size_t)(colon - text));
 		c->listen_port = (int)port;
 		return 0;
 	}
-	snprintf(why, whysz, "expected unix:PATH, tcp:HOST:PORT, stdin, systemd or auto");
+	snprintf(why, whysz,
+	    "expected unix:PATH, tcp:HOST:PORT, stdin, systemd or auto");
 	return -1;
 }
 
@@ -662,7 +695,8 @@ config_token_check(const char *text, char *why, size_t whysz)
 	for (size_t i = 0; i < len; i++)
 		if (text[i] <= ' ' || text[i] > '~') {
 			snprintf(why, whysz, "a token may hold only printable "
-			    "ASCII without spaces; character %zu is not", i + 1);
+			    "ASCII without spaces; character %zu is not",
+			    i + 1);
 			return -1;
 		}
 	return 0;
@@ -683,11 +717,11 @@ config_buckets_check(const char *text, char *why, size_t whysz)
 
 		p += strspn(p, " ");
 		len = strcspn(p, ", ");
-		if (len < 3 || len > 63 || strspn(p, "abcdefghijklmnopqrstuvwxyz"
-		    "0123456789.-") < len) {
-			snprintf(why, whysz, "bucket %d ('%.*s') is not a bucket name "
-			    "(3 to 63 of a-z, 0-9, '.', '-')", n + 1,
-			    (int)(len < 80 ? len : 80), p);
+		if (len < 3 || len > 63 ||
+		    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789.-") < len) {
+			snprintf(why, whysz, "bucket %d ('%.*s') is not a "
+			    "bucket name (3 to 63 of a-z, 0-9, '.', '-')",
+			    n + 1, (int)(len < 80 ? len : 80), p);
 			return -1;
 		}
 		if (++n > CONFIG_MAX_BUCKETS) {
@@ -700,7 +734,8 @@ config_buckets_check(const char *text, char *why, size_t whysz)
 		if (*p == '\0')
 			return 0;
 		if (*p != ',') {
-			snprintf(why, whysz, "expected ',' between bucket names");
+			snprintf(why, whysz,
+			    "expected ',' between bucket names");
 			return -1;
 		}
 	}
@@ -741,7 +776,8 @@ config_echoes_secret(const char *message, const char *uri)
 		if (strstr(message, secret) != NULL)
 			return true;
 	}
-	for (opt = uri; (opt = strcasestr(opt, "password=")) != NULL; opt = end) {
+	for (opt = uri; (opt = strcasestr(opt, "password=")) != NULL;
+	    opt = end) {
 		opt += strlen("password=");
 		end = opt + strcspn(opt, "&");
 		snprintf(secret, sizeof(secret), "%.*s", (int)(end - opt), opt);
@@ -797,7 +833,7 @@ static const struct config_word addressing_words[] = {
 
 /* Set *out from the word; otherwise say which words there are. */
 static int
-parse_word(const char *text, const struct config_word *words, int *out,
+config_parse_word(const char *text, const struct config_word *words, int *out,
     char *why, size_t whysz)
 {
 	size_t	 len;
@@ -808,9 +844,11 @@ parse_word(const char *text, const struct config_word *words, int *out,
 			return 0;
 		}
 	len = (size_t)snprintf(why, whysz, "expected");
-	for (const struct config_word *w = words; w->word != NULL && len < whysz; w++)
+	for (const struct config_word *w = words;
+	    w->word != NULL && len < whysz; w++)
 		len += (size_t)snprintf(why + len, whysz - len, "%s%s",
-		    w == words ? " " : w[1].word == NULL ? " or " : ", ", w->word);
+		    w == words ? " " : w[1].word == NULL ? " or " : ", ",
+		    w->word);
 	return -1;
 }
 
@@ -829,7 +867,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		break;
 	case VAR_NAME:
-		if (!valid_db_name(text)) {
+		if (!config_db_name_valid(text)) {
 			snprintf(why, whysz, "not a valid database name");
 			return -1;
 		}
@@ -846,7 +884,7 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		break;
 	}
 	case VAR_LISTEN:
-		return parse_listen(c, text, why, whysz);
+		return config_parse_listen(c, text, why, whysz);
 	case VAR_WORKERS:
 		if (strcmp(text, "auto") == 0) {
 			long	 cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -858,7 +896,8 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		/* FALLTHROUGH */
 	case VAR_INT:
 		if (query_int(text, v->min, v->max, &n) == -1) {
-			snprintf(why, whysz, "expected a whole number from %ld to %ld",
+			snprintf(why, whysz,
+			    "expected a whole number from %ld to %ld",
 			    v->min, v->max);
 			return -1;
 		}
@@ -871,22 +910,26 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		n = strtol(text, &end, 8);
 		if (errno != 0 || end == text || *end != '\0' || n < 0 ||
 		    n > v->max || !isdigit((unsigned char)*text)) {
-			snprintf(why, whysz, "expected an octal mode such as 0660");
+			snprintf(why, whysz,
+			    "expected an octal mode such as 0660");
 			return -1;
 		}
 		*(unsigned *)field = (unsigned)n;
 		return 0;
 	}
 	case VAR_SIZE:
-		if (parse_size(text, &n) == -1 || n < v->min || n > v->max) {
-			snprintf(why, whysz, "expected a size in bytes (k and M suffixes allowed) up to %ldM",
+		if (config_parse_size(text, &n) == -1 || n < v->min ||
+		    n > v->max) {
+			snprintf(why, whysz, "expected a size in bytes "
+			    "(k and M suffixes allowed) up to %ldM",
 			    v->max >> 20);
 			return -1;
 		}
 		*(size_t *)field = (size_t)n;
 		return 0;
 	case VAR_LOG_LEVEL:
-		if (parse_word(text, log_level_words, &n_word, why, whysz) == -1)
+		if (config_parse_word(text, log_level_words, &n_word, why,
+		    whysz) == -1)
 			return -1;
 		*(enum log_level *)field = (enum log_level)n_word;
 		return 0;
@@ -898,10 +941,11 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		if (text[0] != '/' ||
 		    (v->max > 0 && strlen(text) > (size_t)v->max)) {
 			if (v->max > 0)
-				snprintf(why, whysz, "expected an absolute path "
-				    "of at most %ld bytes", v->max);
+				snprintf(why, whysz, "expected an absolute "
+				    "path of at most %ld bytes", v->max);
 			else
-				snprintf(why, whysz, "expected an absolute path");
+				snprintf(why, whysz,
+				    "expected an absolute path");
 			return -1;
 		}
 		break;
@@ -910,7 +954,8 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 			return -1;
 		break;
 	case VAR_ADDRESSING:
-		return parse_word(text, addressing_words, (int *)field, why, whysz);
+		return config_parse_word(text, addressing_words, (int *)field,
+		    why, whysz);
 	case VAR_STRING:
 		break;
 	}
@@ -933,19 +978,20 @@ config_parse_all(struct silo_config *c, const struct env_file *ef,
 
 		if (r[i].text == NULL) {
 			if (v->required)
-				problem(p, "%s is not set (%s)", v->name, v->doc);
+				config_problem(p, "%s is not set (%s)",
+				    v->name, v->doc);
 			continue;
 		}
 		if (config_parse_var(c, v, r[i].text, why, sizeof(why)) == 0)
 			continue;
-		source_text(ef, &r[i], from, sizeof(from));
+		config_source_text(ef, &r[i], from, sizeof(from));
 		/* Even here, a URL's password is not shown. */
 		config_mask_uri(r[i].text, shown, sizeof(shown));
 		if (v->secrecy == SHOW)
-			problem(p, "%s='%.80s' (%s): %s", v->name,
+			config_problem(p, "%s='%.80s' (%s): %s", v->name,
 			    v->kind == VAR_URL ? shown : r[i].text, from, why);
 		else
-			problem(p, "%s (%s): %s", v->name, from, why);
+			config_problem(p, "%s (%s): %s", v->name, from, why);
 	}
 }
 
@@ -953,8 +999,10 @@ config_parse_all(struct silo_config *c, const struct env_file *ef,
 static void
 config_check_together(const struct silo_config *c, struct problems *p)
 {
-	if (c->probe_connect_ms > c->probe_timeout_ms && c->probe_timeout_ms > 0)
-		problem(p, "SILO_PROBE_CONNECT_MS=%d exceeds SILO_PROBE_TIMEOUT_MS=%d: "
+	if (c->probe_connect_ms > c->probe_timeout_ms &&
+	    c->probe_timeout_ms > 0)
+		config_problem(p, "SILO_PROBE_CONNECT_MS=%d exceeds "
+		    "SILO_PROBE_TIMEOUT_MS=%d: "
 		    "connecting is part of the probe", c->probe_connect_ms,
 		    c->probe_timeout_ms);
 }
@@ -970,8 +1018,8 @@ config_load(struct silo_config *c, const char *env_file,
 	memset(c, 0, sizeof(*c));
 	if (err != NULL && errsz > 0)
 		err[0] = '\0';
-	if (env_file != NULL && env_file_read(&ef, env_file, &p) == -1) {
-		env_file_free(&ef);
+	if (env_file != NULL && config_env_file_read(&ef, env_file, &p) == -1) {
+		config_env_file_free(&ef);
 		return -1;
 	}
 	config_resolve(&ef, ov, nov, r);
@@ -979,7 +1027,7 @@ config_load(struct silo_config *c, const char *env_file,
 	config_check_together(c, &p);
 	if (env_file != NULL)
 		c->env_file = strdup(env_file);
-	env_file_free(&ef);
+	config_env_file_free(&ef);
 	if (p.count > 0) {
 		config_free(c);
 		return -1;
@@ -1043,7 +1091,8 @@ config_mask_uri(const char *uri, char *out, size_t outsz)
 	for (const char *s = auth; s < slash; s++)
 		if (*s == '@')
 			at = s;
-	if (at != NULL && (colon = memchr(auth, ':', (size_t)(at - auth))) != NULL) {
+	if (at != NULL &&
+	    (colon = memchr(auth, ':', (size_t)(at - auth))) != NULL) {
 		EMIT(uri, (size_t)(colon + 1 - uri));
 		EMIT("****", 4);
 		EMIT(at, (size_t)(slash - at));
@@ -1103,14 +1152,14 @@ config_print(FILE *f, const char *env_file, const struct config_override *ov,
 	struct problems		 p = { err, sizeof(err), 0, 0 };
 
 	if (env_file != NULL)
-		env_file_read(&ef, env_file, &p);
+		config_env_file_read(&ef, env_file, &p);
 	config_resolve(&ef, ov, nov, r);
 	config_parse_all(&c, &ef, r, &p);
 	config_check_together(&c, &p);
 
 	fprintf(f, "# env file: %s\n", env_file != NULL ? env_file : "(none)");
 	for (size_t i = 0; i < CONFIG_NVARS; i++) {
-		source_text(&ef, &r[i], from, sizeof(from));
+		config_source_text(&ef, &r[i], from, sizeof(from));
 		fprintf(f, "%s=", config_vars[i].name);
 		config_print_value(f, &config_vars[i], r[i].text);
 		fprintf(f, "\t# %s; %s\n", from, config_vars[i].doc);
@@ -1120,6 +1169,6 @@ config_print(FILE *f, const char *env_file, const struct config_override *ov,
 	else
 		fprintf(stderr, "%s\n", err);
 	config_free(&c);
-	env_file_free(&ef);
+	config_env_file_free(&ef);
 	return p.count == 0 ? 0 : -1;
 }

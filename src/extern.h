@@ -23,8 +23,8 @@
 /* ------------------------------------------------------------------ */
 
 #define	SILO_MAX_URI		8192	/* longer request URIs get 414 */
-#define	SILO_MAX_DRAIN		(16u << 20) /* body bytes read to discard on 413 */
-#define	REQUEST_ID_MAX		64	/* longest request id accepted or made */
+#define	SILO_MAX_DRAIN		(16u << 20) /* body bytes drained on a 413 */
+#define	REQUEST_ID_MAX		64	/* longest request id taken or made */
 
 /* ------------------------------------------------------------------ */
 /* Route matching (router.c)                                           */
@@ -35,7 +35,7 @@ enum route_match {
 	ROUTE_FOUND,		/* a route takes this method and path */
 	ROUTE_NOT_FOUND,	/* no route has this path */
 	ROUTE_BAD_METHOD,	/* the path exists, the method does not */
-	ROUTE_BAD_PATH		/* the path is malformed (bad escape, dot segment) */
+	ROUTE_BAD_PATH		/* a malformed path (bad escape, dot segment) */
 };
 
 enum route_match router_match(const struct route *, size_t nroutes,
@@ -56,8 +56,8 @@ char	*resp_render(const struct silo_response *, const char *request_id,
 /* Request ids (worker.c)                                              */
 /* ------------------------------------------------------------------ */
 
-bool	 request_id_valid(const char *);
-void	 request_id_make(char *buf, size_t bufsz);
+bool	 worker_request_id_valid(const char *);
+void	 worker_request_id_make(char *buf, size_t bufsz);
 
 /* ------------------------------------------------------------------ */
 /* Workers and supervision (worker.c, serve.c)                         */
@@ -138,12 +138,12 @@ struct manifest_entry {
 	char		*name;		/* collection name */
 	char		*path;		/* its file */
 	uint64_t	 bytes;		/* the file's size */
-	int64_t		 count;		/* documents per the manifest, -1 unknown */
-	const cJSON	*indexes;	/* index specs (in the manifest's tree) */
+	int64_t		 count;		/* documents per manifest, -1 unknown */
+	const cJSON	*indexes;	/* index specs (in manifest's tree) */
 	enum import_plan plan;		/* what to do */
-	const char	*why;		/* why that plan ("drop list", "--all") */
+	const char	*why;		/* why that plan ("drop list", ...) */
 	int64_t		 file_docs;	/* documents read from the file, -1 */
-	int64_t		 db_docs;	/* documents in the collection after, -1 */
+	int64_t		 db_docs;	/* documents in it afterwards, -1 */
 	int64_t		 present;	/* identical documents already there */
 	int		 indexes_ok;	/* manifest indexes found afterwards */
 	int		 indexes_want;	/* manifest indexes, _id_ excluded */
@@ -175,11 +175,13 @@ void	 manifest_free(struct manifest *);
 /* The command line of `silo import`. */
 struct import_opts {
 	const char	*dir;		/* the backup directory */
-	const char	*archive_dir;	/* where archived collections go; NULL: DIR/_archive */
+	/* where archived collections go; NULL: DIR/_archive */
+	const char	*archive_dir;
 	bool		 dry_run;	/* parse and validate, write nothing */
-	bool		 drop;		/* drop each collection before loading */
-	bool		 all;		/* import the drop and archive lists too */
-	const char	**include;	/* collections to import whatever the lists say */
+	bool		 drop;		/* drop each collection first */
+	bool		 all;		/* import drop and archive lists too */
+	/* collections to import whatever the lists say */
+	const char	**include;
 	size_t		 ninclude;	/* how many */
 	const char	**exclude;	/* collections to leave out */
 	size_t		 nexclude;	/* how many */
@@ -210,7 +212,8 @@ struct progress {
 void	 progress_init(struct progress *, FILE *, uint64_t total_bytes,
 	    size_t nsteps);
 void	 progress_step(struct progress *, const char *name, uint64_t bytes);
-void	 progress_update(struct progress *, uint64_t bytes_done, uint64_t items);
+void	 progress_update(struct progress *, uint64_t bytes_done,
+	    uint64_t items);
 void	 progress_phase(struct progress *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 progress_step_done(struct progress *, uint64_t items);
@@ -222,7 +225,7 @@ void	 progress_step_done(struct progress *, uint64_t items);
 /* One worker's connection to the database.  Made after fork(): libmongoc
  * is not fork-safe, so no client ever crosses a fork. */
 struct mongo {
-	mongoc_client_t	*client;	/* single-threaded client, this worker's */
+	mongoc_client_t	*client;	/* this worker's own, single-threaded */
 	char		*db_name;	/* the AC database, MONGODB_NAME */
 };
 
@@ -240,22 +243,26 @@ bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
 /* ------------------------------------------------------------------ */
 
-#define	SPACES_MIN_PART		(5u << 20)	/* S3's smallest part but the last */
-#define	SPACES_MAX_PARTS	10000		/* S3's most parts in one upload */
+#define	SPACES_MIN_PART		(5u << 20)	/* smallest part but the last */
+#define	SPACES_MAX_PARTS	10000		/* S3's most parts per upload */
 #define	SPACES_MAX_KEY		1024		/* S3's longest key, in bytes */
 
 /* How a client reaches a store: what spaces_open() is given. */
 struct spaces_opts {
-	const char	*endpoint;	/* "https://sfo3.digitaloceanspaces.com" */
-	const char	*region;	/* NULL: from a DO endpoint, else us-east-1 */
+	/* "https://sfo3.digitaloceanspaces.com" */
+	const char	*endpoint;
+	/* NULL: from a DO endpoint, else us-east-1 */
+	const char	*region;
 	const char	*key;		/* access key */
 	const char	*secret;	/* secret key; never printed */
-	bool		 path_style;	/* host/bucket/key, not bucket.host/key */
+	/* host/bucket/key, not bucket.host/key */
+	bool		 path_style;
 	long		 connect_timeout_ms; /* per connection; 0: 5 s */
 	long		 timeout_ms;	/* per request, all of it; 0: 300 s */
 	int		 attempts;	/* tries per request; 0: 4 */
 	uint64_t	 part_size;	/* multipart part size; 0: 16 MiB */
-	uint64_t	 multipart_threshold; /* larger files go multipart; 0: 64 MiB */
+	/* larger files go multipart; 0: 64 MiB */
+	uint64_t	 multipart_threshold;
 };
 
 /* A client: one reused curl handle, one request at a time. */
@@ -276,7 +283,8 @@ struct spaces {
 	uint64_t	 jitter;	/* xorshift state for backoff jitter */
 	long		 status;	/* last HTTP status, 0 if none */
 	char		 code[64];	/* last S3 error code, "" if none */
-	unsigned	 nparts;	/* parts of the last spaces_put_file, 0: one PUT */
+	/* parts of the last spaces_put_file, 0: one PUT */
+	unsigned	 nparts;
 	unsigned	 nretries;	/* retries made by the last operation */
 	char		 err[1024];	/* the last error, one line */
 };
@@ -288,7 +296,7 @@ struct spaces_object {
 	const char	*last_modified;	/* ISO 8601 as S3 gives it, or "" */
 	const char	*etag;		/* without its quotes, or "" */
 	const char	*content_type;	/* HEAD only, else "" */
-	bool		 is_prefix;	/* a CommonPrefixes entry, not an object */
+	bool		 is_prefix;	/* from CommonPrefixes, not an object */
 };
 
 /* Called for each listed entry; non-zero stops the listing. */
@@ -307,7 +315,8 @@ struct spaces_listparse {
 	spaces_list_cb	 cb;		/* where entries go */
 	void		*arg;		/* its argument */
 	int		 depth;		/* element depth, root 1 */
-	int		 field;		/* the text being collected (enum in spaces.c) */
+	/* the text being collected (enum in spaces.c) */
+	int		 field;
 	bool		 in_entry;	/* inside Contents or CommonPrefixes */
 	bool		 entry_is_prefix; /* CommonPrefixes */
 	bool		 root_ok;	/* root is ListBucketResult */
@@ -322,7 +331,7 @@ struct spaces_listparse {
 	bool		 truncated;	/* IsTruncated */
 	char		 next_token[4096]; /* NextContinuationToken */
 	uint64_t	 seen;		/* entries parsed in this attempt */
-	uint64_t	 delivered;	/* entries given to cb over all attempts */
+	uint64_t	 delivered;	/* entries given to cb, all attempts */
 	char		 err[256];	/* why it failed */
 };
 
@@ -370,15 +379,15 @@ int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
 enum storage_role {
 	ROLE_USER,		/* <sub>/<kind>/...: signed-in uploads */
 	ROLE_ART,		/* guest uploads, plus oven/ and og/ renders */
-	ROLE_TAPES,		/* tapes/<code>.mp4 and tapes/<code>-thumb.jpg */
+	ROLE_TAPES,		/* tapes/<code>.mp4, tapes/<code>-thumb.jpg */
 	ROLE_OTHER		/* assets, releases, ...: nobody's */
 };
 
 /* Whose an object is, as far as its key tells. */
 enum storage_owner {
 	OWNER_USER,		/* a user: the sub is in the key */
-	OWNER_TAPE,		/* a tape's: its code is in the key, the user in tapes */
-	OWNER_GUEST,		/* a guest upload: nobody's, counted as "guest" */
+	OWNER_TAPE,		/* a tape's: code in the key, user in tapes */
+	OWNER_GUEST,		/* guest upload: nobody's, as "guest" */
 	OWNER_NONE		/* AC's own files (renders, cards, assets) */
 };
 
@@ -386,11 +395,12 @@ enum storage_owner {
  * STORAGE_ROOT); none is NUL-terminated at its length. */
 struct storage_class {
 	enum storage_owner owner;	/* whose it is */
-	const char	*who;		/* OWNER_USER: the sub; OWNER_TAPE: the code */
+	/* OWNER_USER: the sub; OWNER_TAPE: the code */
+	const char	*who;
 	size_t		 who_len;	/* its length */
 	const char	*kind;		/* the prefix it is counted under */
 	size_t		 kind_len;	/* its length */
-	const char	*ext;		/* file type, not lower-cased; "" for none */
+	const char	*ext;		/* file type as given; "" for none */
 	size_t		 ext_len;	/* its length, 0 for none */
 };
 

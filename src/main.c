@@ -198,8 +198,8 @@ static void
 main_endpoints(FILE *out)
 {
 	fputs("\nENDPOINTS\n", out);
-	for (size_t i = 0; i < silo_nroutes; i++) {
-		const struct route *rt = &silo_routes[i];
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *rt = &routes_table[i];
 
 		fprintf(out, "    %s %s  (%s)\n        %s\n", rt->method,
 		    rt->pattern, rt->access == ACCESS_PUBLIC ? "public" :

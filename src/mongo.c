@@ -90,7 +90,8 @@ mongo_open_with(struct mongo *m, const struct silo_config *c, int32_t socket_ms,
 
 	memset(m, 0, sizeof(*m));
 	if ((uri = mongoc_uri_new_with_error(c->mongo_uri, &e)) == NULL) {
-		snprintf(err, errsz, "MONGODB_CONNECTION_STRING: %s", e.message);
+		snprintf(err, errsz, "MONGODB_CONNECTION_STRING: %s",
+		    e.message);
 		return -1;
 	}
 	mongo_uri_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
@@ -217,7 +218,8 @@ mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
 	int64_t			 n;
 
 	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
-	n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, e);
+	n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
+	    e);
 	if (n < 0 && mongo_error_is_stream(e))
 		n = mongoc_collection_count_documents(coll, filter, NULL, NULL,
 		    NULL, e);
@@ -284,7 +286,8 @@ mongo_each(struct mongo *m, const char *db, const char *collection,
 		cursor = open(coll, query, opts);
 		ok = mongo_cursor_each(cursor, cb, arg, &ndocs, e);
 		mongoc_cursor_destroy(cursor);
-		if (ok || attempt == 1 || ndocs > 0 || !mongo_error_is_stream(e))
+		if (ok || attempt == 1 || ndocs > 0 ||
+		    !mongo_error_is_stream(e))
 			break;
 	}
 	mongoc_collection_destroy(coll);
@@ -431,7 +434,8 @@ mongo_collection_names(struct mongo *m, bson_error_t *e)
 		if (bson_iter_init_find(&it, doc, "type") &&
 		    BSON_ITER_HOLDS_UTF8(&it))
 			type = bson_iter_utf8(&it, NULL);
-		if (strncmp(name, "system.", 7) == 0 || strcmp(type, "view") == 0)
+		if (strncmp(name, "system.", 7) == 0 ||
+		    strcmp(type, "view") == 0)
 			continue;
 		if (n + 1 == cap) {
 			cap *= 2;
@@ -476,7 +480,8 @@ mongo_get_utf8(const bson_t *doc, const char *dotted)
 {
 	bson_iter_t	 it;
 
-	if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &it) &&
+	if (bson_iter_init(&it, doc) &&
+	    bson_iter_find_descendant(&it, dotted, &it) &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		return bson_iter_utf8(&it, NULL);
 	return NULL;

@@ -27,7 +27,7 @@
 #include "silo.h"
 
 static int
-hex_value(char c)
+query_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -56,8 +56,8 @@ query_decode(const char *in, size_t len, bool plus_is_space)
 
 			if (i + 2 >= len)
 				goto bad;
-			if ((hi = hex_value(in[i + 1])) < 0 ||
-			    (lo = hex_value(in[i + 2])) < 0)
+			if ((hi = query_hex_value(in[i + 1])) < 0 ||
+			    (lo = query_hex_value(in[i + 2])) < 0)
 				goto bad;
 			if (hi == 0 && lo == 0)
 				goto bad;
@@ -134,11 +134,13 @@ query_parse(const char *qs, struct query *q, char *err, size_t errsz)
 	for (;;) {
 		size_t		 pairlen = strcspn(p, "&");
 		const char	*eq = memchr(p, '=', pairlen);
-		size_t		 keylen = eq != NULL ? (size_t)(eq - p) : pairlen;
+		size_t		 keylen = eq != NULL ?
+		    (size_t)(eq - p) : pairlen;
 		char		*key, *value;
 
 		if (keylen == 0) {
-			snprintf(err, errsz, "query: empty parameter name at offset %zu",
+			snprintf(err, errsz,
+			    "query: empty parameter name at offset %zu",
 			    (size_t)(p - qs));
 			goto fail;
 		}
@@ -148,21 +150,22 @@ query_parse(const char *qs, struct query *q, char *err, size_t errsz)
 			goto fail;
 		}
 		if ((key = query_decode(p, keylen, true)) == NULL) {
-			snprintf(err, errsz, "query: invalid encoding in parameter name at offset %zu",
-			    (size_t)(p - qs));
+			snprintf(err, errsz, "query: invalid encoding in "
+			    "parameter name at offset %zu", (size_t)(p - qs));
 			goto fail;
 		}
 		value = eq != NULL ?
 		    query_decode(eq + 1, pairlen - keylen - 1, true) :
 		    strdup("");
 		if (value == NULL) {
-			snprintf(err, errsz, "query: invalid encoding in value of '%.64s'",
-			    key);
+			snprintf(err, errsz,
+			    "query: invalid encoding in value of '%.64s'", key);
 			free(key);
 			goto fail;
 		}
 		if (query_get(q, key) != NULL) {
-			snprintf(err, errsz, "query: parameter '%.64s' given more than once",
+			snprintf(err, errsz,
+			    "query: parameter '%.64s' given more than once",
 			    key);
 			free(key);
 			free(value);

@@ -154,9 +154,10 @@ resp_status_text(int status)
 
 /*
  * Render the CGI response (Status line, headers, blank line, body) into
- * one malloc'd, NUL-terminated buffer; *len excludes the NUL.  A response without a status is a handler bug and
- * renders as a 500 rather than as nothing.  A 304 has no body.  A
- * handler's own Cache-Control replaces the default no-store.
+ * one malloc'd, NUL-terminated buffer; *len excludes the NUL.  A response
+ * without a status is a handler bug and renders as a 500 rather than as
+ * nothing.  A 304 has no body.  A handler's own Cache-Control replaces
+ * the default no-store.
  */
 char *
 resp_render(const struct silo_response *r, const char *request_id,
@@ -185,7 +186,8 @@ resp_render(const struct silo_response *r, const char *request_id,
 
 	cap = 256 + bodylen + strlen(request_id);
 	for (size_t i = 0; i < r->nheaders; i++)
-		cap += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
+		cap += strlen(r->headers[i].name) +
+		    strlen(r->headers[i].value) + 4;
 	if ((out = malloc(cap)) == NULL)
 		goto out;
 	n = snprintf(out, cap, "Status: %d %s\r\n", status,

@@ -17,7 +17,7 @@ static const char *const kidlisp_params[] = {
 	"days", "bucket", "until", "top", "recent", "source", NULL
 };
 
-const struct route silo_routes[] = {
+const struct route routes_table[] = {
 	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, api_misc_ping,
 	  "liveness: answers without touching any backend" },
 	{ "GET", "/api/db/health", ACCESS_PUBLIC, NULL, NULL, api_db_health,
@@ -69,4 +69,4 @@ const struct route silo_routes[] = {
 	  "the dashboard's first screen in one cached call, with an ETag" },
 };
 
-const size_t silo_nroutes = sizeof(silo_routes) / sizeof(silo_routes[0]);
+const size_t routes_count = sizeof(routes_table) / sizeof(routes_table[0]);

@@ -27,9 +27,8 @@
  *
  * Naming: every exported symbol carries the prefix of the file that
  * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
- * api_db_, ...).  The exceptions are the clock_ helpers below (inline,
- * no file), silo_routes (routes.c), api_ping (api_misc.c) and
- * request_id_* (worker.c).
+ * api_db_, ...).  The exceptions are the small inline helpers below
+ * (clock_*, hash_fnv1a64, hex_lower), which belong to no file.
  *
  * Return values: an operation returns 0, or -1 on failure; a predicate
  * returns bool; a constructor returns the new object, or NULL.  Error
@@ -204,37 +203,55 @@ struct silo_config {
 	char		*listen_path;	/* unix socket path (LISTEN_UNIX) */
 	char		*listen_host;	/* bind address (LISTEN_TCP) */
 	int		 listen_port;	/* bind port (LISTEN_TCP) */
-	char		*socket_owner;	/* SILO_SOCKET_OWNER: user or uid, or NULL */
-	char		*socket_group;	/* SILO_SOCKET_GROUP: group or gid, or NULL */
+	/* SILO_SOCKET_OWNER: user or uid, or NULL */
+	char		*socket_owner;
+	/* SILO_SOCKET_GROUP: group or gid, or NULL */
+	char		*socket_group;
 	unsigned	 socket_mode;	/* SILO_SOCKET_MODE, e.g. 0660 */
 	int		 workers;	/* SILO_WORKERS: size of the pool */
-	int		 db_timeout_ms;	/* SILO_DB_TIMEOUT_MS: bound on any db call */
-	int		 db_slow_ms;	/* SILO_DB_SLOW_MS: ping above this is degraded */
-	size_t		 max_body;	/* SILO_MAX_BODY: largest request body */
-	int		 shutdown_timeout_s; /* SILO_SHUTDOWN_TIMEOUT: grace before SIGKILL */
+	/* SILO_DB_TIMEOUT_MS: bound on any db call */
+	int		 db_timeout_ms;
+	/* SILO_DB_SLOW_MS: ping above this is degraded */
+	int		 db_slow_ms;
+	size_t		 max_body;	/* SILO_MAX_BODY: request body limit */
+	/* SILO_SHUTDOWN_TIMEOUT: grace before SIGKILL */
+	int		 shutdown_timeout_s;
 	enum log_level	 log_level;	/* SILO_LOG_LEVEL */
 	char		*oven_url;	/* OVEN_URL: AC's oven service */
 	char		*session_url;	/* SESSION_URL: AC's session server */
 	char		*pds_url;	/* PDS_URL: AC's ATProto PDS */
-	int		 probe_timeout_ms; /* SILO_PROBE_TIMEOUT_MS: bound on a whole probe */
-	int		 probe_connect_ms; /* SILO_PROBE_CONNECT_MS: bound on its connect */
-	int		 cache_ttl_s;	/* SILO_CACHE_TTL_S: shared cache lifetime, 0: off */
-	char		*cache_dir;	/* SILO_CACHE_DIR: where the shared cache lives */
-	char		*spaces_key;	/* SPACES_KEY: access key (secret-adjacent) */
+	/* SILO_PROBE_TIMEOUT_MS: bound on a whole probe */
+	int		 probe_timeout_ms;
+	/* SILO_PROBE_CONNECT_MS: bound on its connect */
+	int		 probe_connect_ms;
+	/* SILO_CACHE_TTL_S: shared cache lifetime, 0: off */
+	int		 cache_ttl_s;
+	char		*cache_dir;	/* SILO_CACHE_DIR: the shared cache */
+	/* SPACES_KEY: access key (secret-adjacent) */
+	char		*spaces_key;
 	char		*spaces_secret;	/* SPACES_SECRET: never printed */
-	char		*spaces_endpoint; /* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
-	char		*admin_token;	/* SILO_ADMIN_TOKEN: NULL turns admin routes off */
-	char		*read_token;	/* SILO_READ_TOKEN: NULL leaves read:* routes open */
+	/* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
+	char		*spaces_endpoint;
+	/* SILO_ADMIN_TOKEN: NULL turns admin routes off */
+	char		*admin_token;
+	/* SILO_READ_TOKEN: NULL leaves read:* routes open */
+	char		*read_token;
 	char		*spaces_region;	/* SPACES_REGION, or NULL */
-	int		 spaces_path_style; /* SPACES_ADDRESSING: 1 path, 0 virtual, -1 auto */
+	/* SPACES_ADDRESSING: 1 path, 0 virtual, -1 auto */
+	int		 spaces_path_style;
 	char		*spaces_buckets; /* SPACES_BUCKETS: "a,b,c", or NULL */
-	char		*user_bucket;	/* USER_SPACE_NAME: keys are <sub>/... */
-	char		*art_bucket;	/* ART_SPACE_NAME: guest uploads, renders */
-	char		*tapes_bucket;	/* AT_BLOBS_SPACE_NAME: tapes/<code>.mp4 */
-	int		 storage_history; /* SILO_STORAGE_HISTORY: snapshots kept */
+	char		*user_bucket;	/* USER_SPACE_NAME: keys <sub>/... */
+	/* ART_SPACE_NAME: guest uploads, renders */
+	char		*art_bucket;
+	/* AT_BLOBS_SPACE_NAME: tapes/<code>.mp4 */
+	char		*tapes_bucket;
+	/* SILO_STORAGE_HISTORY: snapshots kept */
+	int		 storage_history;
 	int		 storage_top_objects; /* SILO_STORAGE_TOP_OBJECTS */
-	char		*storage_lock;	/* SILO_STORAGE_LOCK: the refresh's lock file */
-	char		*storage_log;	/* SILO_STORAGE_LOG: output of API-started refreshes */
+	/* SILO_STORAGE_LOCK: the refresh's lock file */
+	char		*storage_lock;
+	/* SILO_STORAGE_LOG: output of API-started refreshes */
+	char		*storage_log;
 	char		*env_file;	/* the env file read, or NULL */
 };
 
@@ -299,7 +316,7 @@ int	 query_int(const char *text, long min, long max, long *out);
 /* Responses (response.c)                                              */
 /* ------------------------------------------------------------------ */
 
-#define	RESP_MAX_HEADERS	8	/* extra headers one response may carry */
+#define	RESP_MAX_HEADERS	8	/* extra headers per response */
 
 /* One extra response header. */
 struct resp_header {
@@ -340,28 +357,31 @@ enum route_access {
 	ACCESS_PUBLIC,		/* anyone */
 	ACCESS_SCOPE,		/* the read token or the admin token, when a
 				   read token is configured; else anyone */
-	ACCESS_ADMIN		/* the admin token; off when none is configured */
+	ACCESS_ADMIN		/* the admin token; off when there is none */
 };
 
 /* Per-worker state a handler may use. */
 struct silo_ctx {
 	const struct silo_config *config; /* the worker's configuration */
 	struct mongo	*mongo;		/* the worker's own MongoDB client */
-	double		 serve_started_at; /* `silo serve` start, CLOCK_REALTIME seconds */
+	/* `silo serve` start, CLOCK_REALTIME seconds */
+	double		 serve_started_at;
 };
 
 /* The request a handler answers. */
 struct silo_request {
 	const char	*method;	/* "GET", "POST", ... */
-	const char	*path;		/* raw path, no query; starts with '/' */
+	const char	*path;		/* raw path, no query; '/' first */
 	const char	*query_string;	/* raw query string, "" when none */
 	struct query	 query;		/* parsed and checked by the router */
 	const char	*request_id;	/* echoed in X-Request-Id */
-	const char	*authorization;	/* Authorization header or NULL; never logged */
+	/* Authorization header or NULL; never logged */
+	const char	*authorization;
 	const char	*if_none_match;	/* the If-None-Match header, or NULL */
 	const char	*body;		/* request body, NUL-terminated */
 	size_t		 body_len;	/* its length in bytes */
-	char		*path_params[ROUTE_MAX_PATH_PARAMS]; /* decoded ":x" values */
+	/* decoded ":x" values */
+	char		*path_params[ROUTE_MAX_PATH_PARAMS];
 	size_t		 npath_params;	/* how many are used */
 };
 
@@ -371,16 +391,18 @@ typedef void (*route_handler)(struct silo_ctx *, const struct silo_request *,
 /* One row of the route table. */
 struct route {
 	const char	*method;	/* exact HTTP method */
-	const char	*pattern;	/* "/api/db/health"; ":name" is a parameter */
+	/* "/api/db/health"; ":name" is a parameter */
+	const char	*pattern;
 	enum route_access access;	/* who may call it */
-	const char	*scope;		/* the scope for ACCESS_SCOPE, else NULL */
-	const char *const *params;	/* allowed query keys, NULL-terminated; NULL: none */
+	const char	*scope;		/* for ACCESS_SCOPE, else NULL */
+	/* allowed query keys, NULL-terminated; NULL: none */
+	const char *const *params;
 	route_handler	 handler;	/* fills in the response */
 	const char	*summary;	/* one line for --help and docs */
 };
 
-extern const struct route	silo_routes[];
-extern const size_t		silo_nroutes;
+extern const struct route	routes_table[];
+extern const size_t		routes_count;
 
 void	 router_dispatch(const struct route *, size_t nroutes,
 	    struct silo_ctx *, struct silo_request *, struct silo_response *);
@@ -469,16 +491,17 @@ bson_t	*ac_with_did_filter(void);
 /* Probes of AC's other services (probe.c)                             */
 /* ------------------------------------------------------------------ */
 
-#define	PROBE_MAX_BODY		(256u << 10)	/* larger answers are cut off, an error */
+/* A larger answer is cut off, an error. */
+#define	PROBE_MAX_BODY		(256u << 10)
 
 /* One HTTP GET of a service, and what came of it. */
 struct probe {
-	const char	*base;		/* the service's base URL, e.g. OVEN_URL */
+	const char	*base;		/* service base URL, e.g. OVEN_URL */
 	const char	*path;		/* what to ask, e.g. "/health" */
 	bool		 answered;	/* an HTTP response arrived in time */
 	long		 http_status;	/* its status, 0 when none */
-	double		 latency_ms;	/* time to the whole answer or the failure */
-	cJSON		*json;		/* the parsed body, when it was JSON; owned */
+	double		 latency_ms;	/* until the whole answer or failure */
+	cJSON		*json;		/* the body parsed if JSON; owned */
 	char		 reason[256];	/* why it failed, "" when it did not */
 };
 
@@ -496,9 +519,9 @@ struct cache_slot {
 	char		 path[320];	/* <dir>/<key>.json */
 	int		 lock_fd;	/* the held per-key lock, or -1 */
 	cJSON		*value;		/* the cached value, or NULL; owned */
-	double		 cached_at;	/* when value was made, CLOCK_REALTIME s */
+	double		 cached_at;	/* when made, CLOCK_REALTIME seconds */
 	bool		 fresh;		/* value is younger than the TTL */
-	bool		 must_fill;	/* this worker holds the lock: refresh it */
+	bool		 must_fill;	/* we hold the lock: refresh it */
 };
 
 /* Makes a value for a key; NULL when it cannot.  *keep false: do not

@@ -50,7 +50,7 @@ worker_on_term(int sig)
 
 /* Ids are echoed into headers and logs, so only a safe alphabet is kept. */
 bool
-request_id_valid(const char *id)
+worker_request_id_valid(const char *id)
 {
 	size_t	 len = 0;
 
@@ -67,7 +67,7 @@ request_id_valid(const char *id)
 
 /* 128 random bits as 32 hex digits. */
 void
-request_id_make(char *buf, size_t bufsz)
+worker_request_id_make(char *buf, size_t bufsz)
 {
 	unsigned char	 raw[16];
 	size_t		 got = 0;
@@ -82,7 +82,7 @@ request_id_make(char *buf, size_t bufsz)
 	}
 #endif
 	if (got < sizeof(raw)) {
-		/* No entropy source: unique is what matters here, not secret. */
+		/* No entropy source: unique is what matters, not secret. */
 		struct timespec	 ts;
 		static unsigned	 counter;
 
@@ -99,7 +99,7 @@ request_id_make(char *buf, size_t bufsz)
 
 /* Read and discard up to SILO_MAX_DRAIN bytes of what remains. */
 static void
-body_drain(FCGX_Stream *in)
+worker_body_drain(FCGX_Stream *in)
 {
 	char	 buf[WORKER_READ_CHUNK];
 	size_t	 total = 0;
@@ -115,7 +115,7 @@ body_drain(FCGX_Stream *in)
  * oversized body, fills in resp and returns -1.
  */
 static int
-body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
+worker_body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
     struct silo_response *resp)
 {
 	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
@@ -139,14 +139,15 @@ body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
 		}
 	}
 	if (want > (long long)max) {
-		body_drain(fr->in);
+		worker_body_drain(fr->in);
 		resp_error(resp, 413, "payload_too_large",
 		    "request body of %lld bytes exceeds the limit of %zu",
 		    want, max);
 		return -1;
 	}
 	/* -1: chunked, length unknown; read until the end, bounded. */
-	cap = want >= 0 ? (size_t)want : (max < WORKER_READ_CHUNK ? max : WORKER_READ_CHUNK);
+	cap = want >= 0 ? (size_t)want :
+	    (max < WORKER_READ_CHUNK ? max : WORKER_READ_CHUNK);
 	if ((buf = malloc(cap + 1)) == NULL) {
 		resp_error(resp, 500, "internal", "out of memory");
 		return -1;
@@ -159,18 +160,20 @@ body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
 			char *grown = realloc(buf, cap + 1);
 			if (grown == NULL) {
 				free(buf);
-				resp_error(resp, 500, "internal", "out of memory");
+				resp_error(resp, 500, "internal",
+				    "out of memory");
 				return -1;
 			}
 			buf = grown;
 		}
-		if ((n = FCGX_GetStr(buf + have, (int)(cap - have), fr->in)) <= 0)
+		if ((n = FCGX_GetStr(buf + have, (int)(cap - have),
+		    fr->in)) <= 0)
 			break;
 		have += (size_t)n;
 	}
 	if (want < 0 && have == max && FCGX_GetChar(fr->in) != EOF) {
 		free(buf);
-		body_drain(fr->in);
+		worker_body_drain(fr->in);
 		resp_error(resp, 413, "payload_too_large",
 		    "request body exceeds the limit of %zu bytes", max);
 		return -1;
@@ -189,7 +192,7 @@ body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
 
 /* A method is an HTTP token; anything else is not worth routing. */
 static bool
-method_valid(const char *m)
+worker_method_valid(const char *m)
 {
 	size_t	 len = strlen(m);
 
@@ -204,7 +207,7 @@ method_valid(const char *m)
 /* Copy a path for the log with spaces, quotes and controls escaped, as
  * %XX in upper case like any percent-encoding (so not hex_lower()). */
 static void
-access_path(const char *path, char *out, size_t outsz)
+worker_access_path(const char *path, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t		 o = 0;
@@ -228,24 +231,26 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 	struct silo_request	 req = { 0 };
 	struct silo_response	 resp = { 0 };
 	const char		*uri, *method, *incoming, *qmark;
-	char			 rid[REQUEST_ID_MAX + 1], logpath[ACCESS_PATH_MAX];
+	char			 rid[REQUEST_ID_MAX + 1];
+	char			 logpath[ACCESS_PATH_MAX];
 	char			*path = NULL, *body = NULL, *out;
 	size_t			 body_len = 0, out_len = 0;
 	double			 t0 = clock_ms();
 
 	incoming = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
-	if (request_id_valid(incoming))
+	if (worker_request_id_valid(incoming))
 		snprintf(rid, sizeof(rid), "%s", incoming);
 	else
-		request_id_make(rid, sizeof(rid));
+		worker_request_id_make(rid, sizeof(rid));
 
 	if ((method = FCGX_GetParam("REQUEST_METHOD", fr->envp)) == NULL)
 		method = "";
 	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL)
 		uri = "";
 
-	if (!method_valid(method))
-		resp_error(&resp, 400, "bad_request", "missing or malformed method");
+	if (!worker_method_valid(method))
+		resp_error(&resp, 400, "bad_request",
+		    "missing or malformed method");
 	else if (strlen(uri) > SILO_MAX_URI)
 		resp_error(&resp, 414, "uri_too_long",
 		    "request URI of %zu bytes exceeds the limit of %d",
@@ -253,7 +258,8 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 	else if (uri[0] != '/')
 		resp_error(&resp, 400, "bad_request",
 		    "REQUEST_URI must be an absolute path");
-	else if (body_read(fr, ctx->config->max_body, &body, &body_len, &resp) == 0) {
+	else if (worker_body_read(fr, ctx->config->max_body, &body,
+	    &body_len, &resp) == 0) {
 		qmark = strchr(uri, '?');
 		path = qmark != NULL ? strndup(uri, (size_t)(qmark - uri)) :
 		    strdup(uri);
@@ -263,10 +269,11 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		req.request_id = rid;
 		req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION",
 		    fr->envp);
-		req.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", fr->envp);
+		req.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH",
+		    fr->envp);
 		req.body = body;
 		req.body_len = body_len;
-		router_dispatch(silo_routes, silo_nroutes, ctx, &req, &resp);
+		router_dispatch(routes_table, routes_count, ctx, &req, &resp);
 		router_free_params(&req);
 	}
 
@@ -275,8 +282,10 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		FCGX_PutStr(out, (int)out_len, fr->out);
 		free(out);
 	}
-	access_path(path != NULL ? path : uri, logpath, sizeof(logpath));
-	log_info("access method=%.16s path=%s status=%d ms=%.2f bytes=%zu rid=%s",
+	worker_access_path(path != NULL ? path : uri, logpath,
+	    sizeof(logpath));
+	log_info("access method=%.16s path=%s status=%d ms=%.2f bytes=%zu "
+	    "rid=%s",
 	    *method != '\0' ? method : "-", logpath,
 	    resp.status >= 100 ? resp.status : 500, clock_ms() - t0, out_len,
 	    rid);

@@ -50,9 +50,6 @@ PREFIXES = {
 # (file, name): why it is exempt from PREFIX and PROTO.
 EXCEPTIONS = {
     ("main.c", "main"): "the C entry point, declared by the language",
-    ("routes.c", "silo_routes"): "the program's route table, named "
-        "after the program; routes.c exists only to hold it",
-    ("routes.c", "silo_nroutes"): "its length, beside it",
 }
 
 TOKEN = re.compile(r"[A-Za-z_]\w*|\d\w*|\S")

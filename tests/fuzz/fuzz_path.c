@@ -24,7 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	path = strndup((const char *)data + 1, size - 1);
 	req.method = methods[data[0] % 4];
-	m = router_match(silo_routes, silo_nroutes, req.method, path, &rt, &req,
+	m = router_match(routes_table, routes_count, req.method, path, &rt, &req,
 	    allow, sizeof(allow));
 	if ((m == ROUTE_FOUND) != (rt != NULL))
 		abort();
@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		req.path = path;
 		req.query_string = "";
-		router_dispatch(silo_routes, silo_nroutes, NULL, &req, &resp);
+		router_dispatch(routes_table, routes_count, NULL, &req, &resp);
 		router_free_params(&req);
 		if (resp.status != want ||
 		    (out = resp_render(&resp, "fuzz", false, &len)) == NULL)

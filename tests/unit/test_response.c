@@ -120,17 +120,17 @@ test_request_id_validation(void **state)
 {
 	char	 long_id[REQUEST_ID_MAX + 2];
 
-	assert_true(request_id_valid("9f2c-AB_1.x:y"));
-	assert_false(request_id_valid(""));
-	assert_false(request_id_valid(NULL));
-	assert_false(request_id_valid("a b"));
-	assert_false(request_id_valid("a\r\nb"));
-	assert_false(request_id_valid("<script>"));
+	assert_true(worker_request_id_valid("9f2c-AB_1.x:y"));
+	assert_false(worker_request_id_valid(""));
+	assert_false(worker_request_id_valid(NULL));
+	assert_false(worker_request_id_valid("a b"));
+	assert_false(worker_request_id_valid("a\r\nb"));
+	assert_false(worker_request_id_valid("<script>"));
 	memset(long_id, 'a', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = '\0';
-	assert_false(request_id_valid(long_id));
+	assert_false(worker_request_id_valid(long_id));
 	long_id[REQUEST_ID_MAX] = '\0';
-	assert_true(request_id_valid(long_id));
+	assert_true(worker_request_id_valid(long_id));
 }
 
 static void
@@ -138,12 +138,12 @@ test_request_ids_are_unique_hex(void **state)
 {
 	char	 a[REQUEST_ID_MAX + 1], b[REQUEST_ID_MAX + 1];
 
-	request_id_make(a, sizeof(a));
-	request_id_make(b, sizeof(b));
+	worker_request_id_make(a, sizeof(a));
+	worker_request_id_make(b, sizeof(b));
 	assert_int_equal(strlen(a), 32);
 	assert_true(strspn(a, "0123456789abcdef") == 32);
 	assert_string_not_equal(a, b);
-	assert_true(request_id_valid(a));
+	assert_true(worker_request_id_valid(a));
 }
 
 /* The one ISO 8601 writer, in each of its three lengths. */
@@ -230,7 +230,7 @@ test_request_id_fits_its_buffer(void **state)
 		size_t	 want = sz - 1 - (sz - 1) % 2;
 
 		memset(buf, 'x', sizeof(buf));
-		request_id_make(buf, sz);
+		worker_request_id_make(buf, sz);
 		if (want > 32)
 			want = 32;
 		assert_int_equal(strlen(buf), want);

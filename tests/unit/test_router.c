@@ -254,9 +254,9 @@ test_dispatch_malformed_query(void **state)
 static void
 test_silo_route_table_is_complete(void **state)
 {
-	assert_true(silo_nroutes > 0);
-	for (size_t i = 0; i < silo_nroutes; i++) {
-		const struct route *r = &silo_routes[i];
+	assert_true(routes_count > 0);
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *r = &routes_table[i];
 
 		assert_non_null(r->handler);
 		assert_non_null(r->summary);
@@ -265,9 +265,9 @@ test_silo_route_table_is_complete(void **state)
 			assert_non_null(r->scope);
 			assert_true(strncmp(r->scope, "read:", 5) == 0);
 		}
-		for (size_t j = i + 1; j < silo_nroutes; j++)
-			assert_false(strcmp(r->method, silo_routes[j].method) == 0 &&
-			    strcmp(r->pattern, silo_routes[j].pattern) == 0);
+		for (size_t j = i + 1; j < routes_count; j++)
+			assert_false(strcmp(r->method, routes_table[j].method) == 0 &&
+			    strcmp(r->pattern, routes_table[j].pattern) == 0);
 	}
 }
 
