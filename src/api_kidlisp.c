@@ -43,7 +43,7 @@
 struct kidlisp_params {
 	int		 days;		/* window length in days */
 	bool		 weekly;	/* buckets of 7 days, else 1 */
-	int64_t		 until_ms;	/* midnight UTC starting the window's last day */
+	int64_t		 until_ms;	/* 00:00 UTC of the window's last day */
 	int		 top;		/* length of the top list */
 	int		 recent;	/* length of the recent keeps list */
 	int		 source;	/* source bytes per listed piece */
@@ -66,7 +66,7 @@ struct kidlisp_list {
 };
 
 static void
-add_date_day(cJSON *obj, const char *key, int64_t ms)
+api_kidlisp_add_day(cJSON *obj, const char *key, int64_t ms)
 {
 	char	 day[CLOCK_ISO_MAX];
 
@@ -79,8 +79,8 @@ add_date_day(cJSON *obj, const char *key, int64_t ms)
 /* ------------------------------------------------------------- params */
 
 static int
-param_int(const struct silo_request *req, const char *key, int dflt, int min,
-    int max, int *out, struct silo_response *resp)
+api_kidlisp_param_int(const struct silo_request *req, const char *key,
+    int dflt, int min, int max, int *out, struct silo_response *resp)
 {
 	const char	*v = query_get(&req->query, key);
 	long		 n = dflt;
@@ -97,14 +97,16 @@ param_int(const struct silo_request *req, const char *key, int dflt, int min,
 
 /* YYYY-MM-DD, a real date from 2000 to 2100, as ms at its midnight UTC. */
 static int
-param_date(const char *v, int64_t *ms)
+api_kidlisp_param_date(const char *v, int64_t *ms)
 {
 	struct tm	 tm = { 0 };
 	int		 y, m, d, used = 0;
 	time_t		 t;
 
-	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &used) != 3 ||
-	    used != 10 || y < 2000 || y > 2100 || m < 1 || m > 12 || d < 1 || d > 31)
+	if (strlen(v) != 10 ||
+	    sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &used) != 3 ||
+	    used != 10 || y < 2000 || y > 2100 || m < 1 || m > 12 ||
+	    d < 1 || d > 31)
 		return -1;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = m - 1;
@@ -124,7 +126,7 @@ param_date(const char *v, int64_t *ms)
  * dashboard panel's cache entry.
  */
 static void
-kidlisp_params_default(struct kidlisp_params *p)
+api_kidlisp_params_default(struct kidlisp_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->days = 30;
@@ -135,17 +137,21 @@ kidlisp_params_default(struct kidlisp_params *p)
 }
 
 static int
-kidlisp_params_parse(const struct silo_request *req, struct kidlisp_params *p,
-    struct silo_response *resp)
+api_kidlisp_params_parse(const struct silo_request *req,
+    struct kidlisp_params *p, struct silo_response *resp)
 {
 	const char	*bucket = query_get(&req->query, "bucket");
 	const char	*until = query_get(&req->query, "until");
 
-	kidlisp_params_default(p);
-	if (param_int(req, "days", p->days, 1, KIDLISP_MAX_DAYS, &p->days, resp) == -1 ||
-	    param_int(req, "top", p->top, 0, KIDLISP_MAX_LIST, &p->top, resp) == -1 ||
-	    param_int(req, "recent", p->recent, 0, KIDLISP_MAX_LIST, &p->recent, resp) == -1 ||
-	    param_int(req, "source", p->source, 0, KIDLISP_MAX_SOURCE, &p->source, resp) == -1)
+	api_kidlisp_params_default(p);
+	if (api_kidlisp_param_int(req, "days", p->days, 1, KIDLISP_MAX_DAYS,
+	    &p->days, resp) == -1 ||
+	    api_kidlisp_param_int(req, "top", p->top, 0, KIDLISP_MAX_LIST,
+	    &p->top, resp) == -1 ||
+	    api_kidlisp_param_int(req, "recent", p->recent, 0,
+	    KIDLISP_MAX_LIST, &p->recent, resp) == -1 ||
+	    api_kidlisp_param_int(req, "source", p->source, 0,
+	    KIDLISP_MAX_SOURCE, &p->source, resp) == -1)
 		return -1;
 	if (bucket != NULL && strcmp(bucket, "day") != 0 &&
 	    strcmp(bucket, "week") != 0) {
@@ -156,10 +162,10 @@ kidlisp_params_parse(const struct silo_request *req, struct kidlisp_params *p,
 	p->weekly = bucket != NULL && strcmp(bucket, "week") == 0;
 	if (until == NULL)
 		return 0;
-	if (param_date(until, &p->until_ms) == -1) {
+	if (api_kidlisp_param_date(until, &p->until_ms) == -1) {
 		resp_error(resp, 400, "bad_request",
-		    "until='%.32s': expected a date YYYY-MM-DD from 2000 to 2100",
-		    until);
+		    "until='%.32s': expected a date YYYY-MM-DD "
+		    "from 2000 to 2100", until);
 		return -1;
 	}
 	return 0;
@@ -177,7 +183,7 @@ struct keep_sums {
 
 /* The $type a group key holds: "object", "missing", ... */
 static bool
-group_type_is(const bson_t *doc, const char *dotted, const char *type)
+api_kidlisp_type_is(const bson_t *doc, const char *dotted, const char *type)
 {
 	const char	*t = mongo_get_utf8(doc, dotted);
 
@@ -185,17 +191,17 @@ group_type_is(const bson_t *doc, const char *dotted, const char *type)
 }
 
 static int
-keep_row(const bson_t *doc, void *arg)
+api_kidlisp_keep_row(const bson_t *doc, void *arg)
 {
 	struct keep_sums *s = arg;
 	int64_t		 n = mongo_get_int64(doc, "n", 0);
 	bson_iter_t	 it;
 
-	if (group_type_is(doc, "_id.k", "object"))
+	if (api_kidlisp_type_is(doc, "_id.k", "object"))
 		s->kept += n;
-	if (group_type_is(doc, "_id.p", "object"))
+	if (api_kidlisp_type_is(doc, "_id.p", "object"))
 		s->pending += n;
-	if (group_type_is(doc, "_id.t", "object")) {
+	if (api_kidlisp_type_is(doc, "_id.t", "object")) {
 		s->tezos += n;
 		if (bson_iter_init(&it, doc) &&
 		    bson_iter_find_descendant(&it, "_id.m", &it) &&
@@ -206,14 +212,16 @@ keep_row(const bson_t *doc, void *arg)
 }
 
 static cJSON *
-kidlisp_keeps(struct silo_ctx *ctx, struct mongo_fail *f)
+api_kidlisp_keeps(struct silo_ctx *ctx, struct mongo_fail *f)
 {
 	struct keep_sums s = { 0 };
 	bson_t		*pipeline = BCON_NEW("pipeline", "[",
 			    "{", "$group", "{",
 				"_id", "{",
 				    "k", "{", "$type", BCON_UTF8("$kept"), "}",
-				    "p", "{", "$type", BCON_UTF8("$pendingKeep"), "}",
+				    "p", "{",
+					"$type", BCON_UTF8("$pendingKeep"),
+				    "}",
 				    "t", "{", "$type", BCON_UTF8("$tezos"), "}",
 				    "m", BCON_UTF8("$tezos.minted"),
 				"}",
@@ -223,8 +231,8 @@ kidlisp_keeps(struct silo_ctx *ctx, struct mongo_fail *f)
 	bool		 ok;
 	cJSON		*o;
 
-	ok = mongo_aggregate_each(ctx->mongo, "kidlisp", pipeline, keep_row, &s,
-	    &f->error);
+	ok = mongo_aggregate_each(ctx->mongo, "kidlisp", pipeline,
+	    api_kidlisp_keep_row, &s, &f->error);
 	bson_destroy(pipeline);
 	if (!ok) {
 		snprintf(f->doing, sizeof(f->doing), "kidlisp keeps");
@@ -250,7 +258,7 @@ struct created_count {
 };
 
 static int
-created_row(const bson_t *doc, void *arg)
+api_kidlisp_created_row(const bson_t *doc, void *arg)
 {
 	struct created_count *c = arg;
 	bson_iter_t	 it;
@@ -266,7 +274,7 @@ created_row(const bson_t *doc, void *arg)
 }
 
 static cJSON *
-kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
+api_kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
     struct mongo_fail *f)
 {
 	struct created_count *c;
@@ -284,11 +292,12 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	c->bucket_ms = step * KIDLISP_DAY_MS;
 	c->nbuckets = (p->days + step - 1) / step;
 	filter = BCON_NEW("when", "{",
-	    "$gte", BCON_DATE_TIME(c->from_ms), "$lt", BCON_DATE_TIME(end_ms), "}");
+	    "$gte", BCON_DATE_TIME(c->from_ms),
+	    "$lt", BCON_DATE_TIME(end_ms), "}");
 	opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0),
 	    "when", BCON_INT32(1), "}");
 	ok = mongo_find_each(ctx->mongo, NULL, "kidlisp", filter, opts,
-	    created_row, c, &f->error);
+	    api_kidlisp_created_row, c, &f->error);
 	bson_destroy(filter);
 	bson_destroy(opts);
 	if (!ok) {
@@ -298,8 +307,8 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "bucket", p->weekly ? "week" : "day");
 	resp_add_int(o, "days", p->days);
-	add_date_day(o, "from", c->from_ms);
-	add_date_day(o, "until", p->until_ms);
+	api_kidlisp_add_day(o, "from", c->from_ms);
+	api_kidlisp_add_day(o, "until", p->until_ms);
 	series = cJSON_AddArrayToObject(o, "series");
 	for (int i = 0; i < c->nbuckets; i++) {
 		cJSON	*b = cJSON_CreateObject();
@@ -307,7 +316,7 @@ kidlisp_created(struct silo_ctx *ctx, const struct kidlisp_params *p,
 		int64_t	 stop = start + c->bucket_ms < end_ms ?
 			    start + c->bucket_ms : end_ms;
 
-		add_date_day(b, "start", start);
+		api_kidlisp_add_day(b, "start", start);
 		resp_add_int(b, "days", (stop - start) / KIDLISP_DAY_MS);
 		resp_add_int(b, "count", c->counts[i]);
 		total += c->counts[i];
@@ -323,7 +332,7 @@ out:
 
 /* The first max bytes of s, cut at a character boundary. */
 static void
-add_source(cJSON *o, const char *s, int max)
+api_kidlisp_add_source(cJSON *o, const char *s, int max)
 {
 	size_t	 len = strlen(s), cut = len;
 	char	*copy;
@@ -341,7 +350,7 @@ add_source(cJSON *o, const char *s, int max)
 }
 
 static int
-list_row(const bson_t *doc, void *arg)
+api_kidlisp_list_row(const bson_t *doc, void *arg)
 {
 	struct kidlisp_list *l = arg;
 	cJSON		*o = cJSON_CreateObject();
@@ -354,8 +363,10 @@ list_row(const bson_t *doc, void *arg)
 	else
 		cJSON_AddNullToObject(o, "code");
 	resp_add_int(o, "hits", mongo_get_int64(doc, "hits", 0));
-	if (bson_iter_init_find(&it, doc, "when") && BSON_ITER_HOLDS_DATE_TIME(&it))
-		resp_add_time(o, "when", (double)bson_iter_date_time(&it) / 1e3);
+	if (bson_iter_init_find(&it, doc, "when") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it))
+		resp_add_time(o, "when",
+		    (double)bson_iter_date_time(&it) / 1e3);
 	else
 		cJSON_AddNullToObject(o, "when");
 	by = l->keeps && mongo_get_utf8(doc, "kept.keptBy") != NULL ?
@@ -377,7 +388,8 @@ list_row(const bson_t *doc, void *arg)
 		if (bson_iter_init(&it, doc) &&
 		    bson_iter_find_descendant(&it, "kept.keptAt", &it) &&
 		    BSON_ITER_HOLDS_DATE_TIME(&it))
-			resp_add_time(o, "kept_at", (double)bson_iter_date_time(&it) / 1e3);
+			resp_add_time(o, "kept_at",
+			    (double)bson_iter_date_time(&it) / 1e3);
 		else
 			cJSON_AddNullToObject(o, "kept_at");
 		if (mongo_get_utf8(doc, "kept.network") != NULL)
@@ -392,14 +404,14 @@ list_row(const bson_t *doc, void *arg)
 			cJSON_AddNullToObject(o, "token_id");
 	}
 	if (l->source > 0 && (src = mongo_get_utf8(doc, "source")) != NULL)
-		add_source(o, src, l->source);
+		api_kidlisp_add_source(o, src, l->source);
 	cJSON_AddItemToArray(l->items, o);
 	return 0;
 }
 
 /* Put @handles' handles in place of the subs, in one batched find. */
 static int
-handle_row(const bson_t *doc, void *arg)
+api_kidlisp_handle_row(const bson_t *doc, void *arg)
 {
 	cJSON		*items = arg, *o;
 	const char	*id = mongo_get_utf8(doc, "_id");
@@ -420,10 +432,12 @@ handle_row(const bson_t *doc, void *arg)
 }
 
 static bool
-list_handles(struct silo_ctx *ctx, struct kidlisp_list *l, bson_error_t *e)
+api_kidlisp_list_handles(struct silo_ctx *ctx, struct kidlisp_list *l,
+    bson_error_t *e)
 {
 	bson_t		 filter = BSON_INITIALIZER, id;
-	bson_t		*opts = BCON_NEW("projection", "{", "handle", BCON_INT32(1), "}");
+	bson_t		*opts = BCON_NEW("projection", "{",
+			    "handle", BCON_INT32(1), "}");
 	cJSON		*o;
 	bool		 ok = true;
 
@@ -431,8 +445,8 @@ list_handles(struct silo_ctx *ctx, struct kidlisp_list *l, bson_error_t *e)
 		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
 		BSON_APPEND_ARRAY(&id, "$in", &l->subs);
 		bson_append_document_end(&filter, &id);
-		ok = mongo_find_each(ctx->mongo, NULL, "@handles", &filter, opts,
-		    handle_row, l->items, e);
+		ok = mongo_find_each(ctx->mongo, NULL, "@handles", &filter,
+		    opts, api_kidlisp_handle_row, l->items, e);
 	}
 	cJSON_ArrayForEach(o, l->items)
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "_sub");
@@ -443,10 +457,12 @@ list_handles(struct silo_ctx *ctx, struct kidlisp_list *l, bson_error_t *e)
 
 /* A list of pieces: filter, sort, limit, then handles. */
 static cJSON *
-kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
-    int limit, const struct kidlisp_params *p, bool keeps, struct mongo_fail *f)
+api_kidlisp_list(struct silo_ctx *ctx, const bson_t *filter,
+    const char *sort_key, int limit, const struct kidlisp_params *p,
+    bool keeps, struct mongo_fail *f)
 {
-	static const char *const fields[] = { "code", "hits", "when", "user", "handle" };
+	static const char *const fields[] = { "code", "hits", "when", "user",
+	    "handle" };
 	struct kidlisp_list l = { .source = p->source, .keeps = keeps };
 	bson_t		*opts, proj;
 	bool		 ok;
@@ -455,7 +471,8 @@ kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
 	if (limit == 0)
 		return l.items;
 	bson_init(&l.subs);
-	opts = BCON_NEW("sort", "{", sort_key, BCON_INT32(-1), "code", BCON_INT32(1), "}",
+	opts = BCON_NEW("sort", "{",
+	    sort_key, BCON_INT32(-1), "code", BCON_INT32(1), "}",
 	    "limit", BCON_INT64(limit));
 	BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &proj);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -465,8 +482,9 @@ kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
 	if (p->source > 0)
 		BSON_APPEND_INT32(&proj, "source", 1);
 	bson_append_document_end(opts, &proj);
-	ok = mongo_find_each(ctx->mongo, NULL, "kidlisp", filter, opts, list_row,
-	    &l, &f->error) && list_handles(ctx, &l, &f->error);
+	ok = mongo_find_each(ctx->mongo, NULL, "kidlisp", filter, opts,
+	    api_kidlisp_list_row, &l, &f->error) &&
+	    api_kidlisp_list_handles(ctx, &l, &f->error);
 	bson_destroy(opts);
 	bson_destroy(&l.subs);
 	if (!ok) {
@@ -481,12 +499,13 @@ kidlisp_list(struct silo_ctx *ctx, const bson_t *filter, const char *sort_key,
 /* -------------------------------------------------------------- stats */
 
 static cJSON *
-kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+api_kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
 	struct kidlisp_fill *kf = arg;
 	const struct kidlisp_params *p = kf->params;
 	bson_t		*all = bson_new();
-	bson_t		*kept = BCON_NEW("kept", "{", "$type", BCON_UTF8("object"), "}");
+	bson_t		*kept = BCON_NEW("kept", "{",
+			    "$type", BCON_UTF8("object"), "}");
 	bson_t		 stats;
 	cJSON		*body = cJSON_CreateObject(), *part;
 	struct mongo_fail *f = &kf->fail;
@@ -504,17 +523,18 @@ kidlisp_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 		snprintf(f->doing, sizeof(f->doing), "kidlisp stats");
 		goto fail;
 	}
-	if ((part = kidlisp_keeps(ctx, f)) == NULL)
+	if ((part = api_kidlisp_keeps(ctx, f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(body, "keeps", part);
-	if ((part = kidlisp_created(ctx, p, f)) == NULL)
+	if ((part = api_kidlisp_created(ctx, p, f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(body, "created", part);
-	if ((part = kidlisp_list(ctx, all, "hits", p->top, p, false, f)) == NULL)
+	if ((part = api_kidlisp_list(ctx, all, "hits", p->top, p, false,
+	    f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(body, "top", part);
-	if ((part = kidlisp_list(ctx, kept, "kept.keptAt", p->recent, p, true,
-	    f)) == NULL)
+	if ((part = api_kidlisp_list(ctx, kept, "kept.keptAt", p->recent, p,
+	    true, f)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(body, "recent_keeps", part);
 	resp_add_int(body, "source_bytes", p->source);
@@ -532,7 +552,7 @@ out:
 
 /* The stats for p, cached per parameter set.  NULL with kf->fail set. */
 static cJSON *
-kidlisp_stats(struct silo_ctx *ctx, const struct kidlisp_params *p,
+api_kidlisp_cached(struct silo_ctx *ctx, const struct kidlisp_params *p,
     struct kidlisp_fill *kf)
 {
 	char	 key[96];
@@ -542,7 +562,7 @@ kidlisp_stats(struct silo_ctx *ctx, const struct kidlisp_params *p,
 	snprintf(key, sizeof(key), "kidlisp-%d-%s-%lld-%d-%d-%d", p->days,
 	    p->weekly ? "week" : "day", (long long)(p->until_ms / 1000), p->top,
 	    p->recent, p->source);
-	return cache_get(ctx, key, kidlisp_fill, kf);
+	return cache_get(ctx, key, api_kidlisp_fill, kf);
 }
 
 void
@@ -553,14 +573,15 @@ api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
 	struct kidlisp_fill kf;
 	cJSON		*body;
 
-	if (kidlisp_params_parse(req, &p, resp) == -1)
+	if (api_kidlisp_params_parse(req, &p, resp) == -1)
 		return;
-	if ((body = kidlisp_stats(ctx, &p, &kf)) != NULL)
+	if ((body = api_kidlisp_cached(ctx, &p, &kf)) != NULL)
 		resp_json(resp, 200, body);
 	else if (kf.failed)
 		resp_db_fail(resp, ctx->config->mongo_db, &kf.fail);
 	else
-		resp_error(resp, 500, "internal", "kidlisp stats: out of memory");
+		resp_error(resp, 500, "internal",
+		    "kidlisp stats: out of memory");
 }
 
 /*
@@ -577,8 +598,8 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 	cJSON		*stats, *o;
 	const cJSON	*created, *top;
 
-	kidlisp_params_default(&p);
-	if ((stats = kidlisp_stats(ctx, &p, &kf)) == NULL) {
+	api_kidlisp_params_default(&p);
+	if ((stats = api_kidlisp_cached(ctx, &p, &kf)) == NULL) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "error");
 		if (kf.failed)
@@ -588,18 +609,24 @@ api_kidlisp_headline(struct silo_ctx *ctx)
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "status", "ok");
-	cJSON_AddItemToObject(o, "total", cJSON_DetachItemFromObject(stats, "total"));
-	cJSON_AddItemToObject(o, "keeps", cJSON_DetachItemFromObject(stats, "keeps"));
+	cJSON_AddItemToObject(o, "total",
+	    cJSON_DetachItemFromObject(stats, "total"));
+	cJSON_AddItemToObject(o, "keeps",
+	    cJSON_DetachItemFromObject(stats, "keeps"));
 	created = cJSON_GetObjectItemCaseSensitive(stats, "created");
 	resp_add_int(o, "created_30d", (int64_t)cJSON_GetNumberValue(
 	    cJSON_GetObjectItemCaseSensitive(created, "total")));
-	top = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(stats, "top"), 0);
+	top = cJSON_GetArrayItem(
+	    cJSON_GetObjectItemCaseSensitive(stats, "top"), 0);
 	if (top != NULL)
 		cJSON_AddItemToObject(o, "top", cJSON_Duplicate(top, true));
 	else
 		cJSON_AddNullToObject(o, "top");
-	cJSON_AddItemToObject(o, "cached_at", cJSON_DetachItemFromObject(stats, "cached_at"));
-	cJSON_AddItemToObject(o, "age_s", cJSON_DetachItemFromObject(stats, "age_s"));
+	cJSON_AddItemToObject(o, "cached_at",
+	    cJSON_DetachItemFromObject(stats, "cached_at"));
+	cJSON_AddItemToObject(o, "age_s",
+	    cJSON_DetachItemFromObject(stats, "age_s"));
+
 	cJSON_Delete(stats);
 	return o;
 }

@@ -78,12 +78,12 @@ struct supervisor {
 	size_t		 nslots;	/* its size */
 	pid_t		*retiring;	/* the previous generations, exiting */
 	size_t		 nretiring;	/* how many are still alive */
-	double		 retire_deadline_ms; /* when retiring ones get SIGKILL */
-	double		 last_retire_term_ms; /* when they were last sent SIGTERM */
+	double		 retire_deadline_ms; /* when retirees get SIGKILL */
+	double		 last_retire_term_ms; /* when they last got SIGTERM */
 	bool		 stopping;	/* SIGTERM received */
 	double		 stop_deadline_ms; /* when stragglers get SIGKILL */
 	double		 last_term_ms;	/* when SIGTERM was last sent */
-	double		 started_at;	/* CLOCK_REALTIME seconds at start, for uptime */
+	double		 started_at;	/* start in CLOCK_REALTIME s (uptime) */
 };
 
 /* Resolve a user or group given by name or number. */
@@ -104,7 +104,8 @@ serve_owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 		else if (*owner != '\0' && *end == '\0')
 			*uid = (uid_t)n;
 		else {
-			snprintf(err, errsz, "SILO_SOCKET_OWNER: no user '%s'", owner);
+			snprintf(err, errsz, "SILO_SOCKET_OWNER: no user '%s'",
+			    owner);
 			return -1;
 		}
 	}
@@ -117,7 +118,8 @@ serve_owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 		else if (*group != '\0' && *end == '\0')
 			*gid = (gid_t)n;
 		else {
-			snprintf(err, errsz, "SILO_SOCKET_GROUP: no group '%s'", group);
+			snprintf(err, errsz, "SILO_SOCKET_GROUP: no group '%s'",
+			    group);
 			return -1;
 		}
 	}
@@ -249,15 +251,18 @@ serve_listen_open(struct supervisor *s, char *err, size_t errsz)
 		fd = 0;
 		break;
 	case LISTEN_SYSTEMD: {
-		const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+		const char *fds = getenv("LISTEN_FDS");
+		const char *pid = getenv("LISTEN_PID");
 
 		if (fds == NULL || pid == NULL ||
 		    strtol(pid, NULL, 10) != (long)getpid()) {
-			snprintf(err, errsz, "SILO_LISTEN=systemd but no socket was passed (LISTEN_PID/LISTEN_FDS)");
+			snprintf(err, errsz, "SILO_LISTEN=systemd but no "
+			    "socket was passed (LISTEN_PID/LISTEN_FDS)");
 			return -1;
 		}
 		if (strcmp(fds, "1") != 0) {
-			snprintf(err, errsz, "systemd passed %s sockets; silo takes exactly one", fds);
+			snprintf(err, errsz, "systemd passed %s sockets; "
+			    "silo takes exactly one", fds);
 			return -1;
 		}
 		unsetenv("LISTEN_FDS");
@@ -311,7 +316,8 @@ serve_describe_exit(int status, char *buf, size_t bufsz)
 	if (WIFSIGNALED(status))
 		snprintf(buf, bufsz, "killed by signal %d", WTERMSIG(status));
 	else
-		snprintf(buf, bufsz, "exited with status %d", WEXITSTATUS(status));
+		snprintf(buf, bufsz, "exited with status %d",
+		    WEXITSTATUS(status));
 }
 
 /* A worker of the current generation died: schedule its replacement. */
@@ -331,7 +337,8 @@ serve_slot_died(struct supervisor *s, size_t i, int status)
 	}
 	w->failures = lived < SERVE_STABLE_MS ? w->failures + 1 : 1;
 	delay = SERVE_BACKOFF_MIN_MS;
-	for (unsigned k = 1; k < w->failures && delay < SERVE_BACKOFF_MAX_MS; k++)
+	for (unsigned k = 1; k < w->failures && delay < SERVE_BACKOFF_MAX_MS;
+	    k++)
 		delay *= 2;
 	if (delay > SERVE_BACKOFF_MAX_MS)
 		delay = SERVE_BACKOFF_MAX_MS;
@@ -389,9 +396,11 @@ serve_begin_stop(struct supervisor *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	s->stop_deadline_ms = clock_ms() + 1000.0 * s->config.shutdown_timeout_s;
+	s->stop_deadline_ms = clock_ms() +
+	    1000.0 * s->config.shutdown_timeout_s;
 	s->last_term_ms = clock_ms();
-	log_info("stopping: waiting for %zu workers to finish", serve_running(s));
+	log_info("stopping: waiting for %zu workers to finish",
+	    serve_running(s));
 	serve_signal_all(s, SIGTERM);
 }
 
@@ -407,7 +416,8 @@ serve_reload(struct supervisor *s)
 
 	if (config_load(&fresh, s->env_file, s->overrides, s->noverrides, err,
 	    sizeof(err)) == -1) {
-		log_err("reload refused, keeping the running configuration: %s", err);
+		log_err("reload refused, keeping the running configuration: %s",
+		    err);
 		return;
 	}
 	if (fresh.listen_kind != s->config.listen_kind ||
@@ -461,8 +471,8 @@ serve_retire_nudge(struct supervisor *s, double now)
 		return;
 	sig = now >= s->retire_deadline_ms ? SIGKILL : SIGTERM;
 	if (sig == SIGKILL)
-		log_warn("reload: killing %zu workers that did not retire in time",
-		    s->nretiring);
+		log_warn("reload: killing %zu workers that did not retire "
+		    "in time", s->nretiring);
 	for (size_t i = 0; i < s->nretiring; i++)
 		kill(s->retiring[i], sig);
 	s->last_retire_term_ms = now;
@@ -482,8 +492,8 @@ serve_supervise(struct supervisor *s, const sigset_t *set)
 			if (serve_running(s) == 0)
 				return;
 			if (now >= s->stop_deadline_ms) {
-				log_warn("shutdown timeout: killing %zu workers",
-				    serve_running(s));
+				log_warn("shutdown timeout: killing %zu "
+				    "workers", serve_running(s));
 				serve_signal_all(s, SIGKILL);
 			} else if (now - s->last_term_ms >= SERVE_TICK_MS) {
 				/* Wake workers that raced into accept(). */
@@ -504,7 +514,8 @@ serve_supervise(struct supervisor *s, const sigset_t *set)
 			}
 		}
 		ts.tv_sec = (time_t)(wait_ms / 1000);
-		ts.tv_nsec = (long)((wait_ms - 1000.0 * (double)ts.tv_sec) * 1e6);
+		ts.tv_nsec = (long)((wait_ms - 1000.0 * (double)ts.tv_sec) *
+		    1e6);
 		sig = sigtimedwait(set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			serve_begin_stop(s);
@@ -523,7 +534,8 @@ serve_listen_describe(const struct silo_config *c, char *buf, size_t bufsz)
 		break;
 	case LISTEN_TCP:
 		snprintf(buf, bufsz, strchr(c->listen_host, ':') != NULL ?
-		    "tcp:[%s]:%d" : "tcp:%s:%d", c->listen_host, c->listen_port);
+		    "tcp:[%s]:%d" : "tcp:%s:%d", c->listen_host,
+		    c->listen_port);
 		break;
 	case LISTEN_STDIN:
 		snprintf(buf, bufsz, "stdin (fd 0)");
@@ -574,7 +586,9 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 		rc = 1;
 		goto out;
 	}
-	if ((s.slots = calloc((size_t)s.config.workers, sizeof(*s.slots))) == NULL) {
+	if ((s.slots = calloc((size_t)s.config.workers,
+	    sizeof(*s.slots))) == NULL) {
+
 		log_err("out of memory");
 		rc = 1;
 		goto out;

@@ -63,7 +63,7 @@
 #define	SPACES_SMALL_MAX	(1u << 20)	/* XML answers we keep whole */
 #define	SPACES_BACKOFF_MS	250		/* first retry's delay */
 #define	SPACES_BACKOFF_MAX_MS	8000		/* longest delay */
-#define	SPACES_HASH_CHUNK	(1u << 20)	/* bytes per read when hashing */
+#define	SPACES_HASH_CHUNK	(1u << 20)	/* bytes per read to hash */
 #define	SPACES_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -291,7 +291,8 @@ spaces_xml_fields(struct spaces_xml *x, const char *body, size_t len,
 	XML_SetUserData(p, x);
 	XML_SetElementHandler(p, spaces_xml_start, spaces_xml_end);
 	XML_SetCharacterDataHandler(p, spaces_xml_text);
-	if (len > INT32_MAX || XML_Parse(p, body, (int)len, 1) != XML_STATUS_OK) {
+	if (len > INT32_MAX ||
+	    XML_Parse(p, body, (int)len, 1) != XML_STATUS_OK) {
 		snprintf(why, whysz, "%s at line %lu",
 		    XML_ErrorString(XML_GetErrorCode(p)),
 		    (unsigned long)XML_GetCurrentLineNumber(p));
@@ -308,7 +309,8 @@ spaces_one_line(char *out, size_t outsz, const char *s, size_t len)
 	size_t	 i;
 
 	for (i = 0; i < len && i + 1 < outsz; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ?
+		    ' ' : s[i];
 	out[i] = '\0';
 }
 
@@ -340,7 +342,8 @@ spaces_format_error(char *out, size_t outsz, const char *op,
 		const char	*reason = status == 404 ? "NotFound" :
 				    status == 403 ? "Forbidden" :
 				    status == 400 ? "BadRequest" :
-				    status == 301 ? "MovedPermanently" : "no body";
+				    status == 301 ? "MovedPermanently" :
+				    "no body";
 
 		if (code != NULL && codesz > 0 && status != 0)
 			snprintf(code, codesz, "%s", reason);
@@ -350,8 +353,8 @@ spaces_format_error(char *out, size_t outsz, const char *op,
 	if (spaces_xml_fields(&x, body, len, why, sizeof(why)) == -1 ||
 	    strcmp(x.root, "Error") != 0 || x.values[0][0] == '\0') {
 		spaces_one_line(start, sizeof(start), body, len);
-		snprintf(out, outsz, "%s %s: %ld, and the answer is not an S3 error: %s",
-		    op, what, status, start);
+		snprintf(out, outsz, "%s %s: %ld, and the answer is not "
+		    "an S3 error: %s", op, what, status, start);
 		return;
 	}
 	if (code != NULL && codesz > 0)
@@ -403,14 +406,16 @@ spaces_lp_start(void *arg, const XML_Char *name, const XML_Char **attrs)
 	lp->textlen = 0;
 	if (lp->depth == 1) {
 		if (strcmp(name, "ListBucketResult") != 0)
-			spaces_lp_fail(lp, "the root element is not ListBucketResult");
+			spaces_lp_fail(lp,
+			    "the root element is not ListBucketResult");
 		else
 			lp->root_ok = true;
 	} else if (lp->depth == 2) {
 		if (strcmp(name, "Contents") == 0 ||
 		    strcmp(name, "CommonPrefixes") == 0) {
 			lp->in_entry = true;
-			lp->entry_is_prefix = strcmp(name, "CommonPrefixes") == 0;
+			lp->entry_is_prefix =
+			    strcmp(name, "CommonPrefixes") == 0;
 			lp->key[0] = lp->etag[0] = lp->last_modified[0] = '\0';
 			lp->size = 0;
 		} else if (strcmp(name, "IsTruncated") == 0)
@@ -600,7 +605,8 @@ spaces_listparse_feed(struct spaces_listparse *lp, const char *data,
 		if (!lp->failed) {
 			snprintf(why, sizeof(why), "%s at line %lu",
 			    XML_ErrorString(XML_GetErrorCode(lp->parser)),
-			    (unsigned long)XML_GetCurrentLineNumber(lp->parser));
+			    (unsigned long)
+			    XML_GetCurrentLineNumber(lp->parser));
 			spaces_lp_fail(lp, why);
 		}
 		return -1;
@@ -783,9 +789,11 @@ spaces_header_cb(char *h, size_t size, size_t n, void *arg)
 		r->content_length = 0;
 	} else if ((v = spaces_header_value(h, len, "etag:", &vlen)) != NULL)
 		spaces_copy_value(r->etag, sizeof(r->etag), v, vlen, true);
-	else if ((v = spaces_header_value(h, len, "content-type:", &vlen)) != NULL)
+	else if ((v = spaces_header_value(h, len, "content-type:",
+	    &vlen)) != NULL)
 		spaces_copy_value(r->ctype, sizeof(r->ctype), v, vlen, false);
-	else if ((v = spaces_header_value(h, len, "content-length:", &vlen)) != NULL) {
+	else if ((v = spaces_header_value(h, len, "content-length:",
+	    &vlen)) != NULL) {
 		char	 num[32];
 
 		spaces_copy_value(num, sizeof(num), v, vlen, false);
@@ -1024,8 +1032,9 @@ spaces_perform(struct spaces *s, struct spaces_req *r)
 	s->err[0] = '\0';
 	s->nretries = 0;
 	if (spaces_payload_hash(r, hash) == -1) {
-		spaces_fail(s, "%s %s: %s", r->op, what, r->sink_err[0] != '\0' ?
-		    r->sink_err : "hashing the payload failed");
+		spaces_fail(s, "%s %s: %s", r->op, what,
+		    r->sink_err[0] != '\0' ? r->sink_err :
+		    "hashing the payload failed");
 		return -1;
 	}
 	if ((url = spaces_url(s, r)) == NULL) {
@@ -1037,7 +1046,8 @@ spaces_perform(struct spaces *s, struct spaces_req *r)
 		goto oom;
 	headers = h;
 	if (r->content_type != NULL) {
-		snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
+		snprintf(line, sizeof(line), "Content-Type: %s",
+		    r->content_type);
 		if ((h = curl_slist_append(headers, line)) == NULL)
 			goto oom;
 		headers = h;
@@ -1132,7 +1142,8 @@ spaces_open(struct spaces *s, const struct spaces_opts *o, char *err,
 		return -1;
 	if (o->key == NULL || *o->key == '\0' || o->secret == NULL ||
 	    *o->secret == '\0') {
-		snprintf(err, errsz, "spaces: the key and the secret are required");
+		snprintf(err, errsz,
+		    "spaces: the key and the secret are required");
 		return -1;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -1249,7 +1260,8 @@ spaces_list(struct spaces *s, const char *bucket, const char *prefix,
 		if (rc == 0 && !lp->stopped &&
 		    spaces_listparse_feed(lp, NULL, 0, true) == -1) {
 			spaces_name(line, sizeof(line), bucket, prefix);
-			spaces_fail(s, "LIST %s: malformed ListObjectsV2 answer: %s",
+			spaces_fail(s,
+			    "LIST %s: malformed ListObjectsV2 answer: %s",
 			    line, lp->err);
 			rc = -1;
 		}
@@ -1267,8 +1279,8 @@ spaces_list(struct spaces *s, const char *bucket, const char *prefix,
 			break;
 		if (lp->next_token[0] == '\0') {
 			spaces_name(line, sizeof(line), bucket, prefix);
-			spaces_fail(s, "LIST %s: IsTruncated without a NextContinuationToken",
-			    line);
+			spaces_fail(s, "LIST %s: IsTruncated without a "
+			    "NextContinuationToken", line);
 			rc = -1;
 			break;
 		}
@@ -1327,7 +1339,8 @@ spaces_put_multipart(struct spaces *s, const char *bucket, const char *key,
 		spaces_fail(s, "PUT %s/%s: out of memory", bucket, key);
 		return -1;
 	}
-	if ((upload_id = spaces_mpu_create(s, bucket, key, content_type)) == NULL)
+	if ((upload_id = spaces_mpu_create(s, bucket, key,
+	    content_type)) == NULL)
 		goto done;
 	for (unsigned i = 0; i < nparts; i++) {
 		uint64_t	 off = (uint64_t)i * part;
@@ -1381,7 +1394,8 @@ spaces_put_file(struct spaces *s, const char *bucket, const char *key,
 	else {
 		struct spaces_req	 r = { .op = "PUT", .method = "PUT",
 					    .bucket = bucket, .key = key,
-					    .fd = fd, .len = (uint64_t)st.st_size,
+					    .fd = fd,
+					    .len = (uint64_t)st.st_size,
 					    .content_type = content_type };
 
 		rc = spaces_perform(s, &r);
@@ -1493,7 +1507,8 @@ spaces_mpu_create(struct spaces *s, const char *bucket, const char *key,
 		    why, sizeof(why)) == -1 ||
 		    strcmp(x.root, "InitiateMultipartUploadResult") != 0 ||
 		    x.values[0][0] == '\0')
-			spaces_fail(s, "CREATE-MULTIPART %s/%s: no UploadId in the answer%s%s",
+			spaces_fail(s, "CREATE-MULTIPART %s/%s: "
+			    "no UploadId in the answer%s%s",
 			    bucket, key, r.buflen > 0 ? ": " : "",
 			    r.buflen > 0 ? why : "");
 		else if ((id = strdup(x.values[0])) == NULL)
@@ -1528,7 +1543,8 @@ spaces_mpu_part(struct spaces *s, const char *bucket, const char *key,
 	rc = spaces_perform(s, &r);
 	free(query);
 	if (rc == 0 && r.etag[0] == '\0') {
-		spaces_fail(s, "UPLOAD-PART %s/%s: part %u: no ETag in the answer",
+		spaces_fail(s,
+		    "UPLOAD-PART %s/%s: part %u: no ETag in the answer",
 		    bucket, key, partno);
 		rc = -1;
 	}
@@ -1550,7 +1566,8 @@ spaces_mpu_complete(struct spaces *s, const char *bucket, const char *key,
 				    .key = key, .fd = -1, .sink = SINK_BUF,
 				    .bufmax = SPACES_SMALL_MAX };
 	struct spaces_xml	 x = { .names = { "Code", "Message" } };
-	char			*body = NULL, *query = NULL, part[256], why[128];
+	char			*body = NULL, *query = NULL;
+	char			 part[256], why[128];
 	size_t			 len = 0;
 	int			 rc = -1;
 
@@ -1558,7 +1575,8 @@ spaces_mpu_complete(struct spaces *s, const char *bucket, const char *key,
 		goto oom;
 	for (unsigned i = 0; i < nparts; i++) {
 		int	 n = snprintf(part, sizeof(part),
-			    "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+			    "<Part><PartNumber>%u</PartNumber>"
+			    "<ETag>\"%s\"</ETag></Part>",
 			    i + 1, etags[i]);
 
 		if (!spaces_append(&body, &len, SIZE_MAX / 2, part, (size_t)n))
@@ -1575,8 +1593,10 @@ spaces_mpu_complete(struct spaces *s, const char *bucket, const char *key,
 		/* S3 may answer 200 and then report a failure in the body. */
 		if (spaces_xml_fields(&x, r.buf != NULL ? r.buf : "", r.buflen,
 		    why, sizeof(why)) == -1) {
-			spaces_fail(s, "COMPLETE-MULTIPART %s/%s: malformed answer: %s",
+			spaces_fail(s,
+			    "COMPLETE-MULTIPART %s/%s: malformed answer: %s",
 			    bucket, key, why);
+
 			rc = -1;
 		} else if (strcmp(x.root, "Error") == 0) {
 			spaces_format_error(s->err, sizeof(s->err),

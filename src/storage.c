@@ -76,7 +76,7 @@
 
 #include "extern.h"
 
-#define	STORAGE_MAX_KINDS	500	/* kinds per bucket; the rest "(other)" */
+#define	STORAGE_MAX_KINDS	500	/* per bucket; the rest "(other)" */
 #define	STORAGE_MAX_TYPES	500	/* file types; the rest "(other)" */
 #define	STORAGE_TAPE_BATCH	1000	/* tape objects per tapes lookup */
 #define	STORAGE_LOOKUP_BATCH	500	/* subs per @handles lookup */
@@ -172,7 +172,7 @@ struct storage_walk {
 	char		*errors[STORAGE_MAX_ERRORS]; /* what went wrong */
 	size_t		 nerrors;	/* how many */
 	bool		 oom;		/* memory ran out */
-	bool		 db_failed;	/* a lookup in MongoDB failed mid-walk */
+	bool		 db_failed;	/* a MongoDB lookup failed mid-walk */
 	int64_t		 started_ms;	/* wall clock, ms since the epoch */
 	double		 t0;		/* monotonic start */
 	double		 last_progress;	/* monotonic time of the last line */
@@ -348,7 +348,8 @@ storage_user_add(struct storage_walk *w, const char *sub, size_t len,
 			return;
 		}
 	}
-	if ((more = realloc(u->cells, (u->ncells + 1) * sizeof(*more))) == NULL) {
+	if ((more = realloc(u->cells, (u->ncells + 1) *
+	    sizeof(*more))) == NULL) {
 		w->oom = true;
 		return;
 	}
@@ -451,7 +452,7 @@ storage_pending_code(const void *items, size_t i)
 /* Where storage_tape_owner() records what the tapes query found. */
 struct storage_owners {
 	struct storage_walk *w;		/* for w->oom */
-	struct storage_map map;		/* code -> the user's sub, "" for a guest */
+	struct storage_map map;		/* code -> user's sub, "" for a guest */
 };
 
 static int
@@ -499,8 +500,8 @@ storage_tapes_flush(struct storage_walk *w)
 	}
 	for (size_t i = 0; i < w->npending; i++) {
 		struct storage_pending	*p = &w->pending[i];
-		struct storage_slot	*s = storage_map_get(&owners.map, p->code,
-					    strlen(p->code), 0);
+		struct storage_slot	*s = storage_map_get(&owners.map,
+					    p->code, strlen(p->code), 0);
 		const char		*user = s != NULL ? s->val : NULL;
 
 		if (user == NULL)
@@ -530,7 +531,8 @@ storage_progress(struct storage_walk *w, bool force)
 	log_info("storage: %s: %" PRIu64 " objects; in all %"
 	    PRIu64 " objects, %" PRIu64 " bytes, %.1f s, %.0f objects/s",
 	    w->buckets[w->cur].name, w->bucket_objects, w->total.objects,
-	    w->total.bytes, secs, secs > 0 ? (double)w->total.objects / secs : 0);
+	    w->total.bytes, secs,
+	    secs > 0 ? (double)w->total.objects / secs : 0);
 }
 
 /* spaces_list()'s callback: count one object. */
@@ -824,6 +826,18 @@ storage_append_user_buckets(bson_t *doc, const struct storage_walk *w,
 	bson_append_array_end(doc, &list);
 }
 
+/* A new unordered bulk operation on coll. */
+static mongoc_bulk_operation_t *
+storage_bulk_new(mongoc_collection_t *coll)
+{
+	bson_t			*opts = BCON_NEW("ordered", BCON_BOOL(false));
+	mongoc_bulk_operation_t	*bulk;
+
+	bulk = mongoc_collection_create_bulk_operation_with_opts(coll, opts);
+	bson_destroy(opts);
+	return bulk;
+}
+
 /* Write the per-user rows of snapshot id.  false on a database error. */
 static bool
 storage_write_users(struct storage_walk *w, mongoc_collection_t *coll,
@@ -842,14 +856,8 @@ storage_write_users(struct storage_walk *w, mongoc_collection_t *coll,
 			const struct storage_user *u = w->users.slots[i].val;
 			bson_t	 doc = BSON_INITIALIZER;
 
-			if (bulk == NULL) {
-				bson_t	*opts = BCON_NEW("ordered",
-				    BCON_BOOL(false));
-
-				bulk = mongoc_collection_create_bulk_operation_with_opts(
-				    coll, opts);
-				bson_destroy(opts);
-			}
+			if (bulk == NULL)
+				bulk = storage_bulk_new(coll);
 			BSON_APPEND_OID(&doc, "snapshot_id", id);
 			BSON_APPEND_UTF8(&doc, "user", u->sub);
 			if (u->handle != NULL)
@@ -911,7 +919,8 @@ storage_snapshot_doc(struct storage_walk *w, const bson_oid_t *id,
 
 		bson_uint32_to_string((uint32_t)i, &key, idx, sizeof(idx));
 		BSON_APPEND_DOCUMENT_BEGIN(&list, key, &item);
-		BSON_APPEND_UTF8(&item, "bucket", w->buckets[w->big[i].bucket].name);
+		BSON_APPEND_UTF8(&item, "bucket",
+		    w->buckets[w->big[i].bucket].name);
 		BSON_APPEND_UTF8(&item, "key", w->big[i].key);
 		BSON_APPEND_INT64(&item, "bytes", (int64_t)w->big[i].bytes);
 		bson_append_document_end(&list, &item);
@@ -967,7 +976,8 @@ struct storage_index {
 };
 
 static const struct storage_index storage_indexes_wanted[] = {
-	{ STORAGE_SNAPSHOTS, "status_finished", "status", 1, "finished_at", -1 },
+	{ STORAGE_SNAPSHOTS, "status_finished", "status", 1, "finished_at",
+	    -1 },
 	{ STORAGE_SNAPSHOTS, "finished", "finished_at", -1, NULL, 0 },
 	{ STORAGE_USERS, "snapshot_user", "snapshot_id", 1, "user", 1 },
 	{ STORAGE_USERS, "snapshot_bytes", "snapshot_id", 1, "bytes", -1 },
@@ -1003,8 +1013,8 @@ storage_indexes(struct storage_walk *w)
 		bson_destroy(&cmd);
 		bson_destroy(&reply);
 		if (!ok) {
-			storage_error(w, "createIndexes %s on %s.%s: %s", x->name,
-			    STORAGE_DB, x->coll, e.message);
+			storage_error(w, "createIndexes %s on %s.%s: %s",
+			    x->name, STORAGE_DB, x->coll, e.message);
 			return false;
 		}
 	}
@@ -1086,13 +1096,16 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 	    opts, storage_snapshot_ids, &x, &e))
 		log_warn("storage: listing old snapshots: %s", e.message);
 	else if (x.n > 0) {
-		bson_t	*byid = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
+		bson_t	*byid = BCON_NEW("_id", "{", "$in",
+			    BCON_ARRAY(&ids), "}");
 		bson_t	*bysnap = BCON_NEW("snapshot_id", "{", "$in",
 			    BCON_ARRAY(&ids), "}");
 
-		if (!mongoc_collection_delete_many(rows, bysnap, NULL, NULL, &e) ||
+		if (!mongoc_collection_delete_many(rows, bysnap, NULL, NULL,
+		    &e) ||
 		    !mongoc_collection_delete_many(snaps, byid, NULL, NULL, &e))
-			log_warn("storage: deleting old snapshots: %s", e.message);
+			log_warn("storage: deleting old snapshots: %s",
+			    e.message);
 		else
 			log_info("storage: deleted %u old snapshots "
 			    "(SILO_STORAGE_HISTORY=%d)", x.n,
@@ -1171,7 +1184,9 @@ storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
 	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK) {
-		snprintf(holder, holdersz, "flock %s: %s", path, strerror(errno));
+		snprintf(holder, holdersz, "flock %s: %s", path,
+		    strerror(errno));
+
 		close(*fd);
 		*fd = -1;
 		return -1;
