@@ -240,6 +240,29 @@ bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
 	    void *arg, bson_error_t *);
 
 /* ------------------------------------------------------------------ */
+/* Byte streams: the stages of a backup (silo backup)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One stage of a byte pipeline.  A producer writes into a sink, which
+ * transforms the bytes and writes them into the next sink: archive
+ * writer -> gzip -> seal (encryption) -> upload, and the reverse for
+ * reading.  finish() flushes and completes the stage (and, in turn, the
+ * next one); abort() discards everything and completes nothing.  After
+ * either, the sink is not written again.
+ */
+struct sink {
+	/* take len bytes; 0, or -1 with err */
+	int	(*write)(void *ctx, const void *buf, size_t len,
+		    char *err, size_t errsz);
+	/* flush and complete, then the next stage's finish; 0/-1 */
+	int	(*finish)(void *ctx, char *err, size_t errsz);
+	/* discard everything, the next stage's abort too; never fails */
+	void	(*abort)(void *ctx);
+	void	*ctx;	/* the stage's state */
+};
+
+/* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
 /* ------------------------------------------------------------------ */
 
