@@ -263,6 +263,18 @@ struct sink {
 };
 
 /* ------------------------------------------------------------------ */
+/* The gzip stage, both ways (gzip.c)                                  */
+/* ------------------------------------------------------------------ */
+
+struct gzip;
+
+struct gzip *gzip_new(struct sink next, int level);
+struct gzip *gzip_open_new(struct sink next);
+struct sink gzip_sink(struct gzip *);
+void	 gzip_counts(const struct gzip *, uint64_t *in, uint64_t *out);
+void	 gzip_free(struct gzip *);
+
+/* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
 /* ------------------------------------------------------------------ */
 
