@@ -403,6 +403,21 @@ int	 spaces_head(struct spaces *, const char *bucket, const char *key,
 	    size_t ctypesz);
 int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
 
+struct spaces_upload;			/* a multipart upload fed as a sink */
+
+struct spaces_upload *spaces_upload_new(struct spaces *, const char *bucket,
+	    const char *key, size_t part_size, const char *content_type,
+	    char *err, size_t errsz);
+struct sink spaces_upload_sink(struct spaces_upload *);
+const char *spaces_upload_id(const struct spaces_upload *);
+void	 spaces_upload_counts(const struct spaces_upload *, uint64_t *bytes,
+	    unsigned *parts);
+void	 spaces_upload_free(struct spaces_upload *);
+int	 spaces_upload_abort_id(struct spaces *, const char *bucket,
+	    const char *key, const char *upload_id);
+int	 spaces_get_stream(struct spaces *, const char *bucket,
+	    const char *key, const struct sink *out);
+
 /* ------------------------------------------------------------------ */
 /* Storage keys, classified (storage_key.c)                            */
 /* ------------------------------------------------------------------ */
