@@ -263,6 +263,43 @@ struct sink {
 };
 
 /* ------------------------------------------------------------------ */
+/* Archive: mongodump's archive format, written (archive.c)            */
+/* ------------------------------------------------------------------ */
+
+#define	ARCHIVE_MAX_DOC		(16u << 20)	/* MongoDB's largest document */
+#define	ARCHIVE_BLOCK_MAX	(16u << 20)	/* document bytes per block */
+
+struct archive;
+
+/* One namespace of the dump, as the prelude describes it. */
+struct archive_ns {
+	const char	*db;		/* database name, not empty */
+	const char	*collection;	/* collection name, not empty */
+	const bson_t	*options;	/* listCollections' options, or NULL */
+	const bson_t	*indexes;	/* array of index specs, or NULL */
+	const char	*uuid;		/* 32 hex digits, or NULL (FerretDB) */
+};
+
+/*
+ * The calls in order: archive_prelude() once, then archive_doc() for each
+ * document and archive_ns_end() once per namespace (any interleaving),
+ * then archive_finish(), which finishes out too.  After any failure the
+ * caller calls archive_abort() (which aborts out); archive_free() aborts
+ * an archive that was neither finished nor aborted.
+ */
+struct archive	*archive_new(struct sink out, const char *server_version,
+		    const char *tool_version);
+int	 archive_prelude(struct archive *, const struct archive_ns *, size_t n,
+	    char *err, size_t errsz);
+int	 archive_doc(struct archive *, const char *db, const char *collection,
+	    const uint8_t *bson, size_t len, char *err, size_t errsz);
+int	 archive_ns_end(struct archive *, const char *db,
+	    const char *collection, char *err, size_t errsz);
+int	 archive_finish(struct archive *, char *err, size_t errsz);
+void	 archive_abort(struct archive *);
+void	 archive_free(struct archive *);
+
+/* ------------------------------------------------------------------ */
 /* The gzip stage, both ways (gzip.c)                                  */
 /* ------------------------------------------------------------------ */
 
