@@ -300,6 +300,33 @@ void	 archive_abort(struct archive *);
 void	 archive_free(struct archive *);
 
 /* ------------------------------------------------------------------ */
+/* Seal: AES-256-GCM in authenticated chunks (seal.c)                  */
+/* ------------------------------------------------------------------ */
+
+#define	SEAL_KEY_LEN		32	/* bytes of a key file */
+#define	SEAL_KEY_ID_LEN		16	/* hex characters of a key id */
+#define	SEAL_CHUNK		(1u << 20) /* plaintext bytes per chunk */
+#define	SEAL_MAX_CHUNK		(16u << 20) /* the largest a reader takes */
+#define	SEAL_HEADER_LEN		53	/* bytes of the object's header */
+#define	SEAL_FRAME_LEN		5	/* bytes before each chunk */
+#define	SEAL_TAG_LEN		16	/* bytes of GCM's tag after each */
+
+struct seal;				/* opaque */
+
+int	 seal_keygen(const char *path, char *err, size_t errsz);
+int	 seal_key_load(const char *path, uint8_t key[SEAL_KEY_LEN],
+	    char *err, size_t errsz);
+void	 seal_key_id(const uint8_t key[SEAL_KEY_LEN],
+	    char out[SEAL_KEY_ID_LEN + 1]);
+struct seal *seal_new(const uint8_t key[SEAL_KEY_LEN], struct sink next);
+struct seal *seal_new_sized(const uint8_t key[SEAL_KEY_LEN], uint32_t chunk,
+	    struct sink next);
+struct seal *seal_open_new(const uint8_t key[SEAL_KEY_LEN],
+	    struct sink next);
+struct sink seal_sink(struct seal *);
+void	 seal_free(struct seal *);
+
+/* ------------------------------------------------------------------ */
 /* The gzip stage, both ways (gzip.c)                                  */
 /* ------------------------------------------------------------------ */
 
