@@ -56,6 +56,7 @@ what was wrong.
 import gzip as _gzip
 import io
 import json
+import lzma
 import re
 import struct
 import zlib
@@ -106,6 +107,34 @@ def crc64_ecma(data):
     """The CRC-64 that mongodump puts in a namespace's EOF header, of
     data (the concatenated raw documents)."""
     return crc64_update(0, data)
+
+
+class Crc64:
+    """A running CRC-64-ECMA, fast: CRC-64/XZ is the integrity check of
+    the xz format, so liblzma (C) computes it while it compresses into an
+    .xz stream we throw away, and the check is read back from the stream's
+    end: ... block | check (8 bytes) | index | footer (12 bytes, whose
+    bytes 4-7 give the index size / 4 - 1).  About 4 times faster than
+    crc64_update in Python; the tests check that both agree."""
+
+    def __init__(self):
+        self.fed = False
+        self.lz = lzma.LZMACompressor(
+            format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64,
+            filters=[{"id": lzma.FILTER_LZMA2, "preset": 0}])
+
+    def update(self, data):
+        if data:
+            self.fed = True
+            self.lz.compress(data)
+
+    def value(self):
+        tail = self.lz.flush()
+        if not self.fed:
+            return 0    # an .xz stream without blocks has no check
+        (backward,) = struct.unpack_from("<I", tail, len(tail) - 8)
+        end = len(tail) - 12 - (backward + 1) * 4
+        return struct.unpack_from("<Q", tail, end - 8)[0]
 
 
 class ArchiveError(ValueError):
@@ -314,7 +343,7 @@ class _Reader:
         by_data = {(ns.db, ns.data_collection): ns
                    for ns in archive.namespaces}
         state = {k: "unopened" for k in by_data}
-        crcs = {k: 0 for k in by_data}
+        crcs = {k: Crc64() for k in by_data}
         for k in by_data:
             archive.counts[k] = 0
             archive.segments[k] = 0
@@ -346,10 +375,11 @@ class _Reader:
             archive.order.append(key)
             if h["EOF"]:
                 got = h["CRC"] & _MASK64
-                if got != crcs[key]:
+                want = crcs[key].value()
+                if got != want:
                     raise ArchiveError(start, f"CRC mismatch for {_ns(key)}:"
                                        f" the EOF header says {got}, the "
-                                       f"documents give {crcs[key]}")
+                                       f"documents give {want}")
                 state[key] = "closed"
                 archive.crc[key] = got
                 end, raw = self.word_or_doc(f"the terminator after "
@@ -372,7 +402,7 @@ class _Reader:
                 if self.check_bson:
                     self.decode(raw, dstart, f"document {archive.counts[key]}"
                                 f" of {_ns(key)}")
-                crcs[key] = crc64_update(crcs[key], raw)
+                crcs[key].update(raw)
                 archive.counts[key] += 1
                 archive.data_bytes[key] += len(raw)
                 if self.keep_docs:

@@ -150,6 +150,15 @@ def test_crc64_matches_a_real_mongodump():
     assert ar.crc64_ecma(doc) == struct.unpack("<Q", stored)[0]
 
 
+def test_fast_crc64_agrees_with_the_table():
+    for data in (b"", b"123456789", b"".join(DOCS_A + DOCS_B),
+                 bytes(range(256)) * 300):
+        c = ar.Crc64()
+        for i in range(0, len(data), 1000):
+            c.update(data[i:i + 1000])
+        assert c.value() == ar.crc64_ecma(data)
+
+
 def test_crc64_update_is_incremental():
     data = b"".join(DOCS_A)
     crc = 0
