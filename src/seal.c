@@ -113,6 +113,8 @@ struct seal {
 	EVP_CIPHER_CTX	*cipher;	/* keyed with the object key */
 };
 
+static void seal_errf(char *, size_t, const char *, ...)
+	__attribute__((format(printf, 3, 4)));
 static int seal_fail(struct seal *, char *, size_t, const char *, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -120,10 +122,7 @@ static int seal_fail(struct seal *, char *, size_t, const char *, ...)
 /* Keys                                                               */
 /* ------------------------------------------------------------------ */
 
-static void
-seal_errf(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
+/* Formats an error into err, if there is room for one. */
 static void
 seal_errf(char *err, size_t errsz, const char *fmt, ...)
 {
