@@ -339,6 +339,26 @@ void	 gzip_counts(const struct gzip *, uint64_t *in, uint64_t *out);
 void	 gzip_free(struct gzip *);
 
 /* ------------------------------------------------------------------ */
+/* silo backup (backup.c)                                              */
+/* ------------------------------------------------------------------ */
+
+#define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
+
+/* The command line of `silo backup run`. */
+struct backup_opts {
+	bool		 no_encrypt;	/* --no-encrypt: store it plain */
+	const char	**include;	/* collections to take, all if none */
+	size_t		 ninclude;	/* how many */
+	const char	**exclude;	/* collections to leave out */
+	size_t		 nexclude;	/* how many */
+};
+
+int	 backup_run_main(const struct silo_config *,
+	    const struct backup_opts *);
+int	 backup_fetch_main(const struct silo_config *, const char *id);
+int	 backup_keygen_main(const char *path);
+
+/* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
 /* ------------------------------------------------------------------ */
 

@@ -37,6 +37,7 @@ struct gzip {
 	z_stream	 z;		/* zlib's state */
 	bool		 inflating;	/* gunzip, not gzip */
 	bool		 ended;		/* inflate: the trailer was read */
+	bool		 closed;	/* finished or aborted: abort no more */
 	struct sink	 next;		/* where the output goes */
 	unsigned char	 out[GZIP_BUF];	/* output not yet written */
 };
@@ -141,6 +142,7 @@ gzip_finish(void *ctx, char *err, size_t errsz)
 {
 	struct gzip	*g = ctx;
 
+	g->closed = true;
 	g->z.next_in = NULL;
 	g->z.avail_in = 0;
 	if (gzip_run(g, Z_FINISH, err, errsz) == -1) {
@@ -161,6 +163,9 @@ gzip_abort(void *ctx)
 {
 	struct gzip	*g = ctx;
 
+	if (g->closed)
+		return;
+	g->closed = true;
 	g->next.abort(g->next.ctx);
 }
 

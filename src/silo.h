@@ -257,7 +257,7 @@ struct silo_config {
 	char		*backup_key;	/* SILO_BACKUP_KEY: the key file */
 	/* SILO_BACKUP_PART_SIZE: bytes per uploaded part */
 	size_t		 backup_part_size;
-	char		*backup_lock;	/* SILO_BACKUP_LOCK: one run at a time */
+	char		*backup_lock;	/* SILO_BACKUP_LOCK */
 	char		*env_file;	/* the env file read, or NULL */
 };
 
