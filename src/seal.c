@@ -153,6 +153,7 @@ seal_keygen(const char *path, char *err, size_t errsz)
 		goto out;
 	}
 	/* The umask may only take bits away; make the mode exact. */
+	errno = ENOSPC;		/* what a short write means */
 	if (fchmod(fd, 0600) == -1 ||
 	    write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
 	    fsync(fd) == -1) {
@@ -403,7 +404,6 @@ seal_emit(struct seal *s, bool final, char *err, size_t errsz)
 		s->state = SEAL_FAILED;
 		return -1;
 	}
-	OPENSSL_cleanse(s->buf, SEAL_FRAME_LEN + len);
 	s->index++;
 	s->have = 0;
 	return 0;
@@ -556,7 +556,6 @@ seal_open_chunk(struct seal *s, char *err, size_t errsz)
 		s->state = SEAL_FAILED;
 		return -1;
 	}
-	OPENSSL_cleanse(s->buf, SEAL_FRAME_LEN + s->len);
 	s->state = s->frame[0] == 1 ? SEAL_DONE : SEAL_FRAME;
 	s->index++;
 	s->have = 0;
