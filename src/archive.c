@@ -52,6 +52,8 @@
 #define	ARCHIVE_STAGE		(256u << 10)	/* staging buffer bytes */
 #define	ARCHIVE_CRC_POLY	0xc96c5795d7870f42ull /* ECMA-182, reflected */
 #define	ARCHIVE_UUID_LEN	32		/* hex digits of a UUID */
+/* listCollections' type of what silo dumps, which mongodump copies */
+#define	ARCHIVE_TYPE		"collection"
 #define	ARCHIVE_NO_NS		((size_t)-1)	/* no block is open */
 
 /* Where an archive is in its life. */
@@ -294,8 +296,8 @@ archive_ns_add(struct archive *a, const struct archive_ns *ns, char *err,
 
 /*
  * The metadata text of a namespace: what mongodump writes into
- * metadata.json, {options, indexes, uuid, collectionName}, with options
- * and uuid left out when empty, as canonical Extended JSON.
+ * metadata.json, {options, indexes, uuid, collectionName, type}, with
+ * options and uuid left out when empty, as canonical Extended JSON.
  */
 static char *
 archive_metadata_json(const struct archive_ns *ns)
@@ -319,7 +321,8 @@ archive_metadata_json(const struct archive_ns *ns)
 		if (!BSON_APPEND_UTF8(&meta, "uuid", uuid))
 			goto out;
 	}
-	if (!BSON_APPEND_UTF8(&meta, "collectionName", ns->collection))
+	if (!BSON_APPEND_UTF8(&meta, "collectionName", ns->collection) ||
+	    !BSON_APPEND_UTF8(&meta, "type", ARCHIVE_TYPE))
 		goto out;
 	json = bson_as_canonical_extended_json(&meta, NULL);
 out:
@@ -346,7 +349,7 @@ archive_emit_nsmeta(struct archive *a, const struct archive_ns *ns,
 	    !BSON_APPEND_UTF8(&doc, "collection", ns->collection) ||
 	    !BSON_APPEND_UTF8(&doc, "metadata", json) ||
 	    !BSON_APPEND_INT32(&doc, "size", 0) ||
-	    !BSON_APPEND_UTF8(&doc, "type", "") ||
+	    !BSON_APPEND_UTF8(&doc, "type", ARCHIVE_TYPE) ||
 	    doc.len > ARCHIVE_MAX_DOC)
 		snprintf(err, errsz, "archive: %s.%s: its prelude document "
 		    "is larger than %u bytes", ns->db, ns->collection,

@@ -277,7 +277,7 @@ struct archive_ns {
 	const char	*collection;	/* collection name, not empty */
 	const bson_t	*options;	/* listCollections' options, or NULL */
 	const bson_t	*indexes;	/* array of index specs, or NULL */
-	const char	*uuid;		/* 32 hex digits, or NULL (FerretDB) */
+	const char	*uuid;		/* 32 hex digits, or NULL: unknown */
 };
 
 /*

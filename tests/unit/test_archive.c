@@ -269,7 +269,7 @@ rd_nsmeta(struct reader *r, const char *db, const char *coll, bson_t *meta)
 	assert_true(bson_iter_init_find(&it, &d, "size"));
 	assert_int_equal(bson_iter_type(&it), BSON_TYPE_INT32);
 	assert_int_equal(bson_iter_int32(&it), 0);
-	assert_string_equal(get_utf8(&d, "type"), "");
+	assert_string_equal(get_utf8(&d, "type"), "collection");
 	json = get_utf8(&d, "metadata");
 	if (!bson_init_from_json(meta, json, -1, &e))
 		fail_msg("metadata is not JSON: %s: %s", e.message, json);
@@ -485,7 +485,7 @@ test_layout(void **state)
 	rd_header(&r);
 
 	rd_nsmeta(&r, "silo", "empty", &meta);
-	expect_keys(&meta, "indexes collectionName");
+	expect_keys(&meta, "indexes collectionName type");
 	assert_true(bson_iter_init_find(&it, &meta, "indexes"));
 	assert_true(BSON_ITER_HOLDS_ARRAY(&it));
 	assert_true(bson_iter_recurse(&it, &sub));
@@ -494,7 +494,7 @@ test_layout(void **state)
 	bson_destroy(&meta);
 
 	rd_nsmeta(&r, "ac", "paintings", &meta);
-	expect_keys(&meta, "options indexes uuid collectionName");
+	expect_keys(&meta, "options indexes uuid collectionName type");
 	assert_true(bson_iter_init_find(&it, &meta, "options"));
 	assert_true(bson_iter_recurse(&it, &sub));
 	assert_true(bson_iter_find(&sub, "capped"));
@@ -510,10 +510,11 @@ test_layout(void **state)
 	assert_string_equal(get_utf8(&meta, "uuid"),
 	    "0123456789abcdef0123456789abcdef");
 	assert_string_equal(get_utf8(&meta, "collectionName"), "paintings");
+	assert_string_equal(get_utf8(&meta, "type"), "collection");
 	bson_destroy(&meta);
 
 	rd_nsmeta(&r, "ac", "big", &meta);
-	expect_keys(&meta, "indexes collectionName");
+	expect_keys(&meta, "indexes collectionName type");
 	bson_destroy(&meta);
 	rd_terminator(&r);
 
