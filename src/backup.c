@@ -115,6 +115,7 @@ struct backup_run {
 	char		 host[256];	/* this machine */
 	char		 server_version[64]; /* the database's version */
 	struct backup_coll *colls;	/* the collections dumped */
+	bool		*seen;		/* each --include named one listed */
 	size_t		 ncolls;	/* how many */
 	struct spaces_upload *upload;	/* the object being uploaded */
 	struct backup_meter meter;	/* in front of the upload */
@@ -454,8 +455,12 @@ backup_add_coll(struct backup_run *r, const char *db, const bson_t *info)
 	uint32_t		 len;
 
 	if (name == NULL || strncmp(name, "system.", 7) == 0 ||
-	    (type != NULL && strcmp(type, "collection") != 0) ||
-	    !backup_wanted(r->opts, db, name))
+	    (type != NULL && strcmp(type, "collection") != 0))
+		return 0;
+	for (size_t i = 0; i < r->opts->ninclude; i++)
+		if (backup_named(&r->opts->include[i], 1, db, name))
+			r->seen[i] = true;
+	if (!backup_wanted(r->opts, db, name))
 		return 0;
 	if ((more = realloc(r->colls, (r->ncolls + 1) *
 	    sizeof(*more))) == NULL)
@@ -527,24 +532,14 @@ backup_list_db(struct backup_run *r, const char *db)
 static int
 backup_check_includes(struct backup_run *r)
 {
-	for (size_t i = 0; i < r->opts->ninclude; i++) {
-		const char	*want = r->opts->include[i];
-		size_t		 k;
-
-		for (k = 0; k < r->ncolls; k++) {
-			const char *const one[1] = { want };
-
-			if (backup_named(one, 1, r->colls[k].db,
-			    r->colls[k].name))
-				break;
-		}
-		if (k == r->ncolls) {
+	for (size_t i = 0; i < r->opts->ninclude; i++)
+		if (!r->seen[i]) {
 			snprintf(r->err, sizeof(r->err), "--include %s: no "
-			    "such collection in %s or %s", want,
-			    r->config->mongo_db, BACKUP_DB);
+			    "such collection in %s or %s",
+			    r->opts->include[i], r->config->mongo_db,
+			    BACKUP_DB);
 			return -1;
 		}
-	}
 	return 0;
 }
 
@@ -576,6 +571,11 @@ backup_indexes(struct backup_run *r, struct backup_coll *c)
 static int
 backup_collections(struct backup_run *r)
 {
+	if ((r->seen = calloc(r->opts->ninclude + 1,
+	    sizeof(*r->seen))) == NULL) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		return -1;
+	}
 	if (backup_list_db(r, r->config->mongo_db) == -1 ||
 	    (strcmp(r->config->mongo_db, BACKUP_DB) != 0 &&
 	    backup_list_db(r, BACKUP_DB) == -1) ||
@@ -591,6 +591,48 @@ backup_collections(struct backup_run *r)
 /* ------------------------------------------------------------------ */
 /* The manifest                                                        */
 /* ------------------------------------------------------------------ */
+
+/* Append doc to out as canonical Extended JSON text, under name. */
+static void
+backup_append_json(bson_t *out, const char *name, const bson_t *doc)
+{
+	char	*json = bson_as_canonical_extended_json(doc, NULL);
+
+	BSON_APPEND_UTF8(out, name, json != NULL ? json : "");
+	bson_free(json);
+}
+
+/*
+ * A collection's options and index specs, for the manifest.  A spec's key
+ * names fields, dotted ones too ({"atproto.did": 1}), and a field name
+ * with a dot is refused in a stored document by FerretDB and older
+ * MongoDB, so each goes in as its canonical Extended JSON text, beside
+ * the index's name: {options: "{...}", indexes: [{name, spec: "{...}"}]}.
+ */
+static void
+backup_manifest_specs(bson_t *out, const struct backup_coll *c)
+{
+	bson_t		 list, one, spec;
+	bson_iter_t	 it;
+	const uint8_t	*data;
+	uint32_t	 len;
+	const char	*name;
+
+	backup_append_json(out, "options", &c->options);
+	BSON_APPEND_ARRAY_BEGIN(out, "indexes", &list);
+	bson_iter_init(&it, &c->indexes);
+	while (bson_iter_next(&it)) {
+		bson_iter_document(&it, &len, &data);
+		if (!bson_init_static(&spec, data, len))
+			continue;
+		name = mongo_get_utf8(&spec, "name");
+		BSON_APPEND_DOCUMENT_BEGIN(&list, bson_iter_key(&it), &one);
+		BSON_APPEND_UTF8(&one, "name", name != NULL ? name : "");
+		backup_append_json(&one, "spec", &spec);
+		bson_append_document_end(&list, &one);
+	}
+	bson_append_array_end(out, &list);
+}
 
 /* The manifest of the run as it stands: the record's fields (status
  * "running" before the end; error NULL unless failed). */
@@ -641,8 +683,7 @@ backup_manifest(struct backup_run *r, const char *status, const char *error,
 		BSON_APPEND_UTF8(&one, "name", c->name);
 		BSON_APPEND_INT64(&one, "count", c->docs);
 		BSON_APPEND_INT64(&one, "bytes", (int64_t)c->bytes);
-		BSON_APPEND_DOCUMENT(&one, "options", &c->options);
-		BSON_APPEND_ARRAY(&one, "indexes", &c->indexes);
+		backup_manifest_specs(&one, c);
 		bson_append_document_end(&colls, &one);
 	}
 	bson_append_array_end(out, &colls);
@@ -986,6 +1027,7 @@ backup_run_free(struct backup_run *r)
 		bson_destroy(&r->colls[i].indexes);
 	}
 	free(r->colls);
+	free(r->seen);
 	if (r->mongo_open)
 		mongo_close(&r->mongo);
 	if (r->s3_open)

@@ -1,0 +1,466 @@
+"""silo backup keygen|run|fetch, against a real FerretDB and a real MinIO.
+
+FerretDB holds AC's generated dataset (tools/acgen.py, loaded with silo
+import); MinIO is the Spaces the backups go to.  What silo stored is read
+back two ways that share nothing with silo's writer: the object itself
+(spaces-tool get, hashed here) and `silo backup fetch`, whose output is
+gunzipped and parsed by tests/integration/archive_reader.py, the
+independent reader, and compared document by document, as raw BSON, with
+what pymongo reads from the database.
+
+Faults are real: SIGTERM and SIGKILL in the middle of an upload slowed
+down by a throttling proxy in front of MinIO (the bucket is listed after:
+no object may look complete), and a wrong key.
+"""
+
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import pty
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import stack_install as si
+import stack_services as sv
+import stack_process as sp
+from archive_reader import read_archive
+
+SCALE, SEED = 0.01, 1
+AC_DB = "backup_ac"
+BUCKET = "silo-backups-test"
+PREFIX = "nightly/"
+BULK = "zz_bulk"            # incompressible documents, for the slow runs
+BULK_DOCS, BULK_DOC_BYTES = 24, 1 << 20
+
+
+def spaces_tool():
+    return Path(os.environ.get("SILO_SPACES_TOOL") or
+                Path(os.environ.get("SILO_BIN", "")).parent /
+                "tools" / "spaces-tool")
+
+
+class World:
+    def __init__(self, root, stack):
+        self.root = root
+        self.stack = stack
+        self.fdb = self.mio = None
+        self.key = root / "backup.key"
+
+    def env(self, **extra):
+        e = sp.clean_env(
+            MONGODB_CONNECTION_STRING=self.fdb.uri, MONGODB_NAME=AC_DB,
+            SILO_ENV_FILE="/dev/null", SPACES_ENDPOINT=self.mio.url,
+            SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
+            SILO_BACKUP_BUCKET=BUCKET, SILO_BACKUP_PREFIX=PREFIX,
+            SILO_BACKUP_KEY=self.key, SILO_BACKUP_PART_SIZE="5M",
+            SILO_BACKUP_LOCK=self.root / "backup.lock")
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+    def silo(self, *args, stdout=subprocess.PIPE, timeout=300, **extra):
+        r = subprocess.run([str(self.stack.silo_bin), *args],
+                           env=self.env(**extra), stdout=stdout,
+                           stderr=subprocess.PIPE, timeout=timeout)
+        r.stderr = r.stderr.decode(errors="replace")
+        self.stack.keep_stderr("backup", r.stderr)
+        return r
+
+    def run(self, *args, **extra):
+        return self.silo("backup", "run", *args, **extra)
+
+    def fetch(self, ident, path, **extra):
+        with open(path, "wb") as out:
+            return self.silo("backup", "fetch", ident, stdout=out, **extra)
+
+    def tool(self, *args, **kw):
+        env = sp.clean_env(SPACES_ENDPOINT=self.mio.url,
+                           SPACES_KEY=sv.MINIO_USER,
+                           SPACES_SECRET=sv.MINIO_PASSWORD)
+        return subprocess.run([str(spaces_tool()), *args], env=env,
+                              capture_output=True, check=True, **kw)
+
+    def objects(self):
+        out = self.tool("list", BUCKET, "").stdout.decode()
+        return {line.split("\t")[1]: int(line.split("\t")[0])
+                for line in out.splitlines() if line}
+
+    def get(self, key, path):
+        self.tool("get", BUCKET, key, str(path))
+        return Path(path).read_bytes()
+
+    def client(self):
+        from pymongo import MongoClient
+        return MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
+
+    def records(self):
+        with self.client() as c:
+            return {d["_id"]: d for d in c.silo.backups.find()}
+
+    def newest(self):
+        with self.client() as c:
+            return c.silo.backups.find_one(sort=[("started_at", -1)])
+
+
+@pytest.fixture(scope="module")
+def world(stack):
+    if not spaces_tool().exists():
+        pytest.skip(f"tools/spaces-tool is not built ({spaces_tool()})")
+    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
+        pytest.skip("MinIO is not installed: run tools/stack install")
+    root = stack.root / "backup"
+    root.mkdir()
+    w = World(root, stack)
+    try:
+        w.fdb = sv.ferretdb(root / "ferretdb",
+                            log_path=root / "ferretdb.log").start()
+        sv.load_ac_dataset(stack.silo_bin, w.fdb.uri, root, db_name=AC_DB,
+                           scale=SCALE, seed=SEED,
+                           log_path=stack.silo_log(root / "import.log"))
+        w.mio = sv.minio(root / "minio", log_path=root / "minio.log").start()
+        w.tool("mb", BUCKET)
+        yield w
+    finally:
+        for s in (w.mio, w.fdb):
+            if s is not None:
+                s.stop()
+
+
+def assert_clean(r):
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, \
+        r.stderr
+
+
+def raw_docs(client, db, name):
+    """Every document of db.name as raw BSON bytes, keyed by its _id's
+    BSON bytes (an _id may be of any type)."""
+    from bson.raw_bson import RawBSONDocument
+    import bson
+    coll = client[db].get_collection(
+        name, codec_options=bson.CodecOptions(
+            document_class=RawBSONDocument))
+    out = {}
+    for d in coll.find():
+        out[bson.encode({"_id": d["_id"]})] = d.raw
+    return out
+
+
+def id_key(raw):
+    import bson
+    from bson.raw_bson import RawBSONDocument
+    return bson.encode({"_id": RawBSONDocument(raw)["_id"]})
+
+
+def backups_of(world):
+    """(object keys, manifest keys) in the bucket."""
+    keys = world.objects()
+    return ({k for k in keys if not k.endswith(".manifest.json")},
+            {k for k in keys if k.endswith(".manifest.json")})
+
+
+# ---------------------------------------------------------------- keygen
+
+def test_keygen(world):
+    r = world.silo("backup", "keygen", str(world.key))
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    st = world.key.stat()
+    assert (st.st_size, st.st_mode & 0o777) == (32, 0o600)
+    out = r.stdout.decode()
+    assert out.startswith(f"{world.key}: a new backup key, key id "), out
+    # Never over an existing key: that would orphan every backup.
+    before = world.key.read_bytes()
+    r = world.silo("backup", "keygen", str(world.key))
+    assert r.returncode == 1
+    assert world.key.read_bytes() == before
+
+
+# ---------------------------------------------------------------- run
+
+def check_run(world, r, encrypted):
+    """The run r succeeded: its record, its object and its manifest
+    agree.  The record."""
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    rec = world.newest()
+    assert rec["status"] == "ok", rec
+    assert "error" not in rec
+    suffix = ".archive.gz.sealed" if encrypted else ".archive.gz"
+    assert rec["key"] == PREFIX + rec["_id"] + suffix
+    assert rec["manifest_key"] == rec["key"] + ".manifest.json"
+    assert rec["encrypted"] is encrypted
+    objects = world.objects()
+    assert objects[rec["key"]] == rec["bytes"]["stored"]
+    blob = world.get(rec["key"], world.root / "object")
+    assert hashlib.sha256(blob).hexdigest() == rec["sha256"]
+    assert rec["bytes"]["plain"] > rec["bytes"]["compressed"] > 0
+    if encrypted:
+        assert len(rec["key_id"]) == 16
+        assert rec["bytes"]["stored"] > rec["bytes"]["compressed"]
+        assert blob[:2] != b"\x1f\x8b"
+    else:
+        assert rec["key_id"] is None
+        assert rec["bytes"]["stored"] == rec["bytes"]["compressed"]
+        assert blob[:2] == b"\x1f\x8b"
+    assert rec["finished_at"] >= rec["started_at"]
+    assert rec["silo_version"] and rec["server_version"]
+    manifest = json.loads(world.get(rec["manifest_key"],
+                                    world.root / "manifest"))
+    assert manifest["_id"] == rec["_id"]
+    assert manifest["sha256"] == rec["sha256"]
+    assert manifest["status"] == "ok"
+    assert manifest["bytes"] == rec["bytes"]
+    assert [(c["db"], c["name"], c["count"])
+            for c in manifest["collections"]] == \
+        [(c["db"], c["name"], c["count"]) for c in rec["collections"]]
+    return rec
+
+
+def check_contents(world, rec, archive_gz):
+    """The fetched archive holds exactly the database, as raw BSON."""
+    import bson
+    import bson.json_util
+    a = read_archive(gzip.open(archive_gz, "rb"), gzip=False)
+    names = [(ns.db, ns.collection) for ns in a.namespaces]
+    assert names == [(c["db"], c["name"]) for c in rec["collections"]]
+    assert {db for db, _ in names} == {AC_DB, "silo"}
+    with world.client() as client:
+        want = sorted(n for n in client[AC_DB].list_collection_names()
+                      if not n.startswith("system."))
+        assert sorted(n for db, n in names if db == AC_DB) == want
+        for c in rec["collections"]:
+            db, name = c["db"], c["name"]
+            docs = a.docs[(db, name)]
+            assert len(docs) == c["count"], name
+            have = {id_key(d): d for d in docs}
+            assert len(have) == len(docs)
+            live = raw_docs(client, db, name)
+            if (db, name) == ("silo", "backups"):
+                # This run's own record was "running" when dumped.
+                mine = bson.encode({"_id": rec["_id"]})
+                assert bson.decode(have.pop(mine))["status"] == "running"
+                assert bson.decode(live.pop(mine))["status"] == "ok"
+            assert have == live, name
+            # The index specs taken at dump time are the database's.
+            specs = {s["name"]: s.to_dict()
+                     for s in client[db][name].list_indexes()}
+            assert {i["name"]: bson.json_util.loads(i["spec"])
+                    for i in c["indexes"]} == specs, name
+
+
+def test_run_encrypted_and_fetch(world):
+    before = backups_of(world)
+    r = world.run()
+    rec = check_run(world, r, encrypted=True)
+    objs, manifests = backups_of(world)
+    assert objs - before[0] == {rec["key"]}
+    assert manifests - before[1] == {rec["manifest_key"]}
+    for c in rec["collections"]:
+        assert f"backup: {c['db']}.{c['name']}: {c['count']} documents" \
+            in r.stderr
+    out = world.root / "fetched.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 0, f.stderr
+    assert_clean(f)
+    check_contents(world, rec, out)
+    # latest is the newest good one.
+    f = world.fetch("latest", world.root / "latest.archive.gz")
+    assert f.returncode == 0, f.stderr
+    assert (world.root / "latest.archive.gz").read_bytes() == \
+        out.read_bytes()
+
+
+def test_run_unencrypted_and_fetch(world):
+    r = world.run("--no-encrypt")
+    rec = check_run(world, r, encrypted=False)
+    out = world.root / "plain.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 0, f.stderr
+    assert out.read_bytes() == (world.root / "object").read_bytes()
+    check_contents(world, rec, out)
+
+
+def test_include_and_exclude(world):
+    r = world.run("--include", "users", "--include", "moods",
+                  "--exclude", "moods")
+    rec = check_run(world, r, encrypted=True)
+    assert [(c["db"], c["name"]) for c in rec["collections"]] == \
+        [(AC_DB, "users")]
+    r = world.run("--include", "no-such-collection")
+    assert r.returncode == 1
+    assert "--include no-such-collection: no such collection" in r.stderr
+
+
+def test_fetch_wrong_key(world, tmp_path):
+    other = world.root / "other.key"
+    assert world.silo("backup", "keygen", str(other)).returncode == 0
+    out = world.root / "wrong.archive.gz"
+    f = world.fetch("latest", out, SILO_BACKUP_KEY=other)
+    assert f.returncode == 1
+    assert "wrong key: the backup was sealed with key id" in f.stderr
+    assert out.read_bytes() == b""
+
+
+def test_fetch_refuses_a_terminal(world):
+    master, slave = pty.openpty()
+    try:
+        r = world.silo("backup", "fetch", "latest", stdout=slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert r.returncode == 2
+    assert "which is a terminal" in r.stderr
+
+
+def test_fetch_unknown(world):
+    f = world.fetch("1999-01-01T000000Z-00000000", world.root / "none")
+    assert f.returncode == 1
+    assert "no such backup" in f.stderr
+
+
+def test_one_run_at_a_time(world):
+    with open(world.root / "backup.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = world.run()
+    assert r.returncode == 75
+    assert "a backup is already running" in r.stderr
+
+
+def test_no_key_no_encrypted_run(world):
+    r = world.run(SILO_BACKUP_KEY=world.root / "missing.key")
+    assert r.returncode == 2
+    assert "silo backup keygen" in r.stderr and "--no-encrypt" in r.stderr
+
+
+# ---------------------------------------------------------------- faults
+
+class SlowProxy:
+    """A loopback TCP proxy to MinIO that passes what silo sends at about
+    RATE bytes/s, counting it: an upload slow enough to interrupt."""
+
+    RATE = 8 << 20
+
+    def __init__(self, minio):
+        self.minio = minio
+        self.sent = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,),
+                             daemon=True).start()
+
+    def serve(self, client):
+        upstream = socket.create_connection(("127.0.0.1", self.minio.port))
+        threading.Thread(target=self.pipe, args=(upstream, client),
+                         daemon=True).start()
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                time.sleep(len(data) / self.RATE)
+                upstream.sendall(data)
+                self.sent += len(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            upstream.close()
+
+    @staticmethod
+    def pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def bulk(world):
+    """BULK_DOCS incompressible documents: more than two parts of upload."""
+    with world.client() as c:
+        c[AC_DB][BULK].insert_many(
+            [{"_id": i, "blob": os.urandom(BULK_DOC_BYTES)}
+             for i in range(BULK_DOCS)])
+    yield BULK
+    with world.client() as c:
+        c[AC_DB][BULK].drop()
+
+
+def interrupted_run(world, sig):
+    """Start a run of the bulk collection through the slow proxy, send sig
+    once the first part went through; the process and the proxy."""
+    proxy = SlowProxy(world.mio)
+    log = world.stack.silo_log(world.root / f"backup-{sig}.log")
+    with open(log, "ab") as err:
+        p = subprocess.Popen(
+            [str(world.stack.silo_bin), "backup", "run", "--include", BULK],
+            env=world.env(SPACES_ENDPOINT=proxy.url), stderr=err,
+            stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proxy.sent < (6 << 20) and time.monotonic() < deadline:
+        assert p.poll() is None, log.read_text()
+        time.sleep(0.05)
+    assert proxy.sent >= (6 << 20)
+    p.send_signal(sig)
+    p.wait(120)
+    proxy.close()
+    return p, log
+
+
+def test_sigterm_mid_upload(world, bulk):
+    before = backups_of(world)
+    p, log = interrupted_run(world, signal.SIGTERM)
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    assert backups_of(world) == before
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"] == "stopped by SIGTERM"
+    assert rec["bytes"]["stored"] >= 5 << 20
+    assert f"backup: {rec['_id']}: FAILED: stopped by SIGTERM" in text
+
+
+def test_kill9_mid_upload(world, bulk):
+    before = backups_of(world)
+    p, _ = interrupted_run(world, signal.SIGKILL)
+    assert p.returncode == -signal.SIGKILL
+    assert backups_of(world) == before
+    killed = world.newest()
+    assert killed["status"] == "running"
+    assert killed["upload_id"]
+    # The next run finds it, records it failed and aborts its upload.
+    r = world.run("--include", "users")
+    check_run(world, r, encrypted=True)
+    rec = world.records()[killed["_id"]]
+    assert rec["status"] == "failed"
+    assert rec["error"] == "stale: the run was killed"
+    assert f"backup: {killed['_id']} was left running: marked failed" \
+        in r.stderr
+    assert backups_of(world)[0] - before[0] == {world.newest()["key"]}
