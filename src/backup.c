@@ -37,7 +37,10 @@
  * no object), and the next run, holding the lock, marks every "running"
  * record of this host failed ("stale: the run was killed") and aborts its
  * upload by the UploadId the record kept.  A record of another host is
- * taken as stale after BACKUP_STALE_S.
+ * taken as stale after BACKUP_STALE_S.  Then every multipart upload in
+ * progress under the prefix is aborted but a live run's of another host,
+ * which also catches a run killed between starting its upload and
+ * recording it.
  *
  * One run at a time: an flock() on SILO_BACKUP_LOCK, as storage.c does;
  * the kernel drops it however the holder dies.
@@ -364,6 +367,65 @@ backup_is_stale(const struct backup_run *r, const bson_t *rec)
 	return clock_real_ms() - started > (int64_t)BACKUP_STALE_S * 1000;
 }
 
+/* What backup_abort_upload() needs. */
+struct backup_reaping {
+	struct backup_run *r;		/* the run */
+	const bson_t	*running;	/* the records still "running" */
+};
+
+/* Is upload_id that of a running record that is not stale (another
+ * host's, recent)? */
+static bool
+backup_upload_live(const struct backup_reaping *g, const char *upload_id)
+{
+	bson_iter_t	 it;
+	bson_t		 rec;
+	const uint8_t	*data;
+	uint32_t	 len;
+	const char	*id;
+
+	bson_iter_init(&it, g->running);
+	while (bson_iter_next(&it)) {
+		bson_iter_document(&it, &len, &data);
+		if (bson_init_static(&rec, data, len) &&
+		    (id = mongo_get_utf8(&rec, "upload_id")) != NULL &&
+		    strcmp(id, upload_id) == 0 && !backup_is_stale(g->r, &rec))
+			return true;
+	}
+	return false;
+}
+
+/* Abort one upload under the prefix, unless another host's live run
+ * feeds it (none of this host's does: the lock is ours). */
+static int
+backup_abort_upload(const char *key, const char *upload_id, void *arg)
+{
+	const struct backup_reaping *g = arg;
+	struct backup_run	*r = g->r;
+
+	if (backup_upload_live(g, upload_id))
+		return 0;
+	if (spaces_upload_abort_id(&r->s3, r->config->backup_bucket, key,
+	    upload_id) == -1)
+		log_warn("backup: %s", r->s3.err);
+	else
+		log_warn("backup: aborted an incomplete upload of %s", key);
+	return 0;
+}
+
+/* Abort the uploads a dead run left under the prefix, recorded or not
+ * (a run killed between starting its upload and recording it). */
+static void
+backup_reap_uploads(struct backup_run *r, const bson_t *running)
+{
+	struct backup_reaping	 g = { r, running };
+
+	if (spaces_uploads(&r->s3, r->config->backup_bucket,
+	    r->config->backup_prefix != NULL ? r->config->backup_prefix : "",
+	    backup_abort_upload, &g) == -1)
+		log_warn("backup: %s", r->s3.err);
+}
+
 /*
  * Mark the runs that died without a word (kill -9, a crash, a reboot)
  * failed, and abort their uploads.  A failure here is logged, not the
@@ -409,6 +471,7 @@ backup_reap(struct backup_run *r)
 			    e.message);
 		bson_destroy(set);
 	}
+	backup_reap_uploads(r, &all);
 	bson_destroy(&all);
 	bson_destroy(filter);
 }

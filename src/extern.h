@@ -501,6 +501,11 @@ int	 spaces_upload_abort_id(struct spaces *, const char *bucket,
 	    const char *key, const char *upload_id);
 int	 spaces_get_stream(struct spaces *, const char *bucket,
 	    const char *key, const struct sink *out);
+/* Called per multipart upload in progress; non-zero stops the listing. */
+typedef int (*spaces_upload_cb)(const char *key, const char *upload_id,
+	    void *arg);
+int	 spaces_uploads(struct spaces *, const char *bucket,
+	    const char *prefix, spaces_upload_cb, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Storage keys, classified (storage_key.c)                            */

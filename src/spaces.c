@@ -1895,3 +1895,126 @@ spaces_get_stream(struct spaces *s, const char *bucket, const char *key,
 
 	return spaces_perform(s, &r);
 }
+
+/* What spaces_uploads() collects from a ListMultipartUploads answer. */
+struct spaces_uploads_parse {
+	XML_Parser	 parser;	/* expat */
+	int		 depth;		/* element depth, root 1 */
+	bool		 in_upload;	/* inside <Upload> */
+	int		 field;		/* 1 Key, 2 UploadId, 0 neither */
+	char		 key[SPACES_MAX_KEY * 4 + 1]; /* the upload's Key */
+	size_t		 keylen;	/* its length */
+	char		 id[1024];	/* its UploadId */
+	size_t		 idlen;		/* its length */
+	spaces_upload_cb cb;		/* where uploads go */
+	void		*arg;		/* its argument */
+	int		 n;		/* uploads delivered */
+	bool		 stopped;	/* the callback asked to stop */
+};
+
+static void XMLCALL
+spaces_up_start(void *arg, const XML_Char *name, const XML_Char **attrs)
+{
+	struct spaces_uploads_parse	*p = arg;
+
+	name = spaces_local_name(name);
+	p->depth++;
+	p->field = 0;
+	if (p->depth == 2 && strcmp(name, "Upload") == 0) {
+		p->in_upload = true;
+		p->keylen = p->idlen = 0;
+		p->key[0] = p->id[0] = '\0';
+	} else if (p->depth == 3 && p->in_upload)
+		p->field = strcmp(name, "Key") == 0 ? 1 :
+		    strcmp(name, "UploadId") == 0 ? 2 : 0;
+}
+
+static void XMLCALL
+spaces_up_end(void *arg, const XML_Char *name)
+{
+	struct spaces_uploads_parse	*p = arg;
+
+	if (p->depth == 2 && p->in_upload) {
+		p->in_upload = false;
+		p->n++;
+		if (!p->stopped && p->cb(p->key, p->id, p->arg) != 0) {
+			p->stopped = true;
+			XML_StopParser(p->parser, XML_FALSE);
+		}
+	}
+	p->depth--;
+	p->field = 0;
+}
+
+static void XMLCALL
+spaces_up_text(void *arg, const XML_Char *s, int len)
+{
+	struct spaces_uploads_parse	*p = arg;
+	char				*dst = p->field == 1 ? p->key : p->id;
+	size_t				*n = p->field == 1 ? &p->keylen :
+					    &p->idlen;
+	size_t				 cap = p->field == 1 ?
+					    sizeof(p->key) : sizeof(p->id);
+
+	if (p->field == 0)
+		return;
+	if ((size_t)len > cap - 1 - *n)
+		len = (int)(cap - 1 - *n);
+	memcpy(dst + *n, s, (size_t)len);
+	*n += (size_t)len;
+	dst[*n] = '\0';
+}
+
+/*
+ * The multipart uploads in progress under prefix (one page: the first
+ * 1,000), each handed to cb with its key and UploadId; cb returning
+ * non-zero stops.  The number seen, or -1 with s->err.
+ */
+int
+spaces_uploads(struct spaces *s, const char *bucket, const char *prefix,
+    spaces_upload_cb cb, void *arg)
+{
+	struct spaces_param	 params[2] = { { "prefix", prefix },
+				    { "uploads", NULL } };
+	struct spaces_req	 r = { .op = "LIST-UPLOADS", .method = "GET",
+				    .bucket = bucket, .bucket_url = true,
+				    .fd = -1, .sink = SINK_BUF,
+				    .bufmax = SPACES_SMALL_MAX };
+	struct spaces_uploads_parse *p;
+	char			*query;
+	int			 rc = -1;
+
+	if ((query = spaces_query(params, 2)) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		free(query);
+		spaces_fail(s, "LIST-UPLOADS %s: out of memory", bucket);
+		return -1;
+	}
+	r.query = query;
+	if (spaces_perform(s, &r) == 0) {
+		p->cb = cb;
+		p->arg = arg;
+		if ((p->parser = XML_ParserCreate("UTF-8")) == NULL)
+			spaces_fail(s, "LIST-UPLOADS %s: out of memory",
+			    bucket);
+		else {
+			XML_SetUserData(p->parser, p);
+			XML_SetElementHandler(p->parser, spaces_up_start,
+			    spaces_up_end);
+			XML_SetCharacterDataHandler(p->parser, spaces_up_text);
+			if (r.buflen <= INT32_MAX && (XML_Parse(p->parser,
+			    r.buf != NULL ? r.buf : "", (int)r.buflen, 1) ==
+			    XML_STATUS_OK || p->stopped))
+				rc = p->n;
+			else
+				spaces_fail(s, "LIST-UPLOADS %s: malformed "
+				    "answer: %s", bucket, XML_ErrorString(
+				    XML_GetErrorCode(p->parser)));
+			XML_ParserFree(p->parser);
+		}
+	}
+	free(r.buf);
+	free(query);
+	free(p);
+	return rc;
+}

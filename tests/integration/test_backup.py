@@ -92,6 +92,11 @@ class World:
         return {line.split("\t")[1]: int(line.split("\t")[0])
                 for line in out.splitlines() if line}
 
+    def uploads(self):
+        """The multipart uploads in progress in the bucket: {key: id}."""
+        out = self.tool("uploads", BUCKET, "").stdout.decode()
+        return dict(line.split("\t") for line in out.splitlines() if line)
+
     def get(self, key, path):
         self.tool("get", BUCKET, key, str(path))
         return Path(path).read_bytes()
@@ -440,6 +445,7 @@ def test_sigterm_mid_upload(world, bulk):
     assert p.returncode == 1, text
     assert "Sanitizer" not in text and "runtime error" not in text, text
     assert backups_of(world) == before
+    assert world.uploads() == {}
     rec = world.newest()
     assert rec["status"] == "failed", rec
     assert rec["error"] == "stopped by SIGTERM"
@@ -454,7 +460,7 @@ def test_kill9_mid_upload(world, bulk):
     assert backups_of(world) == before
     killed = world.newest()
     assert killed["status"] == "running"
-    assert killed["upload_id"]
+    assert world.uploads() == {killed["key"]: killed["upload_id"]}
     # The next run finds it, records it failed and aborts its upload.
     r = world.run("--include", "users")
     check_run(world, r, encrypted=True)
@@ -464,3 +470,5 @@ def test_kill9_mid_upload(world, bulk):
     assert f"backup: {killed['_id']} was left running: marked failed" \
         in r.stderr
     assert backups_of(world)[0] - before[0] == {world.newest()["key"]}
+    assert world.uploads() == {}
+
