@@ -45,6 +45,10 @@
  * One run at a time: an flock() on SILO_BACKUP_LOCK, as storage.c does;
  * the kernel drops it however the holder dies.
  *
+ * Progress: on a terminal, progress.c's bar per collection (its size from
+ * collStats, an estimate); elsewhere a plain line per collection and one
+ * every BACKUP_PROGRESS_MS, with documents, bytes and MB/s.
+ *
  * fetch streams an object back through the reverse stages: GET -> meter
  * -> seal's reader (every chunk's GCM tag checked, truncation detected)
  * -> stdout, as the plain .archive.gz that `mongorestore --archive
@@ -91,6 +95,7 @@ struct backup_coll {
 	bson_t		 indexes;	/* listIndexes' specs, an array */
 	char		 uuid[33];	/* hex, or "" if the server has none */
 	int64_t		 docs;		/* documents dumped */
+	uint64_t	 size;		/* collStats size, for the progress bar */
 	uint64_t	 bytes;		/* their BSON bytes */
 };
 
@@ -127,6 +132,8 @@ struct backup_run {
 	struct archive	*archive;	/* the archive writer */
 	bool		 recorded;	/* the running record is in */
 	bool		 finished;	/* the object is complete */
+	bool		 tty;		/* progress as a bar on a terminal */
+	struct progress	 prog;		/* the bar */
 	int64_t		 started_ms;	/* wall clock */
 	int64_t		 finished_ms;	/* wall clock */
 	double		 t0;		/* monotonic start */
@@ -630,6 +637,22 @@ backup_indexes(struct backup_run *r, struct backup_coll *c)
 	return rc;
 }
 
+/* c's size as collStats has it, for the progress bar's estimates only. */
+static void
+backup_size(struct backup_run *r, struct backup_coll *c)
+{
+	bson_t		*cmd = BCON_NEW("collStats", BCON_UTF8(c->name));
+	bson_t		 reply;
+	bson_error_t	 e;
+	int64_t		 n = 0;
+
+	if (mongo_command(&r->mongo, c->db, cmd, &reply, &e))
+		n = mongo_get_int64(&reply, "size", 0);
+	c->size = n > 0 ? (uint64_t)n : 0;
+	bson_destroy(&reply);
+	bson_destroy(cmd);
+}
+
 /* The collections and, for each, its index specs; 0, or -1 with err. */
 static int
 backup_collections(struct backup_run *r)
@@ -645,9 +668,12 @@ backup_collections(struct backup_run *r)
 	    backup_check_includes(r) == -1)
 		return -1;
 	qsort(r->colls, r->ncolls, sizeof(*r->colls), backup_coll_cmp);
-	for (size_t i = 0; i < r->ncolls; i++)
+	for (size_t i = 0; i < r->ncolls; i++) {
 		if (backup_indexes(r, &r->colls[i]) == -1)
 			return -1;
+		if (r->tty)
+			backup_size(r, &r->colls[i]);
+	}
 	return 0;
 }
 
@@ -836,12 +862,27 @@ backup_stopped(struct backup_run *r)
 	return true;
 }
 
-/* A progress line: the collection, documents, bytes and MB/s. */
+/*
+ * Progress within collection c, started at t0: on a terminal the bar
+ * (progress.c), redrawn as it likes; elsewhere a line (documents, bytes,
+ * MB/s) at the end and every BACKUP_PROGRESS_MS since *last.
+ */
 static void
-backup_progress(const struct backup_coll *c, double t0, bool done)
+backup_progress(struct backup_run *r, const struct backup_coll *c,
+    double t0, double *last, bool done)
 {
-	double	 secs = (clock_ms() - t0) / 1000;
+	double	 now = clock_ms(), secs = (now - t0) / 1000;
 
+	if (r->tty) {
+		if (done)
+			progress_step_done(&r->prog, (uint64_t)c->docs);
+		else
+			progress_update(&r->prog, c->bytes, (uint64_t)c->docs);
+		return;
+	}
+	if (!done && now - *last < BACKUP_PROGRESS_MS)
+		return;
+	*last = now;
 	log_info("backup: %s.%s: %s%" PRId64 " documents, %.1f MB, "
 	    "%.1f MB/s", c->db, c->name, done ? "" : "... ", c->docs,
 	    (double)c->bytes / 1e6,
@@ -860,8 +901,13 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 	const bson_t		*doc;
 	bson_error_t		 e;
 	double			 t0 = clock_ms(), last = t0;
+	char			 label[256];
 	int			 rc = -1;
 
+	if (r->tty) {
+		snprintf(label, sizeof(label), "%s.%s", c->db, c->name);
+		progress_step(&r->prog, label, c->size);
+	}
 	cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
 	while (!backup_stopped(r) && mongoc_cursor_next(cur, &doc)) {
 		if (archive_doc(r->archive, c->db, c->name,
@@ -870,10 +916,7 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 			goto done;
 		c->docs++;
 		c->bytes += doc->len;
-		if (clock_ms() - last >= BACKUP_PROGRESS_MS) {
-			backup_progress(c, t0, false);
-			last = clock_ms();
-		}
+		backup_progress(r, c, t0, &last, false);
 	}
 	if (backup_signal != 0)
 		goto done;
@@ -885,7 +928,7 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 	if (archive_ns_end(r->archive, c->db, c->name, r->err,
 	    sizeof(r->err)) == -1)
 		goto done;
-	backup_progress(c, t0, true);
+	backup_progress(r, c, t0, &last, true);
 	rc = 0;
 done:
 	mongoc_cursor_destroy(cur);
@@ -946,6 +989,13 @@ backup_dump(struct backup_run *r)
 	rc = archive_prelude(r->archive, ns, r->ncolls, r->err,
 	    sizeof(r->err));
 	free(ns);
+	if (r->tty) {
+		uint64_t	 total = 0;
+
+		for (size_t i = 0; i < r->ncolls; i++)
+			total += r->colls[i].size;
+		progress_init(&r->prog, stderr, total, r->ncolls);
+	}
 	for (size_t i = 0; rc == 0 && i < r->ncolls; i++)
 		rc = backup_dump_coll(r, &r->colls[i]);
 	if (rc == 0 && backup_stopped(r))
@@ -1004,6 +1054,8 @@ backup_summary(const struct backup_run *r, bool ok)
 		gzip_counts(r->gzip, &plain, &packed);
 	for (size_t i = 0; i < r->ncolls; i++)
 		docs += r->colls[i].docs;
+	if (r->tty && !ok)
+		fputc('\n', stderr);	/* end the bar's line */
 	if (ok)
 		log_info("backup: %s: ok: %zu collections, %" PRId64
 		    " documents, %" PRIu64 " bytes plain, %" PRIu64
@@ -1047,6 +1099,7 @@ backup_go(struct backup_run *r)
 
 	r->started_ms = clock_real_ms();
 	r->t0 = clock_ms();
+	r->tty = isatty(STDERR_FILENO);
 	if (gethostname(r->host, sizeof(r->host)) == -1)
 		snprintf(r->host, sizeof(r->host), "unknown");
 	if (backup_spaces_open(r->config, &r->s3, err, sizeof(err)) == -1 ||

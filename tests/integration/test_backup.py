@@ -65,12 +65,14 @@ class World:
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
-    def silo(self, *args, stdout=subprocess.PIPE, timeout=300, **extra):
+    def silo(self, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             timeout=300, **extra):
         r = subprocess.run([str(self.stack.silo_bin), *args],
                            env=self.env(**extra), stdout=stdout,
-                           stderr=subprocess.PIPE, timeout=timeout)
-        r.stderr = r.stderr.decode(errors="replace")
-        self.stack.keep_stderr("backup", r.stderr)
+                           stderr=stderr, timeout=timeout)
+        if r.stderr is not None:
+            r.stderr = r.stderr.decode(errors="replace")
+            self.stack.keep_stderr("backup", r.stderr)
         return r
 
     def run(self, *args, **extra):
@@ -301,6 +303,37 @@ def test_include_and_exclude(world):
     r = world.run("--include", "no-such-collection")
     assert r.returncode == 1
     assert "--include no-such-collection: no such collection" in r.stderr
+
+
+def test_progress_bar_on_a_terminal(world):
+    master, slave = pty.openpty()
+    try:
+        r = world.silo("backup", "run", "--include", "users",
+                       "--include", "moods", stdout=subprocess.DEVNULL,
+                       stderr=slave)
+    finally:
+        os.close(slave)
+    out = b""
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(master)
+    text = out.decode()
+    world.stack.keep_stderr("backup-tty", text)
+    assert r.returncode == 0, text
+    assert world.newest()["status"] == "ok"
+    with world.client() as c:
+        users = c[AC_DB].users.count_documents({})
+    assert f"\r\x1b[K[2/2] {AC_DB}.users " in text, text
+    assert f"100% {users:9d} docs" in text, text
+    assert "\u2588" in text
+    # No plain per-collection lines on a terminal.
+    assert f"backup: {AC_DB}.users: " not in text
 
 
 def test_fetch_wrong_key(world, tmp_path):
