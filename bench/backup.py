@@ -16,7 +16,8 @@ unsanitized silo (build/bench, -O2) unless --silo names one, and times:
             mongodump is on PATH (it cannot be installed here; it dumps
             AC's database only, silo's own is small).
 
-Each runs as a child of a small launcher that reaps it with wait4, so the
+One scan runs first, untimed, to warm FerretDB's cache.  Each timed run
+is a child of a small launcher that reaps it with wait4, so the
 peak RSS (ru_maxrss) and CPU time are measured the same way for all.  It
 prints wall time, MB/s of documents, peak RSS, CPU of the tool and of
 FerretDB, and the ratios to the scan, against the goal: silo at most 15%
@@ -82,17 +83,15 @@ print(nbytes, batches)
 """
 
 
-def db_bytes(client, names):
-    """(documents, bytes of documents) of the databases, from collStats
-    (FerretDB's count there is exact, and cheap)."""
-    docs = size = 0
+def db_docs(client, names):
+    """Documents in the databases, from collStats (FerretDB's count there
+    is exact, and cheap; its size is the storage's, not BSON's)."""
+    docs = 0
     for name in names:
         db = client[name]
         for coll in db.list_collection_names():
-            st = db.command("collStats", coll)
-            docs += st.get("count", 0)
-            size += st.get("size", 0)
-    return docs, size
+            docs += db.command("collStats", coll).get("count", 0)
+    return docs
 
 
 def main():
@@ -192,7 +191,7 @@ def one_scale(a, bi, scale, silo_bin, mongodump, fdb, client, spaces, key,
     # silo backs up silo's own database too; the import's checkpoints
     # are in it, so the scan reads it as well.
     dbs = [AC_DB, "silo"]
-    docs, nbytes = db_bytes(client, dbs)
+    docs = db_docs(client, dbs)
     env_silo = sp.clean_env(
         MONGODB_CONNECTION_STRING=fdb.uri, MONGODB_NAME=AC_DB,
         SILO_ENV_FILE="/dev/null", SILO_BACKUP_BUCKET=BUCKET,
@@ -221,12 +220,23 @@ def one_scale(a, bi, scale, silo_bin, mongodump, fdb, client, spaces, key,
             "mongodump", [mongodump, "--uri", fdb.uri, "--db", AC_DB,
                           "--archive", "--gzip", "--quiet"],
             sp.clean_env(), root / "mongodump.archive.gz")
+    # One scan before the timed runs, so that none of them pays for
+    # FerretDB's cold cache.
+    sp.say(f"scale {scale:g}: warming FerretDB with one scan (not timed)")
+    subprocess.run([sys.executable, "-c", SCAN, fdb.uri] + dbs,
+                   env=sp.clean_env(), stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=a.timeout, check=True)
     runs = {k: [] for k in plans}
     order = list(plans)
     for i in range(a.repeat):
         for who in (order if i % 2 == 0 else order[::-1]):
             sp.say(f"scale {scale:g}, run {i + 1}/{a.repeat}: {who}")
             runs[who].append(plans[who]())
+    # The BSON bytes the scan read (the documents, as silo dumps them).
+    try:
+        nbytes = int((root / "scan.out").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        nbytes = 0
     sizes = {}
     if mongodump:
         sizes["mongodump"] = (root / "mongodump.archive.gz").stat().st_size
@@ -258,8 +268,9 @@ def report(results, floor, mongodump):
         scan = median(r["runs"]["scan"])
         for who, runs in r["runs"].items():
             m = median(runs)
+            mbs = r["nbytes"] / 1e6 / max(m["wall"], 1e-9)
             print(bi.fmt_row((who, str(m["status"]), f"{m['wall']:.1f}",
-                              f"{r['nbytes'] / 1e6 / m['wall']:.2f}",
+                              f"{mbs:.2f}",
                               f"{m['rss'] / 1024:.1f}", f"{m['cpu']:.1f}",
                               f"{m['fdb_cpu']:.1f}",
                               f"{m['wall'] / scan['wall']:.2f}"), widths))
