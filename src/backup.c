@@ -409,8 +409,10 @@ backup_abort_upload(const char *key, const char *upload_id, void *arg)
 {
 	const struct backup_reaping *g = arg;
 	struct backup_run	*r = g->r;
+	const char		*prefix = r->config->backup_prefix;
 
-	if (backup_upload_live(g, upload_id))
+	if ((prefix != NULL && strncmp(key, prefix, strlen(prefix)) != 0) ||
+	    backup_upload_live(g, upload_id))
 		return 0;
 	if (spaces_upload_abort_id(&r->s3, r->config->backup_bucket, key,
 	    upload_id) == -1)
@@ -420,15 +422,18 @@ backup_abort_upload(const char *key, const char *upload_id, void *arg)
 	return 0;
 }
 
-/* Abort the uploads a dead run left under the prefix, recorded or not
- * (a run killed between starting its upload and recording it). */
+/*
+ * Abort the uploads a dead run left under the prefix, recorded or not (a
+ * run killed between starting its upload and recording it).  The bucket's
+ * uploads are listed whole and filtered here: MinIO takes the prefix of
+ * ListMultipartUploads as one exact key.
+ */
 static void
 backup_reap_uploads(struct backup_run *r, const bson_t *running)
 {
 	struct backup_reaping	 g = { r, running };
 
-	if (spaces_uploads(&r->s3, r->config->backup_bucket,
-	    r->config->backup_prefix != NULL ? r->config->backup_prefix : "",
+	if (spaces_uploads(&r->s3, r->config->backup_bucket, "",
 	    backup_abort_upload, &g) == -1)
 		log_warn("backup: %s", r->s3.err);
 }

@@ -21,6 +21,7 @@ import os
 import pty
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -38,7 +39,7 @@ AC_DB = "backup_ac"
 BUCKET = "silo-backups-test"
 PREFIX = "nightly/"
 BULK = "zz_bulk"            # incompressible documents, for the slow runs
-BULK_DOCS, BULK_DOC_BYTES = 24, 1 << 20
+BULK_DOCS, BULK_DOC_BYTES = 30000, 1000
 
 
 def spaces_tool():
@@ -133,6 +134,8 @@ def world(stack):
                            log_path=stack.silo_log(root / "import.log"))
         w.mio = sv.minio(root / "minio", log_path=root / "minio.log").start()
         w.tool("mb", BUCKET)
+        r = w.silo("backup", "keygen", str(w.key))
+        assert r.returncode == 0, r.stderr
         yield w
     finally:
         for s in (w.mio, w.fdb):
@@ -175,18 +178,24 @@ def backups_of(world):
 # ---------------------------------------------------------------- keygen
 
 def test_keygen(world):
-    r = world.silo("backup", "keygen", str(world.key))
+    key = world.root / "keygen-test.key"
+    r = world.silo("backup", "keygen", str(key))
     assert r.returncode == 0, r.stderr
     assert_clean(r)
-    st = world.key.stat()
+    st = key.stat()
     assert (st.st_size, st.st_mode & 0o777) == (32, 0o600)
     out = r.stdout.decode()
-    assert out.startswith(f"{world.key}: a new backup key, key id "), out
+    assert out.startswith(f"{key}: a new backup key, key id "), out
     # Never over an existing key: that would orphan every backup.
-    before = world.key.read_bytes()
-    r = world.silo("backup", "keygen", str(world.key))
+    before = key.read_bytes()
+    r = world.silo("backup", "keygen", str(key))
     assert r.returncode == 1
-    assert world.key.read_bytes() == before
+    assert key.read_bytes() == before
+    # Without a path, SILO_BACKUP_KEY is the one written.
+    other = world.root / "from-env.key"
+    r = world.silo("backup", "keygen", SILO_BACKUP_KEY=other)
+    assert r.returncode == 0, r.stderr
+    assert other.stat().st_size == 32
 
 
 # ---------------------------------------------------------------- run
@@ -379,19 +388,23 @@ def test_no_key_no_encrypted_run(world):
 
 # ---------------------------------------------------------------- faults
 
-class SlowProxy:
-    """A loopback TCP proxy to MinIO that passes what silo sends at about
-    RATE bytes/s, counting it: an upload slow enough to interrupt."""
+class Proxy:
+    """A loopback TCP proxy to port.  It passes bytes each way at about
+    rate bytes/s (None: at once), counting what the client sends (up) and
+    what comes back (down_bytes).  cut() drops every connection; down() also stops
+    accepting new ones: the server has gone away."""
 
-    RATE = 8 << 20
-
-    def __init__(self, minio):
-        self.minio = minio
-        self.sent = 0
+    def __init__(self, port, rate=None):
+        self.port = port
+        self.rate = rate
+        self.up = self.down_bytes = 0
+        self.conns = []
+        self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.local = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.local}"
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -400,47 +413,76 @@ class SlowProxy:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self.serve, args=(client,),
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            with self.lock:
+                self.conns += [client, upstream]
+            threading.Thread(target=self.pipe, args=(upstream, client, False),
+                             daemon=True).start()
+            threading.Thread(target=self.pipe, args=(client, upstream, True),
                              daemon=True).start()
 
-    def serve(self, client):
-        upstream = socket.create_connection(("127.0.0.1", self.minio.port))
-        threading.Thread(target=self.pipe, args=(upstream, client),
-                         daemon=True).start()
-        try:
-            while True:
-                data = client.recv(65536)
-                if not data:
-                    break
-                time.sleep(len(data) / self.RATE)
-                upstream.sendall(data)
-                self.sent += len(data)
-        except OSError:
-            pass
-        finally:
-            client.close()
-            upstream.close()
-
-    @staticmethod
-    def pipe(src, dst):
+    def pipe(self, src, dst, up):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
                 dst.sendall(data)
+                if up:
+                    self.up += len(data)
+                else:
+                    self.down_bytes += len(data)
         except OSError:
             pass
         finally:
-            dst.close()
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
-    def close(self):
+    def cut(self):
+        """Reset every connection (RST, as a dead host's kernel would)."""
+        with self.lock:
+            for c in self.conns:
+                # shutdown() wakes the threads blocked on it; the close
+                # then resets the connection.
+                try:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self.conns = []
+
+    def down(self):
+        # shutdown() first: a bare close() leaves the socket listening
+        # while the accepting thread holds it.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.cut()
+
+    close = down
+
+
+def wait_for(cond, p, log, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        assert p.poll() is None, log.read_text()
+        time.sleep(0.02)
+    assert cond()
 
 
 @pytest.fixture(scope="module")
 def bulk(world):
-    """BULK_DOCS incompressible documents: more than two parts of upload."""
+    """BULK_DOCS incompressible documents: more than five parts of upload,
+    and many cursor batches."""
     with world.client() as c:
         c[AC_DB][BULK].insert_many(
             [{"_id": i, "blob": os.urandom(BULK_DOC_BYTES)}
@@ -450,21 +492,22 @@ def bulk(world):
         c[AC_DB][BULK].drop()
 
 
-def interrupted_run(world, sig):
-    """Start a run of the bulk collection through the slow proxy, send sig
-    once the first part went through; the process and the proxy."""
-    proxy = SlowProxy(world.mio)
-    log = world.stack.silo_log(world.root / f"backup-{sig}.log")
+def start_bulk_run(world, name, **env):
+    """A run of the bulk collection, its stderr in a log of its own."""
+    log = world.stack.silo_log(world.root / f"backup-{name}.log")
     with open(log, "ab") as err:
         p = subprocess.Popen(
             [str(world.stack.silo_bin), "backup", "run", "--include", BULK],
-            env=world.env(SPACES_ENDPOINT=proxy.url), stderr=err,
-            stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while proxy.sent < (6 << 20) and time.monotonic() < deadline:
-        assert p.poll() is None, log.read_text()
-        time.sleep(0.05)
-    assert proxy.sent >= (6 << 20)
+            env=world.env(**env), stderr=err, stdout=subprocess.DEVNULL)
+    return p, log
+
+
+def interrupted_run(world, sig):
+    """Start a run of the bulk collection through a slow proxy, send sig
+    once the first part went through; the process and its log."""
+    proxy = Proxy(world.mio.port, rate=8 << 20)
+    p, log = start_bulk_run(world, str(sig), SPACES_ENDPOINT=proxy.url)
+    wait_for(lambda: proxy.up >= (6 << 20), p, log)
     p.send_signal(sig)
     p.wait(120)
     proxy.close()
@@ -505,3 +548,53 @@ def test_kill9_mid_upload(world, bulk):
     assert backups_of(world)[0] - before[0] == {world.newest()["key"]}
     assert world.uploads() == {}
 
+
+
+def test_spaces_gone_mid_upload(world, bulk):
+    """Spaces stops answering after the first part: the run fails, says
+    why, and leaves no object; the incomplete upload it could not abort
+    is aborted by the next run."""
+    before = backups_of(world)
+    proxy = Proxy(world.mio.port, rate=8 << 20)
+    p, log = start_bulk_run(world, "spaces-gone", SPACES_ENDPOINT=proxy.url)
+    wait_for(lambda: proxy.up >= (6 << 20), p, log)
+    proxy.down()
+    p.wait(120)
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"].endswith(
+        f"UPLOAD-PART {BUCKET}/{rec['key']}: Couldn't connect to server "
+        f"({proxy.url}) (after 4 attempts)"), rec["error"]
+    assert backups_of(world) == before
+    assert world.uploads() == {rec["key"]: rec["upload_id"]}
+    r = world.run("--include", "users")
+    check_run(world, r, encrypted=True)
+    assert world.uploads() == {}
+    assert f"backup: aborted an incomplete upload of {rec['key']}" \
+        in r.stderr
+
+
+def test_database_gone_mid_dump(world, bulk):
+    """The database drops every connection in the middle of the bulk
+    collection's cursor: the run fails naming the read, aborts its upload,
+    and records the failure once the database answers again."""
+    before = backups_of(world)
+    proxy = Proxy(world.fdb.port, rate=8 << 20)
+    uri = f"mongodb://127.0.0.1:{proxy.local}/"
+    p, log = start_bulk_run(world, "db-gone", MONGODB_CONNECTION_STRING=uri)
+    wait_for(lambda: proxy.down_bytes >= (4 << 20), p, log)
+    proxy.cut()
+    p.wait(120)
+    proxy.close()
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"].startswith(f"reading {AC_DB}.{BULK}: "), rec
+    assert 0 < rec["collections"][0]["count"] < BULK_DOCS
+    assert backups_of(world) == before
+    assert world.uploads() == {}
