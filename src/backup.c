@@ -95,7 +95,7 @@ struct backup_coll {
 	bson_t		 indexes;	/* listIndexes' specs, an array */
 	char		 uuid[33];	/* hex, or "" if the server has none */
 	int64_t		 docs;		/* documents dumped */
-	uint64_t	 size;		/* collStats size, for the progress bar */
+	uint64_t	 size;		/* collStats size: for the bar */
 	uint64_t	 bytes;		/* their BSON bytes */
 };
 
