@@ -22,10 +22,11 @@
  * first byte is uploaded, and sets it to "ok" or "failed" at the end,
  * with the manifest: start and end times, plain/compressed/stored bytes,
  * the stored bytes' SHA-256, the key id (a hash prefix; never the key),
- * per-collection document counts, options and index specs, silo's and
- * the server's versions, and the error.  The same manifest goes beside
- * the backup as <key>.manifest.json.  The record is the truth: a backup
- * is good when its record says "ok".
+ * per-collection document counts, a content hash that does not depend on
+ * the documents' order (backup_content_add(), for verify), options and
+ * index specs, silo's and the server's versions, and the error.  The
+ * same manifest goes beside the backup as <key>.manifest.json.  The
+ * record is the truth: a backup is good when its record says "ok".
  *
  * Atomic.  On any failure -- the database, Spaces, a stage, SIGTERM or
  * SIGINT (the handler only sets a flag, checked between documents) --
@@ -97,6 +98,7 @@ struct backup_coll {
 	int64_t		 docs;		/* documents dumped */
 	uint64_t	 size;		/* collStats size: for the bar */
 	uint64_t	 bytes;		/* their BSON bytes */
+	uint8_t		 content[32];	/* see backup_content_add() */
 };
 
 /* The stored bytes, counted and hashed on their way to the upload. */
@@ -127,6 +129,7 @@ struct backup_run {
 	size_t		 ncolls;	/* how many */
 	struct spaces_upload *upload;	/* the object being uploaded */
 	struct backup_meter meter;	/* in front of the upload */
+	EVP_MD_CTX	*doc_sha;	/* hashes each document */
 	struct seal	*seal;		/* encryption, or NULL */
 	struct gzip	*gzip;		/* compression */
 	struct archive	*archive;	/* the archive writer */
@@ -208,6 +211,32 @@ backup_meter_hex(struct backup_meter *m, char hex[65])
 	hex_lower(md, n, hex);
 }
 
+/*
+ * Add a document to a collection's content hash: the sum, modulo 2^256,
+ * of the SHA-256 of each document's BSON, each digest read as a
+ * big-endian number.  A sum does not depend on the order, so a restored
+ * collection, read back in whatever order the server likes, has the same
+ * hash exactly when it holds the same documents.  -1 if hashing failed.
+ */
+static int
+backup_content_add(EVP_MD_CTX *sha, uint8_t sum[32], const uint8_t *bson,
+    size_t len)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0, carry = 0;
+
+	if (EVP_DigestInit_ex2(sha, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(sha, bson, len) != 1 ||
+	    EVP_DigestFinal_ex(sha, md, &n) != 1 || n != 32)
+		return -1;
+	for (int i = 31; i >= 0; i--) {
+		carry += (unsigned int)sum[i] + md[i];
+		sum[i] = (uint8_t)carry;
+		carry >>= 8;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Signals and the lock                                                */
 /* ------------------------------------------------------------------ */
@@ -243,6 +272,7 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 	char	 line[128], when[CLOCK_ISO_MAX] = "";
 	ssize_t	 n;
 	int	 len;
+	bool	 busy;
 
 	holder[0] = '\0';
 	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
@@ -258,7 +288,8 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 			log_warn("backup: cannot write to %s", path);
 		return 0;
 	}
-	if (errno == EWOULDBLOCK) {
+	busy = errno == EWOULDBLOCK;
+	if (busy) {
 		n = pread(*fd, holder, holdersz - 1, 0);
 		holder[n > 0 ? (size_t)n : 0] = '\0';
 		holder[strcspn(holder, "\n")] = '\0';
@@ -267,7 +298,7 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 		    strerror(errno));
 	close(*fd);
 	*fd = -1;
-	return errno == EWOULDBLOCK ? 1 : -1;
+	return busy ? 1 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -452,8 +483,11 @@ backup_reap(struct backup_run *r)
 	bson_iter_t	 it;
 
 	if (!mongo_find_each(&r->mongo, BACKUP_DB, BACKUP_RECORDS, filter,
-	    NULL, backup_collect, &all, &e))
+	    NULL, backup_collect, &all, &e)) {
+		/* Not knowing the live runs, abort no upload. */
 		log_warn("backup: listing running records: %s", e.message);
+		goto done;
+	}
 	bson_iter_init(&it, &all);
 	while (bson_iter_next(&it)) {
 		const uint8_t	*data;
@@ -484,6 +518,7 @@ backup_reap(struct backup_run *r)
 		bson_destroy(set);
 	}
 	backup_reap_uploads(r, &all);
+done:
 	bson_destroy(&all);
 	bson_destroy(filter);
 }
@@ -736,7 +771,7 @@ backup_manifest(struct backup_run *r, const char *status, const char *error,
 {
 	bson_t		 bytes, colls, one;
 	uint64_t	 plain = 0, packed = 0;
-	char		 idx[16];
+	char		 idx[16], hex[65];
 	const char	*key;
 
 	if (r->gzip != NULL)
@@ -777,6 +812,8 @@ backup_manifest(struct backup_run *r, const char *status, const char *error,
 		BSON_APPEND_UTF8(&one, "name", c->name);
 		BSON_APPEND_INT64(&one, "count", c->docs);
 		BSON_APPEND_INT64(&one, "bytes", (int64_t)c->bytes);
+		hex_lower(c->content, sizeof(c->content), hex);
+		BSON_APPEND_UTF8(&one, "content_hash", hex);
 		backup_manifest_specs(&one, c);
 		bson_append_document_end(&colls, &one);
 	}
@@ -919,6 +956,11 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 		    bson_get_data(doc), doc->len, r->err,
 		    sizeof(r->err)) == -1)
 			goto done;
+		if (backup_content_add(r->doc_sha, c->content,
+		    bson_get_data(doc), doc->len) == -1) {
+			snprintf(r->err, sizeof(r->err), "sha256 failed");
+			goto done;
+		}
 		c->docs++;
 		c->bytes += doc->len;
 		backup_progress(r, c, t0, &last, false);
@@ -953,7 +995,8 @@ backup_pipeline(struct backup_run *r)
 	    "application/octet-stream", r->err, sizeof(r->err))) == NULL)
 		return -1;
 	if (backup_meter_init(&r->meter,
-	    spaces_upload_sink(r->upload)) == -1)
+	    spaces_upload_sink(r->upload)) == -1 ||
+	    (r->doc_sha = EVP_MD_CTX_new()) == NULL)
 		goto oom;
 	s = backup_meter_sink(&r->meter);
 	if (!r->opts->no_encrypt) {
@@ -1141,6 +1184,7 @@ backup_run_free(struct backup_run *r)
 	seal_free(r->seal);
 	spaces_upload_free(r->upload);
 	EVP_MD_CTX_free(r->meter.sha);
+	EVP_MD_CTX_free(r->doc_sha);
 	for (size_t i = 0; i < r->ncolls; i++) {
 		free(r->colls[i].db);
 		free(r->colls[i].name);

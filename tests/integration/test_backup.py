@@ -264,6 +264,11 @@ def check_contents(world, rec, archive_gz):
                 assert bson.decode(have.pop(mine))["status"] == "running"
                 assert bson.decode(live.pop(mine))["status"] == "ok"
             assert have == live, name
+            # The content hash: the sum of the documents' SHA-256, mod
+            # 2^256, whatever their order.
+            total = sum(int.from_bytes(hashlib.sha256(d).digest(), "big")
+                        for d in docs) % (1 << 256)
+            assert c["content_hash"] == f"{total:064x}", name
             # The index specs taken at dump time are the database's.
             specs = {s["name"]: s.to_dict()
                      for s in client[db][name].list_indexes()}
