@@ -92,8 +92,10 @@ static volatile sig_atomic_t backup_signal;
 struct backup_coll {
 	char		*db;		/* its database */
 	char		*name;		/* its name */
-	bson_t		 options;	/* listCollections' options */
-	bson_t		 indexes;	/* listIndexes' specs, an array */
+	/* Pointers, not members: a heap bson_t points into itself, so one
+	 * must not move when the array is grown or sorted. */
+	bson_t		*options;	/* listCollections' options */
+	bson_t		*indexes;	/* listIndexes' specs, an array */
 	char		 uuid[33];	/* hex, or "" if the server has none */
 	int64_t		 docs;		/* documents dumped */
 	uint64_t	 size;		/* collStats size: for the bar */
@@ -578,20 +580,16 @@ backup_add_coll(struct backup_run *r, const char *db, const bson_t *info)
 	r->colls = more;
 	c = &r->colls[r->ncolls++];
 	memset(c, 0, sizeof(*c));
-	bson_init(&c->indexes);
 	c->db = strdup(db);
 	c->name = strdup(name);
+	c->indexes = bson_new();
 	if (bson_iter_init_find(&it, info, "options") &&
 	    BSON_ITER_HOLDS_DOCUMENT(&it)) {
-		bson_t	 opts;
-
 		bson_iter_document(&it, &len, &bin);
-		if (bson_init_static(&opts, bin, len))
-			bson_copy_to(&opts, &c->options);
-		else
-			bson_init(&c->options);
-	} else
-		bson_init(&c->options);
+		c->options = bson_new_from_data(bin, len);
+	}
+	if (c->options == NULL)
+		c->options = bson_new();
 	if (bson_iter_init(&it, info) &&
 	    bson_iter_find_descendant(&it, "info.uuid", &sub_it) &&
 	    BSON_ITER_HOLDS_BINARY(&sub_it)) {
@@ -653,7 +651,13 @@ backup_check_includes(struct backup_run *r)
 	return 0;
 }
 
-/* The index specs of c, into c->indexes; 0, or -1 with err. */
+/*
+ * The index specs of c, into c->indexes; 0, or -1 with err.  A spec's
+ * "ns" is dropped: FerretDB lists it (as MongoDB did before 4.4), it
+ * names the namespace dumped rather than the one restored into, and
+ * FerretDB's createIndexes refuses it, so the specs are as MongoDB 4.4+
+ * lists them and mongodump archives them.
+ */
 static int
 backup_indexes(struct backup_run *r, struct backup_coll *c)
 {
@@ -665,8 +669,13 @@ backup_indexes(struct backup_run *r, struct backup_coll *c)
 	int			 rc = 0;
 
 	cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
-	while (mongoc_cursor_next(cur, &spec))
-		backup_collect(spec, &c->indexes);
+	while (mongoc_cursor_next(cur, &spec)) {
+		bson_t	 clean = BSON_INITIALIZER;
+
+		bson_copy_to_excluding_noinit(spec, &clean, "ns", NULL);
+		backup_collect(&clean, c->indexes);
+		bson_destroy(&clean);
+	}
 	if (mongoc_cursor_error(cur, &e)) {
 		snprintf(r->err, sizeof(r->err), "listIndexes %s.%s: %s",
 		    c->db, c->name, e.message);
@@ -747,9 +756,9 @@ backup_manifest_specs(bson_t *out, const struct backup_coll *c)
 	uint32_t	 len;
 	const char	*name;
 
-	backup_append_json(out, "options", &c->options);
+	backup_append_json(out, "options", c->options);
 	BSON_APPEND_ARRAY_BEGIN(out, "indexes", &list);
-	bson_iter_init(&it, &c->indexes);
+	bson_iter_init(&it, c->indexes);
 	while (bson_iter_next(&it)) {
 		bson_iter_document(&it, &len, &data);
 		if (!bson_init_static(&spec, data, len))
@@ -1029,8 +1038,8 @@ backup_dump(struct backup_run *r)
 	for (size_t i = 0; i < r->ncolls; i++) {
 		ns[i].db = r->colls[i].db;
 		ns[i].collection = r->colls[i].name;
-		ns[i].options = &r->colls[i].options;
-		ns[i].indexes = &r->colls[i].indexes;
+		ns[i].options = r->colls[i].options;
+		ns[i].indexes = r->colls[i].indexes;
 		ns[i].uuid = r->colls[i].uuid[0] != '\0' ?
 		    r->colls[i].uuid : NULL;
 	}
@@ -1188,8 +1197,10 @@ backup_run_free(struct backup_run *r)
 	for (size_t i = 0; i < r->ncolls; i++) {
 		free(r->colls[i].db);
 		free(r->colls[i].name);
-		bson_destroy(&r->colls[i].options);
-		bson_destroy(&r->colls[i].indexes);
+		if (r->colls[i].options != NULL)
+			bson_destroy(r->colls[i].options);
+		if (r->colls[i].indexes != NULL)
+			bson_destroy(r->colls[i].indexes);
 	}
 	free(r->colls);
 	free(r->seen);
