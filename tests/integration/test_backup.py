@@ -605,3 +605,30 @@ def test_database_gone_mid_dump(world, bulk):
     assert 0 < rec["collections"][0]["count"] < BULK_DOCS
     assert backups_of(world) == before
     assert world.uploads() == {}
+
+
+def test_options_and_uuid_travel(world):
+    """A capped collection's options and its UUID, as listCollections
+    gives them, are in the manifest and in the archive's prelude."""
+    with world.client() as c:
+        c[AC_DB].create_collection("zz_capped", capped=True, size=100000)
+        c[AC_DB].zz_capped.insert_many([{"_id": i} for i in range(5)])
+        info = next(c[AC_DB].list_collections(
+            filter={"name": "zz_capped"}))
+    try:
+        r = world.run("--include", "zz_capped")
+        rec = check_run(world, r, encrypted=True)
+        (coll,) = rec["collections"]
+        from bson import json_util
+        assert json_util.loads(coll["options"]) == info["options"] == {
+            "capped": True, "size": 100000}
+        out = world.root / "capped.archive.gz"
+        assert world.fetch(rec["_id"], out).returncode == 0
+        a = read_archive(gzip.open(out, "rb"), gzip=False)
+        ns = a.namespace(AC_DB, "zz_capped")
+        assert ns.metadata["options"] == {"capped": True, "size": 100000}
+        assert ns.metadata["uuid"] == info["info"]["uuid"].hex()
+        assert a.counts[(AC_DB, "zz_capped")] == 5
+    finally:
+        with world.client() as c:
+            c[AC_DB].zz_capped.drop()
