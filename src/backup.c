@@ -80,6 +80,8 @@
 #define	BACKUP_RECORDS		"backups"	/* one document per run */
 #define	BACKUP_STALE_S		(24 * 3600)	/* another host's run */
 #define	BACKUP_PROGRESS_MS	5000		/* between progress lines */
+#define	BACKUP_BATCH_BYTES	(4 << 20)	/* a cursor batch, about */
+#define	BACKUP_BATCH_MAX	10000		/* documents in a batch */
 #define	BACKUP_SUFFIX_SEALED	".archive.gz.sealed"
 #define	BACKUP_SUFFIX_PLAIN	".archive.gz"
 #define	BACKUP_MANIFEST_SUFFIX	".manifest.json" /* < 16 bytes */
@@ -99,6 +101,7 @@ struct backup_coll {
 	char		 uuid[33];	/* hex, or "" if the server has none */
 	int64_t		 docs;		/* documents dumped */
 	uint64_t	 size;		/* collStats size: for the bar */
+	int32_t		 batch;		/* cursor batch size, documents */
 	uint64_t	 bytes;		/* their BSON bytes */
 	uint8_t		 content[32];	/* see backup_content_add() */
 };
@@ -686,18 +689,32 @@ backup_indexes(struct backup_run *r, struct backup_coll *c)
 	return rc;
 }
 
-/* c's size as collStats has it, for the progress bar's estimates only. */
+/*
+ * c's size and batch size from collStats, estimates both.  The size is
+ * the progress bar's.  The batch size keeps a cursor batch near
+ * BACKUP_BATCH_BYTES: the server's default is 16 MB a batch at most on
+ * MongoDB and 101 documents whatever their size on FerretDB, and the
+ * driver holds a whole batch, so memory would follow the documents'
+ * size.  Without stats, the server's default.
+ */
 static void
 backup_size(struct backup_run *r, struct backup_coll *c)
 {
 	bson_t		*cmd = BCON_NEW("collStats", BCON_UTF8(c->name));
 	bson_t		 reply;
 	bson_error_t	 e;
-	int64_t		 n = 0;
+	int64_t		 n = 0, avg = 0;
 
-	if (mongo_command(&r->mongo, c->db, cmd, &reply, &e))
+	if (mongo_command(&r->mongo, c->db, cmd, &reply, &e)) {
 		n = mongo_get_int64(&reply, "size", 0);
+		avg = mongo_get_int64(&reply, "avgObjSize", 0);
+	}
 	c->size = n > 0 ? (uint64_t)n : 0;
+	c->batch = 0;
+	if (avg > 0)
+		c->batch = (int32_t)(BACKUP_BATCH_BYTES / avg < 1 ? 1 :
+		    BACKUP_BATCH_BYTES / avg > BACKUP_BATCH_MAX ?
+		    BACKUP_BATCH_MAX : BACKUP_BATCH_BYTES / avg);
 	bson_destroy(&reply);
 	bson_destroy(cmd);
 }
@@ -720,8 +737,7 @@ backup_collections(struct backup_run *r)
 	for (size_t i = 0; i < r->ncolls; i++) {
 		if (backup_indexes(r, &r->colls[i]) == -1)
 			return -1;
-		if (r->tty)
-			backup_size(r, &r->colls[i]);
+		backup_size(r, &r->colls[i]);
 	}
 	return 0;
 }
@@ -948,6 +964,7 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 	mongoc_collection_t	*coll = mongoc_client_get_collection(
 				    r->mongo.client, c->db, c->name);
 	bson_t			 filter = BSON_INITIALIZER;
+	bson_t			 opts = BSON_INITIALIZER;
 	mongoc_cursor_t		*cur;
 	const bson_t		*doc;
 	bson_error_t		 e;
@@ -959,7 +976,9 @@ backup_dump_coll(struct backup_run *r, struct backup_coll *c)
 		snprintf(label, sizeof(label), "%s.%s", c->db, c->name);
 		progress_step(&r->prog, label, c->size);
 	}
-	cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+	if (c->batch > 0)
+		BSON_APPEND_INT32(&opts, "batchSize", c->batch);
+	cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 	while (!backup_stopped(r) && mongoc_cursor_next(cur, &doc)) {
 		if (archive_doc(r->archive, c->db, c->name,
 		    bson_get_data(doc), doc->len, r->err,
@@ -990,6 +1009,7 @@ done:
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(coll);
 	bson_destroy(&filter);
+	bson_destroy(&opts);
 	return rc;
 }
 
