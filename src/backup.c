@@ -1430,16 +1430,17 @@ backup_fetch_stream(const struct silo_config *c, struct spaces *s3,
 		in.abort(in.ctx);
 		goto done;
 	}
+	/* The stages' own checks first (a cut sealed stream says
+	 * "truncated"), then the record's. */
+	if (in.finish(in.ctx, err, sizeof(err)) == -1)
+		goto done;
 	backup_meter_hex(&m, hex);
 	if (strcmp(hex, want) != 0 || (int64_t)m.bytes != size) {
 		snprintf(err, sizeof(err), "s3://%s/%s is not what was stored: "
 		    "sha256 %s of %" PRIu64 " bytes, the record says %s of %"
 		    PRId64, bucket, okey, hex, m.bytes, want, size);
-		in.abort(in.ctx);
 		goto done;
 	}
-	if (in.finish(in.ctx, err, sizeof(err)) == -1)
-		goto done;
 	log_info("backup: fetched s3://%s/%s: %" PRIu64 " bytes, sha256 "
 	    "and %s verified", bucket, okey, m.bytes, key != NULL ?
 	    "every GCM tag" : "size");

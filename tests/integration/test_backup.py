@@ -632,3 +632,45 @@ def test_options_and_uuid_travel(world):
     finally:
         with world.client() as c:
             c[AC_DB].zz_capped.drop()
+
+
+def replace_object(world, key, data):
+    path = world.root / "replacement"
+    path.write_bytes(data)
+    world.tool("put", BUCKET, key, str(path))
+
+
+@pytest.mark.parametrize("damage", ["tamper", "truncate"])
+def test_fetch_detects_a_damaged_object(world, damage):
+    r = world.run("--include", "users")
+    rec = check_run(world, r, encrypted=True)
+    blob = bytearray((world.root / "object").read_bytes())
+    if damage == "tamper":
+        blob[len(blob) // 2] ^= 0x01
+    else:
+        blob = blob[:len(blob) - 100]
+    replace_object(world, rec["key"], bytes(blob))
+    out = world.root / f"{damage}.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 1
+    assert_clean(f)
+    if damage == "tamper":
+        assert "chunk 0: authentication failed" in f.stderr, f.stderr
+    else:
+        assert "truncated: chunk 0 ends after" in f.stderr, f.stderr
+    # Nothing unverified was written.
+    assert out.read_bytes() == b""
+
+
+def test_fetch_detects_a_damaged_plain_object(world):
+    """Unsealed, the sha256 and size the record holds are the check."""
+    r = world.run("--no-encrypt", "--include", "users")
+    rec = check_run(world, r, encrypted=False)
+    blob = (world.root / "object").read_bytes()
+    replace_object(world, rec["key"], blob[:-1])
+    f = world.fetch(rec["_id"], world.root / "plain-cut.archive.gz")
+    assert f.returncode == 1
+    assert f"s3://{BUCKET}/{rec['key']} is not what was stored: sha256 " \
+        f"{hashlib.sha256(blob[:-1]).hexdigest()} of {len(blob) - 1} " \
+        f"bytes, the record says {rec['sha256']} of {len(blob)}" \
+        in f.stderr, f.stderr
