@@ -18,15 +18,16 @@
  * time, which the archive's prelude carries for mongorestore.
  *
  * The record.  A run inserts its document into silo.backups with status
- * "running" (start time, object key, UploadId, pid, host) before the
- * first byte is uploaded, and sets it to "ok" or "failed" at the end,
- * with the manifest: start and end times, plain/compressed/stored bytes,
- * the stored bytes' SHA-256, the key id (a hash prefix; never the key),
- * per-collection document counts, a content hash that does not depend on
- * the documents' order (backup_content_add(), for verify), options and
- * index specs, silo's and the server's versions, and the error.  The
- * same manifest goes beside the backup as <key>.manifest.json.  The
- * record is the truth: a backup is good when its record says "ok".
+ * "running" (start time, object key, pid, host; then the UploadId) as
+ * soon as the database answers, before anything else can fail, and sets
+ * it to "ok" or "failed" at the end, with the manifest: start and end
+ * times, plain/compressed/stored bytes, the stored bytes' SHA-256, the
+ * key id (a hash prefix; never the key), per-collection document counts,
+ * a content hash that does not depend on the documents' order
+ * (backup_content_add(), for verify), options and index specs, silo's
+ * and the server's versions, and the error.  The same manifest goes
+ * beside the backup as <key>.manifest.json.  The record is the truth: a
+ * backup is good when its record says "ok".
  *
  * Atomic.  On any failure -- the database, Spaces, a stage, SIGTERM or
  * SIGINT (the handler only sets a flag, checked between documents) --
@@ -341,21 +342,27 @@ backup_need_spaces(const struct silo_config *c)
 	return 2;
 }
 
-/* The database server's version (buildInfo), or "unknown". */
-static void
+/* The database server's version (buildInfo; "unknown" if it has none),
+ * the run's first contact with the server; 0, or -1 with err. */
+static int
 backup_server_version(struct backup_run *r)
 {
 	bson_t		*cmd = BCON_NEW("buildInfo", BCON_INT32(1));
 	bson_t		 reply;
 	bson_error_t	 e;
 	const char	*v;
+	int		 rc = 0;
 
-	snprintf(r->server_version, sizeof(r->server_version), "unknown");
-	if (mongo_command(&r->mongo, "admin", cmd, &reply, &e) &&
-	    (v = mongo_get_utf8(&reply, "version")) != NULL)
-		snprintf(r->server_version, sizeof(r->server_version), "%s", v);
+	if (!mongo_command(&r->mongo, "admin", cmd, &reply, &e)) {
+		snprintf(r->err, sizeof(r->err), "buildInfo: %s", e.message);
+		rc = -1;
+	} else
+		snprintf(r->server_version, sizeof(r->server_version), "%s",
+		    (v = mongo_get_utf8(&reply, "version")) != NULL ? v :
+		    "unknown");
 	bson_destroy(&reply);
 	bson_destroy(cmd);
+	return rc;
 }
 
 /* Set fields of record id (with status, when status_was is not NULL,
@@ -1167,11 +1174,49 @@ backup_stream(struct backup_run *r)
 	return true;
 }
 
+/* Reap the dead runs, name and record this one, list what it dumps and
+ * build the stages; 0, or -1 with err. */
+static int
+backup_start(struct backup_run *r)
+{
+	bson_t		*set;
+	bson_error_t	 e;
+	int		 rc = 0;
+
+	backup_reap(r);
+	if (backup_name(r) == -1 || backup_record_start(r) == -1 ||
+	    backup_collections(r) == -1 || backup_pipeline(r) == -1)
+		return -1;
+	/* The upload's id, for the run after a kill -9 to abort it. */
+	set = BCON_NEW("upload_id", BCON_UTF8(spaces_upload_id(r->upload)));
+	if (!backup_record_set(r, r->id, "running", set, &e)) {
+		snprintf(r->err, sizeof(r->err), "update %s.%s: %s",
+		    BACKUP_DB, BACKUP_RECORDS, e.message);
+		rc = -1;
+	}
+	bson_destroy(set);
+	return rc;
+}
+
+/* Open both clients; 0, or -1 with err. */
+static int
+backup_open(struct backup_run *r)
+{
+	if (backup_spaces_open(r->config, &r->s3, r->err,
+	    sizeof(r->err)) == -1)
+		return -1;
+	r->s3_open = true;
+	if (mongo_open_job(&r->mongo, r->config, r->err,
+	    sizeof(r->err)) == -1)
+		return -1;
+	r->mongo_open = true;
+	return 0;
+}
+
 /* Everything after the lock; the exit status. */
 static int
 backup_go(struct backup_run *r)
 {
-	char	 err[1024];
 	bool	 ok = false;
 
 	r->started_ms = clock_real_ms();
@@ -1179,16 +1224,11 @@ backup_go(struct backup_run *r)
 	r->tty = isatty(STDERR_FILENO);
 	if (gethostname(r->host, sizeof(r->host)) == -1)
 		snprintf(r->host, sizeof(r->host), "unknown");
-	if (backup_spaces_open(r->config, &r->s3, err, sizeof(err)) == -1 ||
-	    mongo_open_job(&r->mongo, r->config, err, sizeof(err)) == -1) {
-		log_err("backup: %s", err);
+	if (backup_open(r) == -1) {
+		log_err("backup: %s", r->err);
 		return 1;
 	}
-	r->s3_open = r->mongo_open = true;
-	backup_server_version(r);
-	backup_reap(r);
-	if (backup_name(r) == 0 && backup_collections(r) == 0 &&
-	    backup_pipeline(r) == 0 && backup_record_start(r) == 0)
+	if (backup_server_version(r) == 0 && backup_start(r) == 0)
 		ok = backup_stream(r);
 	if (!ok && r->archive != NULL && !r->finished)
 		archive_abort(r->archive);

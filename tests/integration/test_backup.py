@@ -674,3 +674,30 @@ def test_fetch_detects_a_damaged_plain_object(world):
         f"{hashlib.sha256(blob[:-1]).hexdigest()} of {len(blob) - 1} " \
         f"bytes, the record says {rec['sha256']} of {len(blob)}" \
         in f.stderr, f.stderr
+
+
+def test_database_unreachable(world):
+    port = sp.free_port()
+    r = world.run(MONGODB_CONNECTION_STRING=f"mongodb://127.0.0.1:{port}/",
+                  SILO_DB_TIMEOUT_MS=500)
+    assert r.returncode == 1
+    assert_clean(r)
+    assert "backup: (not started): FAILED: buildInfo: " in r.stderr
+    assert f"connection refused calling hello on '127.0.0.1:{port}'" \
+        in r.stderr
+
+
+def test_wrong_spaces_secret(world):
+    before = backups_of(world)
+    r = world.run(SPACES_SECRET="not-the-secret")
+    assert r.returncode == 1
+    assert_clean(r)
+    assert f"FAILED: CREATE-MULTIPART {BUCKET}/{PREFIX}" in r.stderr
+    assert "403 SignatureDoesNotMatch" in r.stderr
+    assert "not-the-secret" not in r.stderr
+    rec = world.newest()
+    assert rec["status"] == "failed"
+    assert rec["error"].startswith(f"CREATE-MULTIPART {BUCKET}/{rec['key']}"
+                                   ": 403 SignatureDoesNotMatch"), rec
+    assert "upload_id" not in rec
+    assert backups_of(world) == before
