@@ -572,7 +572,7 @@ main_backup(int argc, char **argv, const char *env_file)
 	const char		*exclude[MAX_IMPORT_NAMES];
 	struct backup_opts	 o = { .include = include, .exclude = exclude };
 	struct silo_config	 config;
-	const char		*sub, *arg;
+	const char		*sub, *arg = NULL;
 	int			 rc;
 
 	if ((rc = main_no_opts(argc, argv)) != -1)
