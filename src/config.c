@@ -183,6 +183,18 @@ static const struct config_var config_vars[] = {
 	  "/var/log/silo/storage-refresh.log", false, SHOW,
 	  OFF(storage_log), 0, 0,
 	  "where a refresh started by the API writes its output" },
+	{ "SILO_BACKUP_BUCKET", VAR_STRING, NULL, false, SHOW,
+	  OFF(backup_bucket), 0, 0, "the bucket `silo backup` writes to" },
+	{ "SILO_BACKUP_PREFIX", VAR_STRING, "silo-backups/", false, SHOW,
+	  OFF(backup_prefix), 0, 0, "key prefix of backups in that bucket" },
+	{ "SILO_BACKUP_KEY", VAR_PATH, "/etc/silo/backup.key", false, SHOW,
+	  OFF(backup_key), 0, 0,
+	  "the backup encryption key file (silo backup keygen)" },
+	{ "SILO_BACKUP_PART_SIZE", VAR_SIZE, "8M", false, SHOW,
+	  OFF(backup_part_size), 5L << 20, 512L << 20,
+	  "multipart upload part size: the memory a backup's upload holds" },
+	{ "SILO_BACKUP_LOCK", VAR_PATH, "/var/lib/silo/backup.lock", false,
+	  SHOW, OFF(backup_lock), 0, 0, "lock file: one backup at a time" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 

@@ -240,6 +240,125 @@ bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
 	    void *arg, bson_error_t *);
 
 /* ------------------------------------------------------------------ */
+/* Byte streams: the stages of a backup (silo backup)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One stage of a byte pipeline.  A producer writes into a sink, which
+ * transforms the bytes and writes them into the next sink: archive
+ * writer -> gzip -> seal (encryption) -> upload, and the reverse for
+ * reading.  finish() flushes and completes the stage (and, in turn, the
+ * next one); abort() discards everything and completes nothing.  After
+ * either, the sink is not written again.
+ */
+struct sink {
+	/* take len bytes; 0, or -1 with err */
+	int	(*write)(void *ctx, const void *buf, size_t len,
+		    char *err, size_t errsz);
+	/* flush and complete, then the next stage's finish; 0/-1 */
+	int	(*finish)(void *ctx, char *err, size_t errsz);
+	/* discard everything, the next stage's abort too; never fails */
+	void	(*abort)(void *ctx);
+	void	*ctx;	/* the stage's state */
+};
+
+/* ------------------------------------------------------------------ */
+/* Archive: mongodump's archive format, written (archive.c)            */
+/* ------------------------------------------------------------------ */
+
+#define	ARCHIVE_MAX_DOC		(16u << 20)	/* MongoDB's largest document */
+#define	ARCHIVE_BLOCK_MAX	(16u << 20)	/* document bytes per block */
+
+struct archive;
+
+/* One namespace of the dump, as the prelude describes it. */
+struct archive_ns {
+	const char	*db;		/* database name, not empty */
+	const char	*collection;	/* collection name, not empty */
+	const bson_t	*options;	/* listCollections' options, or NULL */
+	const bson_t	*indexes;	/* array of index specs, or NULL */
+	const char	*uuid;		/* 32 hex digits, or NULL: unknown */
+};
+
+/*
+ * The calls in order: archive_prelude() once, then archive_doc() for each
+ * document and archive_ns_end() once per namespace (any interleaving),
+ * then archive_finish(), which finishes out too.  After any failure the
+ * caller calls archive_abort() (which aborts out); archive_free() aborts
+ * an archive that was neither finished nor aborted.
+ */
+struct archive	*archive_new(struct sink out, const char *server_version,
+		    const char *tool_version);
+int	 archive_prelude(struct archive *, const struct archive_ns *, size_t n,
+	    char *err, size_t errsz);
+int	 archive_doc(struct archive *, const char *db, const char *collection,
+	    const uint8_t *bson, size_t len, char *err, size_t errsz);
+int	 archive_ns_end(struct archive *, const char *db,
+	    const char *collection, char *err, size_t errsz);
+int	 archive_finish(struct archive *, char *err, size_t errsz);
+void	 archive_abort(struct archive *);
+void	 archive_free(struct archive *);
+
+/* ------------------------------------------------------------------ */
+/* Seal: AES-256-GCM in authenticated chunks (seal.c)                  */
+/* ------------------------------------------------------------------ */
+
+#define	SEAL_KEY_LEN		32	/* bytes of a key file */
+#define	SEAL_KEY_ID_LEN		16	/* hex characters of a key id */
+#define	SEAL_CHUNK		(1u << 20) /* plaintext bytes per chunk */
+#define	SEAL_MAX_CHUNK		(16u << 20) /* the largest a reader takes */
+#define	SEAL_HEADER_LEN		53	/* bytes of the object's header */
+#define	SEAL_FRAME_LEN		5	/* bytes before each chunk */
+#define	SEAL_TAG_LEN		16	/* bytes of GCM's tag after each */
+
+struct seal;				/* opaque */
+
+int	 seal_keygen(const char *path, char *err, size_t errsz);
+int	 seal_key_load(const char *path, uint8_t key[SEAL_KEY_LEN],
+	    char *err, size_t errsz);
+void	 seal_key_id(const uint8_t key[SEAL_KEY_LEN],
+	    char out[SEAL_KEY_ID_LEN + 1]);
+struct seal *seal_new(const uint8_t key[SEAL_KEY_LEN], struct sink next);
+struct seal *seal_new_sized(const uint8_t key[SEAL_KEY_LEN], uint32_t chunk,
+	    struct sink next);
+struct seal *seal_open_new(const uint8_t key[SEAL_KEY_LEN],
+	    struct sink next);
+struct sink seal_sink(struct seal *);
+void	 seal_free(struct seal *);
+
+/* ------------------------------------------------------------------ */
+/* The gzip stage, both ways (gzip.c)                                  */
+/* ------------------------------------------------------------------ */
+
+struct gzip;
+
+struct gzip *gzip_new(struct sink next, int level);
+struct gzip *gzip_open_new(struct sink next);
+struct sink gzip_sink(struct gzip *);
+void	 gzip_counts(const struct gzip *, uint64_t *in, uint64_t *out);
+void	 gzip_free(struct gzip *);
+
+/* ------------------------------------------------------------------ */
+/* silo backup (backup.c)                                              */
+/* ------------------------------------------------------------------ */
+
+#define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
+
+/* The command line of `silo backup run`. */
+struct backup_opts {
+	bool		 no_encrypt;	/* --no-encrypt: store it plain */
+	const char	**include;	/* collections to take, all if none */
+	size_t		 ninclude;	/* how many */
+	const char	**exclude;	/* collections to leave out */
+	size_t		 nexclude;	/* how many */
+};
+
+int	 backup_run_main(const struct silo_config *,
+	    const struct backup_opts *);
+int	 backup_fetch_main(const struct silo_config *, const char *id);
+int	 backup_keygen_main(const char *path);
+
+/* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */
 /* ------------------------------------------------------------------ */
 
@@ -367,6 +486,26 @@ int	 spaces_head(struct spaces *, const char *bucket, const char *key,
 	    uint64_t *size, char *etag, size_t etagsz, char *ctype,
 	    size_t ctypesz);
 int	 spaces_delete(struct spaces *, const char *bucket, const char *key);
+
+struct spaces_upload;			/* a multipart upload fed as a sink */
+
+struct spaces_upload *spaces_upload_new(struct spaces *, const char *bucket,
+	    const char *key, size_t part_size, const char *content_type,
+	    char *err, size_t errsz);
+struct sink spaces_upload_sink(struct spaces_upload *);
+const char *spaces_upload_id(const struct spaces_upload *);
+void	 spaces_upload_counts(const struct spaces_upload *, uint64_t *bytes,
+	    unsigned *parts);
+void	 spaces_upload_free(struct spaces_upload *);
+int	 spaces_upload_abort_id(struct spaces *, const char *bucket,
+	    const char *key, const char *upload_id);
+int	 spaces_get_stream(struct spaces *, const char *bucket,
+	    const char *key, const struct sink *out);
+/* Called per multipart upload in progress; non-zero stops the listing. */
+typedef int (*spaces_upload_cb)(const char *key, const char *upload_id,
+	    void *arg);
+int	 spaces_uploads(struct spaces *, const char *bucket,
+	    const char *prefix, spaces_upload_cb, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Storage keys, classified (storage_key.c)                            */

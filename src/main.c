@@ -58,7 +58,8 @@ enum main_opt {
 	OPT_DROP,		/* --drop */
 	OPT_DRY_RUN,		/* --dry-run */
 	OPT_EXCLUDE,		/* --exclude NAME */
-	OPT_INCLUDE		/* --include NAME */
+	OPT_INCLUDE,		/* --include NAME */
+	OPT_NO_ENCRYPT		/* --no-encrypt */
 };
 
 static const struct option main_opts_global[] = {
@@ -91,6 +92,14 @@ static const struct option main_opts_import[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const struct option main_opts_backup[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "no-encrypt", no_argument, NULL, OPT_NO_ENCRYPT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -506,6 +515,93 @@ main_import(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/*
+ * The options and operands of `silo backup SUBCOMMAND`, argv[0] the
+ * subcommand: -1 when they were read (*arg the operand, or NULL), else
+ * the exit status as main_serve_opts.
+ */
+static int
+main_backup_opts(int argc, char **argv, struct backup_opts *o,
+    const char **arg)
+{
+	bool	 run = strcmp(argv[0], "run") == 0;
+	int	 c, full = 0;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "backup", ":h",
+	    main_opts_backup)) != -1) {
+		if (c == OPT_HELP) {
+			main_help(stdout, "backup");
+			return 0;
+		}
+		if (c == '?')
+			return 2;
+		if (!run)
+			return main_usage("backup", "%s takes no option '%s'",
+			    argv[0], argv[optind - 1]);
+		if (c == OPT_NO_ENCRYPT)
+			o->no_encrypt = true;
+		else if (c == OPT_EXCLUDE)
+			full = main_import_name(o->exclude, &o->nexclude,
+			    optarg);
+		else
+			full = main_import_name(o->include, &o->ninclude,
+			    optarg);
+		if (full == -1)
+			return main_usage("backup", "more than %d --%s options",
+			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
+			    "include");
+	}
+	*arg = optind < argc ? argv[optind] : NULL;
+	if (run && *arg != NULL)
+		return main_usage("backup", "unexpected argument '%s'", *arg);
+	if (strcmp(argv[0], "fetch") == 0 && *arg == NULL)
+		return main_usage("backup", "fetch needs a backup id or "
+		    "'latest'");
+	if (*arg != NULL && optind + 1 < argc)
+		return main_usage("backup", "unexpected argument '%s'",
+		    argv[optind + 1]);
+	return -1;
+}
+
+/* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`. */
+static int
+main_backup(int argc, char **argv, const char *env_file)
+{
+	const char		*include[MAX_IMPORT_NAMES];
+	const char		*exclude[MAX_IMPORT_NAMES];
+	struct backup_opts	 o = { .include = include, .exclude = exclude };
+	struct silo_config	 config;
+	const char		*sub, *arg = NULL;
+	int			 rc;
+
+	if ((rc = main_no_opts(argc, argv)) != -1)
+		return rc;
+	if (optind == argc)
+		return main_usage("backup",
+		    "needs a subcommand: keygen, run or fetch");
+	sub = argv[optind];
+	if (strcmp(sub, "keygen") != 0 && strcmp(sub, "run") != 0 &&
+	    strcmp(sub, "fetch") != 0)
+		return main_usage("backup", "unknown subcommand '%s'", sub);
+	argc -= optind;
+	argv += optind;
+	if ((rc = main_backup_opts(argc, argv, &o, &arg)) != -1)
+		return rc;
+	if (strcmp(sub, "keygen") == 0 && arg != NULL)
+		return backup_keygen_main(arg);
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	if (strcmp(sub, "keygen") == 0)
+		rc = backup_keygen_main(config.backup_key);
+	else if (strcmp(sub, "run") == 0)
+		rc = backup_run_main(&config, &o);
+	else
+		rc = backup_fetch_main(&config, arg);
+	config_free(&config);
+	return rc;
+}
+
 /* `silo version`. */
 static int
 main_version(int argc, char **argv, const char *env_file)
@@ -552,6 +648,7 @@ static const struct main_command {
 	{ "config", main_config },
 	{ "import", main_import },
 	{ "storage", main_storage },
+	{ "backup", main_backup },
 	{ "version", main_version },
 	{ "help", main_help_command },
 };

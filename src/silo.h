@@ -252,6 +252,12 @@ struct silo_config {
 	char		*storage_lock;
 	/* SILO_STORAGE_LOG: output of API-started refreshes */
 	char		*storage_log;
+	char		*backup_bucket;	/* SILO_BACKUP_BUCKET, or NULL */
+	char		*backup_prefix;	/* SILO_BACKUP_PREFIX: key prefix */
+	char		*backup_key;	/* SILO_BACKUP_KEY: the key file */
+	/* SILO_BACKUP_PART_SIZE: bytes per uploaded part */
+	size_t		 backup_part_size;
+	char		*backup_lock;	/* SILO_BACKUP_LOCK */
 	char		*env_file;	/* the env file read, or NULL */
 };
 

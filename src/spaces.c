@@ -40,6 +40,16 @@
  * Files larger than a threshold are uploaded in parts (S3's single PUT
  * stops at 5 GiB, and a part can be retried alone); a failed multipart
  * upload is aborted so that its parts do not linger, billed, in the bucket.
+ *
+ * Streams.  A backup is uploaded as it is produced, with no temp file:
+ * spaces_upload_new() starts a multipart upload and spaces_upload_sink()
+ * is a struct sink that fills one part in memory, sends it when full,
+ * sends the short last part and completes the upload on finish(), and
+ * aborts the upload on abort() or when a part fails, so that no object
+ * appears and no part is left.  Memory is one part.  spaces_get_stream()
+ * hands a GET's body to a sink as curl receives it; a failure before the
+ * first byte is retried like any request, one after it is final, since
+ * what went downstream cannot be taken back.
  */
 #include "config.h"
 
@@ -635,7 +645,8 @@ enum spaces_sink {
 	SINK_DISCARD,		/* nowhere */
 	SINK_BUF,		/* a growing buffer, bounded */
 	SINK_FILE,		/* a file */
-	SINK_LIST		/* a ListObjectsV2 parser */
+	SINK_LIST,		/* a ListObjectsV2 parser */
+	SINK_STREAM		/* a struct sink, as the bytes arrive */
 };
 
 /* One request and what came back. */
@@ -657,6 +668,8 @@ struct spaces_req {
 	char		*buf;		/* SINK_BUF: the bytes */
 	size_t		 buflen, bufmax; /* SINK_BUF: length, bound */
 	struct spaces_listparse *lp;	/* SINK_LIST */
+	const struct sink *stream;	/* SINK_STREAM */
+	uint64_t	 streamed;	/* SINK_STREAM: bytes given to it */
 	char		*errbody;	/* a failed answer's body, bounded */
 	size_t		 errlen;	/* its length */
 	char		 sink_err[320];	/* why the sink refused bytes */
@@ -729,6 +742,16 @@ spaces_write_cb(char *p, size_t size, size_t n, void *arg)
 			    "writing: %s", strerror(errno));
 			return 0;
 		}
+		break;
+	case SINK_STREAM:
+		if (r->stream->write(r->stream->ctx, p, len, r->sink_err,
+		    sizeof(r->sink_err)) == -1) {
+			if (r->sink_err[0] == '\0')
+				snprintf(r->sink_err, sizeof(r->sink_err),
+				    "the stream refused the bytes");
+			return 0;
+		}
+		r->streamed += len;
 		break;
 	case SINK_LIST:
 		if (spaces_listparse_feed(r->lp, p, len, false) == -1) {
@@ -1053,6 +1076,14 @@ spaces_perform(struct spaces *s, struct spaces_req *r)
 		headers = h;
 	}
 	for (int attempt = 1; attempt <= s->attempts; attempt++) {
+		if (attempt > 1 && r->sink == SINK_STREAM && r->streamed > 0) {
+			/* What went downstream cannot be taken back. */
+			size_t	 n = strlen(s->err);
+
+			snprintf(s->err + n, sizeof(s->err) - n, " (after %"
+			    PRIu64 " bytes; not retried)", r->streamed);
+			goto done;
+		}
 		if (attempt > 1) {
 			s->nretries++;
 			spaces_backoff(s, attempt - 1);
@@ -1313,8 +1344,8 @@ static char	*spaces_mpu_create(struct spaces *, const char *bucket,
 		    const char *key, const char *content_type);
 static int	 spaces_mpu_part(struct spaces *, const char *bucket,
 		    const char *key, const char *upload_id, unsigned partno,
-		    int fd, uint64_t offset, uint64_t len, char *etag,
-		    size_t etagsz);
+		    int fd, const void *body, uint64_t offset, uint64_t len,
+		    char *etag, size_t etagsz);
 static int	 spaces_mpu_complete(struct spaces *, const char *bucket,
 		    const char *key, const char *upload_id,
 		    char *const *etags, unsigned nparts);
@@ -1350,8 +1381,8 @@ spaces_put_multipart(struct spaces *s, const char *bucket, const char *key,
 			spaces_fail(s, "PUT %s/%s: out of memory", bucket, key);
 			goto abort;
 		}
-		if (spaces_mpu_part(s, bucket, key, upload_id, i + 1, fd, off,
-		    len, etags[i], 128) == -1)
+		if (spaces_mpu_part(s, bucket, key, upload_id, i + 1, fd,
+		    NULL, off, len, etags[i], 128) == -1)
 			goto abort;
 	}
 	if (spaces_mpu_complete(s, bucket, key, upload_id, etags, nparts) == -1)
@@ -1519,16 +1550,17 @@ spaces_mpu_create(struct spaces *s, const char *bucket, const char *key,
 	return id;
 }
 
-/* Upload part partno (from 1): len bytes of fd at offset. */
+/* Upload part partno (from 1): len bytes of body, or of fd at offset. */
 static int
 spaces_mpu_part(struct spaces *s, const char *bucket, const char *key,
-    const char *upload_id, unsigned partno, int fd, uint64_t offset,
-    uint64_t len, char *etag, size_t etagsz)
+    const char *upload_id, unsigned partno, int fd, const void *body,
+    uint64_t offset, uint64_t len, char *etag, size_t etagsz)
 {
 	struct spaces_param	 params[2];
 	struct spaces_req	 r = { .op = "UPLOAD-PART", .method = "PUT",
 				    .bucket = bucket, .key = key, .fd = fd,
-				    .offset = offset, .len = len };
+				    .body = body, .offset = offset,
+				    .len = len };
 	char			 num[16], *query;
 	int			 rc;
 
@@ -1631,5 +1663,358 @@ spaces_mpu_abort(struct spaces *s, const char *bucket, const char *key,
 	}
 	rc = spaces_perform(s, &r);
 	free((char *)r.query);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams: a multipart upload fed as a sink, a GET into a sink        */
+/* ------------------------------------------------------------------ */
+
+/* A multipart upload being fed (see spaces_upload_new()). */
+struct spaces_upload {
+	struct spaces	*s;		/* the client */
+	char		*bucket;	/* where it goes */
+	char		*key;		/* its key */
+	char		*upload_id;	/* S3's UploadId */
+	unsigned char	*part;		/* the part being filled */
+	size_t		 part_size;	/* its capacity */
+	size_t		 part_len;	/* bytes in it */
+	char		**etags;	/* ETags of the parts sent, in order */
+	unsigned	 nparts;	/* parts sent */
+	uint64_t	 bytes;		/* bytes taken in all */
+	bool		 ended;		/* completed or aborted */
+};
+
+/*
+ * Start a multipart upload of key, to be fed through spaces_upload_sink():
+ * parts of part_size (at least SPACES_MIN_PART) are sent as they fill,
+ * finish() sends the last and completes the upload, abort() (or a part
+ * that fails) aborts it, so that no object appears and no part lingers.
+ * Memory is one part.  NULL with err set if it could not start.
+ */
+struct spaces_upload *
+spaces_upload_new(struct spaces *s, const char *bucket, const char *key,
+    size_t part_size, const char *content_type, char *err, size_t errsz)
+{
+	struct spaces_upload	*u;
+
+	if (part_size < SPACES_MIN_PART)
+		part_size = SPACES_MIN_PART;
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (u->bucket = strdup(bucket)) == NULL ||
+	    (u->key = strdup(key)) == NULL ||
+	    (u->part = malloc(part_size)) == NULL ||
+	    (u->etags = calloc(SPACES_MAX_PARTS, sizeof(*u->etags))) == NULL) {
+		snprintf(err, errsz, "UPLOAD %s/%s: out of memory", bucket,
+		    key);
+		spaces_upload_free(u);
+		return NULL;
+	}
+	u->s = s;
+	u->part_size = part_size;
+	if ((u->upload_id = spaces_mpu_create(s, bucket, key,
+	    content_type)) == NULL) {
+		snprintf(err, errsz, "%s", s->err);
+		spaces_upload_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* The UploadId, for a record that may have to abort it later. */
+const char *
+spaces_upload_id(const struct spaces_upload *u)
+{
+	return u->upload_id;
+}
+
+/* Abort the upload (once), keeping the error that led here in s->err. */
+static void
+spaces_upload_cancel(struct spaces_upload *u)
+{
+	char	 saved[sizeof(u->s->err)];
+
+	if (u->ended)
+		return;
+	u->ended = true;
+	memcpy(saved, u->s->err, sizeof(saved));
+	if (spaces_mpu_abort(u->s, u->bucket, u->key, u->upload_id) == -1)
+		log_warn("spaces: %s", u->s->err);
+	memcpy(u->s->err, saved, sizeof(saved));
+}
+
+/* Send the filled part; on failure the upload is aborted. */
+static int
+spaces_upload_part(struct spaces_upload *u, char *err, size_t errsz)
+{
+	char	 etag[128];
+
+	if (u->nparts == SPACES_MAX_PARTS) {
+		spaces_fail(u->s, "UPLOAD %s/%s: more than %d parts of %zu "
+		    "bytes", u->bucket, u->key, SPACES_MAX_PARTS,
+		    u->part_size);
+		goto fail;
+	}
+	if (spaces_mpu_part(u->s, u->bucket, u->key, u->upload_id,
+	    u->nparts + 1, -1, u->part_len > 0 ? (void *)u->part : "", 0,
+	    u->part_len, etag, sizeof(etag)) == -1)
+		goto fail;
+	if ((u->etags[u->nparts] = strdup(etag)) == NULL) {
+		spaces_fail(u->s, "UPLOAD %s/%s: out of memory", u->bucket,
+		    u->key);
+		goto fail;
+	}
+	u->nparts++;
+	u->part_len = 0;
+	return 0;
+fail:
+	snprintf(err, errsz, "%s", u->s->err);
+	spaces_upload_cancel(u);
+	return -1;
+}
+
+static int
+spaces_upload_write(void *ctx, const void *buf, size_t len, char *err,
+    size_t errsz)
+{
+	struct spaces_upload	*u = ctx;
+	const unsigned char	*p = buf;
+
+	if (u->ended) {
+		snprintf(err, errsz, "UPLOAD %s/%s: already ended", u->bucket,
+		    u->key);
+		return -1;
+	}
+	while (len > 0) {
+		size_t	 n = u->part_size - u->part_len;
+
+		if (n > len)
+			n = len;
+		memcpy(u->part + u->part_len, p, n);
+		u->part_len += n;
+		u->bytes += n;
+		p += n;
+		len -= n;
+		if (u->part_len == u->part_size &&
+		    spaces_upload_part(u, err, errsz) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+spaces_upload_finish(void *ctx, char *err, size_t errsz)
+{
+	struct spaces_upload	*u = ctx;
+
+	if (u->ended) {
+		snprintf(err, errsz, "UPLOAD %s/%s: already ended", u->bucket,
+		    u->key);
+		return -1;
+	}
+	/* The last part may be short; an empty stream is one empty part. */
+	if ((u->part_len > 0 || u->nparts == 0) &&
+	    spaces_upload_part(u, err, errsz) == -1)
+		return -1;
+	if (spaces_mpu_complete(u->s, u->bucket, u->key, u->upload_id,
+	    u->etags, u->nparts) == -1) {
+		snprintf(err, errsz, "%s", u->s->err);
+		spaces_upload_cancel(u);
+		return -1;
+	}
+	u->ended = true;
+	return 0;
+}
+
+static void
+spaces_upload_abort(void *ctx)
+{
+	spaces_upload_cancel(ctx);
+}
+
+/* The upload's input. */
+struct sink
+spaces_upload_sink(struct spaces_upload *u)
+{
+	struct sink	 k = { spaces_upload_write, spaces_upload_finish,
+			    spaces_upload_abort, u };
+
+	return k;
+}
+
+/* Bytes taken and parts sent so far. */
+void
+spaces_upload_counts(const struct spaces_upload *u, uint64_t *bytes,
+    unsigned *parts)
+{
+	*bytes = u->bytes;
+	*parts = u->nparts;
+}
+
+/* Free the upload; one neither finished nor aborted is aborted first. */
+void
+spaces_upload_free(struct spaces_upload *u)
+{
+	if (u == NULL)
+		return;
+	if (u->upload_id != NULL)
+		spaces_upload_cancel(u);
+	for (unsigned i = 0; i < u->nparts; i++)
+		free(u->etags[i]);
+	free(u->etags);
+	free(u->part);
+	free(u->upload_id);
+	free(u->key);
+	free(u->bucket);
+	free(u);
+}
+
+/* Abort a multipart upload by its id (one a killed run left behind).
+ * An upload that is already gone (404 NoSuchUpload) is not an error. */
+int
+spaces_upload_abort_id(struct spaces *s, const char *bucket,
+    const char *key, const char *upload_id)
+{
+	if (spaces_mpu_abort(s, bucket, key, upload_id) == 0)
+		return 0;
+	return s->status == 404 ? 0 : -1;
+}
+
+/*
+ * Stream an object into out, chunk by chunk as it arrives; out is
+ * neither finished nor aborted here.  A failure before the first byte is
+ * retried as any request; once bytes went downstream it is final.
+ */
+int
+spaces_get_stream(struct spaces *s, const char *bucket, const char *key,
+    const struct sink *out)
+{
+	struct spaces_req	 r = { .op = "GET", .method = "GET",
+				    .bucket = bucket, .key = key, .fd = -1,
+				    .sink = SINK_STREAM, .stream = out };
+
+	return spaces_perform(s, &r);
+}
+
+/* What spaces_uploads() collects from a ListMultipartUploads answer. */
+struct spaces_uploads_parse {
+	XML_Parser	 parser;	/* expat */
+	int		 depth;		/* element depth, root 1 */
+	bool		 in_upload;	/* inside <Upload> */
+	int		 field;		/* 1 Key, 2 UploadId, 0 neither */
+	char		 key[SPACES_MAX_KEY * 4 + 1]; /* the upload's Key */
+	size_t		 keylen;	/* its length */
+	char		 id[1024];	/* its UploadId */
+	size_t		 idlen;		/* its length */
+	spaces_upload_cb cb;		/* where uploads go */
+	void		*arg;		/* its argument */
+	int		 n;		/* uploads delivered */
+	bool		 stopped;	/* the callback asked to stop */
+};
+
+static void XMLCALL
+spaces_up_start(void *arg, const XML_Char *name, const XML_Char **attrs)
+{
+	struct spaces_uploads_parse	*p = arg;
+
+	name = spaces_local_name(name);
+	p->depth++;
+	p->field = 0;
+	if (p->depth == 2 && strcmp(name, "Upload") == 0) {
+		p->in_upload = true;
+		p->keylen = p->idlen = 0;
+		p->key[0] = p->id[0] = '\0';
+	} else if (p->depth == 3 && p->in_upload)
+		p->field = strcmp(name, "Key") == 0 ? 1 :
+		    strcmp(name, "UploadId") == 0 ? 2 : 0;
+}
+
+static void XMLCALL
+spaces_up_end(void *arg, const XML_Char *name)
+{
+	struct spaces_uploads_parse	*p = arg;
+
+	if (p->depth == 2 && p->in_upload) {
+		p->in_upload = false;
+		p->n++;
+		if (!p->stopped && p->cb(p->key, p->id, p->arg) != 0) {
+			p->stopped = true;
+			XML_StopParser(p->parser, XML_FALSE);
+		}
+	}
+	p->depth--;
+	p->field = 0;
+}
+
+static void XMLCALL
+spaces_up_text(void *arg, const XML_Char *s, int len)
+{
+	struct spaces_uploads_parse	*p = arg;
+	char				*dst = p->field == 1 ? p->key : p->id;
+	size_t				*n = p->field == 1 ? &p->keylen :
+					    &p->idlen;
+	size_t				 cap = p->field == 1 ?
+					    sizeof(p->key) : sizeof(p->id);
+
+	if (p->field == 0)
+		return;
+	if ((size_t)len > cap - 1 - *n)
+		len = (int)(cap - 1 - *n);
+	memcpy(dst + *n, s, (size_t)len);
+	*n += (size_t)len;
+	dst[*n] = '\0';
+}
+
+/*
+ * The multipart uploads in progress under prefix (one page: the first
+ * 1,000), each handed to cb with its key and UploadId; cb returning
+ * non-zero stops.  The number seen, or -1 with s->err.
+ */
+int
+spaces_uploads(struct spaces *s, const char *bucket, const char *prefix,
+    spaces_upload_cb cb, void *arg)
+{
+	struct spaces_param	 params[2] = { { "prefix", prefix },
+				    { "uploads", NULL } };
+	struct spaces_req	 r = { .op = "LIST-UPLOADS", .method = "GET",
+				    .bucket = bucket, .bucket_url = true,
+				    .fd = -1, .sink = SINK_BUF,
+				    .bufmax = SPACES_SMALL_MAX };
+	struct spaces_uploads_parse *p;
+	char			*query;
+	int			 rc = -1;
+
+	if ((query = spaces_query(params, 2)) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		free(query);
+		spaces_fail(s, "LIST-UPLOADS %s: out of memory", bucket);
+		return -1;
+	}
+	r.query = query;
+	if (spaces_perform(s, &r) == 0) {
+		p->cb = cb;
+		p->arg = arg;
+		if ((p->parser = XML_ParserCreate("UTF-8")) == NULL)
+			spaces_fail(s, "LIST-UPLOADS %s: out of memory",
+			    bucket);
+		else {
+			XML_SetUserData(p->parser, p);
+			XML_SetElementHandler(p->parser, spaces_up_start,
+			    spaces_up_end);
+			XML_SetCharacterDataHandler(p->parser, spaces_up_text);
+			if (r.buflen <= INT32_MAX && (XML_Parse(p->parser,
+			    r.buf != NULL ? r.buf : "", (int)r.buflen, 1) ==
+			    XML_STATUS_OK || p->stopped))
+				rc = p->n;
+			else
+				spaces_fail(s, "LIST-UPLOADS %s: malformed "
+				    "answer: %s", bucket, XML_ErrorString(
+				    XML_GetErrorCode(p->parser)));
+			XML_ParserFree(p->parser);
+		}
+	}
+	free(r.buf);
+	free(query);
+	free(p);
 	return rc;
 }

@@ -14,6 +14,8 @@
  *   spaces-tool delete BUCKET KEY
  *   spaces-tool list BUCKET PREFIX [DELIMITER] (size<TAB>key lines;
  *				 common prefixes as PRE<TAB>prefix)
+ *   spaces-tool uploads BUCKET PREFIX	(multipart uploads in progress:
+ *				 key<TAB>upload id lines)
  *   spaces-tool putmany BUCKET PREFIX N	(PREFIX00000.. of i % 7 bytes,
  *				 through one client, to seed listings)
  *   spaces-tool putlist		(stdin: BUCKET<TAB>KEY<TAB>FILE lines,
@@ -56,7 +58,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: spaces-tool "
-	    "mb|put|putbuf|get|getbuf|head|delete|list|putmany|putlist ARGS\n");
+	    "mb|put|putbuf|get|getbuf|head|delete|list|uploads|putmany|putlist "
+	    "ARGS\n");
 	return 2;
 }
 
@@ -107,6 +110,14 @@ put_list(struct spaces *s)
 	}
 	free(line);
 	return rc;
+}
+
+static int
+print_upload(const char *key, const char *upload_id, void *arg)
+{
+	(void)arg;
+	printf("%s\t%s\n", key, upload_id);
+	return 0;
 }
 
 static int
@@ -165,6 +176,9 @@ run(struct spaces *s, int argc, char **argv)
 	}
 	if (strcmp(cmd, "putlist") == 0 && argc == 2)
 		return put_list(s);
+	if (strcmp(cmd, "uploads") == 0 && argc == 4)
+		return spaces_uploads(s, argv[2], argv[3], print_upload,
+		    NULL) == -1 ? -1 : 0;
 	if (strcmp(cmd, "list") == 0 && (argc == 4 || argc == 5))
 		return spaces_list(s, argv[2], argv[3],
 		    argc == 5 ? argv[4] : NULL,

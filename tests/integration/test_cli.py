@@ -19,7 +19,8 @@ from conftest import SRCDIR, silo_binary
 MAN = SRCDIR / "docs" / "silo.1"
 
 # Every command silo dispatches, in the manual's order.
-COMMANDS = ["serve", "config", "import", "storage", "version", "help"]
+COMMANDS = ["serve", "config", "import", "storage", "backup", "version",
+            "help"]
 
 POINTER = "\nsilo help COMMAND prints a command's part of silo(1).\n"
 
@@ -142,6 +143,7 @@ def test_help_command_prints_its_section(page, command):
     ["config", "--help"], ["config", "check", "-h"],
     ["import", "--help"], ["import", "DIR", "-h"],
     ["storage", "-h"], ["storage", "refresh", "--help"],
+    ["backup", "-h"], ["backup", "run", "--help"], ["backup", "fetch", "-h"],
     ["version", "--help"], ["help", "-h"],
 ])
 def test_command_help_option_prints_its_section(args):
@@ -188,6 +190,27 @@ BAD = [
      "(see 'silo help storage')"),
     (["storage", "refresh", "--lock-fd"],
      "storage: --lock-fd needs a value (see 'silo help storage')"),
+    (["backup"],
+     "backup: needs a subcommand: keygen, run or fetch "
+     "(see 'silo help backup')"),
+    (["backup", "list"],
+     "backup: unknown subcommand 'list' (see 'silo help backup')"),
+    (["backup", "run", "now"],
+     "backup: unexpected argument 'now' (see 'silo help backup')"),
+    (["backup", "run", "--encrypt"],
+     "backup: unknown option '--encrypt' (see 'silo help backup')"),
+    (["backup", "run", "--include"],
+     "backup: --include needs a value (see 'silo help backup')"),
+    (["backup", "fetch"],
+     "backup: fetch needs a backup id or 'latest' "
+     "(see 'silo help backup')"),
+    (["backup", "fetch", "a", "b"],
+     "backup: unexpected argument 'b' (see 'silo help backup')"),
+    (["backup", "fetch", "latest", "--no-encrypt"],
+     "backup: fetch takes no option '--no-encrypt' "
+     "(see 'silo help backup')"),
+    (["backup", "keygen", "a", "b"],
+     "backup: unexpected argument 'b' (see 'silo help backup')"),
     (["version", "x"],
      "version: unexpected argument 'x' (see 'silo help version')"),
     (["help", "bogus"],

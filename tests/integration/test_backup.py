@@ -1,0 +1,703 @@
+"""silo backup keygen|run|fetch, against a real FerretDB and a real MinIO.
+
+FerretDB holds AC's generated dataset (tools/acgen.py, loaded with silo
+import); MinIO is the Spaces the backups go to.  What silo stored is read
+back two ways that share nothing with silo's writer: the object itself
+(spaces-tool get, hashed here) and `silo backup fetch`, whose output is
+gunzipped and parsed by tests/integration/archive_reader.py, the
+independent reader, and compared document by document, as raw BSON, with
+what pymongo reads from the database.
+
+Faults are real: SIGTERM and SIGKILL in the middle of an upload slowed
+down by a throttling proxy in front of MinIO (the bucket is listed after:
+no object may look complete), and a wrong key.
+"""
+
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import pty
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import stack_install as si
+import stack_services as sv
+import stack_process as sp
+from archive_reader import read_archive
+
+SCALE, SEED = 0.01, 1
+AC_DB = "backup_ac"
+BUCKET = "silo-backups-test"
+PREFIX = "nightly/"
+BULK = "zz_bulk"            # incompressible documents, for the slow runs
+BULK_DOCS, BULK_DOC_BYTES = 30000, 1000
+
+
+def spaces_tool():
+    return Path(os.environ.get("SILO_SPACES_TOOL") or
+                Path(os.environ.get("SILO_BIN", "")).parent /
+                "tools" / "spaces-tool")
+
+
+class World:
+    def __init__(self, root, stack):
+        self.root = root
+        self.stack = stack
+        self.fdb = self.mio = None
+        self.key = root / "backup.key"
+
+    def env(self, **extra):
+        e = sp.clean_env(
+            MONGODB_CONNECTION_STRING=self.fdb.uri, MONGODB_NAME=AC_DB,
+            SILO_ENV_FILE="/dev/null", SPACES_ENDPOINT=self.mio.url,
+            SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
+            SILO_BACKUP_BUCKET=BUCKET, SILO_BACKUP_PREFIX=PREFIX,
+            SILO_BACKUP_KEY=self.key, SILO_BACKUP_PART_SIZE="5M",
+            SILO_BACKUP_LOCK=self.root / "backup.lock")
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+    def silo(self, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             timeout=300, **extra):
+        r = subprocess.run([str(self.stack.silo_bin), *args],
+                           env=self.env(**extra), stdout=stdout,
+                           stderr=stderr, timeout=timeout)
+        if r.stderr is not None:
+            r.stderr = r.stderr.decode(errors="replace")
+            self.stack.keep_stderr("backup", r.stderr)
+        return r
+
+    def run(self, *args, **extra):
+        return self.silo("backup", "run", *args, **extra)
+
+    def fetch(self, ident, path, **extra):
+        with open(path, "wb") as out:
+            return self.silo("backup", "fetch", ident, stdout=out, **extra)
+
+    def tool(self, *args, **kw):
+        env = sp.clean_env(SPACES_ENDPOINT=self.mio.url,
+                           SPACES_KEY=sv.MINIO_USER,
+                           SPACES_SECRET=sv.MINIO_PASSWORD)
+        return subprocess.run([str(spaces_tool()), *args], env=env,
+                              capture_output=True, check=True, **kw)
+
+    def objects(self):
+        out = self.tool("list", BUCKET, "").stdout.decode()
+        return {line.split("\t")[1]: int(line.split("\t")[0])
+                for line in out.splitlines() if line}
+
+    def uploads(self):
+        """The multipart uploads in progress in the bucket: {key: id}."""
+        out = self.tool("uploads", BUCKET, "").stdout.decode()
+        return dict(line.split("\t") for line in out.splitlines() if line)
+
+    def get(self, key, path):
+        self.tool("get", BUCKET, key, str(path))
+        return Path(path).read_bytes()
+
+    def client(self):
+        from pymongo import MongoClient
+        return MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
+
+    def records(self):
+        with self.client() as c:
+            return {d["_id"]: d for d in c.silo.backups.find()}
+
+    def newest(self):
+        with self.client() as c:
+            return c.silo.backups.find_one(sort=[("started_at", -1)])
+
+
+@pytest.fixture(scope="module")
+def world(stack):
+    if not spaces_tool().exists():
+        pytest.skip(f"tools/spaces-tool is not built ({spaces_tool()})")
+    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
+        pytest.skip("MinIO is not installed: run tools/stack install")
+    root = stack.root / "backup"
+    root.mkdir()
+    w = World(root, stack)
+    try:
+        w.fdb = sv.ferretdb(root / "ferretdb",
+                            log_path=root / "ferretdb.log").start()
+        sv.load_ac_dataset(stack.silo_bin, w.fdb.uri, root, db_name=AC_DB,
+                           scale=SCALE, seed=SEED,
+                           log_path=stack.silo_log(root / "import.log"))
+        w.mio = sv.minio(root / "minio", log_path=root / "minio.log").start()
+        w.tool("mb", BUCKET)
+        r = w.silo("backup", "keygen", str(w.key))
+        assert r.returncode == 0, r.stderr
+        yield w
+    finally:
+        for s in (w.mio, w.fdb):
+            if s is not None:
+                s.stop()
+
+
+def assert_clean(r):
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, \
+        r.stderr
+
+
+def raw_docs(client, db, name):
+    """Every document of db.name as raw BSON bytes, keyed by its _id's
+    BSON bytes (an _id may be of any type)."""
+    from bson.raw_bson import RawBSONDocument
+    import bson
+    coll = client[db].get_collection(
+        name, codec_options=bson.CodecOptions(
+            document_class=RawBSONDocument))
+    out = {}
+    for d in coll.find():
+        out[bson.encode({"_id": d["_id"]})] = d.raw
+    return out
+
+
+def id_key(raw):
+    import bson
+    from bson.raw_bson import RawBSONDocument
+    return bson.encode({"_id": RawBSONDocument(raw)["_id"]})
+
+
+def backups_of(world):
+    """(object keys, manifest keys) in the bucket."""
+    keys = world.objects()
+    return ({k for k in keys if not k.endswith(".manifest.json")},
+            {k for k in keys if k.endswith(".manifest.json")})
+
+
+# ---------------------------------------------------------------- keygen
+
+def test_keygen(world):
+    key = world.root / "keygen-test.key"
+    r = world.silo("backup", "keygen", str(key))
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    st = key.stat()
+    assert (st.st_size, st.st_mode & 0o777) == (32, 0o600)
+    out = r.stdout.decode()
+    assert out.startswith(f"{key}: a new backup key, key id "), out
+    # Never over an existing key: that would orphan every backup.
+    before = key.read_bytes()
+    r = world.silo("backup", "keygen", str(key))
+    assert r.returncode == 1
+    assert key.read_bytes() == before
+    # Without a path, SILO_BACKUP_KEY is the one written.
+    other = world.root / "from-env.key"
+    r = world.silo("backup", "keygen", SILO_BACKUP_KEY=other)
+    assert r.returncode == 0, r.stderr
+    assert other.stat().st_size == 32
+
+
+# ---------------------------------------------------------------- run
+
+def check_run(world, r, encrypted):
+    """The run r succeeded: its record, its object and its manifest
+    agree.  The record."""
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    rec = world.newest()
+    assert rec["status"] == "ok", rec
+    assert "error" not in rec
+    suffix = ".archive.gz.sealed" if encrypted else ".archive.gz"
+    assert rec["key"] == PREFIX + rec["_id"] + suffix
+    assert rec["manifest_key"] == rec["key"] + ".manifest.json"
+    assert rec["encrypted"] is encrypted
+    objects = world.objects()
+    assert objects[rec["key"]] == rec["bytes"]["stored"]
+    blob = world.get(rec["key"], world.root / "object")
+    assert hashlib.sha256(blob).hexdigest() == rec["sha256"]
+    assert rec["bytes"]["plain"] > rec["bytes"]["compressed"] > 0
+    if encrypted:
+        assert len(rec["key_id"]) == 16
+        assert rec["bytes"]["stored"] > rec["bytes"]["compressed"]
+        assert blob[:2] != b"\x1f\x8b"
+    else:
+        assert rec["key_id"] is None
+        assert rec["bytes"]["stored"] == rec["bytes"]["compressed"]
+        assert blob[:2] == b"\x1f\x8b"
+    assert rec["finished_at"] >= rec["started_at"]
+    assert rec["silo_version"] and rec["server_version"]
+    manifest = json.loads(world.get(rec["manifest_key"],
+                                    world.root / "manifest"))
+    assert manifest["_id"] == rec["_id"]
+    assert manifest["sha256"] == rec["sha256"]
+    assert manifest["status"] == "ok"
+    assert manifest["bytes"] == rec["bytes"]
+    assert [(c["db"], c["name"], c["count"])
+            for c in manifest["collections"]] == \
+        [(c["db"], c["name"], c["count"]) for c in rec["collections"]]
+    return rec
+
+
+def check_contents(world, rec, archive_gz):
+    """The fetched archive holds exactly the database, as raw BSON."""
+    import bson
+    import bson.json_util
+    a = read_archive(gzip.open(archive_gz, "rb"), gzip=False)
+    names = [(ns.db, ns.collection) for ns in a.namespaces]
+    assert names == [(c["db"], c["name"]) for c in rec["collections"]]
+    assert {db for db, _ in names} == {AC_DB, "silo"}
+    with world.client() as client:
+        want = sorted(n for n in client[AC_DB].list_collection_names()
+                      if not n.startswith("system."))
+        assert sorted(n for db, n in names if db == AC_DB) == want
+        for c in rec["collections"]:
+            db, name = c["db"], c["name"]
+            docs = a.docs[(db, name)]
+            assert len(docs) == c["count"], name
+            have = {id_key(d): d for d in docs}
+            assert len(have) == len(docs)
+            live = raw_docs(client, db, name)
+            if (db, name) == ("silo", "backups"):
+                # This run's own record was "running" when dumped.
+                mine = bson.encode({"_id": rec["_id"]})
+                assert bson.decode(have.pop(mine))["status"] == "running"
+                assert bson.decode(live.pop(mine))["status"] == "ok"
+            assert have == live, name
+            # The content hash: the sum of the documents' SHA-256, mod
+            # 2^256, whatever their order.
+            total = sum(int.from_bytes(hashlib.sha256(d).digest(), "big")
+                        for d in docs) % (1 << 256)
+            assert c["content_hash"] == f"{total:064x}", name
+            # The index specs taken at dump time are the database's.
+            # Less "ns", which FerretDB lists and createIndexes refuses.
+            specs = {s["name"]: {k: v for k, v in s.to_dict().items()
+                                 if k != "ns"}
+                     for s in client[db][name].list_indexes()}
+            assert {i["name"]: bson.json_util.loads(i["spec"])
+                    for i in c["indexes"]} == specs, name
+
+
+def test_run_encrypted_and_fetch(world):
+    before = backups_of(world)
+    r = world.run()
+    rec = check_run(world, r, encrypted=True)
+    objs, manifests = backups_of(world)
+    assert objs - before[0] == {rec["key"]}
+    assert manifests - before[1] == {rec["manifest_key"]}
+    for c in rec["collections"]:
+        assert f"backup: {c['db']}.{c['name']}: {c['count']} documents" \
+            in r.stderr
+    out = world.root / "fetched.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 0, f.stderr
+    assert_clean(f)
+    check_contents(world, rec, out)
+    # latest is the newest good one.
+    f = world.fetch("latest", world.root / "latest.archive.gz")
+    assert f.returncode == 0, f.stderr
+    assert (world.root / "latest.archive.gz").read_bytes() == \
+        out.read_bytes()
+
+
+def test_run_unencrypted_and_fetch(world):
+    r = world.run("--no-encrypt")
+    rec = check_run(world, r, encrypted=False)
+    out = world.root / "plain.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 0, f.stderr
+    assert out.read_bytes() == (world.root / "object").read_bytes()
+    check_contents(world, rec, out)
+
+
+def test_include_and_exclude(world):
+    r = world.run("--include", "users", "--include", "moods",
+                  "--exclude", "moods")
+    rec = check_run(world, r, encrypted=True)
+    assert [(c["db"], c["name"]) for c in rec["collections"]] == \
+        [(AC_DB, "users")]
+    r = world.run("--include", "no-such-collection")
+    assert r.returncode == 1
+    assert "--include no-such-collection: no such collection" in r.stderr
+
+
+def test_progress_bar_on_a_terminal(world):
+    master, slave = pty.openpty()
+    try:
+        r = world.silo("backup", "run", "--include", "users",
+                       "--include", "moods", stdout=subprocess.DEVNULL,
+                       stderr=slave)
+    finally:
+        os.close(slave)
+    out = b""
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(master)
+    text = out.decode()
+    world.stack.keep_stderr("backup-tty", text)
+    assert r.returncode == 0, text
+    assert world.newest()["status"] == "ok"
+    with world.client() as c:
+        users = c[AC_DB].users.count_documents({})
+    assert f"\r\x1b[K[2/2] {AC_DB}.users " in text, text
+    assert f"100% {users:9d} docs" in text, text
+    assert "\u2588" in text
+    # No plain per-collection lines on a terminal.
+    assert f"backup: {AC_DB}.users: " not in text
+
+
+def test_fetch_wrong_key(world, tmp_path):
+    other = world.root / "other.key"
+    assert world.silo("backup", "keygen", str(other)).returncode == 0
+    out = world.root / "wrong.archive.gz"
+    f = world.fetch("latest", out, SILO_BACKUP_KEY=other)
+    assert f.returncode == 1
+    assert "wrong key: the backup was sealed with key id" in f.stderr
+    assert out.read_bytes() == b""
+
+
+def test_fetch_refuses_a_terminal(world):
+    master, slave = pty.openpty()
+    try:
+        r = world.silo("backup", "fetch", "latest", stdout=slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert r.returncode == 2
+    assert "which is a terminal" in r.stderr
+
+
+def test_fetch_unknown(world):
+    f = world.fetch("1999-01-01T000000Z-00000000", world.root / "none")
+    assert f.returncode == 1
+    assert "no such backup" in f.stderr
+
+
+def test_one_run_at_a_time(world):
+    with open(world.root / "backup.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = world.run()
+    assert r.returncode == 75
+    assert "a backup is already running" in r.stderr
+
+
+def test_no_key_no_encrypted_run(world):
+    r = world.run(SILO_BACKUP_KEY=world.root / "missing.key")
+    assert r.returncode == 2
+    assert "silo backup keygen" in r.stderr and "--no-encrypt" in r.stderr
+
+
+# ---------------------------------------------------------------- faults
+
+class Proxy:
+    """A loopback TCP proxy to port.  It passes bytes each way at about
+    rate bytes/s (None: at once), counting what the client sends (up) and
+    what comes back (down_bytes).  cut() drops every connection; down() also stops
+    accepting new ones: the server has gone away."""
+
+    def __init__(self, port, rate=None):
+        self.port = port
+        self.rate = rate
+        self.up = self.down_bytes = 0
+        self.conns = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.local = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.local}"
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            with self.lock:
+                self.conns += [client, upstream]
+            threading.Thread(target=self.pipe, args=(upstream, client, False),
+                             daemon=True).start()
+            threading.Thread(target=self.pipe, args=(client, upstream, True),
+                             daemon=True).start()
+
+    def pipe(self, src, dst, up):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
+                dst.sendall(data)
+                if up:
+                    self.up += len(data)
+                else:
+                    self.down_bytes += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        """Reset every connection (RST, as a dead host's kernel would)."""
+        with self.lock:
+            for c in self.conns:
+                # shutdown() wakes the threads blocked on it; the close
+                # then resets the connection.
+                try:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self.conns = []
+
+    def down(self):
+        # shutdown() first: a bare close() leaves the socket listening
+        # while the accepting thread holds it.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.cut()
+
+    close = down
+
+
+def wait_for(cond, p, log, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        assert p.poll() is None, log.read_text()
+        time.sleep(0.02)
+    assert cond()
+
+
+@pytest.fixture(scope="module")
+def bulk(world):
+    """BULK_DOCS incompressible documents: more than five parts of upload,
+    and many cursor batches."""
+    with world.client() as c:
+        c[AC_DB][BULK].insert_many(
+            [{"_id": i, "blob": os.urandom(BULK_DOC_BYTES)}
+             for i in range(BULK_DOCS)])
+    yield BULK
+    with world.client() as c:
+        c[AC_DB][BULK].drop()
+
+
+def start_bulk_run(world, name, **env):
+    """A run of the bulk collection, its stderr in a log of its own."""
+    log = world.stack.silo_log(world.root / f"backup-{name}.log")
+    with open(log, "ab") as err:
+        p = subprocess.Popen(
+            [str(world.stack.silo_bin), "backup", "run", "--include", BULK],
+            env=world.env(**env), stderr=err, stdout=subprocess.DEVNULL)
+    return p, log
+
+
+def interrupted_run(world, sig):
+    """Start a run of the bulk collection through a slow proxy, send sig
+    once the first part went through; the process and its log."""
+    proxy = Proxy(world.mio.port, rate=8 << 20)
+    p, log = start_bulk_run(world, str(sig), SPACES_ENDPOINT=proxy.url)
+    wait_for(lambda: proxy.up >= (6 << 20), p, log)
+    p.send_signal(sig)
+    p.wait(120)
+    proxy.close()
+    return p, log
+
+
+def test_sigterm_mid_upload(world, bulk):
+    before = backups_of(world)
+    p, log = interrupted_run(world, signal.SIGTERM)
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    assert backups_of(world) == before
+    assert world.uploads() == {}
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"] == "stopped by SIGTERM"
+    assert rec["bytes"]["stored"] >= 5 << 20
+    assert f"backup: {rec['_id']}: FAILED: stopped by SIGTERM" in text
+
+
+def test_kill9_mid_upload(world, bulk):
+    before = backups_of(world)
+    p, _ = interrupted_run(world, signal.SIGKILL)
+    assert p.returncode == -signal.SIGKILL
+    assert backups_of(world) == before
+    killed = world.newest()
+    assert killed["status"] == "running"
+    assert world.uploads() == {killed["key"]: killed["upload_id"]}
+    # The next run finds it, records it failed and aborts its upload.
+    r = world.run("--include", "users")
+    check_run(world, r, encrypted=True)
+    rec = world.records()[killed["_id"]]
+    assert rec["status"] == "failed"
+    assert rec["error"] == "stale: the run was killed"
+    assert f"backup: {killed['_id']} was left running: marked failed" \
+        in r.stderr
+    assert backups_of(world)[0] - before[0] == {world.newest()["key"]}
+    assert world.uploads() == {}
+
+
+
+def test_spaces_gone_mid_upload(world, bulk):
+    """Spaces stops answering after the first part: the run fails, says
+    why, and leaves no object; the incomplete upload it could not abort
+    is aborted by the next run."""
+    before = backups_of(world)
+    proxy = Proxy(world.mio.port, rate=8 << 20)
+    p, log = start_bulk_run(world, "spaces-gone", SPACES_ENDPOINT=proxy.url)
+    wait_for(lambda: proxy.up >= (6 << 20), p, log)
+    proxy.down()
+    p.wait(120)
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"].endswith(
+        f"UPLOAD-PART {BUCKET}/{rec['key']}: Couldn't connect to server "
+        f"({proxy.url}) (after 4 attempts)"), rec["error"]
+    assert backups_of(world) == before
+    assert world.uploads() == {rec["key"]: rec["upload_id"]}
+    r = world.run("--include", "users")
+    check_run(world, r, encrypted=True)
+    assert world.uploads() == {}
+    assert f"backup: aborted an incomplete upload of {rec['key']}" \
+        in r.stderr
+
+
+def test_database_gone_mid_dump(world, bulk):
+    """The database drops every connection in the middle of the bulk
+    collection's cursor: the run fails naming the read, aborts its upload,
+    and records the failure once the database answers again."""
+    before = backups_of(world)
+    proxy = Proxy(world.fdb.port, rate=8 << 20)
+    uri = f"mongodb://127.0.0.1:{proxy.local}/"
+    p, log = start_bulk_run(world, "db-gone", MONGODB_CONNECTION_STRING=uri)
+    wait_for(lambda: proxy.down_bytes >= (4 << 20), p, log)
+    proxy.cut()
+    p.wait(120)
+    proxy.close()
+    text = log.read_text()
+    assert p.returncode == 1, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    rec = world.newest()
+    assert rec["status"] == "failed", rec
+    assert rec["error"].startswith(f"reading {AC_DB}.{BULK}: "), rec
+    assert 0 < rec["collections"][0]["count"] < BULK_DOCS
+    assert backups_of(world) == before
+    assert world.uploads() == {}
+
+
+def test_options_and_uuid_travel(world):
+    """A capped collection's options and its UUID, as listCollections
+    gives them, are in the manifest and in the archive's prelude."""
+    with world.client() as c:
+        c[AC_DB].create_collection("zz_capped", capped=True, size=100000)
+        c[AC_DB].zz_capped.insert_many([{"_id": i} for i in range(5)])
+        info = next(c[AC_DB].list_collections(
+            filter={"name": "zz_capped"}))
+    try:
+        r = world.run("--include", "zz_capped")
+        rec = check_run(world, r, encrypted=True)
+        (coll,) = rec["collections"]
+        from bson import json_util
+        assert json_util.loads(coll["options"]) == info["options"] == {
+            "capped": True, "size": 100000}
+        out = world.root / "capped.archive.gz"
+        assert world.fetch(rec["_id"], out).returncode == 0
+        a = read_archive(gzip.open(out, "rb"), gzip=False)
+        ns = a.namespace(AC_DB, "zz_capped")
+        assert ns.metadata["options"] == {"capped": True, "size": 100000}
+        assert ns.metadata["uuid"] == info["info"]["uuid"].hex()
+        assert a.counts[(AC_DB, "zz_capped")] == 5
+    finally:
+        with world.client() as c:
+            c[AC_DB].zz_capped.drop()
+
+
+def replace_object(world, key, data):
+    path = world.root / "replacement"
+    path.write_bytes(data)
+    world.tool("put", BUCKET, key, str(path))
+
+
+@pytest.mark.parametrize("damage", ["tamper", "truncate"])
+def test_fetch_detects_a_damaged_object(world, damage):
+    r = world.run("--include", "users")
+    rec = check_run(world, r, encrypted=True)
+    blob = bytearray((world.root / "object").read_bytes())
+    if damage == "tamper":
+        blob[len(blob) // 2] ^= 0x01
+    else:
+        blob = blob[:len(blob) - 100]
+    replace_object(world, rec["key"], bytes(blob))
+    out = world.root / f"{damage}.archive.gz"
+    f = world.fetch(rec["_id"], out)
+    assert f.returncode == 1
+    assert_clean(f)
+    if damage == "tamper":
+        assert "chunk 0: authentication failed" in f.stderr, f.stderr
+    else:
+        assert "truncated: chunk 0 ends after" in f.stderr, f.stderr
+    # Nothing unverified was written.
+    assert out.read_bytes() == b""
+
+
+def test_fetch_detects_a_damaged_plain_object(world):
+    """Unsealed, the sha256 and size the record holds are the check."""
+    r = world.run("--no-encrypt", "--include", "users")
+    rec = check_run(world, r, encrypted=False)
+    blob = (world.root / "object").read_bytes()
+    replace_object(world, rec["key"], blob[:-1])
+    f = world.fetch(rec["_id"], world.root / "plain-cut.archive.gz")
+    assert f.returncode == 1
+    assert f"s3://{BUCKET}/{rec['key']} is not what was stored: sha256 " \
+        f"{hashlib.sha256(blob[:-1]).hexdigest()} of {len(blob) - 1} " \
+        f"bytes, the record says {rec['sha256']} of {len(blob)}" \
+        in f.stderr, f.stderr
+
+
+def test_database_unreachable(world):
+    port = sp.free_port()
+    r = world.run(MONGODB_CONNECTION_STRING=f"mongodb://127.0.0.1:{port}/",
+                  SILO_DB_TIMEOUT_MS=500)
+    assert r.returncode == 1
+    assert_clean(r)
+    assert "backup: (not started): FAILED: buildInfo: " in r.stderr
+    assert f"connection refused calling hello on '127.0.0.1:{port}'" \
+        in r.stderr
+
+
+def test_wrong_spaces_secret(world):
+    before = backups_of(world)
+    r = world.run(SPACES_SECRET="not-the-secret")
+    assert r.returncode == 1
+    assert_clean(r)
+    assert f"FAILED: CREATE-MULTIPART {BUCKET}/{PREFIX}" in r.stderr
+    assert "403 SignatureDoesNotMatch" in r.stderr
+    assert "not-the-secret" not in r.stderr
+    rec = world.newest()
+    assert rec["status"] == "failed"
+    assert rec["error"].startswith(f"CREATE-MULTIPART {BUCKET}/{rec['key']}"
+                                   ": 403 SignatureDoesNotMatch"), rec
+    assert "upload_id" not in rec
+    assert backups_of(world) == before
