@@ -311,23 +311,6 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 /* Clients and the record                                              */
 /* ------------------------------------------------------------------ */
 
-/* Open the Spaces client; 0, or -1 with err. */
-static int
-backup_spaces_open(const struct silo_config *c, struct spaces *s3,
-    char *err, size_t errsz)
-{
-	struct spaces_opts	 o = { 0 };
-
-	o.endpoint = c->spaces_endpoint;
-	o.region = c->spaces_region;
-	o.key = c->spaces_key;
-	o.secret = c->spaces_secret;
-	o.path_style = c->spaces_path_style == 1 ||
-	    (c->spaces_path_style == -1 && c->spaces_endpoint != NULL &&
-	     strstr(c->spaces_endpoint, ".digitaloceanspaces.com") == NULL);
-	return spaces_open(s3, &o, err, errsz);
-}
-
 /* The settings every subcommand but keygen needs; 0, or 2 (printed). */
 static int
 backup_need_spaces(const struct silo_config *c)
@@ -1202,7 +1185,7 @@ backup_start(struct backup_run *r)
 static int
 backup_open(struct backup_run *r)
 {
-	if (backup_spaces_open(r->config, &r->s3, r->err,
+	if (spaces_open_config(&r->s3, r->config, r->err,
 	    sizeof(r->err)) == -1)
 		return -1;
 	r->s3_open = true;
@@ -1524,7 +1507,7 @@ backup_fetch_main(const struct silo_config *config, const char *id)
 	sealed = mongo_get_utf8(&rec, "key_id") != NULL;
 	if (sealed && backup_fetch_key(config, &rec, key) == -1)
 		goto free;
-	if (backup_spaces_open(config, &s3, err, sizeof(err)) == -1) {
+	if (spaces_open_config(&s3, config, err, sizeof(err)) == -1) {
 		log_err("backup: %s", err);
 		goto free;
 	}

@@ -470,6 +470,8 @@ void	 spaces_listparse_free(struct spaces_listparse *);
 
 int	 spaces_open(struct spaces *, const struct spaces_opts *,
 	    char *err, size_t errsz);
+int	 spaces_open_config(struct spaces *, const struct silo_config *,
+	    char *err, size_t errsz);
 void	 spaces_close(struct spaces *);
 int	 spaces_create_bucket(struct spaces *, const char *bucket);
 int	 spaces_list(struct spaces *, const char *bucket, const char *prefix,

@@ -1212,6 +1212,28 @@ spaces_open(struct spaces *s, const struct spaces_opts *o, char *err,
 	return 0;
 }
 
+/*
+ * The client silo's configuration describes (SPACES_*): the endpoint,
+ * region and credentials, and path-style addressing when
+ * SPACES_ADDRESSING says so or, on auto, for any endpoint that is not
+ * DigitalOcean's.
+ */
+int
+spaces_open_config(struct spaces *s, const struct silo_config *c, char *err,
+    size_t errsz)
+{
+	struct spaces_opts	 o = { 0 };
+
+	o.endpoint = c->spaces_endpoint;
+	o.region = c->spaces_region;
+	o.key = c->spaces_key;
+	o.secret = c->spaces_secret;
+	o.path_style = c->spaces_path_style == 1 ||
+	    (c->spaces_path_style == -1 && c->spaces_endpoint != NULL &&
+	     strstr(c->spaces_endpoint, ".digitaloceanspaces.com") == NULL);
+	return spaces_open(s, &o, err, errsz);
+}
+
 void
 spaces_close(struct spaces *s)
 {

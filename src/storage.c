@@ -1442,17 +1442,9 @@ static int
 storage_open(struct storage_walk *w)
 {
 	const struct silo_config *c = w->config;
-	struct spaces_opts	 o = { 0 };
 	char			 err[1024];
 
-	o.endpoint = c->spaces_endpoint;
-	o.region = c->spaces_region;
-	o.key = c->spaces_key;
-	o.secret = c->spaces_secret;
-	o.path_style = c->spaces_path_style == 1 ||
-	    (c->spaces_path_style == -1 && c->spaces_endpoint != NULL &&
-	     strstr(c->spaces_endpoint, ".digitaloceanspaces.com") == NULL);
-	if (spaces_open(&w->s3, &o, err, sizeof(err)) == -1) {
+	if (spaces_open_config(&w->s3, c, err, sizeof(err)) == -1) {
 		log_err("storage: %s", err);
 		return -1;
 	}
