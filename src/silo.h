@@ -22,7 +22,8 @@
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
  *   jobs      import.c with manifest.c, docstream.c, progress.c
- *             (silo import); storage.c with storage_key.c (silo storage)
+ *             (silo import); storage.c with storage_key.c (silo storage);
+ *             backup.c with archive.c, gzip.c, seal.c (silo backup)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
