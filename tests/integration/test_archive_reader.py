@@ -490,25 +490,25 @@ def test_segment_header_with_a_crc():
 
 def test_the_example_of_backup_format_md():
     # docs/backup-format.md section 1.7, byte for byte: one namespace t.a
-    # with the _id index and the document {_id: 1}, 444 bytes.
+    # with the _id index and the document {_id: 1}, 477 bytes.
     m = ('{ "indexes" : [ { "v" : { "$numberInt" : "2" }, "key" : '
          '{ "_id" : { "$numberInt" : "1" } }, "name" : "_id_" } ], '
-         '"collectionName" : "a" }')
+         '"collectionName" : "a", "type" : "collection" }')
     doc = bytes.fromhex("0e000000105f6964000100000000")
     eof = nsh("t", "a", True, signed(0xf3ea61436a4459fe))
     data = (MAGIC + header(server_version="7.0.77", tool_version="silo 0.1")
-            + meta("t", "a", metadata=m, type="") + TERM
+            + meta("t", "a", metadata=m, type="collection") + TERM
             + nsh("t", "a") + doc + TERM + eof + TERM)
-    assert len(data) == 444
-    assert data[0x6c:0x70] == bytes.fromhex("ce000000")
-    assert data[0x13a:0x13e] == TERM and data[0x180:0x184] == TERM
-    assert data[0x172:0x180] == doc
-    assert data[0x1b8:] == TERM
+    assert len(data) == 477
+    assert data[0x6c:0x70] == bytes.fromhex("ef000000")
+    assert data[0x15b:0x15f] == TERM and data[0x1a1:0x1a5] == TERM
+    assert data[0x193:0x1a1] == doc
+    assert data[0x1d9:] == TERM
     assert eof[-9:-1] == bytes.fromhex("fe59446a4361eaf3")
     a = ar.read_archive(data)
     assert a.docs == {("t", "a"): [doc]}
     assert a.crc == {("t", "a"): 0xf3ea61436a4459fe}
     assert a.namespace("t", "a").metadata == {
         "indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}],
-        "collectionName": "a"}
-    assert a.namespace("t", "a").type == ""
+        "collectionName": "a", "type": "collection"}
+    assert a.namespace("t", "a").type == "collection"
