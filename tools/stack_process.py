@@ -40,10 +40,15 @@ def run(argv, **kw):
 
 
 def clean_env(**extra):
-    """The environment for a child: ours, minus silo/mongo settings."""
+    """The environment for a child: ours, minus silo/mongo settings, and
+    without libmongoc's shared-memory counters (MONGOC_DISABLE_SHM, as
+    deploy/silo.service sets it: a killed process leaves its
+    /dev/shm/mongoc-<pid> behind, and the next process given that pid
+    warns on stderr before silo's logging starts)."""
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("SILO_") or k.startswith("MONGODB_")
                    or k.startswith("ME_CONFIG_") or k.startswith("MINIO_"))}
+    env["MONGOC_DISABLE_SHM"] = "1"
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -23,6 +23,11 @@ import ac_standins  # noqa: E402
 import stack_process as sp  # noqa: E402
 import stack_services as sv  # noqa: E402
 
+# Every silo this suite runs goes without libmongoc's shm counters, as
+# `make check` (Makefile.am) and deploy/ have it: see stack_process's
+# clean_env for why.
+os.environ.setdefault("MONGOC_DISABLE_SHM", "1")
+
 DB_NAME = "aesthetic"
 
 # The probe bounds and cache lifetime the stack's silo runs with: short, so
