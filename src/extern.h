@@ -299,6 +299,36 @@ int	 archive_finish(struct archive *, char *err, size_t errsz);
 void	 archive_abort(struct archive *);
 void	 archive_free(struct archive *);
 
+/*
+ * The reading side: a sink that parses an archive in any chunking and
+ * checks what mongorestore checks (magic, header, prelude, terminators,
+ * document lengths, namespaces, EOFs, CRCs).  Errors name the offset.
+ * Callbacks (any may be NULL) return 0, or -1 with err: prelude() once
+ * with the namespaces (valid until archive_reader_free()), doc() per
+ * document with its namespace's index in that array, ns_end() at each
+ * namespace's EOF, finish() when the whole archive checked out.
+ */
+struct archive_reader;
+
+struct archive_reader_cb {
+	/* the prelude's namespaces */
+	int	(*prelude)(void *arg, const struct archive_ns *, size_t n,
+		    char *err, size_t errsz);
+	/* one document of namespace ns, its raw BSON */
+	int	(*doc)(void *arg, size_t ns, const uint8_t *bson, size_t len,
+		    char *err, size_t errsz);
+	/* namespace ns ended, its CRC matched */
+	int	(*ns_end)(void *arg, size_t ns, char *err, size_t errsz);
+	/* the archive ended, complete */
+	int	(*finish)(void *arg, char *err, size_t errsz);
+	void	*arg;	/* passed to each */
+};
+
+struct archive_reader *archive_reader_new(const struct archive_reader_cb *);
+struct sink archive_reader_sink(struct archive_reader *);
+uint64_t archive_reader_offset(const struct archive_reader *);
+void	 archive_reader_free(struct archive_reader *);
+
 /* ------------------------------------------------------------------ */
 /* Seal: AES-256-GCM in authenticated chunks (seal.c)                  */
 /* ------------------------------------------------------------------ */
