@@ -77,8 +77,6 @@
 
 #include "extern.h"
 
-#define	BACKUP_DB		"silo"		/* silo's own database */
-#define	BACKUP_RECORDS		"backups"	/* one document per run */
 #define	BACKUP_STALE_S		(24 * 3600)	/* another host's run */
 #define	BACKUP_PROGRESS_MS	5000		/* between progress lines */
 #define	BACKUP_BATCH_BYTES	(4 << 20)	/* a cursor batch, about */
@@ -269,11 +267,13 @@ backup_signals(void)
 }
 
 /*
- * Take the run's lock without waiting: 0 and *fd holds it; 1 when
- * another run holds it (holder says who); -1 with holder saying why.
+ * Take the run's lock without waiting, or check the one the API handed
+ * over (given, --lock-fd; else -1): 0 and *fd holds it; 1 when another
+ * run holds it (holder says who); -1 with holder saying why.
  */
 static int
-backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
+backup_lock(const char *path, int given, int *fd, char *holder,
+    size_t holdersz)
 {
 	char	 line[128], when[CLOCK_ISO_MAX] = "";
 	ssize_t	 n;
@@ -281,7 +281,8 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 	bool	 busy;
 
 	holder[0] = '\0';
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+	if ((*fd = given) == -1 &&
+	    (*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
 		snprintf(holder, holdersz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -1282,7 +1283,7 @@ backup_run_main(const struct silo_config *config,
 		}
 		seal_key_id(r->key, r->key_id);
 	}
-	switch (backup_lock(config->backup_lock, &fd, holder,
+	switch (backup_lock(config->backup_lock, o->lock_fd, &fd, holder,
 	    sizeof(holder))) {
 	case 1:
 		log_err("backup: a backup is already running (%s; lock %s)",

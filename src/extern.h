@@ -374,19 +374,22 @@ void	 gzip_free(struct gzip *);
 
 #define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
 
-/* The command line of `silo backup run`. */
+/* The command line of `silo backup run` (and list's --json). */
 struct backup_opts {
 	bool		 no_encrypt;	/* --no-encrypt: store it plain */
 	const char	**include;	/* collections to take, all if none */
 	size_t		 ninclude;	/* how many */
 	const char	**exclude;	/* collections to leave out */
 	size_t		 nexclude;	/* how many */
+	int		 lock_fd;	/* a lock the API handed over, or -1 */
+	bool		 json;		/* list --json: the API's answer */
 };
 
 int	 backup_run_main(const struct silo_config *,
 	    const struct backup_opts *);
 int	 backup_fetch_main(const struct silo_config *, const char *id);
 int	 backup_keygen_main(const char *path);
+int	 backup_list_main(const struct silo_config *, bool json);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */

@@ -52,6 +52,7 @@ enum main_opt {
 	OPT_LISTEN,		/* --listen ADDR */
 	OPT_WORKERS,		/* --workers N */
 	OPT_LOCK_FD,		/* --lock-fd N */
+	OPT_JSON,		/* --json */
 	OPT_ALL,		/* --all */
 	OPT_ARCHIVE_DIR,	/* --archive-dir DIR */
 	OPT_DATABASE,		/* --database NAME */
@@ -99,6 +100,8 @@ static const struct option main_opts_backup[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "lock-fd", required_argument, NULL, OPT_LOCK_FD },
 	{ "no-encrypt", no_argument, NULL, OPT_NO_ENCRYPT },
 	{ NULL, 0, NULL, 0 }
 };
@@ -515,6 +518,18 @@ main_import(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/* Does `silo backup sub` take option c? */
+static bool
+main_backup_takes(const char *sub, int c)
+{
+	if (strcmp(sub, "run") == 0)
+		return c == OPT_NO_ENCRYPT || c == OPT_EXCLUDE ||
+		    c == OPT_INCLUDE || c == OPT_LOCK_FD;
+	if (strcmp(sub, "list") == 0)
+		return c == OPT_JSON;
+	return false;
+}
+
 /*
  * The options and operands of `silo backup SUBCOMMAND`, argv[0] the
  * subcommand: -1 when they were read (*arg the operand, or NULL), else
@@ -525,6 +540,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
     const char **arg)
 {
 	bool	 run = strcmp(argv[0], "run") == 0;
+	bool	 list = strcmp(argv[0], "list") == 0;
 	int	 c, full = 0;
 
 	optind = 0;
@@ -536,12 +552,18 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 		}
 		if (c == '?')
 			return 2;
-		if (!run)
+		if (!main_backup_takes(argv[0], c))
 			return main_usage("backup", "%s takes no option '%s'",
 			    argv[0], argv[optind - 1]);
 		if (c == OPT_NO_ENCRYPT)
 			o->no_encrypt = true;
-		else if (c == OPT_EXCLUDE)
+		else if (c == OPT_JSON)
+			o->json = true;
+		else if (c == OPT_LOCK_FD) {
+			if (main_lock_fd(optarg, &o->lock_fd) == -1)
+				return main_usage("backup", "--lock-fd '%s' "
+				    "is not a descriptor", optarg);
+		} else if (c == OPT_EXCLUDE)
 			full = main_import_name(o->exclude, &o->nexclude,
 			    optarg);
 		else
@@ -553,7 +575,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 			    "include");
 	}
 	*arg = optind < argc ? argv[optind] : NULL;
-	if (run && *arg != NULL)
+	if ((run || list) && *arg != NULL)
 		return main_usage("backup", "unexpected argument '%s'", *arg);
 	if (strcmp(argv[0], "fetch") == 0 && *arg == NULL)
 		return main_usage("backup", "fetch needs a backup id or "
@@ -564,13 +586,15 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 	return -1;
 }
 
-/* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`. */
+/* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`,
+ * `list [--json]`. */
 static int
 main_backup(int argc, char **argv, const char *env_file)
 {
 	const char		*include[MAX_IMPORT_NAMES];
 	const char		*exclude[MAX_IMPORT_NAMES];
-	struct backup_opts	 o = { .include = include, .exclude = exclude };
+	struct backup_opts	 o = { .include = include, .exclude = exclude,
+				    .lock_fd = -1 };
 	struct silo_config	 config;
 	const char		*sub, *arg = NULL;
 	int			 rc;
@@ -579,10 +603,10 @@ main_backup(int argc, char **argv, const char *env_file)
 		return rc;
 	if (optind == argc)
 		return main_usage("backup",
-		    "needs a subcommand: keygen, run or fetch");
+		    "needs a subcommand: keygen, run, fetch or list");
 	sub = argv[optind];
 	if (strcmp(sub, "keygen") != 0 && strcmp(sub, "run") != 0 &&
-	    strcmp(sub, "fetch") != 0)
+	    strcmp(sub, "fetch") != 0 && strcmp(sub, "list") != 0)
 		return main_usage("backup", "unknown subcommand '%s'", sub);
 	argc -= optind;
 	argv += optind;
@@ -596,6 +620,8 @@ main_backup(int argc, char **argv, const char *env_file)
 		rc = backup_keygen_main(config.backup_key);
 	else if (strcmp(sub, "run") == 0)
 		rc = backup_run_main(&config, &o);
+	else if (strcmp(sub, "list") == 0)
+		rc = backup_list_main(&config, o.json);
 	else
 		rc = backup_fetch_main(&config, arg);
 	config_free(&config);

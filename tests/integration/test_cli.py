@@ -144,6 +144,7 @@ def test_help_command_prints_its_section(page, command):
     ["import", "--help"], ["import", "DIR", "-h"],
     ["storage", "-h"], ["storage", "refresh", "--help"],
     ["backup", "-h"], ["backup", "run", "--help"], ["backup", "fetch", "-h"],
+    ["backup", "list", "-h"],
     ["version", "--help"], ["help", "-h"],
 ])
 def test_command_help_option_prints_its_section(args):
@@ -191,10 +192,21 @@ BAD = [
     (["storage", "refresh", "--lock-fd"],
      "storage: --lock-fd needs a value (see 'silo help storage')"),
     (["backup"],
-     "backup: needs a subcommand: keygen, run or fetch "
+     "backup: needs a subcommand: keygen, run, fetch or list "
      "(see 'silo help backup')"),
-    (["backup", "list"],
-     "backup: unknown subcommand 'list' (see 'silo help backup')"),
+    (["backup", "bogus"],
+     "backup: unknown subcommand 'bogus' (see 'silo help backup')"),
+    (["backup", "list", "now"],
+     "backup: unexpected argument 'now' (see 'silo help backup')"),
+    (["backup", "list", "--no-encrypt"],
+     "backup: list takes no option '--no-encrypt' "
+     "(see 'silo help backup')"),
+    (["backup", "list", "--json=1"],
+     "backup: --json takes no value (see 'silo help backup')"),
+    (["backup", "run", "--json"],
+     "backup: run takes no option '--json' (see 'silo help backup')"),
+    (["backup", "run", "--lock-fd", "x"],
+     "backup: --lock-fd 'x' is not a descriptor (see 'silo help backup')"),
     (["backup", "run", "now"],
      "backup: unexpected argument 'now' (see 'silo help backup')"),
     (["backup", "run", "--encrypt"],
