@@ -222,7 +222,7 @@ backup_meter_hex(struct backup_meter *m, char hex[65])
  * collection, read back in whatever order the server likes, has the same
  * hash exactly when it holds the same documents.  -1 if hashing failed.
  */
-static int
+int
 backup_content_add(EVP_MD_CTX *sha, uint8_t sum[32], const uint8_t *bson,
     size_t len)
 {
@@ -313,7 +313,7 @@ backup_lock(const char *path, int given, int *fd, char *holder,
 /* ------------------------------------------------------------------ */
 
 /* The settings every subcommand but keygen needs; 0, or 2 (printed). */
-static int
+int
 backup_need_spaces(const struct silo_config *c)
 {
 	if (c->backup_bucket != NULL && c->spaces_key != NULL &&
@@ -1355,7 +1355,7 @@ backup_stdout_abort(void *ctx)
 }
 
 /* The record of backup id ("latest": the newest ok); 0, or -1 (said). */
-static int
+int
 backup_find(struct mongo *m, const char *id, bson_t *rec)
 {
 	bson_t		*filter, *opts;
@@ -1395,7 +1395,7 @@ backup_find(struct mongo *m, const char *id, bson_t *rec)
 }
 
 /* Check the key against the record's key id; 0, or -1 (said). */
-static int
+int
 backup_fetch_key(const struct silo_config *c, const bson_t *rec,
     uint8_t key[SEAL_KEY_LEN])
 {

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <expat.h>
 #include <mongoc/mongoc.h>
+#include <openssl/evp.h>
 
 #include "silo.h"
 
@@ -389,6 +390,31 @@ int	 backup_run_main(const struct silo_config *,
 	    const struct backup_opts *);
 int	 backup_fetch_main(const struct silo_config *, const char *id);
 int	 backup_keygen_main(const char *path);
+/* For restore.c: the record of a good backup (id or "latest"), the key
+ * checked against its key id, the Spaces settings, the content hash. */
+int	 backup_find(struct mongo *, const char *id, bson_t *rec);
+int	 backup_fetch_key(const struct silo_config *, const bson_t *rec,
+	    uint8_t key[SEAL_KEY_LEN]);
+int	 backup_need_spaces(const struct silo_config *);
+int	 backup_content_add(EVP_MD_CTX *, uint8_t sum[32],
+	    const uint8_t *bson, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* silo backup verify and restore (restore.c)                          */
+/* ------------------------------------------------------------------ */
+
+/* The command line of `silo backup verify` and `restore`. */
+struct restore_opts {
+	bool		 verify;	/* verify into scratch databases */
+	const char	*to_db;		/* restore: --to-db, or AC's own */
+	bool		 production;	/* --i-mean-production */
+	bool		 drop;		/* --drop: replace non-empty targets */
+	const char	**collections;	/* --collection: only these */
+	size_t		 ncollections;	/* how many */
+};
+
+int	 restore_main(const struct silo_config *, const struct restore_opts *,
+	    const char *id);
 int	 backup_list_main(const struct silo_config *, bool json);
 
 /* ------------------------------------------------------------------ */

@@ -144,6 +144,7 @@ def test_help_command_prints_its_section(page, command):
     ["import", "--help"], ["import", "DIR", "-h"],
     ["storage", "-h"], ["storage", "refresh", "--help"],
     ["backup", "-h"], ["backup", "run", "--help"], ["backup", "fetch", "-h"],
+    ["backup", "verify", "-h"], ["backup", "restore", "x", "--help"],
     ["backup", "list", "-h"],
     ["version", "--help"], ["help", "-h"],
 ])
@@ -223,6 +224,25 @@ BAD = [
      "(see 'silo help backup')"),
     (["backup", "keygen", "a", "b"],
      "backup: unexpected argument 'b' (see 'silo help backup')"),
+    (["backup", "verify", "--drop"],
+     "backup: verify takes no option '--drop' (see 'silo help backup')"),
+    (["backup", "verify", "a", "b"],
+     "backup: unexpected argument 'b' (see 'silo help backup')"),
+    (["backup", "restore", "--to-db", "x"],
+     "backup: restore needs a backup id or 'latest' "
+     "(see 'silo help backup')"),
+    (["backup", "restore", "a"],
+     "backup: restore needs --to-db NAME or --i-mean-production (not both) "
+     "(see 'silo help backup')"),
+    (["backup", "restore", "a", "--to-db", "x", "--i-mean-production"],
+     "backup: restore needs --to-db NAME or --i-mean-production (not both) "
+     "(see 'silo help backup')"),
+    (["backup", "restore", "a", "--to-db", ""],
+     "backup: --to-db needs a database name (see 'silo help backup')"),
+    (["backup", "restore", "a", "--to-db"],
+     "backup: --to-db needs a value (see 'silo help backup')"),
+    (["backup", "restore", "a", "--no-encrypt"],
+     "backup: unknown option '--no-encrypt' (see 'silo help backup')"),
     (["version", "x"],
      "version: unexpected argument 'x' (see 'silo help version')"),
     (["help", "bogus"],
