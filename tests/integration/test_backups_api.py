@@ -420,6 +420,25 @@ def test_run_from_the_api_then_listed(world, records):
     listed = json.loads(r.stdout)
     listed["last_success"].pop("age_s")
     assert listed == {**summary("ok", rec), "backups": [entry(rec)]}
+    # a real verification (restore.c) is what the list and the overview show
+    r = world.cli("backup", "verify", rec["_id"])
+    assert r.returncode == 0, r.stderr
+    rec = records.find_one({"_id": rec["_id"]})
+    assert rec["verification"]["ok"] is True, rec["verification"]
+    asked, body = answer(world)
+    check_age(body, rec, asked)
+    assert body == {**summary("ok", rec, {"id": rec["_id"],
+                                          **entry(rec)["verification"]}),
+                    "backups": [entry(rec)]}
+    world.clear_cache()
+    ov = world.get("/api/overview")[1]["backup"]
+    assert ov["last_verification"] == {
+        "id": rec["_id"], "ok": True, "at": iso(rec["verification"]["at"])}
+    r = world.cli("backup", "list")
+    assert r.returncode == 0, r.stderr
+    verified_day = rec["verification"]["at"].strftime("%Y-%m-%d")
+    assert r.stdout.splitlines()[1].split()[-4:] == [
+        rec["key_id"], "ok", verified_day, "-"], r.stdout
 
 
 def test_cli_table_of_states(world, records):
