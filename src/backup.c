@@ -45,7 +45,8 @@
  * recording it.
  *
  * One run at a time: an flock() on SILO_BACKUP_LOCK, as storage.c does;
- * the kernel drops it however the holder dies.
+ * the kernel drops it however the holder dies.  POST /api/backups/run
+ * takes it first and hands it over as --lock-fd (storage_spawn_job()).
  *
  * Progress: on a terminal, progress.c's bar per collection (its size from
  * collStats, an estimate); elsewhere a plain line per collection and one

@@ -30,13 +30,12 @@
  *                      A run still "running" changes nothing: it is
  *                      neither a success nor a failure yet.
  *
- * Four small indexed reads of one small collection; the overview caches
+ * Four small reads of one small collection; the overview caches
  * its part of the answer like its other sections.  `silo backup list`
  * prints the same list as a table (or, with --json, the answer itself).
  */
 #include "config.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +190,8 @@ backup_list_add(const bson_t *rec, void *arg)
 	return 0;
 }
 
-/* The newest record matching filter by sort; false if none or on error
- * (f set then, and *failed true). */
+/* The first record matching filter in opts' order (both freed here);
+ * false if none or on error (f set then, and *failed true). */
 static bool
 backup_list_newest(struct mongo *m, bson_t *filter, bson_t *opts,
     bson_t *out, struct mongo_fail *f, bool *failed)
