@@ -676,10 +676,12 @@ restore_verify(struct restore *r)
 /* restore                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Each collection of the record restore takes; its count in *count. */
+/* Called per collection restore takes, with the record's count. */
 typedef int (*restore_plan_cb)(struct restore *, const char *name,
     int64_t count, void *arg);
 
+/* Calls cb per collection of AC's database in the record that restore
+ * takes (all, or those --collection names); 0, or cb's -1. */
 static int
 restore_each_planned(struct restore *r, restore_plan_cb cb, void *arg)
 {

@@ -25,7 +25,8 @@
  *   jobs      import.c with manifest.c, docstream.c, progress.c
  *             (silo import); storage.c with storage_key.c (silo storage);
  *             backup.c with archive.c, gzip.c, seal.c (silo backup),
- *             backup_list.c (its records, read back)
+ *             backup_list.c (its records, read back), restore.c
+ *             (silo backup verify and restore)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
