@@ -589,7 +589,7 @@ main_restore(int argc, char **argv, const char *env_file)
 	const char		*colls[MAX_IMPORT_NAMES];
 	struct restore_opts	 o = { .collections = colls };
 	struct silo_config	 config;
-	const char		*id;
+	const char		*id = NULL;
 	int			 rc;
 
 	if ((rc = main_restore_opts(argc, argv, &o, &id)) != -1)
@@ -687,8 +687,8 @@ main_backup(int argc, char **argv, const char *env_file)
 	if ((rc = main_no_opts(argc, argv)) != -1)
 		return rc;
 	if (optind == argc)
-		return main_usage("backup",
-		    "needs a subcommand: keygen, run, fetch or list");
+		return main_usage("backup", "needs a subcommand: keygen, run, "
+		    "fetch, list, verify or restore");
 	sub = argv[optind];
 	if (strcmp(sub, "verify") == 0 || strcmp(sub, "restore") == 0)
 		return main_restore(argc - optind, argv + optind, env_file);

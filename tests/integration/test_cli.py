@@ -193,8 +193,8 @@ BAD = [
     (["storage", "refresh", "--lock-fd"],
      "storage: --lock-fd needs a value (see 'silo help storage')"),
     (["backup"],
-     "backup: needs a subcommand: keygen, run, fetch or list "
-     "(see 'silo help backup')"),
+     "backup: needs a subcommand: keygen, run, fetch, list, verify or "
+     "restore (see 'silo help backup')"),
     (["backup", "bogus"],
      "backup: unknown subcommand 'bogus' (see 'silo help backup')"),
     (["backup", "list", "now"],
