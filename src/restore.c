@@ -855,9 +855,14 @@ restore_restore(struct restore *r)
 	printf("indexes from the backup; options as each collection had "
 	    "them\n");
 	fflush(stdout);
-	if (restore_each_planned(r, restore_plan_drop, NULL) != 0 ||
-	    restore_stream(r) != 0)
+	if (restore_each_planned(r, restore_plan_drop, NULL) != 0)
 		goto fail;
+	if (restore_stream(r) != 0) {
+		log_err("backup: restore %s: %s (%s may hold part of the "
+		    "backup now: restore again with --drop)", r->id, r->err,
+		    r->opts->to_db);
+		return 1;
+	}
 	printf("ok: %zu collections, %" PRId64 " documents restored into %s "
 	    "in %.1f s\n", r->colls, r->docs, r->opts->to_db,
 	    (clock_ms() - t0) / 1000);

@@ -935,3 +935,20 @@ def test_restore_refuses_production_without_the_flag(world):
     assert r.returncode == 0, r.stderr
     with world.client() as c:
         assert canonical(c, AC_DB, "users") == before
+
+
+def test_restore_of_a_damaged_object_fails(world):
+    rec = check_run(world, world.run("--include", "users"), encrypted=True)
+    blob = bytearray((world.root / "object").read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    replace_object(world, rec["key"], bytes(blob))
+    r = restore(world, rec["_id"], "--to-db", "restored_bad")
+    assert r.returncode == 1
+    assert f"backup: restore {rec['_id']}: s3://{BUCKET}/{rec['key']} is " \
+        "not what was stored: sha256 " in r.stderr, r.stderr
+    assert "chunk 0: authentication failed (tampered) (restored_bad may " \
+        "hold part of the backup now: restore again with --drop)" \
+        in r.stderr, r.stderr
+    with world.client() as c:
+        assert c.restored_bad.users.count_documents({}) == 0
+        c.drop_database("restored_bad")
