@@ -30,6 +30,9 @@
  * --i-mean-production only.  It first prints what it will do, and
  * refuses a target collection that holds documents unless --drop.
  *
+ * SIGTERM or SIGINT stops either between two documents; verify still
+ * drops its scratch databases and records the failure.
+ *
  * When a stage fails (a GCM tag, the gzip trailer, the archive), the
  * meter keeps reading the object to its end so that its SHA-256 can
  * still be compared: a damaged object is named as such ("sha256 ...")
@@ -38,6 +41,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,9 @@
 #define	RESTORE_SCRATCH		"silo_verify_"	/* verify's databases */
 #define	RESTORE_BATCH_DOCS	1000		/* documents per insert */
 #define	RESTORE_BATCH_BYTES	(8u << 20)	/* bytes per insert */
+
+/* The signal that asks verify or restore to stop, 0 while none came. */
+static volatile sig_atomic_t restore_signal;
 
 /* One namespace of the backup, and what became of it. */
 struct restore_ns {
@@ -438,6 +445,11 @@ restore_on_doc(void *arg, size_t i, const uint8_t *bson, size_t len,
 	bson_error_t		 e;
 	bool			 ok;
 
+	if (restore_signal != 0) {
+		snprintf(err, errsz, "stopped by %s", restore_signal ==
+		    SIGTERM ? "SIGTERM" : "SIGINT");
+		return -1;
+	}
 	if (!n->wanted)
 		return 0;
 	if (backup_content_add(r->doc_sha, n->content, bson, len) != 0) {
@@ -876,6 +888,29 @@ fail:
 /* Entry                                                               */
 /* ------------------------------------------------------------------ */
 
+static void
+restore_on_signal(int sig)
+{
+	restore_signal = sig;
+}
+
+/* SIGTERM and SIGINT set the flag each document checks, so that verify
+ * still drops its scratch databases and records the outcome; SIGPIPE
+ * is an EPIPE. */
+static void
+restore_signals(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = restore_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
 /* `silo backup verify ID|latest`, `silo backup restore ID ...`: the
  * exit status. */
 int
@@ -895,6 +930,7 @@ restore_main(const struct silo_config *config,
 	r->config = config;
 	r->opts = opts;
 	rc = 1;
+	restore_signals();
 	mongo_log_init();
 	if (mongo_open_job(&r->mongo, config, err, sizeof(err)) == -1) {
 		log_err("backup: %s", err);

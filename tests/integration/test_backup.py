@@ -952,3 +952,26 @@ def test_restore_of_a_damaged_object_fails(world):
     with world.client() as c:
         assert c.restored_bad.users.count_documents({}) == 0
         c.drop_database("restored_bad")
+
+
+def test_verify_stopped_by_sigterm(world, bulk):
+    """SIGTERM mid-verify: the scratch databases are dropped all the
+    same, and the record says why it failed."""
+    rec = check_run(world, world.run("--include", bulk), encrypted=True)
+    log = world.stack.silo_log(world.root / "verify-sigterm.log")
+    with open(log, "ab") as err:
+        p = subprocess.Popen(
+            [str(world.stack.silo_bin), "backup", "verify", rec["_id"]],
+            env=world.env(), stderr=err, stdout=subprocess.DEVNULL)
+    with world.client() as c:
+        wait_for(lambda: c[f"silo_verify_{rec['_id'].rsplit('-', 1)[1]}_0"]
+                 [bulk].estimated_document_count() > 0, p, log)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=120) == 1
+    text = Path(log).read_text()
+    assert f"backup: verify {rec['_id']} failed: " in text, text
+    assert "stopped by SIGTERM" in text, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    got = verification(world, rec["_id"])
+    assert got["ok"] is False and "stopped by SIGTERM" in got["error"]
+    assert scratch_dbs(world) == []
