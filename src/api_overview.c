@@ -13,7 +13,9 @@
  *                status "ok", newest finished_at), or "none" before one
  *   services     each service's status, reason and latency
  *   kidlisp      total, keeps, pieces made in the last 30 days, top piece
- *   backup       null with a reason: silo makes no backups yet
+ *   backup       /api/backups' summary: its status (ok, stale, failing,
+ *                none), the last good backup's time, age and size, the
+ *                last verification
  *   silo         its version, uptime and worker count
  *
  * Every section carries its own status and its freshness (cached_at,
@@ -117,11 +119,61 @@ api_overview_storage(struct silo_ctx *ctx, struct mongo_fail *f)
 	return o;
 }
 
+/* Keep key of from in to, if from has it. */
+static void
+api_overview_move(cJSON *to, cJSON *from, const char *key)
+{
+	cJSON	*v = cJSON_DetachItemFromObjectCaseSensitive(from, key);
+
+	if (v != NULL)
+		cJSON_AddItemToObject(to, key, v);
+}
+
+/* The backup section: /api/backups' summary, without the list. */
+static cJSON *
+api_overview_backup(struct silo_ctx *ctx, struct mongo_fail *f)
+{
+	cJSON	*all, *o, *good, *last, *ver, *v;
+
+	if ((all = backup_list_json(ctx->mongo, ctx->config->backup_stale_h,
+	    1, f)) == NULL)
+		return NULL;
+	o = cJSON_CreateObject();
+	api_overview_move(o, all, "status");
+	api_overview_move(o, all, "stale_after_h");
+	good = cJSON_GetObjectItemCaseSensitive(all, "last_success");
+	if (cJSON_IsObject(good)) {
+		last = cJSON_AddObjectToObject(o, "last_success");
+		api_overview_move(last, good, "id");
+		api_overview_move(last, good, "finished_at");
+		v = cJSON_GetObjectItemCaseSensitive(good, "bytes");
+		cJSON_AddItemToObject(last, "bytes", cJSON_Duplicate(
+		    cJSON_GetObjectItemCaseSensitive(v, "stored"), true));
+		api_overview_move(last, good, "documents");
+		v = cJSON_DetachItemFromObjectCaseSensitive(good, "age_s");
+		cJSON_AddItemToObject(o, "last_success_age_s", v);
+	} else {
+		cJSON_AddNullToObject(o, "last_success");
+		cJSON_AddNullToObject(o, "last_success_age_s");
+	}
+	ver = cJSON_GetObjectItemCaseSensitive(all, "last_verification");
+	if (cJSON_IsObject(ver)) {
+		last = cJSON_AddObjectToObject(o, "last_verification");
+		api_overview_move(last, ver, "id");
+		api_overview_move(last, ver, "ok");
+		api_overview_move(last, ver, "at");
+	} else
+		cJSON_AddNullToObject(o, "last_verification");
+	cJSON_Delete(all);
+	return o;
+}
+
 static const struct overview_part overview_parts[] = {
 	{ "database", "overview-database", api_db_health_json },
 	{ "collections", "overview-collections", api_overview_collections },
 	{ "users", "overview-users", api_db_users_json },
 	{ "storage", "overview-storage", api_overview_storage },
+	{ "backup", "overview-backup", api_overview_backup },
 };
 
 /* The cache's fill for one part: its summary, or its error, uncached. */
@@ -204,19 +256,6 @@ api_overview_silo(struct silo_ctx *ctx)
 	cJSON_AddNumberToObject(o, "uptime_s",
 	    (double)(int64_t)(clock_real() - ctx->serve_started_at));
 	cJSON_AddNumberToObject(o, "workers", ctx->config->workers);
-	return o;
-}
-
-static cJSON *
-api_overview_backup(void)
-{
-	cJSON	*o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "status", "none");
-	cJSON_AddNullToObject(o, "last");
-	cJSON_AddStringToObject(o, "reason",
-	    "silo makes no backups yet: "
-	    "the nightly mongodump job does not exist");
 	return o;
 }
 
@@ -306,8 +345,6 @@ api_overview_assemble(struct silo_ctx *ctx)
 	section = api_kidlisp_headline(ctx);
 	api_overview_add(body, degraded, "kidlisp", section,
 	    api_overview_section_failed(section));
-	api_overview_add(body, degraded, "backup", api_overview_backup(),
-	    false);
 	api_overview_add(body, degraded, "silo", api_overview_silo(ctx), false);
 	cJSON_AddStringToObject(body, "status",
 	    cJSON_GetArraySize(degraded) == 0 ? "ok" : "degraded");

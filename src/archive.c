@@ -40,6 +40,8 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +95,7 @@ struct archive {
 /* ---- CRC-64 (Go's crc64.ECMA) ---- */
 
 static void
-archive_crc_init(struct archive *a)
+archive_crc_init(uint64_t t[8][256])
 {
 	uint64_t	 c;
 	int		 i, k;
@@ -102,21 +104,19 @@ archive_crc_init(struct archive *a)
 		c = (uint64_t)i;
 		for (k = 0; k < 8; k++)
 			c = (c & 1) ? (c >> 1) ^ ARCHIVE_CRC_POLY : c >> 1;
-		a->crc_table[0][i] = c;
+		t[0][i] = c;
 	}
 	for (i = 0; i < 256; i++)
 		for (k = 1; k < 8; k++) {
-			c = a->crc_table[k - 1][i];
-			a->crc_table[k][i] = a->crc_table[0][c & 0xff] ^
-			    (c >> 8);
+			c = t[k - 1][i];
+			t[k][i] = t[0][c & 0xff] ^ (c >> 8);
 		}
 }
 
 static uint64_t
-archive_crc(const struct archive *a, uint64_t crc, const uint8_t *p,
+archive_crc(uint64_t t[8][256], uint64_t crc, const uint8_t *p,
     size_t n)
 {
-	const uint64_t	(*t)[256] = a->crc_table;
 	uint64_t	 x;
 
 	crc = ~crc;
@@ -420,7 +420,7 @@ archive_new(struct sink out, const char *server_version,
 		free(a);
 		return NULL;
 	}
-	archive_crc_init(a);
+	archive_crc_init(a->crc_table);
 	return a;
 }
 
@@ -573,7 +573,7 @@ archive_doc(struct archive *a, const char *db, const char *collection,
 	if (archive_emit(a, bson, len, stage, err, errsz) != 0)
 		return -1;
 	a->block += len;
-	a->ns[i].crc = archive_crc(a, a->ns[i].crc, bson, len);
+	a->ns[i].crc = archive_crc(a->crc_table, a->ns[i].crc, bson, len);
 	a->ns[i].docs++;
 	return 0;
 }
@@ -652,4 +652,566 @@ archive_free(struct archive *a)
 	free(a->tool_version);
 	free(a->stage);
 	free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+/* What the reader expects next. */
+enum archive_rstate {
+	ARCHIVE_R_MAGIC,	/* the four magic bytes */
+	ARCHIVE_R_HEADER,	/* the header document */
+	ARCHIVE_R_PRELUDE,	/* a namespace's metadata, or a terminator */
+	ARCHIVE_R_NSHEADER,	/* a namespace header (or the end) */
+	ARCHIVE_R_DOCS,		/* a document, or the block's terminator */
+	ARCHIVE_R_EOFTERM,	/* the terminator after an EOF header */
+	ARCHIVE_R_FAILED,	/* refused; only abort/free remain */
+	ARCHIVE_R_DONE		/* finished or aborted */
+};
+
+/* One namespace of the prelude, as read. */
+struct archive_rns {
+	char		*db;		/* database name */
+	char		*collection;	/* collection name */
+	bson_t		*options;	/* from the metadata, or NULL */
+	bson_t		*indexes;	/* from the metadata, or NULL */
+	char		*uuid;		/* from the metadata, or NULL */
+	uint64_t	 crc;		/* CRC-64 of its documents so far */
+	bool		 ended;		/* its EOF was read */
+};
+
+struct archive_reader {
+	struct archive_reader_cb cb;	/* where the contents go */
+	enum archive_rstate state;	/* see the enum */
+	uint8_t		*buf;		/* the item being gathered */
+	size_t		 cap;		/* bytes allocated in buf */
+	size_t		 have;		/* bytes of it in buf */
+	size_t		 want;		/* bytes the item needs */
+	uint64_t	 off;		/* offset of the next byte in */
+	uint64_t	 start;		/* offset where the item starts */
+	struct archive_rns *ns;		/* the prelude's namespaces */
+	struct archive_ns *pub;		/* the same, for the callbacks */
+	size_t		 nns;		/* how many */
+	size_t		 current;	/* ns of the open block */
+	size_t		 ended;		/* namespaces whose EOF was read */
+	uint64_t	 crc_table[8][256]; /* slicing-by-8 tables */
+};
+
+/* Refuses the archive: err names the offset of the item at fault. */
+static int
+archive_rfail(struct archive_reader *r, char *err, size_t errsz,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+archive_rfail(struct archive_reader *r, char *err, size_t errsz,
+    const char *fmt, ...)
+{
+	char	 why[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(err, errsz, "archive: at offset %" PRIu64 ": %s", r->start,
+	    why);
+	r->state = ARCHIVE_R_FAILED;
+	return -1;
+}
+
+/* A callback refused: its error, with the offset. */
+static int
+archive_rcb_failed(struct archive_reader *r, const char *why, char *err,
+    size_t errsz)
+{
+	return archive_rfail(r, err, errsz, "%s", why[0] != '\0' ? why :
+	    "the reader's consumer failed");
+}
+
+static uint32_t
+archive_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* The namespace db.coll of the prelude, or ARCHIVE_NO_NS. */
+static size_t
+archive_rfind(const struct archive_reader *r, const char *db,
+    const char *coll)
+{
+	size_t	 i;
+
+	if (r->current != ARCHIVE_NO_NS &&
+	    strcmp(r->ns[r->current].collection, coll) == 0 &&
+	    strcmp(r->ns[r->current].db, db) == 0)
+		return r->current;
+	for (i = 0; i < r->nns; i++)
+		if (strcmp(r->ns[i].collection, coll) == 0 &&
+		    strcmp(r->ns[i].db, db) == 0)
+			return i;
+	return ARCHIVE_NO_NS;
+}
+
+/* The string of a field, or NULL when it is absent or not a string. */
+static const char *
+archive_rstr(const bson_t *b, const char *key)
+{
+	bson_iter_t	 it;
+
+	if (!bson_iter_init_find(&it, b, key) || !BSON_ITER_HOLDS_UTF8(&it))
+		return NULL;
+	return bson_iter_utf8(&it, NULL);
+}
+
+/* A document's framing and structure; 0, or -1 with why. */
+static int
+archive_rdoc(const uint8_t *p, size_t len, bson_t *b, const char **why)
+{
+	if (p[len - 1] != 0) {
+		*why = "a document that does not end in NUL";
+		return -1;
+	}
+	if (!bson_init_static(b, p, len)) {
+		*why = "a document that is not BSON";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+archive_rheader(struct archive_reader *r, const bson_t *b, char *err,
+    size_t errsz)
+{
+	const char	*v = archive_rstr(b, "server_version");
+
+	if (v == NULL || !archive_version_ok(v))
+		return archive_rfail(r, err, errsz, "the header's "
+		    "server_version is not X.Y.Z");
+	r->state = ARCHIVE_R_PRELUDE;
+	return 0;
+}
+
+/* The metadata JSON of a namespace: options, indexes, uuid. */
+static int
+archive_rmeta(struct archive_reader *r, struct archive_rns *s,
+    const char *json, char *err, size_t errsz)
+{
+	bson_t		*meta;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	uint32_t	 n;
+	const uint8_t	*data;
+	int		 rc = -1;
+
+	if (json[0] == '\0')
+		return 0;	/* mongorestore restores no options then */
+	if ((meta = bson_new_from_json((const uint8_t *)json, -1, &e)) ==
+	    NULL)
+		return archive_rfail(r, err, errsz, "%s.%s: the metadata is "
+		    "not JSON: %s", s->db, s->collection, e.message);
+	if (bson_iter_init_find(&it, meta, "options")) {
+		if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+			goto bad;
+		bson_iter_document(&it, &n, &data);
+		s->options = bson_new_from_data(data, n);
+	}
+	if (bson_iter_init_find(&it, meta, "indexes")) {
+		if (!BSON_ITER_HOLDS_ARRAY(&it))
+			goto bad;
+		bson_iter_array(&it, &n, &data);
+		s->indexes = bson_new_from_data(data, n);
+	}
+	if (bson_iter_init_find(&it, meta, "uuid")) {
+		if (!BSON_ITER_HOLDS_UTF8(&it) ||
+		    !archive_uuid_ok(bson_iter_utf8(&it, NULL)))
+			goto bad;
+		s->uuid = strdup(bson_iter_utf8(&it, NULL));
+	}
+	rc = 0;
+	goto out;
+bad:
+	archive_rfail(r, err, errsz, "%s.%s: the metadata's options, "
+	    "indexes or uuid have the wrong type", s->db, s->collection);
+out:
+	bson_destroy(meta);
+	return rc;
+}
+
+/* One namespace's metadata document of the prelude. */
+static int
+archive_rnsmeta(struct archive_reader *r, const bson_t *b, char *err,
+    size_t errsz)
+{
+	const char		*db = archive_rstr(b, "db");
+	const char		*coll = archive_rstr(b, "collection");
+	const char		*json = archive_rstr(b, "metadata");
+	struct archive_rns	*s, *grown;
+
+	if (db == NULL || coll == NULL || db[0] == '\0' || coll[0] == '\0')
+		return archive_rfail(r, err, errsz, "a prelude document "
+		    "without a database or collection name");
+	if (archive_rfind(r, db, coll) != ARCHIVE_NO_NS)
+		return archive_rfail(r, err, errsz, "%s.%s is twice in the "
+		    "prelude", db, coll);
+	grown = realloc(r->ns, (r->nns + 1) * sizeof(*r->ns));
+	if (grown == NULL)
+		return archive_rfail(r, err, errsz, "out of memory");
+	r->ns = grown;
+	s = &r->ns[r->nns++];
+	memset(s, 0, sizeof(*s));
+	if ((s->db = strdup(db)) == NULL ||
+	    (s->collection = strdup(coll)) == NULL)
+		return archive_rfail(r, err, errsz, "out of memory");
+	return archive_rmeta(r, s, json != NULL ? json : "", err, errsz);
+}
+
+/* The prelude is read: tell the consumer. */
+static int
+archive_rprelude_end(struct archive_reader *r, char *err, size_t errsz)
+{
+	char	 why[512] = "";
+	size_t	 i;
+
+	if (r->nns > 0 && (r->pub = calloc(r->nns, sizeof(*r->pub))) == NULL)
+		return archive_rfail(r, err, errsz, "out of memory");
+	for (i = 0; i < r->nns; i++) {
+		r->pub[i].db = r->ns[i].db;
+		r->pub[i].collection = r->ns[i].collection;
+		r->pub[i].options = r->ns[i].options;
+		r->pub[i].indexes = r->ns[i].indexes;
+		r->pub[i].uuid = r->ns[i].uuid;
+	}
+	r->state = ARCHIVE_R_NSHEADER;
+	if (r->cb.prelude != NULL &&
+	    r->cb.prelude(r->cb.arg, r->pub, r->nns, why, sizeof(why)) != 0)
+		return archive_rcb_failed(r, why, err, errsz);
+	return 0;
+}
+
+/* A namespace header: exactly db, collection, EOF, CRC. */
+static int
+archive_rnsheader(struct archive_reader *r, const bson_t *b, char *err,
+    size_t errsz)
+{
+	bson_iter_t	 it;
+	const char	*db = NULL, *coll = NULL, *k;
+	bool		 eof = false, has_eof = false, has_crc = false;
+	int64_t		 crc = 0;
+	char		 why[512] = "";
+	size_t		 i;
+
+	if (!bson_iter_init(&it, b))
+		return archive_rfail(r, err, errsz, "a bad namespace header");
+	while (bson_iter_next(&it)) {
+		k = bson_iter_key(&it);
+		if (strcmp(k, "db") == 0 && BSON_ITER_HOLDS_UTF8(&it))
+			db = bson_iter_utf8(&it, NULL);
+		else if (strcmp(k, "collection") == 0 &&
+		    BSON_ITER_HOLDS_UTF8(&it))
+			coll = bson_iter_utf8(&it, NULL);
+		else if (strcmp(k, "EOF") == 0 && BSON_ITER_HOLDS_BOOL(&it)) {
+			eof = bson_iter_bool(&it);
+			has_eof = true;
+		} else if (strcmp(k, "CRC") == 0 &&
+		    BSON_ITER_HOLDS_INT64(&it)) {
+			crc = bson_iter_int64(&it);
+			has_crc = true;
+		} else
+			return archive_rfail(r, err, errsz, "a namespace "
+			    "header with field \"%s\" of type 0x%02x", k,
+			    (unsigned)bson_iter_type(&it));
+	}
+	if (db == NULL || coll == NULL || coll[0] == '\0' || !has_eof ||
+	    !has_crc)
+		return archive_rfail(r, err, errsz, "a namespace header "
+		    "without db, collection, EOF or CRC");
+	if ((i = archive_rfind(r, db, coll)) == ARCHIVE_NO_NS)
+		return archive_rfail(r, err, errsz, "a namespace header for "
+		    "%s.%s, which is not in the prelude", db, coll);
+	if (r->ns[i].ended)
+		return archive_rfail(r, err, errsz, "a namespace header for "
+		    "%s.%s after its EOF", db, coll);
+	if (!eof) {
+		r->current = i;
+		r->state = ARCHIVE_R_DOCS;
+		return 0;
+	}
+	if ((uint64_t)crc != r->ns[i].crc)
+		return archive_rfail(r, err, errsz, "%s.%s: CRC mismatch: the "
+		    "EOF says %016" PRIx64 ", the documents give %016" PRIx64,
+		    db, coll, (uint64_t)crc, r->ns[i].crc);
+	r->ns[i].ended = true;
+	r->ended++;
+	r->current = ARCHIVE_NO_NS;
+	r->state = ARCHIVE_R_EOFTERM;
+	if (r->cb.ns_end != NULL &&
+	    r->cb.ns_end(r->cb.arg, i, why, sizeof(why)) != 0)
+		return archive_rcb_failed(r, why, err, errsz);
+	return 0;
+}
+
+/* A document of the open block. */
+static int
+archive_rdata(struct archive_reader *r, const uint8_t *p, size_t len,
+    char *err, size_t errsz)
+{
+	struct archive_rns	*s = &r->ns[r->current];
+	char			 why[512] = "";
+
+	if (p[len - 1] != 0)
+		return archive_rfail(r, err, errsz, "%s.%s: a document that "
+		    "does not end in NUL", s->db, s->collection);
+	s->crc = archive_crc(r->crc_table, s->crc, p, len);
+	if (r->cb.doc != NULL &&
+	    r->cb.doc(r->cb.arg, r->current, p, len, why, sizeof(why)) != 0)
+		return archive_rcb_failed(r, why, err, errsz);
+	return 0;
+}
+
+/* A whole document p of len bytes, in the current state. */
+static int
+archive_ritem(struct archive_reader *r, const uint8_t *p, size_t len,
+    char *err, size_t errsz)
+{
+	bson_t		 b;
+	const char	*why;
+
+	if (r->state == ARCHIVE_R_DOCS)
+		return archive_rdata(r, p, len, err, errsz);
+	if (archive_rdoc(p, len, &b, &why) != 0)
+		return archive_rfail(r, err, errsz, "%s", why);
+	switch (r->state) {
+	case ARCHIVE_R_HEADER:
+		return archive_rheader(r, &b, err, errsz);
+	case ARCHIVE_R_PRELUDE:
+		return archive_rnsmeta(r, &b, err, errsz);
+	default:
+		return archive_rnsheader(r, &b, err, errsz);
+	}
+}
+
+/*
+ * Four bytes where a document or a terminator may be: the terminator
+ * moves the state on; a length sets how many bytes the document needs.
+ * Returns 1 when a document of *len bytes follows.
+ */
+static int
+archive_rword(struct archive_reader *r, uint32_t v, size_t *len,
+    char *err, size_t errsz)
+{
+	if (r->state == ARCHIVE_R_MAGIC) {
+		if (v != ARCHIVE_MAGIC)
+			return archive_rfail(r, err, errsz, "not a mongodump "
+			    "archive (bad magic number %08x)", v);
+		r->state = ARCHIVE_R_HEADER;
+		return 0;
+	}
+	if (v == ARCHIVE_TERMINATOR) {
+		switch (r->state) {
+		case ARCHIVE_R_PRELUDE:
+			return archive_rprelude_end(r, err, errsz);
+		case ARCHIVE_R_DOCS:
+		case ARCHIVE_R_EOFTERM:
+			r->state = ARCHIVE_R_NSHEADER;
+			return 0;
+		default:
+			return archive_rfail(r, err, errsz, "a terminator "
+			    "where a %s is expected", r->state ==
+			    ARCHIVE_R_HEADER ? "header" : "namespace header");
+		}
+	}
+	if (r->state == ARCHIVE_R_EOFTERM)
+		return archive_rfail(r, err, errsz, "no terminator after an "
+		    "EOF header");
+	if (v < 5 || v > ARCHIVE_MAX_DOC)
+		return archive_rfail(r, err, errsz, "a document of %" PRIu32
+		    " bytes (BSON documents are 5 to %u)", v, ARCHIVE_MAX_DOC);
+	*len = v;
+	return 1;
+}
+
+/* Makes room for an item of n bytes in the buffer. */
+static int
+archive_rroom(struct archive_reader *r, size_t n, char *err, size_t errsz)
+{
+	uint8_t	*grown;
+
+	if (n <= r->cap)
+		return 0;
+	if ((grown = realloc(r->buf, n)) == NULL)
+		return archive_rfail(r, err, errsz, "out of memory");
+	r->buf = grown;
+	r->cap = n;
+	return 0;
+}
+
+static int
+archive_rwrite(void *ctx, const void *data, size_t len, char *err,
+    size_t errsz)
+{
+	struct archive_reader	*r = ctx;
+	const uint8_t		*p = data;
+	size_t			 n, doc;
+	int			 rc;
+
+	if (r->state == ARCHIVE_R_FAILED || r->state == ARCHIVE_R_DONE) {
+		snprintf(err, errsz, "archive: bytes after the reader %s",
+		    r->state == ARCHIVE_R_FAILED ? "failed" : "was done");
+		return -1;
+	}
+	while (len > 0) {
+		if (r->have == 0) {
+			r->start = r->off;
+			r->want = 4;
+			/* a whole document in place: no copy */
+			if (len >= 4 && r->state != ARCHIVE_R_MAGIC &&
+			    (rc = archive_rword(r, archive_le32(p), &doc,
+			    err, errsz)) != 0) {
+				if (rc < 0)
+					return -1;
+				if (doc <= len) {
+					if (archive_ritem(r, p, doc, err,
+					    errsz) != 0)
+						return -1;
+					p += doc;
+					len -= doc;
+					r->off += doc;
+					continue;
+				}
+				r->want = doc;
+				if (archive_rroom(r, doc, err, errsz) != 0)
+					return -1;
+			} else if (len >= 4) {
+				if (r->state == ARCHIVE_R_MAGIC &&
+				    archive_rword(r, archive_le32(p), &doc,
+				    err, errsz) != 0)
+					return -1;
+				p += 4;
+				len -= 4;
+				r->off += 4;
+				continue;
+			}
+		}
+		if (archive_rroom(r, r->want, err, errsz) != 0)
+			return -1;
+		n = r->want - r->have;
+		if (n > len)
+			n = len;
+		memcpy(r->buf + r->have, p, n);
+		r->have += n;
+		p += n;
+		len -= n;
+		r->off += n;
+		if (r->have < r->want)
+			break;
+		if (r->want == 4 && r->have == 4) {
+			rc = archive_rword(r, archive_le32(r->buf), &doc, err,
+			    errsz);
+			if (rc < 0)
+				return -1;
+			if (rc == 0) {
+				r->have = 0;
+				continue;
+			}
+			r->want = doc;
+			if (archive_rroom(r, doc, err, errsz) != 0)
+				return -1;
+			continue;
+		}
+		r->have = 0;
+		if (archive_ritem(r, r->buf, r->want, err, errsz) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+archive_rfinish(void *ctx, char *err, size_t errsz)
+{
+	struct archive_reader	*r = ctx;
+	char			 why[512] = "";
+	size_t			 i;
+
+	if (r->state == ARCHIVE_R_FAILED || r->state == ARCHIVE_R_DONE) {
+		snprintf(err, errsz, "archive: finish after the reader %s",
+		    r->state == ARCHIVE_R_FAILED ? "failed" : "was done");
+		return -1;
+	}
+	r->start = r->off;
+	if (r->have > 0 || r->state != ARCHIVE_R_NSHEADER)
+		return archive_rfail(r, err, errsz, "the archive is "
+		    "truncated");
+	for (i = 0; i < r->nns; i++)
+		if (!r->ns[i].ended)
+			return archive_rfail(r, err, errsz, "the archive "
+			    "finished before all collections were seen (no "
+			    "EOF for %s.%s)", r->ns[i].db, r->ns[i].collection);
+	r->state = ARCHIVE_R_DONE;
+	if (r->cb.finish != NULL &&
+	    r->cb.finish(r->cb.arg, why, sizeof(why)) != 0) {
+		snprintf(err, errsz, "%s", why[0] != '\0' ? why :
+		    "the reader's consumer failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+archive_rabort(void *ctx)
+{
+	struct archive_reader	*r = ctx;
+
+	r->state = ARCHIVE_R_DONE;
+}
+
+struct archive_reader *
+archive_reader_new(const struct archive_reader_cb *cb)
+{
+	struct archive_reader	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->cb = *cb;
+	r->state = ARCHIVE_R_MAGIC;
+	r->current = ARCHIVE_NO_NS;
+	archive_crc_init(r->crc_table);
+	return r;
+}
+
+struct sink
+archive_reader_sink(struct archive_reader *r)
+{
+	struct sink	 s = { archive_rwrite, archive_rfinish,
+			    archive_rabort, r };
+
+	return s;
+}
+
+uint64_t
+archive_reader_offset(const struct archive_reader *r)
+{
+	return r->off;
+}
+
+void
+archive_reader_free(struct archive_reader *r)
+{
+	size_t	 i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nns; i++) {
+		free(r->ns[i].db);
+		free(r->ns[i].collection);
+		free(r->ns[i].uuid);
+		if (r->ns[i].options != NULL)
+			bson_destroy(r->ns[i].options);
+		if (r->ns[i].indexes != NULL)
+			bson_destroy(r->ns[i].indexes);
+	}
+	free(r->ns);
+	free(r->pub);
+	free(r->buf);
+	free(r);
 }

@@ -45,7 +45,8 @@
  * recording it.
  *
  * One run at a time: an flock() on SILO_BACKUP_LOCK, as storage.c does;
- * the kernel drops it however the holder dies.
+ * the kernel drops it however the holder dies.  POST /api/backups/run
+ * takes it first and hands it over as --lock-fd (storage_spawn_job()).
  *
  * Progress: on a terminal, progress.c's bar per collection (its size from
  * collStats, an estimate); elsewhere a plain line per collection and one
@@ -77,8 +78,6 @@
 
 #include "extern.h"
 
-#define	BACKUP_DB		"silo"		/* silo's own database */
-#define	BACKUP_RECORDS		"backups"	/* one document per run */
 #define	BACKUP_STALE_S		(24 * 3600)	/* another host's run */
 #define	BACKUP_PROGRESS_MS	5000		/* between progress lines */
 #define	BACKUP_BATCH_BYTES	(4 << 20)	/* a cursor batch, about */
@@ -224,7 +223,7 @@ backup_meter_hex(struct backup_meter *m, char hex[65])
  * collection, read back in whatever order the server likes, has the same
  * hash exactly when it holds the same documents.  -1 if hashing failed.
  */
-static int
+int
 backup_content_add(EVP_MD_CTX *sha, uint8_t sum[32], const uint8_t *bson,
     size_t len)
 {
@@ -269,11 +268,13 @@ backup_signals(void)
 }
 
 /*
- * Take the run's lock without waiting: 0 and *fd holds it; 1 when
- * another run holds it (holder says who); -1 with holder saying why.
+ * Take the run's lock without waiting, or check the one the API handed
+ * over (given, --lock-fd; else -1): 0 and *fd holds it; 1 when another
+ * run holds it (holder says who); -1 with holder saying why.
  */
 static int
-backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
+backup_lock(const char *path, int given, int *fd, char *holder,
+    size_t holdersz)
 {
 	char	 line[128], when[CLOCK_ISO_MAX] = "";
 	ssize_t	 n;
@@ -281,7 +282,8 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 	bool	 busy;
 
 	holder[0] = '\0';
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+	if ((*fd = given) == -1 &&
+	    (*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
 		snprintf(holder, holdersz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -312,7 +314,7 @@ backup_lock(const char *path, int *fd, char *holder, size_t holdersz)
 /* ------------------------------------------------------------------ */
 
 /* The settings every subcommand but keygen needs; 0, or 2 (printed). */
-static int
+int
 backup_need_spaces(const struct silo_config *c)
 {
 	if (c->backup_bucket != NULL && c->spaces_key != NULL &&
@@ -1282,7 +1284,7 @@ backup_run_main(const struct silo_config *config,
 		}
 		seal_key_id(r->key, r->key_id);
 	}
-	switch (backup_lock(config->backup_lock, &fd, holder,
+	switch (backup_lock(config->backup_lock, o->lock_fd, &fd, holder,
 	    sizeof(holder))) {
 	case 1:
 		log_err("backup: a backup is already running (%s; lock %s)",
@@ -1354,7 +1356,7 @@ backup_stdout_abort(void *ctx)
 }
 
 /* The record of backup id ("latest": the newest ok); 0, or -1 (said). */
-static int
+int
 backup_find(struct mongo *m, const char *id, bson_t *rec)
 {
 	bson_t		*filter, *opts;
@@ -1394,7 +1396,7 @@ backup_find(struct mongo *m, const char *id, bson_t *rec)
 }
 
 /* Check the key against the record's key id; 0, or -1 (said). */
-static int
+int
 backup_fetch_key(const struct silo_config *c, const bson_t *rec,
     uint8_t key[SEAL_KEY_LEN])
 {

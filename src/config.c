@@ -195,6 +195,12 @@ static const struct config_var config_vars[] = {
 	  "multipart upload part size: the memory a backup's upload holds" },
 	{ "SILO_BACKUP_LOCK", VAR_PATH, "/var/lib/silo/backup.lock", false,
 	  SHOW, OFF(backup_lock), 0, 0, "lock file: one backup at a time" },
+	{ "SILO_BACKUP_LOG", VAR_PATH, "/var/log/silo/backup.log", false,
+	  SHOW, OFF(backup_log), 0, 0,
+	  "where a backup started by the API writes its output" },
+	{ "SILO_BACKUP_STALE_H", VAR_INT, "26", false, SHOW,
+	  OFF(backup_stale_h), 1, 24 * 366,
+	  "hours after which the last good backup is stale (/api/backups)" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 

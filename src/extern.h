@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <expat.h>
 #include <mongoc/mongoc.h>
+#include <openssl/evp.h>
 
 #include "silo.h"
 
@@ -299,6 +300,36 @@ int	 archive_finish(struct archive *, char *err, size_t errsz);
 void	 archive_abort(struct archive *);
 void	 archive_free(struct archive *);
 
+/*
+ * The reading side: a sink that parses an archive in any chunking and
+ * checks what mongorestore checks (magic, header, prelude, terminators,
+ * document lengths, namespaces, EOFs, CRCs).  Errors name the offset.
+ * Callbacks (any may be NULL) return 0, or -1 with err: prelude() once
+ * with the namespaces (valid until archive_reader_free()), doc() per
+ * document with its namespace's index in that array, ns_end() at each
+ * namespace's EOF, finish() when the whole archive checked out.
+ */
+struct archive_reader;
+
+struct archive_reader_cb {
+	/* the prelude's namespaces */
+	int	(*prelude)(void *arg, const struct archive_ns *, size_t n,
+		    char *err, size_t errsz);
+	/* one document of namespace ns, its raw BSON */
+	int	(*doc)(void *arg, size_t ns, const uint8_t *bson, size_t len,
+		    char *err, size_t errsz);
+	/* namespace ns ended, its CRC matched */
+	int	(*ns_end)(void *arg, size_t ns, char *err, size_t errsz);
+	/* the archive ended, complete */
+	int	(*finish)(void *arg, char *err, size_t errsz);
+	void	*arg;	/* passed to each */
+};
+
+struct archive_reader *archive_reader_new(const struct archive_reader_cb *);
+struct sink archive_reader_sink(struct archive_reader *);
+uint64_t archive_reader_offset(const struct archive_reader *);
+void	 archive_reader_free(struct archive_reader *);
+
 /* ------------------------------------------------------------------ */
 /* Seal: AES-256-GCM in authenticated chunks (seal.c)                  */
 /* ------------------------------------------------------------------ */
@@ -344,19 +375,47 @@ void	 gzip_free(struct gzip *);
 
 #define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
 
-/* The command line of `silo backup run`. */
+/* The command line of `silo backup run` (and list's --json). */
 struct backup_opts {
 	bool		 no_encrypt;	/* --no-encrypt: store it plain */
 	const char	**include;	/* collections to take, all if none */
 	size_t		 ninclude;	/* how many */
 	const char	**exclude;	/* collections to leave out */
 	size_t		 nexclude;	/* how many */
+	int		 lock_fd;	/* a lock the API handed over, or -1 */
+	bool		 json;		/* list --json: the API's answer */
 };
 
 int	 backup_run_main(const struct silo_config *,
 	    const struct backup_opts *);
 int	 backup_fetch_main(const struct silo_config *, const char *id);
 int	 backup_keygen_main(const char *path);
+/* For restore.c: the record of a good backup (id or "latest"), the key
+ * checked against its key id, the Spaces settings, the content hash. */
+int	 backup_find(struct mongo *, const char *id, bson_t *rec);
+int	 backup_fetch_key(const struct silo_config *, const bson_t *rec,
+	    uint8_t key[SEAL_KEY_LEN]);
+int	 backup_need_spaces(const struct silo_config *);
+int	 backup_content_add(EVP_MD_CTX *, uint8_t sum[32],
+	    const uint8_t *bson, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* silo backup verify and restore (restore.c)                          */
+/* ------------------------------------------------------------------ */
+
+/* The command line of `silo backup verify` and `restore`. */
+struct restore_opts {
+	bool		 verify;	/* verify into scratch databases */
+	const char	*to_db;		/* restore: --to-db, or AC's own */
+	bool		 production;	/* --i-mean-production */
+	bool		 drop;		/* --drop: replace non-empty targets */
+	const char	**collections;	/* --collection: only these */
+	size_t		 ncollections;	/* how many */
+};
+
+int	 restore_main(const struct silo_config *, const struct restore_opts *,
+	    const char *id);
+int	 backup_list_main(const struct silo_config *, bool json);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */

@@ -52,6 +52,7 @@ enum main_opt {
 	OPT_LISTEN,		/* --listen ADDR */
 	OPT_WORKERS,		/* --workers N */
 	OPT_LOCK_FD,		/* --lock-fd N */
+	OPT_JSON,		/* --json */
 	OPT_ALL,		/* --all */
 	OPT_ARCHIVE_DIR,	/* --archive-dir DIR */
 	OPT_DATABASE,		/* --database NAME */
@@ -59,7 +60,10 @@ enum main_opt {
 	OPT_DRY_RUN,		/* --dry-run */
 	OPT_EXCLUDE,		/* --exclude NAME */
 	OPT_INCLUDE,		/* --include NAME */
-	OPT_NO_ENCRYPT		/* --no-encrypt */
+	OPT_NO_ENCRYPT,		/* --no-encrypt */
+	OPT_TO_DB,		/* --to-db NAME */
+	OPT_COLLECTION,		/* --collection NAME */
+	OPT_PRODUCTION		/* --i-mean-production */
 };
 
 static const struct option main_opts_global[] = {
@@ -99,7 +103,19 @@ static const struct option main_opts_backup[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "lock-fd", required_argument, NULL, OPT_LOCK_FD },
 	{ "no-encrypt", no_argument, NULL, OPT_NO_ENCRYPT },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* backup verify and backup restore. */
+static const struct option main_opts_restore[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "collection", required_argument, NULL, OPT_COLLECTION },
+	{ "drop", no_argument, NULL, OPT_DROP },
+	{ "i-mean-production", no_argument, NULL, OPT_PRODUCTION },
+	{ "to-db", required_argument, NULL, OPT_TO_DB },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -516,6 +532,90 @@ main_import(int argc, char **argv, const char *env_file)
 }
 
 /*
+ * The options and operand of `silo backup verify|restore`, argv[0] the
+ * subcommand: -1 when they were read (*id the operand), else the exit
+ * status as main_serve_opts.
+ */
+static int
+main_restore_opts(int argc, char **argv, struct restore_opts *o,
+    const char **id)
+{
+	int	 c;
+
+	o->verify = strcmp(argv[0], "verify") == 0;
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "backup", ":h",
+	    main_opts_restore)) != -1) {
+		if (c == OPT_HELP) {
+			main_help(stdout, "backup");
+			return 0;
+		}
+		if (c == '?')
+			return 2;
+		if (o->verify)
+			return main_usage("backup", "verify takes no option "
+			    "'%s'", argv[optind - 1]);
+		if (c == OPT_TO_DB)
+			o->to_db = optarg;
+		else if (c == OPT_DROP)
+			o->drop = true;
+		else if (c == OPT_PRODUCTION)
+			o->production = true;
+		else if (main_import_name(o->collections, &o->ncollections,
+		    optarg) == -1)
+			return main_usage("backup", "more than %d "
+			    "--collection options", MAX_IMPORT_NAMES);
+	}
+	*id = optind < argc ? argv[optind] : (o->verify ? "latest" : NULL);
+	if (*id == NULL)
+		return main_usage("backup", "restore needs a backup id or "
+		    "'latest'");
+	if (optind < argc && optind + 1 < argc)
+		return main_usage("backup", "unexpected argument '%s'",
+		    argv[optind + 1]);
+	if (!o->verify && (o->to_db == NULL) == !o->production)
+		return main_usage("backup", "restore needs --to-db NAME or "
+		    "--i-mean-production (not both)");
+	if (o->to_db != NULL && o->to_db[0] == '\0')
+		return main_usage("backup", "--to-db needs a database name");
+	return -1;
+}
+
+/* `silo backup verify [ID|latest]`, `silo backup restore ID --to-db NAME
+ * [--collection NAME]... [--drop]` (or --i-mean-production). */
+static int
+main_restore(int argc, char **argv, const char *env_file)
+{
+	const char		*colls[MAX_IMPORT_NAMES];
+	struct restore_opts	 o = { .collections = colls };
+	struct silo_config	 config;
+	const char		*id = NULL;
+	int			 rc;
+
+	if ((rc = main_restore_opts(argc, argv, &o, &id)) != -1)
+		return rc;
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	if (o.production)
+		o.to_db = config.mongo_db;
+	rc = restore_main(&config, &o, id);
+	config_free(&config);
+	return rc;
+}
+
+/* Does `silo backup sub` take option c? */
+static bool
+main_backup_takes(const char *sub, int c)
+{
+	if (strcmp(sub, "run") == 0)
+		return c == OPT_NO_ENCRYPT || c == OPT_EXCLUDE ||
+		    c == OPT_INCLUDE || c == OPT_LOCK_FD;
+	if (strcmp(sub, "list") == 0)
+		return c == OPT_JSON;
+	return false;
+}
+
+/*
  * The options and operands of `silo backup SUBCOMMAND`, argv[0] the
  * subcommand: -1 when they were read (*arg the operand, or NULL), else
  * the exit status as main_serve_opts.
@@ -525,6 +625,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
     const char **arg)
 {
 	bool	 run = strcmp(argv[0], "run") == 0;
+	bool	 list = strcmp(argv[0], "list") == 0;
 	int	 c, full = 0;
 
 	optind = 0;
@@ -536,12 +637,18 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 		}
 		if (c == '?')
 			return 2;
-		if (!run)
+		if (!main_backup_takes(argv[0], c))
 			return main_usage("backup", "%s takes no option '%s'",
 			    argv[0], argv[optind - 1]);
 		if (c == OPT_NO_ENCRYPT)
 			o->no_encrypt = true;
-		else if (c == OPT_EXCLUDE)
+		else if (c == OPT_JSON)
+			o->json = true;
+		else if (c == OPT_LOCK_FD) {
+			if (main_lock_fd(optarg, &o->lock_fd) == -1)
+				return main_usage("backup", "--lock-fd '%s' "
+				    "is not a descriptor", optarg);
+		} else if (c == OPT_EXCLUDE)
 			full = main_import_name(o->exclude, &o->nexclude,
 			    optarg);
 		else
@@ -553,7 +660,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 			    "include");
 	}
 	*arg = optind < argc ? argv[optind] : NULL;
-	if (run && *arg != NULL)
+	if ((run || list) && *arg != NULL)
 		return main_usage("backup", "unexpected argument '%s'", *arg);
 	if (strcmp(argv[0], "fetch") == 0 && *arg == NULL)
 		return main_usage("backup", "fetch needs a backup id or "
@@ -564,13 +671,15 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 	return -1;
 }
 
-/* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`. */
+/* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`,
+ * `list [--json]`. */
 static int
 main_backup(int argc, char **argv, const char *env_file)
 {
 	const char		*include[MAX_IMPORT_NAMES];
 	const char		*exclude[MAX_IMPORT_NAMES];
-	struct backup_opts	 o = { .include = include, .exclude = exclude };
+	struct backup_opts	 o = { .include = include, .exclude = exclude,
+				    .lock_fd = -1 };
 	struct silo_config	 config;
 	const char		*sub, *arg = NULL;
 	int			 rc;
@@ -578,11 +687,13 @@ main_backup(int argc, char **argv, const char *env_file)
 	if ((rc = main_no_opts(argc, argv)) != -1)
 		return rc;
 	if (optind == argc)
-		return main_usage("backup",
-		    "needs a subcommand: keygen, run or fetch");
+		return main_usage("backup", "needs a subcommand: keygen, run, "
+		    "fetch, list, verify or restore");
 	sub = argv[optind];
+	if (strcmp(sub, "verify") == 0 || strcmp(sub, "restore") == 0)
+		return main_restore(argc - optind, argv + optind, env_file);
 	if (strcmp(sub, "keygen") != 0 && strcmp(sub, "run") != 0 &&
-	    strcmp(sub, "fetch") != 0)
+	    strcmp(sub, "fetch") != 0 && strcmp(sub, "list") != 0)
 		return main_usage("backup", "unknown subcommand '%s'", sub);
 	argc -= optind;
 	argv += optind;
@@ -596,6 +707,8 @@ main_backup(int argc, char **argv, const char *env_file)
 		rc = backup_keygen_main(config.backup_key);
 	else if (strcmp(sub, "run") == 0)
 		rc = backup_run_main(&config, &o);
+	else if (strcmp(sub, "list") == 0)
+		rc = backup_list_main(&config, o.json);
 	else
 		rc = backup_fetch_main(&config, arg);
 	config_free(&config);

@@ -13,6 +13,7 @@
 #include "silo.h"
 
 static const char *const storage_limit_param[] = { "limit", NULL };
+static const char *const backups_limit_param[] = { "limit", NULL };
 static const char *const kidlisp_params[] = {
 	"days", "bucket", "until", "top", "recent", "source", NULL
 };
@@ -47,6 +48,14 @@ const struct route routes_table[] = {
 	{ "POST", "/api/storage/refresh", ACCESS_ADMIN, NULL, NULL,
 	  api_storage_refresh,
 	  "start `silo storage refresh` in the background: 202, "
+	  "or 409 if one runs" },
+	{ "GET", "/api/backups", ACCESS_SCOPE, "read:backups",
+	  backups_limit_param, api_backups_list,
+	  "the backups, newest first, ?limit=1..100; the last success "
+	  "and verification; ok, stale, failing or none" },
+	{ "POST", "/api/backups/run", ACCESS_ADMIN, NULL, NULL,
+	  api_backups_run,
+	  "start `silo backup run` in the background: 202, "
 	  "or 409 if one runs" },
 	{ "GET", "/api/services", ACCESS_SCOPE, "read:db", NULL,
 	  api_services_all,

@@ -18,12 +18,15 @@
  *             routes.c (matching, the route table), access.c (tokens),
  *             query.c (query strings), response.c (answers, rendering)
  *   handlers  api_db.c, api_storage.c, api_services.c, api_kidlisp.c,
- *             api_overview.c, api_misc.c: one file per /api area
+ *             api_backups.c, api_overview.c, api_misc.c: one file per
+ *             /api area
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
  *   jobs      import.c with manifest.c, docstream.c, progress.c
  *             (silo import); storage.c with storage_key.c (silo storage);
- *             backup.c with archive.c, gzip.c, seal.c (silo backup)
+ *             backup.c with archive.c, gzip.c, seal.c (silo backup),
+ *             backup_list.c (its records, read back), restore.c
+ *             (silo backup verify and restore)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
@@ -259,6 +262,10 @@ struct silo_config {
 	/* SILO_BACKUP_PART_SIZE: bytes per uploaded part */
 	size_t		 backup_part_size;
 	char		*backup_lock;	/* SILO_BACKUP_LOCK */
+	/* SILO_BACKUP_LOG: output of API-started runs */
+	char		*backup_log;
+	/* SILO_BACKUP_STALE_H: a good backup older is "stale" */
+	int		 backup_stale_h;
 	char		*env_file;	/* the env file read, or NULL */
 };
 
@@ -559,6 +566,30 @@ bool	 storage_newest(struct mongo *, const char *status,
 int	 storage_spawn(const struct silo_config *, pid_t *pid, char *why,
 	    size_t whysz);
 
+#define	STORAGE_JOB_MAX_ARGS	4	/* a spawned job's own arguments */
+
+/* A job the API starts detached: `silo <args> --lock-fd 3`. */
+struct storage_job {
+	const char	*lock;		/* its lock file, taken first */
+	const char	*log;		/* appended its stdout and stderr */
+	const char	*log_var;	/* the variable naming log, in errors */
+	/* e.g. "storage", "refresh"; NULL ends them */
+	const char	*args[STORAGE_JOB_MAX_ARGS + 1];
+};
+
+int	 storage_spawn_job(const struct silo_config *,
+	    const struct storage_job *, pid_t *pid, char *why, size_t whysz);
+
+/* ------------------------------------------------------------------ */
+/* Backup records, as the API reads them (backup_list.c)               */
+/* ------------------------------------------------------------------ */
+
+#define	BACKUP_DB		"silo"		/* silo's own database */
+#define	BACKUP_RECORDS		"backups"	/* one document per run */
+
+cJSON	*backup_list_json(struct mongo *, int stale_h, long limit,
+	    struct mongo_fail *);
+
 /* ------------------------------------------------------------------ */
 /* Handlers per API area                                               */
 /* ------------------------------------------------------------------ */
@@ -594,6 +625,10 @@ void	 api_services_atproto(struct silo_ctx *, const struct silo_request *,
 void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_overview(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_backups_list(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_backups_run(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 
 /* Summaries the overview shares with the areas' own answers. */

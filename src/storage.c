@@ -53,7 +53,9 @@
  * the lock is held without a gap from the request to the end of the
  * walk, and "already running" (409) and "started" (202) cannot race.
  * The holder writes its pid and start time into the file for the 409's
- * message.
+ * message.  storage_spawn_job() is that mechanism for any job with a
+ * lock and a log (backup.c's run uses it too); storage_spawn() is the
+ * refresh's use of it.
  *
  * Progress goes to stderr every STORAGE_PROGRESS_MS, with objects/s, and
  * a summary line at the end.
@@ -1248,13 +1250,14 @@ storage_newest(struct mongo *m, const char *status,
 /*
  * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
  * nothing else open but the report pipe (close-on-exec), signals as a new
- * program expects them; then exec the refresh.  Never returns.
+ * program expects them; then exec `silo <job's args> --lock-fd 3`.  Never
+ * returns.
  */
 static void
-storage_exec(const char *exe, const char *env_file, int lock_fd,
-    int log_fd, int report_fd)
+storage_exec(const char *exe, const char *env_file,
+    const struct storage_job *job, int lock_fd, int log_fd, int report_fd)
 {
-	const char	*argv[8];
+	const char	*argv[STORAGE_JOB_MAX_ARGS + 6];
 	size_t		 n = 0;
 	sigset_t	 none;
 	int		 lk, rp, devnull, err;
@@ -1277,8 +1280,9 @@ storage_exec(const char *exe, const char *env_file, int lock_fd,
 		argv[n++] = "--env-file";
 		argv[n++] = env_file;
 	}
-	argv[n++] = "storage";
-	argv[n++] = "refresh";
+	for (size_t i = 0; i < STORAGE_JOB_MAX_ARGS &&
+	    job->args[i] != NULL; i++)
+		argv[n++] = job->args[i];
 	argv[n++] = "--lock-fd";
 	argv[n++] = "3";
 	argv[n] = NULL;
@@ -1291,13 +1295,13 @@ fail:
 }
 
 /*
- * Start the detached refresh holding lock_fd.  Its pid, or -1 with why
+ * Start the detached job holding lock_fd.  Its pid, or -1 with why
  * set.  The first child only forks again (after setsid) and reports the
  * grandchild's pid; an exec failure comes back through the same pipe.
  */
 static pid_t
-storage_fork(const struct silo_config *config, int lock_fd,
-    char *why, size_t whysz)
+storage_fork(const struct silo_config *config, const struct storage_job *job,
+    int lock_fd, char *why, size_t whysz)
 {
 	char		 exe[PATH_MAX];
 	ssize_t		 n;
@@ -1310,10 +1314,10 @@ storage_fork(const struct silo_config *config, int lock_fd,
 		return -1;
 	}
 	exe[n] = '\0';
-	if ((log_fd = open(config->storage_log, O_WRONLY | O_APPEND |
+	if ((log_fd = open(job->log, O_WRONLY | O_APPEND |
 	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		snprintf(why, whysz, "SILO_STORAGE_LOG %s: %s",
-		    config->storage_log, strerror(errno));
+		snprintf(why, whysz, "%s %s: %s", job->log_var, job->log,
+		    strerror(errno));
 		return -1;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) == -1) {
@@ -1325,8 +1329,8 @@ storage_fork(const struct silo_config *config, int lock_fd,
 		close(pipefd[0]);
 		setsid();
 		if ((refresh = fork()) == 0)
-			storage_exec(exe, config->env_file, lock_fd, log_fd,
-			    pipefd[1]);
+			storage_exec(exe, config->env_file, job, lock_fd,
+			    log_fd, pipefd[1]);
 		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
 			_exit(1);
 		_exit(0);
@@ -1339,7 +1343,7 @@ storage_fork(const struct silo_config *config, int lock_fd,
 		waitpid(child, &status, 0);
 		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
 		    (ssize_t)sizeof(refresh) || refresh <= 0) {
-			snprintf(why, whysz, "fork: the refresh did not start");
+			snprintf(why, whysz, "fork: the job did not start");
 			refresh = -1;
 		} else if (read(pipefd[0], &err, sizeof(err)) ==
 		    (ssize_t)sizeof(err)) {
@@ -1352,40 +1356,54 @@ storage_fork(const struct silo_config *config, int lock_fd,
 }
 
 /*
- * Start `silo storage refresh` for the API, detached and holding the
- * refresh lock from here on.  0 with *pid set; 1 when another refresh
- * holds the lock (why says who); -1 with why set.
+ * Start `silo <job->args> --lock-fd 3` for the API, detached and holding
+ * job->lock from here on.  0 with *pid set; 1 when another run holds the
+ * lock (why says who); -1 with why set.
  */
 int
-storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
-    size_t whysz)
+storage_spawn_job(const struct silo_config *config,
+    const struct storage_job *job, pid_t *pid, char *why, size_t whysz)
 {
 	char		 holder[256], err[PATH_MAX + 128];
 	int		 fd;
 
-	switch (storage_lock_take(config->storage_lock, &fd, holder,
-	    sizeof(holder))) {
+	switch (storage_lock_take(job->lock, &fd, holder, sizeof(holder))) {
 	case 1:
 		snprintf(why, whysz, "%s", holder);
 		return 1;
 	case -1:
-		snprintf(why, whysz, "cannot take the storage refresh lock: %s",
-		    holder);
+		snprintf(why, whysz, "cannot take the lock of `silo %s %s`: %s",
+		    job->args[0], job->args[1], holder);
 		return -1;
 	}
-	/* No stale holder's name in a 409 before the refresh writes its own. */
+	/* No stale holder's name in a 409 before the job writes its own. */
 	if (ftruncate(fd, 0) == -1)
-		log_warn("storage: %s: %s", config->storage_lock,
-		    strerror(errno));
-	*pid = storage_fork(config, fd, err, sizeof(err));
+		log_warn("storage: %s: %s", job->lock, strerror(errno));
+	*pid = storage_fork(config, job, fd, err, sizeof(err));
 	close(fd);
 	if (*pid == -1) {
-		log_err("storage: cannot start a refresh: %s", err);
-		snprintf(why, whysz, "cannot start `silo storage refresh`: %s",
-		    err);
+		log_err("storage: cannot start `silo %s %s`: %s", job->args[0],
+		    job->args[1], err);
+		snprintf(why, whysz, "cannot start `silo %s %s`: %s",
+		    job->args[0], job->args[1], err);
 		return -1;
 	}
 	return 0;
+}
+
+/* `silo storage refresh` for the API, as storage_spawn_job() says. */
+int
+storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
+    size_t whysz)
+{
+	struct storage_job	 job = {
+		.lock = config->storage_lock,
+		.log = config->storage_log,
+		.log_var = "SILO_STORAGE_LOG",
+		.args = { "storage", "refresh", NULL }
+	};
+
+	return storage_spawn_job(config, &job, pid, why, whysz);
 }
 
 /* ------------------------------------------------------------------ */

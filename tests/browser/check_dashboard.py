@@ -12,7 +12,9 @@ variant of the API:
   degraded        health says "degraded" with a reason (and the storage
                   history one point)
   nosnapshot      no storage snapshot yet: /api/storage/* answer 503
-                  no_snapshot, a calm state; the rest answers
+                  no_snapshot, a calm state; no good backup yet either
+                  (/api/backups says "none", a calm state too); the rest
+                  answers
   down            the database is unreachable: every endpoint is 503
 
 it runs Debian's Chromium headless with --dump-dom and checks the DOM the
@@ -188,12 +190,55 @@ PDS_DOWN = ("http://127.0.0.1:9/xrpc/_health: Failed to connect to "
             "127.0.0.1 port 9: Connection refused")
 
 
+# --------------------------------------------------------------------------
+# Backups: silo.backups' runs in the shapes backup_list.c answers with.
+# --------------------------------------------------------------------------
+
+def backup_run(day, status="ok", stored=1843220117, error=None, verified=None):
+    started = f"2026-11-{day:02d}T03:00:00Z"
+    run = {"id": f"2026-11-{day:02d}T030000Z-1a2b3c{day:02d}", "status": status,
+           "started_at": started, "finished_at": f"2026-11-{day:02d}T03:04:12Z",
+           "duration_ms": 252000, "bytes": None, "sha256": None,
+           "key_id": "3f9a0c1d2e4b5a69", "collections": 40, "documents": 0,
+           "error": error, "verification": verified}
+    if status == "ok":
+        run.update(bytes={"plain": stored * 5, "compressed": stored - 53, "stored": stored},
+                   sha256="9e" * 32, documents=1290331)
+    return run
+
+
+VERIFIED = {"at": "2026-11-22T04:10:00Z", "ok": True, "error": None, "duration_ms": 611000}
+BACKUP_RUNS = [backup_run(23), backup_run(22, verified=VERIFIED),
+               backup_run(21, "failed", error="spaces: PUT part 212: HTTP 503 SlowDown"),
+               backup_run(20, stored=1840110442), backup_run(19, stored=1838004411),
+               backup_run(18, stored=1835550017), backup_run(17, stored=1831020044)]
+
+
+def backups(status, runs, good=None, age_s=None):
+    success = dict(good, age_s=age_s) if good else None
+    return {"status": status, "stale_after_h": 26, "last_success": success,
+            "last_verification": dict(VERIFIED, id=BACKUP_RUNS[1]["id"]) if good else None,
+            "backups": runs}
+
+
+BACKUPS_OK = backups("ok", BACKUP_RUNS, BACKUP_RUNS[0], 18000)           # 5h 0m
+BACKUPS_STALE = backups("stale", BACKUP_RUNS[1:], BACKUP_RUNS[1], 190800)  # 2d 5h
+BACKUPS_FAILING = backups("failing", BACKUP_RUNS[2:], BACKUP_RUNS[3], 266400)
+BACKUPS_NONE = backups("none", [backup_run(23, "failed", error="database: no suitable servers")])
+
+
 def overview(services=None, kidlisp=None):
     svc = {"oven": service(), "session": service(latency=8.4),
            "atproto": service(latency=120.0)}
     svc.update(services or {})
     return {"services": svc, "kidlisp": kidlisp or KIDLISP,
-            "backup": {"status": "none", "last": None, "reason": "none yet"},
+            "backup": {"status": "ok", "stale_after_h": 26,
+                       "last_success": {"id": BACKUP_RUNS[0]["id"],
+                                        "finished_at": BACKUP_RUNS[0]["finished_at"],
+                                        "bytes": BACKUP_RUNS[0]["bytes"]["stored"],
+                                        "documents": BACKUP_RUNS[0]["documents"]},
+                       "last_success_age_s": 18000, "last_verification": None,
+                       "cached_at": "2026-11-23T21:00:00Z", "age_s": 3.0},
             "silo": {"status": "ok", "version": "0.1.0", "uptime_s": 3600,
                      "workers": 4},
             "status": "ok", "degraded": []}
@@ -300,26 +345,31 @@ VARIANTS = {
     "ok": {"/api/db/health": (200, HEALTH_OK),
            "/api/db/collections": (200, COLLECTIONS),
            "/api/db/users/count": (200, USERS),
-           "/api/overview": (200, OVERVIEW_OK), **storage()},
+           "/api/overview": (200, OVERVIEW_OK), **storage(),
+           "/api/backups": (200, BACKUPS_OK)},
     "collections503": {"/api/db/health": (200, HEALTH_OK),
                        "/api/db/collections": (503, down("listCollections")),
                        "/api/db/users/count": (200, USERS),
-                       "/api/overview": (200, OVERVIEW_OK), **storage(points=[])},
+                       "/api/overview": (200, OVERVIEW_OK), **storage(points=[]),
+                       "/api/backups": (200, BACKUPS_FAILING)},
     "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
                  "/api/db/collections": (200, COLLECTIONS),
                  "/api/db/users/count": (200, USERS),
                  "/api/overview": (200, OVERVIEW_PDS_DOWN),
-                 **storage(points=STORAGE["history"]["points"][-1:])},
+                 **storage(points=STORAGE["history"]["points"][-1:]),
+                 "/api/backups": (200, BACKUPS_STALE)},
     "nosnapshot": {"/api/db/health": (200, HEALTH_OK),
                    "/api/db/collections": (200, COLLECTIONS),
                    "/api/db/users/count": (200, USERS),
                    "/api/overview": (200, OVERVIEW_OK),
-                   **storage_failing(503, NO_SNAPSHOT)},
+                   **storage_failing(503, NO_SNAPSHOT),
+                   "/api/backups": (200, BACKUPS_NONE)},
     "down": {"/api/db/health": (503, down("ping")),
              "/api/db/collections": (503, down("listCollections")),
              "/api/db/users/count": (503, down("users")),
              "/api/overview": (200, OVERVIEW_DB_DOWN),
-             **storage_failing(503, down("storage snapshots"))},
+             **storage_failing(503, down("storage snapshots")),
+             "/api/backups": (503, down("silo.backups"))},
 }
 
 # --------------------------------------------------------------------------
@@ -883,6 +933,71 @@ def check_storage_error(c, v, dom):
     c.eq(f"{v}: storage meta", dom.text("storage-meta"), "unavailable")
 
 
+# status -> (box colour, its line, last backup's age as the page writes it)
+BACKUP_EXPECT = {
+    "ok": ("ok", "a good backup within the limit", "5h 0m"),
+    "stale": ("warn", "the last good backup is older than 26 h", "2d 5h"),
+    "failing": ("down", "the newest run failed", "3d 2h"),
+}
+
+
+def check_backups_ok(c, v, dom, api):
+    """The backups panel against the variant's /api/backups."""
+    b = api["/api/backups"][1]
+    colour, line, age = BACKUP_EXPECT[b["status"]]
+    good = b["last_success"]
+    c.eq(f"{v}: backups state", dom.id("backups").attrs.get("data-state"), "ok")
+    c.check(f"{v}: backups none note hidden", not dom.id("backups-none").visible())
+    c.eq(f"{v}: backup status", dom.text("v-bk-status"), b["status"])
+    c.check(f"{v}: backup status colour", colour in dom.id("backup-status-box").classes(),
+            dom.id("backup-status-box").attrs)
+    c.eq(f"{v}: backup status line", dom.text("s-bk-status"), line)
+    c.eq(f"{v}: last backup age", dom.text("v-bk-age"), age)
+    c.eq(f"{v}: backup size", dom.text("v-bk-size"), fmt_bytes(good["bytes"]["stored"]))
+    c.eq(f"{v}: backup size exact", dom.id("v-bk-size").attrs.get("title"),
+         f"{good['bytes']['stored']:,} bytes")
+    c.eq(f"{v}: backup size sub", dom.text("s-bk-size"), f"{good['documents']:,} documents · encrypted")
+    c.eq(f"{v}: last verify", dom.text("v-bk-verify"), "ok")
+    c.eq(f"{v}: backups meta", dom.text("backups-meta"), f"last good {age} ago")
+    rows = [n for n in dom.id("backups-body").children if isinstance(n, Node) and n.tag == "tr"]
+    c.eq(f"{v}: backup history rows", len(rows), len(b["backups"]))
+    statuses = [cells(r)[1] for r in rows]
+    c.eq(f"{v}: backup history statuses", statuses, [r["status"] for r in b["backups"]])
+    failed = [r for r in rows if cells(r)[1] == "failed"]
+    c.check(f"{v}: failed run's error shown",
+            failed and cells(failed[0])[5] == "spaces: PUT part 212: HTTP 503 SlowDown",
+            [cells(r) for r in failed])
+    c.check(f"{v}: backups shows no error box",
+            not [n for n in dom.id("backups").find(lambda n: "error-box" in n.classes()) if n.visible()])
+
+
+def check_backups_none(c, v, dom):
+    """No good backup yet: a calm note naming the last failure, no red box."""
+    c.eq(f"{v}: backups state", dom.id("backups").attrs.get("data-state"), "none")
+    note = dom.id("backups-none")
+    c.check(f"{v}: no-backup note visible", note.visible(), note.attrs)
+    c.check(f"{v}: no-backup note says what to run",
+            dom.text("backups-none").startswith("no backup yet — run silo backup run"), dom.text("backups-none"))
+    c.eq(f"{v}: backups last attempt", dom.text("backups-last-attempt"),
+         "last attempt failed at 2026-11-23T03:04:12Z: database: no suitable servers")
+    c.eq(f"{v}: backups meta", dom.text("backups-meta"), "no backup yet")
+    oks = [n for n in dom.id("backups").children if isinstance(n, Node) and n.attrs.get("data-part") == "ok"]
+    c.check(f"{v}: backups data hidden", oks and all(not n.visible() for n in oks))
+    c.check(f"{v}: backups shows no error box",
+            not [n for n in dom.id("backups").find(lambda n: "error-box" in n.classes()) if n.visible()])
+
+
+def check_backups_error(c, v, dom):
+    """The database is down: the backups panel's own red box."""
+    c.eq(f"{v}: backups state", dom.id("backups").attrs.get("data-state"), "error")
+    boxes = [n for n in dom.id("backups").children if isinstance(n, Node) and "error-box" in n.classes()]
+    text = " ".join(boxes[0].text().split()) if boxes else ""
+    c.check(f"{v}: backups error", boxes and boxes[0].visible() and "db_unavailable" in text
+            and f"silo.backups: {DOWN_MESSAGE}" in text, text)
+    c.check(f"{v}: backups none note hidden", not dom.id("backups-none").visible())
+    c.eq(f"{v}: backups meta", dom.text("backups-meta"), "unavailable")
+
+
 # --------------------------------------------------------------------------
 # Interactive checks over the DevTools protocol (--remote-debugging-pipe:
 # commands on fd 3, answers on fd 4, each message ends in a NUL byte)
@@ -1169,7 +1284,7 @@ def run_variant(c, binary, name, shots, out):
         dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
         for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
                      "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
-                     "/api/storage/history"):
+                     "/api/storage/history", "/api/backups?limit=7"):
             c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
         check_common(c, name, dom)
         if name in ("ok", "nosnapshot"):
@@ -1180,8 +1295,10 @@ def run_variant(c, binary, name, shots, out):
             check_kidlisp_ok(c, name, dom)
             if name == "ok":
                 check_storage_ok(c, name, dom, VARIANTS[name])
+                check_backups_ok(c, name, dom, VARIANTS[name])
             else:
                 check_storage_none(c, name, dom)
+                check_backups_none(c, name, dom)
         elif name == "collections503":
             check_health_ok(c, name, dom)
             check_users_ok(c, name, dom)
@@ -1189,6 +1306,7 @@ def run_variant(c, binary, name, shots, out):
             check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
             check_kidlisp_ok(c, name, dom)
             check_storage_ok(c, name, dom, VARIANTS[name])
+            check_backups_ok(c, name, dom, VARIANTS[name])
         elif name == "degraded":
             check_health_ok(c, name, dom, status="degraded")
             c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
@@ -1198,6 +1316,7 @@ def run_variant(c, binary, name, shots, out):
             pds = " ".join(service_boxes(dom)["atproto"].text().split())
             c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
             check_storage_ok(c, name, dom, VARIANTS[name])
+            check_backups_ok(c, name, dom, VARIANTS[name])
         elif name == "down":
             c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
             c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
@@ -1223,6 +1342,7 @@ def run_variant(c, binary, name, shots, out):
             kl = " ".join(dom.id("kidlisp").text().split())
             c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
             check_storage_error(c, name, dom)
+            check_backups_error(c, name, dom)
         c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
 
         for theme, (w, h) in shots:

@@ -701,3 +701,277 @@ def test_wrong_spaces_secret(world):
                                    ": 403 SignatureDoesNotMatch"), rec
     assert "upload_id" not in rec
     assert backups_of(world) == before
+
+
+# ---------------------------------------------------------------- verify
+
+def scratch_dbs(world):
+    with world.client() as c:
+        return [d for d in c.list_database_names()
+                if d.startswith("silo_verify_")]
+
+
+def verify(world, *args, **extra):
+    r = world.silo("backup", "verify", *args, **extra)
+    r.stdout = r.stdout.decode(errors="replace")
+    assert_clean(r)
+    return r
+
+
+def verification(world, ident):
+    v = world.records()[ident]["verification"]
+    assert set(v) == {"at", "ok", "error", "duration_ms"}, v
+    assert isinstance(v["duration_ms"], int) and v["duration_ms"] >= 0
+    return v
+
+
+def test_verify_a_good_backup(world):
+    r = world.run()
+    rec = check_run(world, r, encrypted=True)
+    v = verify(world, rec["_id"])
+    assert v.returncode == 0, v.stderr
+    docs = sum(c["count"] for c in rec["collections"])
+    assert v.stdout.startswith(
+        f"ok: {rec['_id']} verified: sha256, every GCM tag, "
+        f"{len(rec['collections'])} collections and {docs} documents "
+        "restored and compared in "), v.stdout
+    got = verification(world, rec["_id"])
+    assert got["ok"] is True and got["error"] is None, got
+    assert got["at"] >= rec["finished_at"]
+    assert scratch_dbs(world) == []
+    # latest is the newest good one
+    assert verify(world).returncode == 0
+    assert verify(world, "latest").returncode == 0
+
+
+def test_verify_a_good_plain_backup(world):
+    rec = check_run(world, world.run("--no-encrypt", "--include", "users"),
+                    encrypted=False)
+    v = verify(world, rec["_id"])
+    assert v.returncode == 0, v.stderr
+    assert f"ok: {rec['_id']} verified: sha256, size, 1 collections" \
+        in v.stdout
+    assert verification(world, rec["_id"])["ok"] is True
+
+
+@pytest.mark.parametrize("case", ["sealed-tamper", "sealed-truncate",
+                                  "plain-tamper", "plain-truncate"])
+def test_verify_detects_a_damaged_object(world, case):
+    sealed = case.startswith("sealed")
+    args = ["--include", "users"] + ([] if sealed else ["--no-encrypt"])
+    rec = check_run(world, world.run(*args), encrypted=sealed)
+    blob = bytearray((world.root / "object").read_bytes())
+    if case.endswith("tamper"):
+        blob[len(blob) // 2] ^= 0x01
+    else:
+        blob = blob[:len(blob) - 100]
+    replace_object(world, rec["key"], bytes(blob))
+    v = verify(world, rec["_id"])
+    assert v.returncode == 1, v.stderr
+    want = f"backup: verify {rec['_id']} failed: s3://{BUCKET}/" \
+        f"{rec['key']} is not what was stored: sha256 " \
+        f"{hashlib.sha256(blob).hexdigest()} of {len(blob)} bytes, the " \
+        f"record says {rec['sha256']} of {rec['bytes']['stored']}; " \
+        "reading it: "
+    assert want in v.stderr, v.stderr
+    if case == "sealed-tamper":
+        assert "chunk 0: authentication failed (tampered)" in v.stderr
+    elif case == "sealed-truncate":
+        assert "truncated: chunk 0 ends after" in v.stderr
+    got = verification(world, rec["_id"])
+    assert got["ok"] is False
+    assert got["error"].startswith(want[len(f"backup: verify {rec['_id']}"
+                                            " failed: "):]), got
+    assert scratch_dbs(world) == []
+
+
+def test_verify_detects_a_changed_manifest(world):
+    """The record's count and content hash are what the restored
+    collection is compared with: a record that disagrees fails, naming
+    the collection."""
+    rec = check_run(world, world.run("--include", "users"), encrypted=True)
+    with world.client() as c:
+        c.silo.backups.update_one({"_id": rec["_id"]},
+                                  {"$inc": {"collections.0.count": 1}})
+    v = verify(world, rec["_id"])
+    assert v.returncode == 1
+    n = rec["collections"][0]["count"]
+    assert f"collection {AC_DB}.users: count differs: the manifest says " \
+        f"{n + 1}, the archive holds {n}, the scratch database {n}" \
+        in v.stderr, v.stderr
+    with world.client() as c:
+        c.silo.backups.update_one(
+            {"_id": rec["_id"]},
+            {"$inc": {"collections.0.count": -1},
+             "$set": {"collections.0.content_hash": "0" * 64}})
+    v = verify(world, rec["_id"])
+    assert v.returncode == 1
+    assert f"collection {AC_DB}.users: content hash differs: the " \
+        f"manifest says {'0' * 64}, the archive gives " \
+        f"{rec['collections'][0]['content_hash']}" in v.stderr, v.stderr
+    assert verification(world, rec["_id"])["ok"] is False
+    assert scratch_dbs(world) == []
+
+
+# ---------------------------------------------------------------- restore
+
+def restore(world, *args, **extra):
+    r = world.silo("backup", "restore", *args, **extra)
+    r.stdout = r.stdout.decode(errors="replace")
+    assert_clean(r)
+    return r
+
+
+def canonical(client, db, name):
+    """db.name's documents in canonical Extended JSON, by _id."""
+    from bson import json_util
+    docs = [json_util.dumps(d, json_options=json_util.CANONICAL_JSON_OPTIONS)
+            for d in client[db][name].find()]
+    return sorted(docs)
+
+
+def index_specs(client, db, name):
+    return {s["name"]: {k: v for k, v in s.to_dict().items()
+                        if k not in ("ns", "v")}
+            for s in client[db][name].list_indexes()}
+
+
+def test_restore_into_another_database(world):
+    rec = check_run(world, world.run(), encrypted=True)
+    mine = [c for c in rec["collections"] if c["db"] == AC_DB]
+    r = restore(world, rec["_id"], "--to-db", "restored_all")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"restore backup {rec['_id']} (s3://{BUCKET}/" \
+        f"{rec['key']}, of database {AC_DB}) into database restored_all:"
+    assert lines[1:1 + len(mine)] == [
+        f"  {c['name']}: {c['count']} documents (a new collection)"
+        for c in mine]
+    assert lines[-1].startswith(
+        f"ok: {len(mine)} collections, {sum(c['count'] for c in mine)} "
+        "documents restored into restored_all in "), lines
+    with world.client() as c:
+        assert sorted(c.restored_all.list_collection_names()) == \
+            sorted(m["name"] for m in mine)
+        for m in mine:
+            assert canonical(c, "restored_all", m["name"]) == \
+                canonical(c, AC_DB, m["name"]), m["name"]
+            assert index_specs(c, "restored_all", m["name"]) == \
+                index_specs(c, AC_DB, m["name"]), m["name"]
+    # The target is not empty now: refused without --drop, nothing
+    # touched; replaced with it.
+    r = restore(world, rec["_id"], "--to-db", "restored_all")
+    assert r.returncode == 1
+    users = next(m for m in mine if m["name"] == "users")
+    assert f"  users: {users['count']} documents: REFUSED, the existing " \
+        f"collection holds {users['count']} documents (--drop replaces " \
+        "it)" in r.stdout, r.stdout
+    assert f"{len(mine)} target collections hold documents: nothing was " \
+        "restored (--drop replaces them)" in r.stderr, r.stderr
+    r = restore(world, rec["_id"], "--to-db", "restored_all", "--drop",
+                "--collection", "users")
+    assert r.returncode == 0, r.stderr
+    assert f"  users: {users['count']} documents (drops and replaces the " \
+        f"existing one of {users['count']} documents: --drop)" in r.stdout
+    with world.client() as c:
+        assert canonical(c, "restored_all", "users") == \
+            canonical(c, AC_DB, "users")
+        c.drop_database("restored_all")
+
+
+def test_restore_only_some_collections(world):
+    rec = check_run(world, world.run(), encrypted=True)
+    r = restore(world, rec["_id"], "--to-db", "restored_some",
+                "--collection", "users", "--collection", "paintings")
+    assert r.returncode == 0, r.stderr
+    with world.client() as c:
+        assert sorted(c.restored_some.list_collection_names()) == \
+            ["paintings", "users"]
+        for name in ("paintings", "users"):
+            assert canonical(c, "restored_some", name) == \
+                canonical(c, AC_DB, name)
+        c.drop_database("restored_some")
+    r = restore(world, rec["_id"], "--to-db", "restored_some",
+                "--collection", "nosuch")
+    assert r.returncode == 1
+    assert f"--collection nosuch: the backup has no collection " \
+        f"{AC_DB}.nosuch" in r.stderr, r.stderr
+
+
+def test_restore_keeps_capped_options(world):
+    with world.client() as c:
+        c[AC_DB].create_collection("zz_capped2", capped=True, size=100000)
+        c[AC_DB].zz_capped2.insert_many([{"_id": i} for i in range(5)])
+    try:
+        rec = check_run(world, world.run("--include", "zz_capped2"),
+                        encrypted=True)
+        r = restore(world, rec["_id"], "--to-db", "restored_capped")
+        assert r.returncode == 0, r.stderr
+        with world.client() as c:
+            assert c.restored_capped.zz_capped2.options() == {
+                "capped": True, "size": 100000}
+            assert canonical(c, "restored_capped", "zz_capped2") == \
+                canonical(c, AC_DB, "zz_capped2")
+            c.drop_database("restored_capped")
+    finally:
+        with world.client() as c:
+            c[AC_DB].zz_capped2.drop()
+
+
+def test_restore_refuses_production_without_the_flag(world):
+    rec = check_run(world, world.run("--include", "users"), encrypted=True)
+    r = restore(world, rec["_id"], "--to-db", AC_DB)
+    assert r.returncode == 2
+    assert f"backup: restore: {AC_DB} is AC's own database: restoring " \
+        "into it needs --i-mean-production" in r.stderr, r.stderr
+    # With the flag, the non-empty collection is still refused without
+    # --drop, and nothing changes.
+    with world.client() as c:
+        before = canonical(c, AC_DB, "users")
+    r = restore(world, rec["_id"], "--i-mean-production")
+    assert r.returncode == 1
+    assert "REFUSED" in r.stdout
+    r = restore(world, rec["_id"], "--i-mean-production", "--drop")
+    assert r.returncode == 0, r.stderr
+    with world.client() as c:
+        assert canonical(c, AC_DB, "users") == before
+
+
+def test_restore_of_a_damaged_object_fails(world):
+    rec = check_run(world, world.run("--include", "users"), encrypted=True)
+    blob = bytearray((world.root / "object").read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    replace_object(world, rec["key"], bytes(blob))
+    r = restore(world, rec["_id"], "--to-db", "restored_bad")
+    assert r.returncode == 1
+    assert f"backup: restore {rec['_id']}: s3://{BUCKET}/{rec['key']} is " \
+        "not what was stored: sha256 " in r.stderr, r.stderr
+    assert "chunk 0: authentication failed (tampered) (restored_bad may " \
+        "hold part of the backup now: restore again with --drop)" \
+        in r.stderr, r.stderr
+    with world.client() as c:
+        assert c.restored_bad.users.count_documents({}) == 0
+        c.drop_database("restored_bad")
+
+
+def test_verify_stopped_by_sigterm(world, bulk):
+    """SIGTERM mid-verify: the scratch databases are dropped all the
+    same, and the record says why it failed."""
+    rec = check_run(world, world.run("--include", bulk), encrypted=True)
+    log = world.stack.silo_log(world.root / "verify-sigterm.log")
+    with open(log, "ab") as err:
+        p = subprocess.Popen(
+            [str(world.stack.silo_bin), "backup", "verify", rec["_id"]],
+            env=world.env(), stderr=err, stdout=subprocess.DEVNULL)
+    with world.client() as c:
+        wait_for(lambda: c[f"silo_verify_{rec['_id'].rsplit('-', 1)[1]}_0"]
+                 [bulk].estimated_document_count() > 0, p, log)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=120) == 1
+    text = Path(log).read_text()
+    assert f"backup: verify {rec['_id']} failed: " in text, text
+    assert "stopped by SIGTERM" in text, text
+    assert "Sanitizer" not in text and "runtime error" not in text, text
+    got = verification(world, rec["_id"])
+    assert got["ok"] is False and "stopped by SIGTERM" in got["error"]
+    assert scratch_dbs(world) == []

@@ -841,6 +841,284 @@ test_bad_prelude(void **state)
 	free(m.buf);
 }
 
+/* ---- the reader ---- */
+
+/* What the reader's callbacks saw. */
+struct seen {
+	size_t		 nns;		/* namespaces of the prelude */
+	char		 names[8][64];	/* "db.coll" of each */
+	bool		 capped[8];	/* its options say capped */
+	int		 nindexes[8];	/* its index specs */
+	bool		 uuid[8];	/* it has a uuid */
+	int		 docs[8];	/* documents read */
+	uint64_t	 crc[8];	/* ref_crc of them */
+	int		 ends[8];	/* ns_end calls */
+	int		 preludes;	/* prelude calls */
+	int		 finished;	/* finish calls */
+};
+
+static int
+seen_prelude(void *arg, const struct archive_ns *ns, size_t n, char *err,
+    size_t errsz)
+{
+	struct seen	*s = arg;
+	bson_iter_t	 it;
+
+	(void)err;
+	(void)errsz;
+	s->preludes++;
+	s->nns = n;
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(s->names[i], sizeof(s->names[i]), "%s.%s", ns[i].db,
+		    ns[i].collection);
+		s->capped[i] = ns[i].options != NULL &&
+		    bson_iter_init_find(&it, ns[i].options, "capped") &&
+		    bson_iter_as_bool(&it);
+		s->nindexes[i] = ns[i].indexes != NULL ?
+		    (int)bson_count_keys(ns[i].indexes) : -1;
+		s->uuid[i] = ns[i].uuid != NULL;
+	}
+	return 0;
+}
+
+static int
+seen_doc(void *arg, size_t ns, const uint8_t *bson, size_t len, char *err,
+    size_t errsz)
+{
+	struct seen	*s = arg;
+
+	(void)err;
+	(void)errsz;
+	assert_true(ns < s->nns);
+	s->docs[ns]++;
+	s->crc[ns] = ref_crc(s->crc[ns], bson, len);
+	return 0;
+}
+
+static int
+seen_end(void *arg, size_t ns, char *err, size_t errsz)
+{
+	struct seen	*s = arg;
+
+	(void)err;
+	(void)errsz;
+	s->ends[ns]++;
+	return 0;
+}
+
+static int
+seen_finish(void *arg, char *err, size_t errsz)
+{
+	(void)err;
+	(void)errsz;
+	((struct seen *)arg)->finished++;
+	return 0;
+}
+
+/* Reads p in chunks of chunk bytes; 0, or -1 with err. */
+static int
+read_archive(const uint8_t *p, size_t len, size_t chunk, struct seen *s,
+    char *err, size_t errsz)
+{
+	struct archive_reader_cb cb = { seen_prelude, seen_doc, seen_end,
+				    seen_finish, s };
+	struct archive_reader	*r = archive_reader_new(&cb);
+	struct sink		 in;
+	size_t			 off, n;
+	int			 rc = 0;
+
+	assert_non_null(r);
+	memset(s, 0, sizeof(*s));
+	in = archive_reader_sink(r);
+	for (off = 0; off < len && rc == 0; off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		rc = in.write(in.ctx, p + off, n, err, errsz);
+	}
+	if (rc == 0)
+		rc = in.finish(in.ctx, err, errsz);
+	else
+		in.abort(in.ctx);
+	archive_reader_free(r);
+	return rc;
+}
+
+static void
+test_read_round_trip(void **state)
+{
+	static const size_t chunks[] = { 1, 3, 7, 4093, 65536, SIZE_MAX };
+	struct mem	 m = { 0 };
+	struct archive	*a;
+	bson_t		*opts = BCON_NEW("capped", BCON_BOOL(true),
+			    "size", BCON_INT64(1 << 20));
+	bson_t		*idx = BCON_NEW("0", "{", "v", BCON_INT32(2), "key",
+			    "{", "_id", BCON_INT32(1), "}", "name", "_id_",
+			    "}", "1", "{", "v", BCON_INT32(2), "key", "{",
+			    "a.b", BCON_INT32(-1), "}", "name", "a.b_-1",
+			    "}");
+	struct archive_ns ns[] = {
+		{ "t", "a", opts, idx, "0123456789abcdef0123456789ABCDEF" },
+		{ "t", "empty", NULL, NULL, NULL },
+		{ "ac", "big", NULL, NULL, NULL },
+	};
+	uint64_t	 crc[3] = { 0 };
+	struct seen	 s;
+	char		 err[256] = "";
+	bson_t		*d;
+	int		 i;
+	size_t		 k;
+
+	(void)state;
+	a = archive_new(mem_sink(&m), SERVER_VERSION, TOOL_VERSION);
+	assert_int_equal(archive_prelude(a, ns, 3, err, sizeof(err)), 0);
+	/* interleaved: t.a, big, t.a again; big's 16 MiB document */
+	for (i = 0; i < 40; i++) {
+		d = i == 20 ? gen_big(1) : gen_small(i);
+		put(a, i == 20 ? "ac" : "t", i == 20 ? "big" : "a", d);
+		crc[i == 20 ? 2 : 0] = ref_crc(crc[i == 20 ? 2 : 0],
+		    bson_get_data(d), d->len);
+		bson_destroy(d);
+	}
+	end(a, "t", "a");
+	end(a, "t", "empty");
+	end(a, "ac", "big");
+	assert_int_equal(archive_finish(a, err, sizeof(err)), 0);
+	archive_free(a);
+	for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		if (chunks[k] < 7 && k > 0)
+			continue;	/* 1 byte at a time once is enough */
+		if (read_archive(m.buf, m.len, chunks[k], &s, err,
+		    sizeof(err)) != 0)
+			fail_msg("chunk %zu: %s", chunks[k], err);
+		assert_int_equal(s.preludes, 1);
+		assert_int_equal(s.finished, 1);
+		assert_int_equal(s.nns, 3);
+		assert_string_equal(s.names[0], "t.a");
+		assert_string_equal(s.names[1], "t.empty");
+		assert_string_equal(s.names[2], "ac.big");
+		assert_true(s.capped[0]);
+		assert_false(s.capped[1]);
+		assert_int_equal(s.nindexes[0], 2);
+		assert_int_equal(s.nindexes[1], 0);
+		assert_true(s.uuid[0]);
+		assert_false(s.uuid[1]);
+		assert_int_equal(s.docs[0], 39);
+		assert_int_equal(s.docs[1], 0);
+		assert_int_equal(s.docs[2], 1);
+		assert_true(s.crc[0] == crc[0] && s.crc[2] == crc[2]);
+		assert_int_equal(s.ends[0], 1);
+		assert_int_equal(s.ends[1], 1);
+		assert_int_equal(s.ends[2], 1);
+	}
+	bson_destroy(opts);
+	bson_destroy(idx);
+	free(m.buf);
+}
+
+/* The worked example of docs/backup-format.md 1.7 (477 bytes). */
+static void
+example(struct mem *m)
+{
+	bson_t		*idx = BCON_NEW("0", "{", "v", BCON_INT32(2), "key",
+			    "{", "_id", BCON_INT32(1), "}", "name", "_id_",
+			    "}");
+	bson_t		*d = BCON_NEW("_id", BCON_INT32(1));
+	struct archive_ns ns = { "t", "a", NULL, idx, NULL };
+	struct archive	*a;
+	char		 err[256] = "";
+
+	memset(m, 0, sizeof(*m));
+	a = archive_new(mem_sink(m), "7.0.77", "silo 0.1");
+	assert_int_equal(archive_prelude(a, &ns, 1, err, sizeof(err)), 0);
+	put(a, "t", "a", d);
+	end(a, "t", "a");
+	assert_int_equal(archive_finish(a, err, sizeof(err)), 0);
+	archive_free(a);
+	bson_destroy(idx);
+	bson_destroy(d);
+	assert_int_equal(m->len, 477);
+}
+
+/* The example with [cut, cut + cutlen) replaced by add, refused with
+ * want in the error, whole and a byte at a time. */
+static void
+refused(size_t at, size_t cutlen, const void *add, size_t addlen,
+    const char *want)
+{
+	struct mem	 m;
+	uint8_t		*p;
+	size_t		 len, chunk;
+	struct seen	 s;
+	char		 err[512];
+
+	example(&m);
+	p = malloc(m.len + addlen);
+	assert_non_null(p);
+	memcpy(p, m.buf, at);
+	if (addlen > 0)
+		memcpy(p + at, add, addlen);
+	memcpy(p + at + addlen, m.buf + at + cutlen, m.len - at - cutlen);
+	len = m.len - cutlen + addlen;
+	for (chunk = 1; chunk != 0; chunk = chunk == 1 ? SIZE_MAX : 0) {
+		err[0] = '\0';
+		assert_int_equal(read_archive(p, len, chunk, &s, err,
+		    sizeof(err)), -1);
+		if (strstr(err, want) == NULL)
+			fail_msg("expected \"%s\" in \"%s\"", want, err);
+		assert_int_equal(s.finished, 0);
+	}
+	free(p);
+	free(m.buf);
+}
+
+static void
+test_read_refusals(void **state)
+{
+	static const uint8_t	 ff[4] = { 0xff, 0xff, 0xff, 0xff };
+	struct mem		 m;
+	uint8_t			 b;
+
+	(void)state;
+	example(&m);
+	b = 0x6e;
+	refused(0, 1, &b, 1, "at offset 0: not a mongodump archive");
+	b = '7';	/* "7.0.77" -> "7707.77"... not X.Y.Z */
+	refused((size_t)((uint8_t *)memmem(m.buf, m.len, "7.0", 3) -
+	    m.buf) + 1, 1, &b, 1, "at offset 4: the header's server_version");
+	b = 4;		/* the document's length */
+	refused(403, 1, &b, 1, "at offset 403: a document of 4 bytes");
+	b = 1;		/* its last byte */
+	refused(416, 1, &b, 1, "at offset 403: t.a: a document that does "
+	    "not end in NUL");
+	b = 2;		/* its value: the CRC no longer matches */
+	refused(412, 1, &b, 1, "at offset 421: t.a: CRC mismatch");
+	b = 'b';	/* the block's namespace */
+	refused(381, 1, &b, 1, "at offset 351: a namespace header for t.b, "
+	    "which is not in the prelude");
+	/* the block's header gone: the document is taken as one */
+	refused(351, 52, NULL, 0, "at offset 351: a namespace header with "
+	    "field \"_id\"");
+	/* header and document gone: a terminator instead of a header */
+	refused(351, 66, NULL, 0, "at offset 351: a terminator where a "
+	    "namespace header is expected");
+	/* a block of t.a after its EOF */
+	refused(477, 0, m.buf + 351, 52, "at offset 477: a namespace header "
+	    "for t.a after its EOF");
+	b = 0;		/* the terminator after the EOF */
+	refused(473, 1, &b, 1, "at offset 473: no terminator after an EOF");
+	/* cut short: inside the last terminator, before the EOF, inside
+	 * the document, and one byte too many */
+	refused(475, 2, NULL, 0, "at offset 475: the archive is truncated");
+	refused(421, 56, NULL, 0, "at offset 421: the archive finished "
+	    "before all collections were seen (no EOF for t.a)");
+	refused(410, 67, NULL, 0, "at offset 410: the archive is truncated");
+	b = 0;
+	refused(477, 0, &b, 1, "at offset 478: the archive is truncated");
+	refused(477, 0, ff, 4, "at offset 477: a terminator where a "
+	    "namespace header is expected");
+	free(m.buf);
+}
+
 int
 main(void)
 {
@@ -855,6 +1133,8 @@ main(void)
 		cmocka_unit_test(test_sink_fails_finish),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_bad_prelude),
+		cmocka_unit_test(test_read_round_trip),
+		cmocka_unit_test(test_read_refusals),
 	};
 	return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
 }
