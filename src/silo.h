@@ -266,6 +266,12 @@ struct silo_config {
 	char		*backup_log;
 	/* SILO_BACKUP_STALE_H: a good backup older is "stale" */
 	int		 backup_stale_h;
+	/* SILO_BACKUP_KEEP_DAILY: days whose newest backup prune keeps */
+	int		 backup_keep_daily;
+	/* SILO_BACKUP_KEEP_WEEKLY: ISO weeks, the same */
+	int		 backup_keep_weekly;
+	/* SILO_BACKUP_KEEP_MONTHLY: months, the same */
+	int		 backup_keep_monthly;
 	char		*env_file;	/* the env file read, or NULL */
 };
 
