@@ -375,7 +375,7 @@ void	 gzip_free(struct gzip *);
 
 #define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
 
-/* The command line of `silo backup run` (and list's --json). */
+/* The command line of `silo backup run` (and list's and prune's). */
 struct backup_opts {
 	bool		 no_encrypt;	/* --no-encrypt: store it plain */
 	const char	**include;	/* collections to take, all if none */
@@ -384,6 +384,7 @@ struct backup_opts {
 	size_t		 nexclude;	/* how many */
 	int		 lock_fd;	/* a lock the API handed over, or -1 */
 	bool		 json;		/* list --json: the API's answer */
+	bool		 dry_run;	/* prune --dry-run: delete nothing */
 };
 
 int	 backup_run_main(const struct silo_config *,
