@@ -26,7 +26,8 @@
  *             (silo import); storage.c with storage_key.c (silo storage);
  *             backup.c with archive.c, gzip.c, seal.c (silo backup),
  *             backup_list.c (its records, read back), restore.c
- *             (silo backup verify and restore)
+ *             (silo backup verify and restore), prune.c with
+ *             retention.c (silo backup prune)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
