@@ -201,6 +201,15 @@ static const struct config_var config_vars[] = {
 	{ "SILO_BACKUP_STALE_H", VAR_INT, "26", false, SHOW,
 	  OFF(backup_stale_h), 1, 24 * 366,
 	  "hours after which the last good backup is stale (/api/backups)" },
+	{ "SILO_BACKUP_KEEP_DAILY", VAR_INT, "7", false, SHOW,
+	  OFF(backup_keep_daily), 0, 3650,
+	  "silo backup prune: days whose newest backup is kept" },
+	{ "SILO_BACKUP_KEEP_WEEKLY", VAR_INT, "4", false, SHOW,
+	  OFF(backup_keep_weekly), 0, 3650,
+	  "silo backup prune: ISO weeks whose newest backup is kept" },
+	{ "SILO_BACKUP_KEEP_MONTHLY", VAR_INT, "6", false, SHOW,
+	  OFF(backup_keep_monthly), 0, 3650,
+	  "silo backup prune: months whose newest backup is kept" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 
@@ -1023,6 +1032,11 @@ config_check_together(const struct silo_config *c, struct problems *p)
 		    "SILO_PROBE_TIMEOUT_MS=%d: "
 		    "connecting is part of the probe", c->probe_connect_ms,
 		    c->probe_timeout_ms);
+	if (c->backup_keep_daily == 0 && c->backup_keep_weekly == 0 &&
+	    c->backup_keep_monthly == 0)
+		config_problem(p, "SILO_BACKUP_KEEP_DAILY, _WEEKLY and "
+		    "_MONTHLY are all 0: silo backup prune would keep only "
+		    "the newest backups");
 }
 
 int

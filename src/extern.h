@@ -375,7 +375,7 @@ void	 gzip_free(struct gzip *);
 
 #define	BACKUP_EXIT_BUSY	75	/* EX_TEMPFAIL: another run holds it */
 
-/* The command line of `silo backup run` (and list's --json). */
+/* The command line of `silo backup run` (and list's and prune's). */
 struct backup_opts {
 	bool		 no_encrypt;	/* --no-encrypt: store it plain */
 	const char	**include;	/* collections to take, all if none */
@@ -384,6 +384,7 @@ struct backup_opts {
 	size_t		 nexclude;	/* how many */
 	int		 lock_fd;	/* a lock the API handed over, or -1 */
 	bool		 json;		/* list --json: the API's answer */
+	bool		 dry_run;	/* prune --dry-run: delete nothing */
 };
 
 int	 backup_run_main(const struct silo_config *,
@@ -416,6 +417,45 @@ struct restore_opts {
 int	 restore_main(const struct silo_config *, const struct restore_opts *,
 	    const char *id);
 int	 backup_list_main(const struct silo_config *, bool json);
+
+/* ------------------------------------------------------------------ */
+/* The retention policy (retention.c) and silo backup prune (prune.c)  */
+/* ------------------------------------------------------------------ */
+
+/* A tier of the policy: its periods. */
+enum retention_tier {
+	RETENTION_TIER_DAY,	/* UTC days */
+	RETENTION_TIER_WEEK,	/* ISO weeks, Monday to Sunday */
+	RETENTION_TIER_MONTH	/* calendar months */
+};
+
+/* Why a backup is kept: the bits of retention_backup's keep. */
+#define	RETENTION_KEEP_DAILY	0x01u	/* newest of one of the days */
+#define	RETENTION_KEEP_WEEKLY	0x02u	/* newest of one of the weeks */
+#define	RETENTION_KEEP_MONTHLY	0x04u	/* newest of one of the months */
+#define	RETENTION_KEEP_VERIFIED	0x08u	/* the newest verified backup */
+#define	RETENTION_KEEP_GOOD	0x10u	/* the newest good backup */
+#define	RETENTION_REASONS_MAX	64	/* retention_reasons()' text */
+
+/* How many periods of each tier keep their newest backup. */
+struct retention_policy {
+	int		 daily;		/* SILO_BACKUP_KEEP_DAILY */
+	int		 weekly;	/* SILO_BACKUP_KEEP_WEEKLY */
+	int		 monthly;	/* SILO_BACKUP_KEEP_MONTHLY */
+};
+
+/* One good backup, as the policy sees it. */
+struct retention_backup {
+	int64_t		 finished_ms;	/* when it finished (ms, UTC) */
+	bool		 verified;	/* its verification is ok */
+	unsigned	 keep;		/* out: RETENTION_KEEP_*, 0: delete */
+};
+
+void	 retention_decide(const struct retention_policy *,
+	    struct retention_backup *, size_t n, int64_t now_ms);
+int64_t	 retention_horizon(const struct retention_policy *, int64_t now_ms);
+void	 retention_reasons(unsigned keep, char *out, size_t outsz);
+int	 prune_main(const struct silo_config *, bool dry_run);
 
 /* ------------------------------------------------------------------ */
 /* Spaces, DigitalOcean's S3 (spaces.c)                                */

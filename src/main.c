@@ -101,6 +101,7 @@ static const struct option main_opts_import[] = {
 
 static const struct option main_opts_backup[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -612,6 +613,8 @@ main_backup_takes(const char *sub, int c)
 		    c == OPT_INCLUDE || c == OPT_LOCK_FD;
 	if (strcmp(sub, "list") == 0)
 		return c == OPT_JSON;
+	if (strcmp(sub, "prune") == 0)
+		return c == OPT_DRY_RUN;
 	return false;
 }
 
@@ -625,7 +628,8 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
     const char **arg)
 {
 	bool	 run = strcmp(argv[0], "run") == 0;
-	bool	 list = strcmp(argv[0], "list") == 0;
+	bool	 bare = strcmp(argv[0], "list") == 0 ||
+		    strcmp(argv[0], "prune") == 0;
 	int	 c, full = 0;
 
 	optind = 0;
@@ -644,6 +648,8 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 			o->no_encrypt = true;
 		else if (c == OPT_JSON)
 			o->json = true;
+		else if (c == OPT_DRY_RUN)
+			o->dry_run = true;
 		else if (c == OPT_LOCK_FD) {
 			if (main_lock_fd(optarg, &o->lock_fd) == -1)
 				return main_usage("backup", "--lock-fd '%s' "
@@ -660,7 +666,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 			    "include");
 	}
 	*arg = optind < argc ? argv[optind] : NULL;
-	if ((run || list) && *arg != NULL)
+	if ((run || bare) && *arg != NULL)
 		return main_usage("backup", "unexpected argument '%s'", *arg);
 	if (strcmp(argv[0], "fetch") == 0 && *arg == NULL)
 		return main_usage("backup", "fetch needs a backup id or "
@@ -672,7 +678,7 @@ main_backup_opts(int argc, char **argv, struct backup_opts *o,
 }
 
 /* `silo backup keygen [PATH]`, `run [options]`, `fetch ID|latest`,
- * `list [--json]`. */
+ * `list [--json]`, `prune [--dry-run]`. */
 static int
 main_backup(int argc, char **argv, const char *env_file)
 {
@@ -688,12 +694,13 @@ main_backup(int argc, char **argv, const char *env_file)
 		return rc;
 	if (optind == argc)
 		return main_usage("backup", "needs a subcommand: keygen, run, "
-		    "fetch, list, verify or restore");
+		    "fetch, list, verify, restore or prune");
 	sub = argv[optind];
 	if (strcmp(sub, "verify") == 0 || strcmp(sub, "restore") == 0)
 		return main_restore(argc - optind, argv + optind, env_file);
 	if (strcmp(sub, "keygen") != 0 && strcmp(sub, "run") != 0 &&
-	    strcmp(sub, "fetch") != 0 && strcmp(sub, "list") != 0)
+	    strcmp(sub, "fetch") != 0 && strcmp(sub, "list") != 0 &&
+	    strcmp(sub, "prune") != 0)
 		return main_usage("backup", "unknown subcommand '%s'", sub);
 	argc -= optind;
 	argv += optind;
@@ -709,6 +716,8 @@ main_backup(int argc, char **argv, const char *env_file)
 		rc = backup_run_main(&config, &o);
 	else if (strcmp(sub, "list") == 0)
 		rc = backup_list_main(&config, o.json);
+	else if (strcmp(sub, "prune") == 0)
+		rc = prune_main(&config, o.dry_run);
 	else
 		rc = backup_fetch_main(&config, arg);
 	config_free(&config);

@@ -26,7 +26,8 @@
  *             (silo import); storage.c with storage_key.c (silo storage);
  *             backup.c with archive.c, gzip.c, seal.c (silo backup),
  *             backup_list.c (its records, read back), restore.c
- *             (silo backup verify and restore)
+ *             (silo backup verify and restore), prune.c with
+ *             retention.c (silo backup prune)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
@@ -266,6 +267,12 @@ struct silo_config {
 	char		*backup_log;
 	/* SILO_BACKUP_STALE_H: a good backup older is "stale" */
 	int		 backup_stale_h;
+	/* SILO_BACKUP_KEEP_DAILY: days whose newest backup prune keeps */
+	int		 backup_keep_daily;
+	/* SILO_BACKUP_KEEP_WEEKLY: ISO weeks, the same */
+	int		 backup_keep_weekly;
+	/* SILO_BACKUP_KEEP_MONTHLY: months, the same */
+	int		 backup_keep_monthly;
 	char		*env_file;	/* the env file read, or NULL */
 };
 

@@ -13,6 +13,7 @@ down by a throttling proxy in front of MinIO (the bucket is listed after:
 no object may look complete), and a wrong key.
 """
 
+import datetime
 import fcntl
 import gzip
 import hashlib
@@ -975,3 +976,161 @@ def test_verify_stopped_by_sigterm(world, bulk):
     got = verification(world, rec["_id"])
     assert got["ok"] is False and "stopped by SIGTERM" in got["error"]
     assert scratch_dbs(world) == []
+
+
+# ---------------------------------------------------------------- prune
+
+PRUNE_ROW = "%-28s %-8s %-20s %-6s %s"
+
+
+def iso_s(d):
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def synthetic(world, ident, finished, status="ok", verified=None,
+              bucket=BUCKET):
+    """A record of a backup that finished at finished (a UTC datetime);
+    an ok one gets a small object and manifest of its own."""
+    key = PREFIX + ident + ".archive.gz.sealed"
+    rec = {"_id": ident, "status": status, "bucket": bucket,
+           "started_at": finished - datetime.timedelta(minutes=10),
+           "finished_at": finished, "key": key,
+           "manifest_key": key + ".manifest.json"}
+    if status == "ok" and bucket == BUCKET:
+        src = world.root / "prune-object"
+        src.write_bytes(ident.encode())
+        world.tool("put", BUCKET, rec["key"], str(src))
+        world.tool("put", BUCKET, rec["manifest_key"], str(src))
+    if status == "failed":
+        rec["error"] = "database: gone"
+    if verified is not None:
+        rec["verification"] = {"at": finished, "ok": verified,
+                               "error": None, "duration_ms": 1}
+    with world.client() as c:
+        c.silo.backups.insert_one(rec)
+    return rec
+
+
+@pytest.fixture
+def prune_world(world):
+    """silo.backups emptied for the test, the earlier tests' records put
+    back after it."""
+    with world.client() as c:
+        saved = list(c.silo.backups.find())
+        c.silo.backups.delete_many({})
+    yield world
+    with world.client() as c:
+        c.silo.backups.delete_many({})
+        if saved:
+            c.silo.backups.insert_many(saved)
+
+
+def test_prune(prune_world):
+    """A real run, and synthetic good backups around it: --dry-run
+    prints exactly what goes and deletes nothing; prune deletes exactly
+    the pruned backups' objects, manifests and records, keeps the old
+    newest verified one, and the old failed run's record goes."""
+    world = prune_world
+    real = check_run(world, world.run(), encrypted=True)
+    fin = real["finished_at"].replace(tzinfo=datetime.timezone.utc)
+    day0 = fin.replace(hour=0, minute=0, second=0, microsecond=0)
+    yday = day0 - datetime.timedelta(days=1)
+
+    def at(days, hour):
+        return day0 - datetime.timedelta(days=days) + \
+            datetime.timedelta(hours=hour)
+
+    def ident(d, n):
+        return d.strftime("%Y-%m-%dT%H%M%SZ") + f"-0000000{n}"
+
+    recs = {}
+    for name, when, kw in [
+            ("yday_late", at(1, 2), {}),
+            ("yday_early", at(1, 1), {}),
+            ("fail_new", at(1, 3), {"status": "failed"}),
+            ("verified", at(300, 5), {"verified": True}),
+            ("verified_older", at(350, 5), {"verified": True}),
+            ("unverified_newer", at(290, 5), {"verified": False}),
+            ("old", at(400, 5), {}),
+            ("fail_old", at(400, 6), {"status": "failed"})]:
+        recs[name] = synthetic(world, ident(when, len(recs)), when, **kw)
+    # yesterday's newest is also its ISO week's and its month's when
+    # today starts a week or a month
+    why = "daily"
+    if yday.isocalendar()[:2] != day0.isocalendar()[:2]:
+        why += ",weekly"
+    if yday.month != day0.month:
+        why += ",monthly"
+    want = {
+        "yday_late": ("keep", why),
+        "yday_early": ("delete", "-"),
+        "fail_new": ("keep", "failed, within the horizon"),
+        "verified": ("keep", "newest verified"),
+        "verified_older": ("delete", "-"),
+        "unverified_newer": ("delete", "-"),
+        "old": ("delete", "-"),
+        "fail_old": ("delete", "failed, before the horizon"),
+    }
+    rows = [(real["started_at"], PRUNE_ROW % (
+        real["_id"], "ok", iso_s(fin), "keep",
+        "daily,weekly,monthly,newest good"))]
+    for name, rec in recs.items():
+        rows.append((rec["started_at"], PRUNE_ROW % (
+            rec["_id"], rec["status"], iso_s(rec["finished_at"]),
+            *want[name])))
+    rows.sort(key=lambda r: r[0].replace(tzinfo=None), reverse=True)
+    table = [PRUNE_ROW % ("ID", "STATUS", "FINISHED", "ACTION", "REASON")]
+    table += [r[1] for r in rows]
+    objects_before = world.objects()
+    records_before = set(world.records())
+
+    r = world.silo("backup", "prune", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    assert r.stdout.decode().splitlines() == table + [
+        "prune: 4 kept, 5 to delete (dry run: nothing deleted)"]
+    assert world.objects() == objects_before
+    assert set(world.records()) == records_before
+
+    r = world.silo("backup", "prune")
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    gone = [n for n in want if want[n][0] == "delete"]
+    assert r.stdout.decode().splitlines() == table + [
+        "prune: 4 kept, 5 to delete"] + \
+        [f"deleted {recs[n]['_id']}" for n in sorted(
+            gone, key=lambda n: recs[n]["started_at"], reverse=True)]
+    assert set(world.records()) == {real["_id"]} | {
+        recs[n]["_id"] for n in want if want[n][0] == "keep"}
+    gone_keys = set()
+    for n in gone:
+        if recs[n]["status"] == "ok":
+            gone_keys |= {recs[n]["key"], recs[n]["manifest_key"]}
+    assert set(world.objects()) == set(objects_before) - gone_keys
+    assert gone_keys <= set(objects_before)
+    assert len(gone_keys) == 8
+
+
+def test_prune_failed_delete_keeps_the_record(prune_world):
+    """An object that cannot be deleted (its record names a bucket that
+    does not exist): the record stays, the reason is said, exit 1; the
+    other pruned backups still go."""
+    world = prune_world
+    now = datetime.datetime.now(datetime.timezone.utc).replace(
+        microsecond=0)
+    keep = synthetic(world, "2000-01-01T000000Z-0000000a",
+                     now - datetime.timedelta(hours=1))
+    bad = synthetic(world, "2000-01-01T000000Z-0000000b",
+                    now - datetime.timedelta(days=500),
+                    bucket="no-such-bucket")
+    old = synthetic(world, "2000-01-01T000000Z-0000000c",
+                    now - datetime.timedelta(days=600))
+    r = world.silo("backup", "prune")
+    assert r.returncode == 1, r.stderr
+    assert_clean(r)
+    assert f"prune: {bad['_id']}: deleting {bad['key']}: " in r.stderr
+    assert "; the record stays" in r.stderr, r.stderr
+    assert set(world.records()) == {keep["_id"], bad["_id"]}
+    objects = world.objects()
+    assert keep["key"] in objects and old["key"] not in objects
+    assert old["manifest_key"] not in objects
