@@ -48,19 +48,6 @@
 /* Reading the records                                                 */
 /* ------------------------------------------------------------------ */
 
-/* A date field of rec in ms, or INT64_MIN when it has none. */
-static int64_t
-backup_list_date(const bson_t *rec, const char *dotted)
-{
-	bson_iter_t	 it, sub;
-
-	if (!bson_iter_init(&it, rec) ||
-	    !bson_iter_find_descendant(&it, dotted, &sub) ||
-	    !BSON_ITER_HOLDS_DATE_TIME(&sub))
-		return INT64_MIN;
-	return bson_iter_date_time(&sub);
-}
-
 /* key: the date as ISO 8601 to the second, as every answer's, or null. */
 static void
 backup_list_add_date(cJSON *o, const char *key, int64_t ms)
@@ -148,8 +135,8 @@ backup_list_entry(const bson_t *rec)
 	int64_t		 started, finished, colls, docs;
 	bson_iter_t	 it;
 
-	started = backup_list_date(rec, "started_at");
-	finished = backup_list_date(rec, "finished_at");
+	started = mongo_get_date(rec, "started_at", INT64_MIN);
+	finished = mongo_get_date(rec, "finished_at", INT64_MIN);
 	backup_list_add_utf8(o, "id", rec, "_id");
 	backup_list_add_utf8(o, "status", rec, "status");
 	backup_list_add_date(o, "started_at", started);
@@ -222,7 +209,7 @@ backup_list_status(const bson_t *good, bool have_good, const bson_t *last,
 		return "none";
 	if (st != NULL && strcmp(st, "failed") == 0)
 		return "failing";
-	at = backup_list_date(good, "finished_at");
+	at = mongo_get_date(good, "finished_at", INT64_MIN);
 	if (at == INT64_MIN ||
 	    clock_real_ms() - at > (int64_t)stale_h * 3600 * 1000)
 		return "stale";
@@ -234,7 +221,7 @@ static cJSON *
 backup_list_success(const bson_t *good)
 {
 	cJSON	*o = backup_list_entry(good);
-	int64_t	 at = backup_list_date(good, "finished_at");
+	int64_t	 at = mongo_get_date(good, "finished_at", INT64_MIN);
 
 	if (at != INT64_MIN)
 		resp_add_int(o, "age_s", (clock_real_ms() - at) / 1000);

@@ -474,6 +474,19 @@ mongo_get_int64(const bson_t *doc, const char *dotted, int64_t dflt)
 	    dflt;
 }
 
+/* A date field by dotted path in ms since the epoch, or dflt. */
+int64_t
+mongo_get_date(const bson_t *doc, const char *dotted, int64_t dflt)
+{
+	bson_iter_t	 it;
+
+	if (bson_iter_init(&it, doc) &&
+	    bson_iter_find_descendant(&it, dotted, &it) &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it))
+		return bson_iter_date_time(&it);
+	return dflt;
+}
+
 /* A string field by dotted path, or NULL. */
 const char *
 mongo_get_utf8(const bson_t *doc, const char *dotted)

@@ -63,19 +63,6 @@ prune_strdup(const bson_t *rec, const char *dotted)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-/* A date field in ms, or INT64_MIN. */
-static int64_t
-prune_date(const bson_t *rec, const char *dotted)
-{
-	bson_iter_t	 it, sub;
-
-	if (!bson_iter_init(&it, rec) ||
-	    !bson_iter_find_descendant(&it, dotted, &sub) ||
-	    !BSON_ITER_HOLDS_DATE_TIME(&sub))
-		return INT64_MIN;
-	return bson_iter_date_time(&sub);
-}
-
 /* mongo_find_each()'s callback: the record onto the list arg. */
 static int
 prune_add(const bson_t *rec, void *arg)
@@ -99,8 +86,9 @@ prune_add(const bson_t *rec, void *arg)
 	p->bucket = prune_strdup(rec, "bucket");
 	p->key = prune_strdup(rec, "key");
 	p->manifest_key = prune_strdup(rec, "manifest_key");
-	if ((p->finished_ms = prune_date(rec, "finished_at")) == INT64_MIN)
-		p->finished_ms = prune_date(rec, "started_at");
+	p->finished_ms = mongo_get_date(rec, "finished_at", INT64_MIN);
+	if (p->finished_ms == INT64_MIN)
+		p->finished_ms = mongo_get_date(rec, "started_at", INT64_MIN);
 	p->verified = bson_iter_init(&it, rec) &&
 	    bson_iter_find_descendant(&it, "verification.ok", &sub) &&
 	    BSON_ITER_HOLDS_BOOL(&sub) && bson_iter_bool(&sub);
