@@ -28,17 +28,22 @@
 
 #include "extern.h"
 
-/* The base64 of n bytes without padding, in the standard or URL alphabet,
- * into out (room for CREDENTIAL_B64_LEN(n) + 1). */
+/* The base64 of n bytes (at most CREDENTIAL_B64_MAX_IN) without padding,
+ * in the standard or URL alphabet, into out (room for
+ * CREDENTIAL_B64_LEN(n) + 1).  OpenSSL writes the padding, so it encodes
+ * into a buffer of its own first. */
 void
 credential_b64(const unsigned char *in, size_t n, bool url, char *out)
 {
-	size_t	 len;
+	unsigned char	 padded[4 * ((CREDENTIAL_B64_MAX_IN + 2) / 3) + 1];
+	size_t		 len;
 
-	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	len = strlen(out);
-	while (len > 0 && out[len - 1] == '=')
-		out[--len] = '\0';
+	if (n > CREDENTIAL_B64_MAX_IN)
+		n = CREDENTIAL_B64_MAX_IN;
+	EVP_EncodeBlock(padded, in, (int)n);
+	len = CREDENTIAL_B64_LEN(n);
+	memcpy(out, padded, len);
+	out[len] = '\0';
 	if (url)
 		for (char *p = out; *p != '\0'; p++)
 			*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
