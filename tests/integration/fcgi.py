@@ -52,9 +52,11 @@ class Response:
         return json.loads(self.body)
 
 
-def request(address, params, body=b"", timeout=10):
+def request(address, params, body=b"", timeout=10, end_stdin=True):
     """Send one request to address (a unix path or a (host, port) pair)
-    and return its Response."""
+    and return its Response.  With end_stdin=False the body's stream gets
+    no end record: the write side is shut down after the body instead,
+    as when Caddy gives up on a client mid-body."""
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -66,8 +68,11 @@ def request(address, params, body=b"", timeout=10):
         out += _record(PARAMS, b"")
         for i in range(0, len(body), 65535):
             out += _record(STDIN, body[i:i + 65535])
-        out += _record(STDIN, b"")
+        if end_stdin:
+            out += _record(STDIN, b"")
         s.sendall(out)
+        if not end_stdin:
+            s.shutdown(socket.SHUT_WR)
         stdout = b""
         while True:
             _, rtype, _, clen, plen = struct.unpack(">BBHHB",
