@@ -4,7 +4,15 @@ the static site does not take and to slow request headers; that no CGI
 `Status:` header leaks out; and where the servers listen (Caddy's admin
 endpoint off, the stack's Caddy and mongo-express on loopback only)."""
 
+import json
+import re
+import socket
+import struct
+import time
+import uuid
+
 import fcgi
+import stack_process as sp
 
 REFRESH = "/api/storage/refresh"     # a POST route; 403 in this stack
 
@@ -37,3 +45,134 @@ def test_raw_declared_body_cut_short_is_400(stack):
     err = r.json()["error"]
     assert err == {"code": "bad_request", "message":
                    "request body was cut short after 5 bytes"}, err
+
+
+# ---------------------------------------------------------------- bodies
+# Through Caddy, over a raw socket: http.client cannot send a malformed
+# body or stop half-way.
+
+BODY_ERROR = {"code": "bad_request", "message":
+              "400 Bad Request: the request body is malformed or was cut "
+              "short"}
+
+
+def connect(stack, timeout=15):
+    return socket.create_connection(("127.0.0.1", stack.caddy.port),
+                                    timeout=timeout)
+
+
+def head(stack, method, path, rid, framing):
+    """A request head for the stack's site, with X-Request-Id rid and the
+    body framing header given (Transfer-Encoding or Content-Length)."""
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{stack.caddy.port}"
+            f"\r\nX-Request-Id: {rid}\r\nContent-Type: application/json\r\n"
+            f"{framing}\r\nConnection: close\r\n\r\n").encode()
+
+
+def read_response(sock):
+    """Everything the server sends until it closes: (status, headers with
+    lower-case names, body)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    top, _, body = data.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return int(lines[0].split()[1]), headers, body
+
+
+def log_lines(path, pred, count, what, timeout=10):
+    """The lines of the log at path for which pred holds, once there are
+    count of them (a bounded wait: each server writes its line when it is
+    done with the request)."""
+    def found():
+        lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                 if pred(ln)]
+        return lines if len(lines) >= count else None
+    return sp.wait_until(found, timeout, what)
+
+
+def caddy_statuses(stack, rid):
+    """The statuses of Caddy's access lines for the request with X-Request-Id
+    rid (Caddy logs the request's headers)."""
+    def ours(line):
+        if '"http.log.access"' not in line or rid not in line:
+            return False
+        entry = json.loads(line)
+        return entry["request"]["headers"].get("X-Request-Id") == [rid]
+    return [json.loads(ln)["status"] for ln in
+            log_lines(stack.caddy.log_path, ours, 1,
+                      f"Caddy's access line for {rid}")]
+
+
+def silo_statuses(stack, rid):
+    """The statuses of silo's access lines for the request id rid."""
+    return [int(re.search(r"\bstatus=(\d+)", ln).group(1)) for ln in
+            log_lines(stack.silo.log_path,
+                      lambda ln: " access " in ln and f" rid={rid}" in ln,
+                      1, f"silo's access line for {rid}")]
+
+
+# Chunked framings Go's HTTP/1 server refuses: a size that is not hex, a
+# chunk longer than its size, a size over 64 bits.
+MALFORMED_CHUNKED = [b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcdef\r\n0\r\n\r\n",
+                     b"1" * 17 + b"\r\nabc\r\n0\r\n\r\n"]
+
+
+def test_malformed_chunked_body_is_400(stack):
+    """A chunked body with broken framing is the client's error: 400 in
+    the API's shape with the request id, in Caddy's access log too, and
+    silo (whose body stream Caddy breaks off) routes nothing."""
+    for i, body in enumerate(MALFORMED_CHUNKED):
+        rid = f"chunk-{i}-{uuid.uuid4().hex}"
+        with connect(stack) as s:
+            s.sendall(head(stack, "POST", REFRESH, rid,
+                           "Transfer-Encoding: chunked") + body)
+            status, headers, data = read_response(s)
+        assert status == 400, (body, status, data)
+        assert headers["content-type"] == ["application/json"], headers
+        assert headers["x-request-id"] == [rid], headers
+        assert json.loads(data) == {"error": BODY_ERROR}, data
+        assert caddy_statuses(stack, rid) == [400], body
+        assert silo_statuses(stack, rid) == [400], body
+
+
+def test_client_gone_mid_body_is_400_in_the_logs(stack):
+    """A client that goes away mid-body (closing, or resetting its
+    connection), with a declared length or chunked, reads no answer: both
+    access logs say 400, not an outage's 502, and silo's workers live on."""
+    workers = sp.children_of(stack.silo.pid)
+    assert len(workers) == 3, workers
+    log_start = stack.silo.log_path.stat().st_size
+    cases = []
+    for framing, part in (("Content-Length: 100", b"abc"),
+                          ("Transfer-Encoding: chunked", b"a\r\nabc")):
+        for reset in (False, True):
+            rid = f"gone-{len(cases)}-{uuid.uuid4().hex}"
+            s = connect(stack)
+            s.sendall(head(stack, "POST", REFRESH, rid, framing) + part)
+            if reset:
+                # Give Caddy time to take the head in: a reset throws
+                # away what the server has not read yet.
+                time.sleep(1)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+            s.close()
+            cases.append((framing, reset, rid))
+    for framing, reset, rid in cases:
+        assert caddy_statuses(stack, rid) == [400], (framing, reset)
+        assert silo_statuses(stack, rid) == [400], (framing, reset)
+    assert sp.children_of(stack.silo.pid) == workers
+    for _ in range(2 * len(workers)):
+        assert stack.get("/api/ping").status == 200
+    with open(stack.silo.log_path, "rb") as f:
+        f.seek(log_start)
+        since = f.read().decode(errors="replace")
+    assert "exited with status" not in since, since
+    assert "killed by signal" not in since, since
