@@ -176,3 +176,17 @@ def test_client_gone_mid_body_is_400_in_the_logs(stack):
         since = f.read().decode(errors="replace")
     assert "exited with status" not in since, since
     assert "killed by signal" not in since, since
+
+
+# ---------------------------------------------------------------- /api
+
+def test_api_without_slash_is_the_json_404(stack):
+    """/api is silo's, not a static miss: the API's JSON 404, with or
+    without a query."""
+    for path in ("/api", "/api?x", "/api?x=1&y"):
+        r = stack.get(path)
+        assert r.status == 404, (path, r)
+        assert r.header("Content-Type").startswith("application/json"), \
+            (path, r.headers)
+        assert r.json()["error"]["code"] == "not_found", (path, r)
+        assert r.header("X-Request-Id"), (path, r.headers)
