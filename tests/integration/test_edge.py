@@ -190,3 +190,24 @@ def test_api_without_slash_is_the_json_404(stack):
             (path, r.headers)
         assert r.json()["error"]["code"] == "not_found", (path, r)
         assert r.header("X-Request-Id"), (path, r.headers)
+
+
+# ---------------------------------------------------------------- Status:
+
+def test_no_response_carries_the_cgi_status_header(stack):
+    """silo's CGI `Status:` header stops at Caddy: not on silo's answers
+    (each status it makes here, HEAD too), Caddy's own errors or the
+    static site."""
+    seen = set()
+    for method, path, body in (
+            ("GET", "/api/ping", None), ("HEAD", "/api/ping", None),
+            ("GET", "/api/db/health?%zz", None),
+            ("POST", "/api/storage/refresh", b"{}"),
+            ("POST", "/api/ping", b"{}"), ("GET", "/api/no/such", None),
+            ("GET", "/api", None), ("GET", "/", None),
+            ("GET", "/no-such-file", None),
+            ("POST", "/api/storage/refresh", b"x" * ((1 << 20) + 1))):
+        r = stack.request(method, path, body=body)
+        seen.add(r.status)
+        assert r.headers.get_all("Status") is None, (method, path, r.headers)
+    assert seen == {200, 400, 403, 404, 405, 413}, seen
