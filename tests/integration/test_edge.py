@@ -4,15 +4,20 @@ the static site does not take and to slow request headers; that no CGI
 `Status:` header leaks out; and where the servers listen (Caddy's admin
 endpoint off, the stack's Caddy and mongo-express on loopback only)."""
 
+import http.client
 import json
 import re
+import select
 import socket
 import struct
 import time
 import uuid
 
+import pytest
+
 import fcgi
 import stack_process as sp
+import stack_services as sv
 
 REFRESH = "/api/storage/refresh"     # a POST route; 403 in this stack
 
@@ -211,3 +216,69 @@ def test_no_response_carries_the_cgi_status_header(stack):
         seen.add(r.status)
         assert r.headers.get_all("Status") is None, (method, path, r.headers)
     assert seen == {200, 400, 403, 404, 405, 413}, seen
+
+
+# ---------------------------------------------------------------- timeouts
+
+READ_HEADER_S = 1.0     # the bound the test's own Caddy runs with
+
+
+@pytest.fixture(scope="module")
+def quick_caddy(stack):
+    """A second Caddy in front of the stack's silo, with
+    SILO_READ_HEADER_TIMEOUT=1s so that a test can outlast it."""
+    rundir = stack.root / "caddy-quick"
+    c = sv.caddy(sp.free_port(), stack.silo.sock, rundir,
+                 rundir / "caddy.log", www=stack.root / "www",
+                 SILO_READ_HEADER_TIMEOUT=f"{READ_HEADER_S:g}s")
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def drip_head(port, interval=0.25, limit=10.0):
+    """Send a request head a byte at a time, one every interval s, never
+    finishing it; return how long after the first byte the server closed
+    the connection, and what it sent before.  Gives up after limit s."""
+    head = b"GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + \
+        b"a" * 1000
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        t0 = time.monotonic()
+        got = b""
+        for i in range(len(head)):
+            if time.monotonic() - t0 > limit:
+                break
+            try:
+                s.sendall(head[i:i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - t0, got
+            readable, _, _ = select.select([s], [], [], interval)
+            if readable:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    return time.monotonic() - t0, got
+                got += chunk
+    raise AssertionError(f"the connection was still open after {limit} s "
+                         f"of a slow request head; got {got!r}")
+
+
+def test_slow_request_head_is_closed(quick_caddy):
+    """A client that sends its head slower than read_header loses the
+    connection at that bound (after Go's plain 400), though it never went
+    idle; a head sent at once on the same server is served."""
+    conn = http.client.HTTPConnection("127.0.0.1", quick_caddy.port,
+                                      timeout=15)
+    conn.request("GET", "/api/ping")
+    assert conn.getresponse().status == 200
+    conn.close()
+    elapsed, got = drip_head(quick_caddy.port)
+    # Go's HTTP server's own answer, before any handler: plain text.
+    assert got == (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; "
+                   b"charset=utf-8\r\nConnection: close\r\n\r\n"
+                   b"400 Bad Request"), got
+    assert READ_HEADER_S - 0.05 <= elapsed <= READ_HEADER_S + 5, elapsed
