@@ -282,3 +282,24 @@ def test_slow_request_head_is_closed(quick_caddy):
                    b"charset=utf-8\r\nConnection: close\r\n\r\n"
                    b"400 Bad Request"), got
     assert READ_HEADER_S - 0.05 <= elapsed <= READ_HEADER_S + 5, elapsed
+
+
+# ---------------------------------------------------------------- static
+
+def test_static_paths_take_only_get_and_head(stack):
+    """Every path file_server serves (a file, the index, a miss) answers
+    any method but GET and HEAD with 405 and `Allow: GET, HEAD`."""
+    for path in ("/", "/index.html", "/no-such-file", "/a/b/"):
+        for method in ("TRACE", "PUT", "DELETE", "POST", "PATCH",
+                       "OPTIONS", "PROPFIND"):
+            r = stack.request(method, path, body=b"x" if method in
+                              ("PUT", "POST", "PATCH") else None)
+            assert r.status == 405, (method, path, r)
+            assert r.headers.get_all("Allow") == ["GET, HEAD"], \
+                (method, path, r.headers)
+            assert r.body == b"", (method, path, r)
+            assert r.header("X-Content-Type-Options") == "nosniff"
+    for method in ("GET", "HEAD"):
+        r = stack.request(method, "/")
+        assert r.status == 200, (method, r)
+        assert r.header("Allow") is None, r.headers
