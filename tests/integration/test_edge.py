@@ -5,19 +5,24 @@ the static site does not take and to slow request headers; that no CGI
 endpoint off, the stack's Caddy and mongo-express on loopback only)."""
 
 import http.client
+import ipaddress
 import json
+import os
 import re
 import select
 import socket
 import struct
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 import fcgi
 import stack_process as sp
 import stack_services as sv
+from conftest import SRCDIR
+from stack_install import caddy_bin
 
 REFRESH = "/api/storage/refresh"     # a POST route; 403 in this stack
 
@@ -303,3 +308,93 @@ def test_static_paths_take_only_get_and_head(stack):
         r = stack.request(method, "/")
         assert r.status == 200, (method, r)
         assert r.header("Allow") is None, r.headers
+
+
+# ---------------------------------------------------------------- listening
+
+def _proc_net_addr(text):
+    """An address of /proc/net/{tcp,udp}[6], "0100007F:1F90", as (ip,
+    port): the ip is in the kernel's byte order, 32-bit words at a time."""
+    hexip, hexport = text.split(":")
+    raw = bytes.fromhex(hexip)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(raw)), int(hexport, 16)
+
+
+def listening(pid):
+    """The sorted (protocol, ip, port) of every TCP socket process pid
+    listens on and every UDP socket it has bound, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        path = Path("/proc/net") / table
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            f = line.split()
+            if f[9] not in inodes:
+                continue
+            if table.startswith("tcp") and f[3] != "0A":     # LISTEN
+                continue
+            found.append((table.rstrip("6"), *_proc_net_addr(f[1])))
+    return sorted(found)
+
+
+def any_address():
+    """Where a server that listens on "all interfaces" (Go's ":PORT")
+    binds here: IPv6's wildcard, dual-stack, where IPv6 works."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::", 0))
+        return "::"
+    except OSError:
+        return "0.0.0.0"
+
+
+def test_stack_caddy_listens_on_loopback_only(stack):
+    """The stack's Caddy (the demo's and the tests', both from
+    stack_services.caddy) binds its site to 127.0.0.1 (SILO_BIND), and
+    has no admin endpoint: that one socket is all it listens on."""
+    assert listening(stack.caddy.pid) == \
+        [("tcp", "127.0.0.1", stack.caddy.port)]
+
+
+def test_production_defaults_listen_on_the_site_only(stack):
+    """Caddy from the Caddyfile with only the variables the test must
+    set (the site, silo's socket, the files): its admin endpoint is off,
+    so nothing listens on 2019 or anywhere but the site's port, which is
+    on all interfaces (SILO_BIND unset)."""
+    rundir = stack.root / "caddy-prod"
+    home = rundir / "home"
+    home.mkdir(parents=True)
+    port = sp.free_port()
+    c = sp.Service(
+        "caddy-prod", [os.environ.get("SILO_CADDY") or caddy_bin(), "run",
+                       "--config", SRCDIR / "Caddyfile",
+                       "--adapter", "caddyfile"],
+        rundir / "caddy.log", cwd=rundir,
+        env=sp.clean_env(HOME=home, XDG_DATA_HOME=home,
+                         XDG_CONFIG_HOME=home,
+                         SILO_SITE=f"http://127.0.0.1:{port}",
+                         SILO_FASTCGI=f"unix/{stack.silo.sock}",
+                         SILO_WWW=stack.root / "www"),
+        ready=lambda: sp.tcp_open("127.0.0.1", port))
+    c.start()
+    try:
+        assert listening(c.pid) == [("tcp", any_address(), port)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        conn.request("GET", "/api/ping")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        c.stop()
+    assert "admin endpoint disabled" in \
+        (rundir / "caddy.log").read_text(errors="replace")
+
