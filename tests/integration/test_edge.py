@@ -398,3 +398,15 @@ def test_production_defaults_listen_on_the_site_only(stack):
     assert "admin endpoint disabled" in \
         (rundir / "caddy.log").read_text(errors="replace")
 
+
+def test_mongo_express_listens_on_loopback_only(stack):
+    """mongo-express as the stack runs it (VCAP_APP_HOST=127.0.0.1): one
+    socket, on loopback; only Caddy's /db reaches it from outside."""
+    rundir = stack.root / "mongo-express"
+    me = sv.mongo_express(stack.fdb.uri, rundir / "mongo-express.log",
+                          "silo", "edge-test-password")
+    me.start()
+    try:
+        assert listening(me.pid) == [("tcp", "127.0.0.1", me.port)]
+    finally:
+        me.stop()
