@@ -225,17 +225,20 @@ def test_no_response_carries_the_cgi_status_header(stack):
 
 # ---------------------------------------------------------------- timeouts
 
-READ_HEADER_S = 1.0     # the bound the test's own Caddy runs with
+READ_HEADER_S = 1.0     # the bounds the test's own Caddy runs with
+READ_BODY_S = 2.0
 
 
 @pytest.fixture(scope="module")
 def quick_caddy(stack):
-    """A second Caddy in front of the stack's silo, with
-    SILO_READ_HEADER_TIMEOUT=1s so that a test can outlast it."""
+    """A second Caddy in front of the stack's silo, with short
+    SILO_READ_HEADER_TIMEOUT and SILO_READ_BODY_TIMEOUT, so that a test
+    can outlast them."""
     rundir = stack.root / "caddy-quick"
     c = sv.caddy(sp.free_port(), stack.silo.sock, rundir,
                  rundir / "caddy.log", www=stack.root / "www",
-                 SILO_READ_HEADER_TIMEOUT=f"{READ_HEADER_S:g}s")
+                 SILO_READ_HEADER_TIMEOUT=f"{READ_HEADER_S:g}s",
+                 SILO_READ_BODY_TIMEOUT=f"{READ_BODY_S:g}s")
     c.start()
     try:
         yield c
@@ -287,6 +290,29 @@ def test_slow_request_head_is_closed(quick_caddy):
                    b"charset=utf-8\r\nConnection: close\r\n\r\n"
                    b"400 Bad Request"), got
     assert READ_HEADER_S - 0.05 <= elapsed <= READ_HEADER_S + 5, elapsed
+
+
+
+def test_slow_request_body_is_408(stack, quick_caddy):
+    """A body still coming when read_body runs out is the client's
+    timeout: 408 in the API's shape, not silo_unavailable's 504; silo,
+    whose body stream Caddy breaks off, routes nothing."""
+    rid = f"slow-body-{uuid.uuid4().hex}"
+    with socket.create_connection(("127.0.0.1", quick_caddy.port),
+                                  timeout=15) as s:
+        s.sendall(f"POST {REFRESH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"X-Request-Id: {rid}\r\nContent-Length: 100\r\n"
+                  "Connection: close\r\n\r\nabc".encode())
+        t0 = time.monotonic()
+        status, headers, data = read_response(s)
+        elapsed = time.monotonic() - t0
+    assert status == 408, (status, data)
+    assert headers["x-request-id"] == [rid], headers
+    assert json.loads(data) == {"error": {
+        "code": "request_timeout",
+        "message": "408 Request Timeout: the request body came too slowly"}}
+    assert READ_BODY_S - 0.1 <= elapsed <= READ_BODY_S + 5, elapsed
+    assert silo_statuses(stack, rid) == [400]
 
 
 # ---------------------------------------------------------------- static
