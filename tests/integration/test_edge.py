@@ -24,7 +24,9 @@ import stack_services as sv
 from conftest import SRCDIR
 from stack_install import caddy_bin
 
-REFRESH = "/api/storage/refresh"     # a POST route; 403 in this stack
+# A POST route that starts a job: none of these tests' requests may
+# reach it (each one's body is broken), so silo's answer is never its.
+REFRESH = "/api/storage/refresh"
 
 
 def raw_cut_short(stack, body, length):
@@ -212,7 +214,6 @@ def test_no_response_carries_the_cgi_status_header(stack):
     for method, path, body in (
             ("GET", "/api/ping", None), ("HEAD", "/api/ping", None),
             ("GET", "/api/db/health?%zz", None),
-            ("POST", "/api/storage/refresh", b"{}"),
             ("POST", "/api/ping", b"{}"), ("GET", "/api/no/such", None),
             ("GET", "/api", None), ("GET", "/", None),
             ("GET", "/no-such-file", None),
@@ -220,7 +221,7 @@ def test_no_response_carries_the_cgi_status_header(stack):
         r = stack.request(method, path, body=body)
         seen.add(r.status)
         assert r.headers.get_all("Status") is None, (method, path, r.headers)
-    assert seen == {200, 400, 403, 404, 405, 413}, seen
+    assert seen == {200, 400, 404, 405, 413}, seen
 
 
 # ---------------------------------------------------------------- timeouts
