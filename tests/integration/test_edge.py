@@ -282,7 +282,7 @@ def test_slow_request_head_is_closed(quick_caddy):
     idle; a head sent at once on the same server is served."""
     conn = http.client.HTTPConnection("127.0.0.1", quick_caddy.port,
                                       timeout=15)
-    conn.request("GET", "/api/ping")
+    conn.request("GET", "/api/health")
     assert conn.getresponse().status == 200
     conn.close()
     elapsed, got = drip_head(quick_caddy.port)
@@ -417,7 +417,7 @@ def test_production_defaults_listen_on_the_site_only(stack):
     try:
         assert listening(c.pid) == [("tcp", any_address(), port)]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        conn.request("GET", "/api/ping")
+        conn.request("GET", "/api/health")
         assert conn.getresponse().status == 200
         conn.close()
     finally:
