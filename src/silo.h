@@ -499,15 +499,23 @@ struct ac_sync_collection {
 	const char	*excluded;	/* the flag that takes a document out */
 };
 
+/* A collection holding users' documents, and the field naming the user. */
+struct ac_user_collection {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*field;		/* holds the user's key (sub or DID) */
+};
+
 extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
 extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
 extern const struct ac_sync_collection ac_atproto_collections[];
+extern const struct ac_user_collection ac_user_collections[];
 
 enum ac_category ac_category_of(const char *collection);
 const char *ac_category_id(enum ac_category);
 const char *ac_category_label(enum ac_category);
 bson_t	*ac_registered_filter(void);
 bson_t	*ac_with_did_filter(void);
+const char *ac_user_did(const bson_t *user, const char *key);
 
 /* ------------------------------------------------------------------ */
 /* Probes of AC's other services (probe.c)                             */
