@@ -655,8 +655,9 @@ void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
 cJSON	*api_kidlisp_headline(struct silo_ctx *);
 
-/* What a /api/storage/user/:id names (parsed apart for its unit test and
- * fuzz harness). */
+/* What a /api/storage/user/:id or /api/users/:id names (parsed apart for
+ * its unit test and fuzz harness), how it is resolved to a user's key,
+ * and the storage answer for it, which /api/users/:id embeds. */
 enum api_storage_id {
 	ID_HANDLE,		/* an AC handle, '@' dropped */
 	ID_SUB,			/* an auth0 sub: <provider>|<id> */
@@ -666,5 +667,9 @@ enum api_storage_id {
 
 enum api_storage_id api_storage_parse_id(const char *id, const char **name,
 	    char *why, size_t whysz);
+char	*api_storage_resolve(struct silo_ctx *, struct silo_response *,
+	    enum api_storage_id, const char *name);
+void	 api_storage_user_answer(struct silo_ctx *, struct silo_response *,
+	    enum api_storage_id, const char *name);
 
 #endif /* SILO_H */
