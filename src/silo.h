@@ -17,9 +17,9 @@
  *             worker.c (FastCGI loop, request ids), router.c and
  *             routes.c (matching, the route table), access.c (tokens),
  *             query.c (query strings), response.c (answers, rendering)
- *   handlers  api_db.c, api_storage.c, api_services.c, api_kidlisp.c,
- *             api_backups.c, api_overview.c, api_misc.c: one file per
- *             /api area
+ *   handlers  api_db.c, api_storage.c, api_users.c, api_services.c,
+ *             api_kidlisp.c, api_backups.c, api_overview.c, api_misc.c:
+ *             one file per /api area
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
  *   jobs      import.c with manifest.c, docstream.c, progress.c
@@ -641,6 +641,8 @@ void	 api_services_atproto(struct silo_ctx *, const struct silo_request *,
 void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_overview(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_users_get(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_backups_list(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
