@@ -286,6 +286,8 @@ int	 mongo_open(struct mongo *, const struct silo_config *,
 	    char *err, size_t errsz);
 int	 mongo_open_job(struct mongo *, const struct silo_config *,
 	    char *err, size_t errsz);
+int	 mongo_open_command(struct mongo *, const struct silo_config *,
+	    const char *cmd);
 void	 mongo_close(struct mongo *);
 /* Calls cb per index spec of collection (listIndexes), in the job's db. */
 bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,

@@ -132,6 +132,22 @@ mongo_open_job(struct mongo *m, const struct silo_config *c, char *err,
 	return mongo_open_with(m, c, 600000, err, errsz);
 }
 
+/* A command's connection (silo user, silo token), its failure logged as
+ * "cmd: why"; 0, or -1. */
+int
+mongo_open_command(struct mongo *m, const struct silo_config *c,
+    const char *cmd)
+{
+	char	 err[512];
+
+	mongo_log_init();
+	if (mongo_open_job(m, c, err, sizeof(err)) == -1) {
+		log_err("%s: %s", cmd, err);
+		return -1;
+	}
+	return 0;
+}
+
 void
 mongo_close(struct mongo *m)
 {

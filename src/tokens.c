@@ -92,21 +92,6 @@ tokens_find(struct mongo *m, const char *token, size_t len,
 /* silo token                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Open the job's database connection; 0, or -1 (said). */
-static int
-tokens_open(const struct silo_config *config, const char *cmd,
-    struct mongo *m)
-{
-	char	 err[512];
-
-	mongo_log_init();
-	if (mongo_open_job(m, config, err, sizeof(err)) == -1) {
-		log_err("%s: %s", cmd, err);
-		return -1;
-	}
-	return 0;
-}
-
 /* The unique index that token lookups go through. */
 static bool
 tokens_index(struct mongo *m, bson_error_t *e)
@@ -145,7 +130,7 @@ tokens_create_main(const struct silo_config *config, const char *name,
 		log_err("token create: OpenSSL gave no random bytes");
 		return 1;
 	}
-	if (tokens_open(config, "token create", &m) == -1)
+	if (mongo_open_command(&m, config, "token create") == -1)
 		return 1;
 	credential_digest(token, strlen(token), digest);
 	doc = BCON_NEW("_id", BCON_UTF8(name), "hash", BCON_UTF8(digest),
@@ -213,7 +198,7 @@ tokens_list_main(const struct silo_config *config)
 	bson_error_t	 e;
 	bool		 ok;
 
-	if (tokens_open(config, "token list", &m) == -1)
+	if (mongo_open_command(&m, config, "token list") == -1)
 		return 1;
 	filter = bson_new();
 	opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}",
@@ -242,7 +227,7 @@ tokens_revoke_main(const struct silo_config *config, const char *name)
 	int64_t			 deleted = 0;
 	bool			 ok;
 
-	if (tokens_open(config, "token revoke", &m) == -1)
+	if (mongo_open_command(&m, config, "token revoke") == -1)
 		return 1;
 	filter = BCON_NEW("_id", BCON_UTF8(name));
 	c = mongoc_client_get_collection(m.client, AUTH_DB, AUTH_TOKENS);

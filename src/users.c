@@ -249,21 +249,6 @@ users_new_password(const char *cmd, char *pw, size_t pwsz)
 	return rc;
 }
 
-/* Open the job's database connection; 0, or -1 (said). */
-static int
-users_open(const struct silo_config *config, const char *cmd,
-    struct mongo *m)
-{
-	char	 err[512];
-
-	mongo_log_init();
-	if (mongo_open_job(m, config, err, sizeof(err)) == -1) {
-		log_err("%s: %s", cmd, err);
-		return -1;
-	}
-	return 0;
-}
-
 /* A new TOTP secret in base32, into b32[USERS_TOTP_B32]. */
 static int
 users_totp_secret(char b32[USERS_TOTP_B32])
@@ -297,7 +282,7 @@ users_add_main(const struct silo_config *config, const char *name,
 		log_err("user add: OpenSSL could not hash or draw a secret");
 		goto out;
 	}
-	if (users_open(config, "user add", &m) == -1)
+	if (mongo_open_command(&m, config, "user add") == -1)
 		goto out;
 	doc = BCON_NEW("_id", BCON_UTF8(name), "role",
 	    BCON_UTF8(scope_role_name(role)), "password", BCON_UTF8(phc),
@@ -371,7 +356,7 @@ users_list_main(const struct silo_config *config)
 	bson_error_t	 e;
 	bool		 ok;
 
-	if (users_open(config, "user list", &m) == -1)
+	if (mongo_open_command(&m, config, "user list") == -1)
 		return 1;
 	filter = bson_new();
 	opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
@@ -401,7 +386,7 @@ users_change(const struct silo_config *config, const char *cmd,
 	int64_t			 matched = 0, ended = 0;
 	bool			 ok;
 
-	if (users_open(config, cmd, &m) == -1)
+	if (mongo_open_command(&m, config, cmd) == -1)
 		return 1;
 	filter = BCON_NEW("_id", BCON_UTF8(name));
 	c = mongoc_client_get_collection(m.client, AUTH_DB, AUTH_USERS);
