@@ -2,9 +2,12 @@
 """check_dashboard.py: render silo's dashboard in headless Chromium and check it.
 
 It serves www/ and a fixture /api/ from Python's http.server on 127.0.0.1
-(a port the OS picks), under the same Content-Security-Policy Caddy sets,
-so an inline handler or eval() would break the page here too.  Then, per
-variant of the API:
+(a port the OS picks), under the same Content-Security-Policy Caddy sets
+(script-src 'self': no inline script, no on...= handler, no eval()).
+Every Chromium run fails its checks on any CSP violation the browser
+reports (console lines with --enable-logging, Log entries over
+DevTools), and a canary page that breaks the policy on purpose proves
+both detectors fire.  Then, per variant of the API:
 
   ok              every endpoint answers with realistic AC numbers
   collections503  /api/db/collections is down (503); the rest answers
@@ -55,7 +58,7 @@ CHROMIUM_TIMEOUT_S = 120
 
 # The policy Caddy puts on silo's pages.
 CSP = ("default-src 'self'; "
-       "script-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; "
        "style-src 'self' 'unsafe-inline'; "
        "img-src 'self' https://aesthetic.computer; "
        "font-src 'self' https://aesthetic.computer; "
@@ -400,23 +403,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 path, (404, {"error": {"code": "not_found", "message": f"no route {path}"}}))
             self.send(status, json.dumps(body).encode(), "application/json")
             return
+        if path in self.server.pages:
+            self.send(200, self.server.pages[path].encode(), "text/html; charset=utf-8")
+            return
         name = "index.html" if path == "/" else path.lstrip("/")
         full = os.path.realpath(os.path.join(WWW, name))
         if not full.startswith(os.path.realpath(WWW) + os.sep) or not os.path.isfile(full):
             self.send(404, b"not found\n", "text/plain")
             return
-        ctype = "text/html; charset=utf-8" if full.endswith(".html") else "application/octet-stream"
+        # As Caddy's file_server types them; with nosniff a script served
+        # as anything but JavaScript would not run.
+        ctype = CONTENT_TYPES.get(os.path.splitext(full)[1], "application/octet-stream")
         with open(full, "rb") as f:
             self.send(200, f.read(), ctype)
 
 
-class Server:
-    """http.server on 127.0.0.1, on a port the OS picks, in a thread."""
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
-    def __init__(self, api):
+
+class Server:
+    """http.server on 127.0.0.1, on a port the OS picks, in a thread;
+    pages maps extra paths to HTML served as they are (the CSP canary)."""
+
+    def __init__(self, api, pages=None):
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.api = api
+        self.httpd.pages = pages or {}
         self.httpd.requests = []
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.1}, daemon=True)
@@ -474,8 +487,13 @@ def remove_tree(path):
         time.sleep(0.2)
 
 
+# What Chromium's console says on a CSP violation, with --enable-logging.
+CSP_LINE = re.compile(r"Content Security Policy")
+
+
 def chromium(binary, url, extra, theme="dark"):
-    """Run headless Chromium once on url with a fresh profile; return stdout."""
+    """Run headless Chromium once on url with a fresh profile; return its
+    stdout and the CSP violations its console reported (each a line)."""
     profile = tempfile.mkdtemp(prefix="silo-chromium-")
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking",
@@ -486,7 +504,9 @@ def chromium(binary, url, extra, theme="dark"):
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             # 0 = dark, 1 = light: what prefers-color-scheme reports.
             f"--blink-settings=preferredColorScheme={0 if theme == 'dark' else 1}",
-            "--hide-scrollbars", "--virtual-time-budget=5000", *extra, url]
+            "--hide-scrollbars", "--virtual-time-budget=5000",
+            # the page's console on stderr: CSP violations are reported there
+            "--enable-logging=stderr", "--v=0", *extra, url]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=profile, start_new_session=True)
     try:
@@ -500,7 +520,9 @@ def chromium(binary, url, extra, theme="dark"):
         remove_tree(profile)
     if proc.returncode != 0:
         raise Failure(f"chromium exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
-    return out.decode("utf-8", errors="replace")
+    violations = [line.strip()[:300] for line in err.decode("utf-8", errors="replace").splitlines()
+                  if ":CONSOLE" in line and CSP_LINE.search(line)]
+    return out.decode("utf-8", errors="replace"), violations
 
 
 # --------------------------------------------------------------------------
@@ -671,17 +693,35 @@ def fmt_bytes(n):
     return f"{v:.1f} {units[i]}" if abs(v) < 99.95 else f"{round(v)} {units[i]}"
 
 
+def read_www(name):
+    with open(os.path.join(WWW, name), encoding="utf-8") as f:
+        return f.read()
+
+
+# Each page and the one script it loads (a file beside it, same origin).
+PAGES = {"index.html": "app.js"}
+
+
 def check_static(c):
-    """Rules the page must follow whatever the data: CSP and house style."""
-    with open(os.path.join(WWW, "index.html"), encoding="utf-8") as f:
-        src = f.read()
-    c.check("static: no inline event-handler attributes",
-            not re.search(r"<[^>]+\son[a-z]+\s*=", src, re.I), "found on...= in markup")
-    c.check("static: no innerHTML/outerHTML/insertAdjacentHTML/document.write",
-            not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", src))
-    c.check("static: no eval or new Function", not re.search(r"\beval\s*\(|new\s+Function\s*\(", src))
-    c.check("static: no external scripts or stylesheets",
-            not re.search(r"<script[^>]+\bsrc=|<link[^>]+rel=.?stylesheet", src, re.I))
+    """Rules the pages must follow whatever the data: CSP and house style."""
+    for page, script in PAGES.items():
+        html_src = read_www(page)
+        c.check(f"static: {page}: no inline event-handler attributes",
+                not re.search(r"<[^>]+\son[a-z]+\s*=", html_src, re.I), "found on...= in markup")
+        tags = re.findall(r"<script\b[^>]*>(.*?)</script\s*>", html_src, re.I | re.S)
+        c.check(f"static: {page}: no inline script", not any(t.strip() for t in tags), "a <script> with a body")
+        c.eq(f"static: {page}: its one script, from this site",
+             re.findall(r"<script\b([^>]*)>", html_src, re.I), [f' src="/{script}"'])
+        c.check(f"static: {page}: no external stylesheets",
+                not re.search(r"<link[^>]+rel=.?stylesheet", html_src, re.I))
+        js = read_www(script)
+        c.check(f"static: {script}: no inline handlers set from script",
+                not re.search(r"setAttribute\(\s*['\"]on|\.on[a-z]+\s*=[^=]", js), "on... handler property")
+        c.check(f"static: {script}: no innerHTML/outerHTML/insertAdjacentHTML/document.write",
+                not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", js + html_src))
+        c.check(f"static: {script}: no eval, new Function or string timers",
+                not re.search(r"\beval\s*\(|new\s+Function\s*\(|set(Timeout|Interval)\(\s*['\"`]", js))
+    src = read_www("index.html") + read_www("app.js")
     c.check("static: no bold weights",
             not re.search(r"font-weight\s*:\s*(bold|[5-9]00)|<(b|strong)>", src, re.I))
     c.check("static: house reset",
@@ -1164,15 +1204,46 @@ class Cdp:
                 text = entry.get("text", "")
                 # Fetching aesthetic.computer fails here by design (no network);
                 # anything else logged as an error is a problem.
-                if entry.get("level") == "error" and not (
+                if CSP_LINE.search(text):
+                    out.append(f"CSP: {text}")
+                elif entry.get("level") == "error" and not (
                         entry.get("source") == "network" and "aesthetic.computer" in entry.get("url", "")):
                     out.append(f"log {entry.get('source')}: {text} {entry.get('url', '')}")
-                elif "Content Security Policy" in text:
-                    out.append(f"CSP: {text}")
         return out
 
 
 ROWS_JS = "[...document.querySelectorAll('#collections-body tr')].map(r => r.dataset.collection)"
+
+# A page that breaks the policy two ways, an inline script and an inline
+# handler; the browser must block and report both.
+CSP_CANARY = """<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>canary</title></head>
+<body><p id="canary">blocked</p>
+<script>document.getElementById('canary').textContent = 'inline ran';</script>
+<img src="/nothing.png" alt="" onerror="document.title = 'handler ran'">
+</body></html>"""
+
+
+def run_csp_canary(c, binary):
+    """The CSP detectors catch a page that breaks the policy: without this,
+    "no CSP violation" could pass because nothing was looked at."""
+    print("CSP canary", flush=True)
+    with Server({}, pages={"/csp-canary.html": CSP_CANARY}) as srv:
+        url = srv.url + "csp-canary.html"
+        source, violations = chromium(binary, url, ["--dump-dom"])
+        c.check("canary: the inline script was blocked", 'id="canary">blocked<' in source, source[-300:])
+        c.check("canary: console reports the inline script",
+                any("inline script" in v for v in violations), violations)
+        c.check("canary: console reports the inline handler",
+                any("inline event handler" in v for v in violations), violations)
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(url)
+            cdp.pump(0.5)
+            found = [p for p in cdp.problems() if p.startswith("CSP")]
+            c.check("canary: DevTools reports the violations", len(found) >= 2, cdp.problems())
+        finally:
+            cdp.close()
 
 
 def run_interactive(c, binary):
@@ -1281,7 +1352,9 @@ def run_interactive(c, binary):
 def run_variant(c, binary, name, shots, out):
     print(f"variant {name}", flush=True)
     with Server(VARIANTS[name]) as srv:
-        dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
+        source, violations = chromium(binary, srv.url, ["--dump-dom"])
+        c.check(f"{name}: no CSP violation", not violations, "; ".join(violations))
+        dom = Dom(source)
         for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
                      "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
                      "/api/storage/history", "/api/backups?limit=7"):
@@ -1347,7 +1420,9 @@ def run_variant(c, binary, name, shots, out):
 
         for theme, (w, h) in shots:
             path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
-            chromium(binary, srv.url, [f"--screenshot={path}", f"--window-size={w},{h}"], theme=theme)
+            _, violations = chromium(binary, srv.url, [f"--screenshot={path}", f"--window-size={w},{h}"],
+                                     theme=theme)
+            c.check(f"{name}: {theme} {w}x{h}: no CSP violation", not violations, "; ".join(violations))
             c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
             if not os.path.isfile(path):
                 continue
@@ -1387,6 +1462,7 @@ def main():
     try:
         for name, shots in plan.items():
             run_variant(c, binary, name, shots, out)
+        run_csp_canary(c, binary)
         run_interactive(c, binary)
     except Failure as e:
         c.failed.append(str(e))

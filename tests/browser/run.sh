@@ -1,9 +1,9 @@
 #!/bin/sh
 # The dashboard browser check as one automake TAP test.  check_dashboard.py
-# renders www/index.html in headless Chromium under the production CSP,
-# against fixture API answers (healthy, one endpoint failing, degraded,
-# all down), checks the DOM, the themes, sorting and polling, and takes
-# screenshots.  Its many checks are one test case here: the page works or
+# renders www/index.html in headless Chromium under the production CSP
+# (any violation fails), against fixture API answers (healthy, one
+# endpoint failing, degraded, all down), checks the DOM, the themes,
+# sorting and polling, and takes screenshots.  Its many checks are one test case here: the page works or
 # it does not.  Skips, saying why, when Chromium is not installed
 # (tools/stack install puts it there); with CI=true that is a failure.
 set -u
