@@ -699,7 +699,7 @@ def read_www(name):
 
 
 # Each page and the one script it loads (a file beside it, same origin).
-PAGES = {"index.html": "app.js"}
+PAGES = {"index.html": "app.js", "signin.html": "signin.js"}
 
 
 def check_static(c):
