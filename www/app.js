@@ -97,6 +97,18 @@
     }
   }
 
+  /* ---------- signed out: to the sign-in page, and back here after ---------- */
+  const SIGNIN = '/signin.html';
+  let leaving = false;
+
+  function toSignIn() {
+    if (leaving) return;
+    leaving = true;
+    clearTimeout(timer);
+    const here = location.pathname + location.search + location.hash;
+    location.replace(`${SIGNIN}?next=${encodeURIComponent(here)}`);
+  }
+
   async function getJSON(url, cacheMode = 'no-store') {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), TIMEOUT_MS);
@@ -107,6 +119,10 @@
       } catch (e) {
         if (e && e.name === 'AbortError') throw new ApiError('timeout', `no answer within ${TIMEOUT_MS / 1000} s`, 0);
         throw new ApiError('unreachable', 'silo did not answer', 0);
+      }
+      if (res.status === 401) {
+        toSignIn();
+        throw new ApiError('unauthorized', 'signed out', 401);
       }
       let body = null;
       try { body = await res.json(); } catch (e) { body = null; }
@@ -671,6 +687,7 @@
     } catch (e) {
       err = e instanceof ApiError ? e : new ApiError('render', e && e.message ? e.message : String(e), 0);
     }
+    if (leaving) return;
     for (const id of source.containers) {
       const e = err || failures[id] || null;
       const state = !e ? 'ok' : e.code === source.calm ? 'none' : 'error';
@@ -701,7 +718,7 @@
 
   function schedule() {
     clearTimeout(timer);
-    if (!document.hidden) timer = setTimeout(poll, POLL_MS);
+    if (!document.hidden && !leaving) timer = setTimeout(poll, POLL_MS);
   }
 
   document.addEventListener('visibilitychange', () => {
@@ -709,5 +726,89 @@
     else poll();
   });
 
-  poll();
+  /* ---------- who is signed in: name, role, sign-out, admin actions ----------
+     GET /api/auth/me comes first: a 401 goes to the sign-in page before
+     any panel asks.  Each admin-only control names the scope it needs
+     (data-scope) and stays hidden unless the principal has it; role
+     viewer has only the read:* scopes.  If /me fails otherwise (the
+     database is down, where sessions live), the panels still poll and
+     show their own errors, with every admin control hidden. */
+  function showWho(who) {
+    const scopes = Array.isArray(who.scopes) ? who.scopes : [];
+    const role = typeof who.role === 'string' ? who.role : null;
+    document.body.dataset.role = role || who.kind || 'unknown';
+    $('who-name').textContent = typeof who.name === 'string' ? who.name : '?';
+    $('who-role').textContent = role || (who.kind === 'token' ? 'token' : '');
+    $('signout').hidden = who.kind !== 'session';
+    $('who').hidden = false;
+    for (const node of document.querySelectorAll('[data-scope]')) {
+      node.hidden = !(role === 'admin' || scopes.includes(node.dataset.scope));
+    }
+  }
+
+  async function whoAmI() {
+    try {
+      showWho(await getJSON('/api/auth/me'));
+    } catch (e) {
+      document.body.dataset.role = 'unknown';
+    }
+  }
+
+  async function signOut() {
+    const button = $('signout');
+    const error = $('who-error');
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      const res = await fetch('/api/auth/logout', { method: 'POST', cache: 'no-store', credentials: 'same-origin' });
+      // 401: the session had already ended; signed out either way.
+      if (res.ok || res.status === 401) {
+        leaving = true;
+        clearTimeout(timer);
+        location.replace(SIGNIN);
+        return;
+      }
+      error.textContent = `sign-out failed: ${res.status}`;
+    } catch (e) {
+      error.textContent = 'sign-out failed: silo did not answer';
+    }
+    error.hidden = false;
+    button.disabled = false;
+  }
+
+  $('signout').addEventListener('click', signOut);
+
+  /* An admin action: POST its data-url; 202 started, 409 one runs. */
+  async function runAction(button) {
+    const result = $(button.dataset.result);
+    button.disabled = true;
+    result.classList.remove('bad');
+    result.textContent = 'starting…';
+    try {
+      const res = await fetch(button.dataset.url, {
+        method: 'POST', cache: 'no-store', credentials: 'same-origin', headers: { Accept: 'application/json' },
+      });
+      if (res.status === 401) { toSignIn(); return; }
+      let body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      const err = body && body.error && typeof body.error === 'object' ? body.error : null;
+      if (res.status === 202) result.textContent = 'started';
+      else if (res.status === 409) result.textContent = 'one is already running';
+      else {
+        result.classList.add('bad');
+        result.textContent = err ? `${err.code || 'error'}: ${err.message || res.status}` : `${res.status} ${res.statusText}`.trim();
+      }
+    } catch (e) {
+      result.classList.add('bad');
+      result.textContent = 'silo did not answer';
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  for (const button of document.querySelectorAll('button.action[data-url]')) {
+    button.addEventListener('click', () => runAction(button));
+  }
+
+  whoAmI().then(() => { if (!leaving) poll(); });
 })();

@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -343,7 +344,22 @@ def storage_failing(status, body):
     return {path: (status, body) for path in STORAGE_PATHS.values()}
 
 
-# variant -> path -> (status, body)
+# --------------------------------------------------------------------------
+# Who is signed in: GET /api/auth/me as api_auth.c answers it (AUTH.md).
+# --------------------------------------------------------------------------
+
+SESSION = {"created": "2026-11-23T20:00:00Z", "idle_expires": "2026-11-24T04:00:00Z",
+           "expires": "2026-11-30T20:00:00Z"}
+READ_SCOPES = ["read:db", "read:storage", "read:backups"]
+ME_ADMIN = {"kind": "session", "name": "ada", "role": "admin",
+            "scopes": READ_SCOPES + ["run:storage", "run:backups", "admin:db"], "session": SESSION}
+ME_VIEWER = {"kind": "session", "name": "grace", "role": "viewer", "scopes": READ_SCOPES,
+             "session": SESSION}
+UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "sign in, or send a token"}}
+# The admin-only controls: element id -> the scope it needs.
+ADMIN_CONTROLS = {"storage-refresh": "run:storage", "backups-run": "run:backups", "db-link": "admin:db"}
+
+# variant -> path -> (status, body); "POST /path" for the POST routes
 VARIANTS = {
     "ok": {"/api/db/health": (200, HEALTH_OK),
            "/api/db/collections": (200, COLLECTIONS),
@@ -374,6 +390,16 @@ VARIANTS = {
              **storage_failing(503, down("storage snapshots")),
              "/api/backups": (503, down("silo.backups"))},
 }
+for _name, _api in VARIANTS.items():
+    # the sessions live in the database too: down, /me cannot answer
+    _api["/api/auth/me"] = (503, down("sessions")) if _name == "down" else (200, ME_ADMIN)
+    _api["POST /api/auth/logout"] = (204, None)
+    _api["POST /api/storage/refresh"] = (202, {"status": "started"})
+    _api["POST /api/backups/run"] = (409, {"error": {"code": "conflict", "message": "a backup is running"}})
+# a viewer: the healthy answers, no admin controls
+VARIANTS["viewer"] = dict(VARIANTS["ok"], **{"/api/auth/me": (200, ME_VIEWER)})
+# no session: every route but the sign-in itself answers 401
+VARIANTS["signedout"] = {path: (401, UNAUTHORIZED) for path in VARIANTS["ok"]}
 
 # --------------------------------------------------------------------------
 # The loopback server: www/ plus the variant's /api/.
@@ -384,10 +410,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "silo-test"
 
     def log_message(self, fmt, *args):  # keep the output for failures only
-        self.server.requests.append(self.path)
+        self.server.requests.append(self.path if self.command == "GET" else f"{self.command} {self.path}")
 
-    def send(self, status, body, ctype):
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page navigated on (to sign-in) while an answer was on its way
+
+    def send(self, status, body, ctype, extra=None):
         self.send_response(status)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -395,6 +429,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.posts.append((path, self.headers.get("Origin"), body))
+        status, answer = self.server.api.get(
+            f"POST {path}", (404, {"error": {"code": "not_found", "message": f"no route {path}"}}))
+        if callable(answer):
+            status, answer, extra = answer(json.loads(body or b"null"))
+        else:
+            extra = {}
+        self.send(status, b"" if answer is None else json.dumps(answer).encode(),
+                  "application/json", extra)
 
     def do_GET(self):
         path = self.path.split("?", 1)[0].split("#", 1)[0]
@@ -431,6 +479,7 @@ class Server:
         self.httpd.api = api
         self.httpd.pages = pages or {}
         self.httpd.requests = []
+        self.httpd.posts = []      # (path, Origin header, body)
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.1}, daemon=True)
 
@@ -745,6 +794,31 @@ def check_common(c, v, dom):
     c.check(f"{v}: updated time shown", re.fullmatch(r"\d\d:\d\d:\d\d", dom.text("updated")),
             dom.text("updated"))
     c.eq(f"{v}: h1", dom.text("home"), "silo")
+
+
+def check_who(c, v, dom, me):
+    """The header names who is signed in; admin controls only for admins."""
+    if me is None:
+        c.check(f"{v}: nobody named", not dom.id("who").visible(), dom.id("who").attrs)
+    else:
+        c.check(f"{v}: who is shown", dom.id("who").visible(), dom.id("who").attrs)
+        c.eq(f"{v}: who name", dom.text("who-name"), me["name"])
+        c.eq(f"{v}: who role", dom.text("who-role"), me["role"])
+        c.check(f"{v}: sign-out button", dom.id("signout").visible(), dom.id("signout").attrs)
+    admin = me is not None and me["role"] == "admin"
+    for ident, scope in ADMIN_CONTROLS.items():
+        c.eq(f"{v}: {ident} ({scope}) {'shown' if admin else 'hidden'}", dom.id(ident).visible(), admin)
+    c.eq(f"{v}: body role", dom.root.find(lambda n: n.tag == "body")[0].attrs.get("data-role"),
+         me["role"] if me else "unknown")
+
+
+def check_signed_out(c, v, dom, requests):
+    """No session: /api/auth/me's 401 sends the page to sign-in, with the
+    way back, before any panel asks the API."""
+    c.check(f"{v}: landed on the sign-in form", dom.root.find(lambda n: n.attrs.get("id") == "signin"),
+            dom.source[:300])
+    c.check(f"{v}: sign-in asked with next=/", "/signin.html?next=%2F" in requests, requests)
+    c.eq(f"{v}: only /api/auth/me was asked", [r for r in requests if "/api/" in r], ["/api/auth/me"])
 
 
 def check_health_ok(c, v, dom, status="ok"):
@@ -1163,6 +1237,7 @@ class Cdp:
         return False
 
     def navigate(self, url, timeout=20):
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
         self.send("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
@@ -1179,6 +1254,11 @@ class Cdp:
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
                                                     "button": "left", "clickCount": 1})
 
+    def fill(self, values):
+        """Set input values by element id, as typing would leave them."""
+        self.js(f"Object.entries({json.dumps(values)}).forEach(([k, v]) => "
+                "{ document.getElementById(k).value = v; })")
+
     def key(self, selector, key="Enter"):
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
         # keyDown carries the text a real Enter types, which is what
@@ -1188,8 +1268,10 @@ class Cdp:
                                                   "windowsVirtualKeyCode": 13,
                                                   **({"text": "\r"} if kind == "keyDown" else {})})
 
-    def problems(self):
-        """Script exceptions, console errors and CSP violations so far."""
+    def problems(self, allow_status=()):
+        """Script exceptions, console errors and CSP violations so far;
+        a failed response whose HTTP status is in allow_status (a 401 the
+        test provoked) is no problem."""
         out = []
         for e in self.events:
             m, p = e.get("method"), e.get("params", {})
@@ -1206,6 +1288,9 @@ class Cdp:
                 # anything else logged as an error is a problem.
                 if CSP_LINE.search(text):
                     out.append(f"CSP: {text}")
+                elif entry.get("source") == "network" and any(
+                        f"status of {n} " in text for n in allow_status):
+                    continue
                 elif entry.get("level") == "error" and not (
                         entry.get("source") == "network" and "aesthetic.computer" in entry.get("url", "")):
                     out.append(f"log {entry.get('source')}: {text} {entry.get('url', '')}")
@@ -1242,6 +1327,124 @@ def run_csp_canary(c, binary):
             cdp.pump(0.5)
             found = [p for p in cdp.problems() if p.startswith("CSP")]
             c.check("canary: DevTools reports the violations", len(found) >= 2, cdp.problems())
+        finally:
+            cdp.close()
+
+
+# The fixture's POST /api/auth/login: ada/right signs in; tess needs a
+# TOTP code (123456); slow is throttled; anything else is wrong.
+WRONG = {"error": {"code": "unauthorized", "message": "wrong user name, password or code"}}
+COOKIE = {"Set-Cookie": "silo_session=fixture; Path=/; HttpOnly; SameSite=Strict"}
+
+
+def fixture_login(body):
+    if not isinstance(body, dict) or set(body) - {"user", "password", "totp"}:
+        return 400, {"error": {"code": "bad_request", "message": "not a login object"}}, {}
+    user, password, code = body.get("user"), body.get("password"), body.get("totp")
+    if user == "slow":
+        return 429, {"error": {"code": "too_many_attempts", "message": "too many attempts"}}, {"Retry-After": "3"}
+    if user == "ada" and password == "right" and code is None:
+        return 200, {"user": {"name": "ada", "role": "admin"}, "session": SESSION}, COOKIE
+    if user == "tess" and password == "right" and code is None:
+        return 401, {"error": {"code": "totp_required", "message": "enter the code from your app"}}, {}
+    if user == "tess" and password == "right" and code == "123456":
+        return 200, {"user": {"name": "tess", "role": "admin"}, "session": SESSION}, COOKIE
+    return 401, WRONG, {}
+
+
+SHOWN_JS = "(() => {{ const e = document.getElementById('{0}'); return !!e && !e.hidden; }})()"
+# ?next= values that lead off the site: each must land on / instead.
+OFF_SITE = ["//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example/",
+            "javascript:alert(1)", "evil"]
+
+
+def sign_in(cdp, user, password):
+    cdp.fill({"user": user, "password": password})
+    cdp.click("#submit")
+
+
+def run_signin_fixture(c, binary):
+    """The sign-in page and the dashboard's own auth controls against
+    fixture answers: wrong password, TOTP, 429, ?next= (also hostile
+    ones), the admin actions, sign-out."""
+    print("sign-in (fixture, DevTools pipe)", flush=True)
+    api = dict(VARIANTS["ok"], **{"POST /api/auth/login": (200, fixture_login)})
+    with Server(api) as srv:
+        origin = srv.url.rstrip("/")
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(srv.url + "signin.html?next=" + urllib.parse.quote("/?view=1#storage", safe=""))
+            c.eq("signin: title", cdp.js("document.title"), "silo · Aesthetic Computer")
+            c.eq("signin: user name field focused", cdp.js("document.activeElement.id"), "user")
+            c.eq("signin: no TOTP field yet", cdp.js(SHOWN_JS.format("totp-field")), False)
+
+            sign_in(cdp, "ada", "wrong")
+            c.check("signin: wrong password says so", cdp.wait_for(
+                "document.getElementById('message').textContent === 'wrong user name, password or code'", 5),
+                cdp.js("document.getElementById('message').textContent"))
+            c.eq("signin: wrong password clears the password", cdp.js("document.getElementById('password').value"), "")
+            c.eq("signin: still on the sign-in page", cdp.js("location.pathname"), "/signin.html")
+            path, sent_origin, body = srv.httpd.posts[-1]
+            c.eq("signin: posts JSON to /api/auth/login", (path, json.loads(body)),
+                 ("/api/auth/login", {"user": "ada", "password": "wrong"}))
+            c.eq("signin: the POST carries the site's Origin", sent_origin, origin)
+
+            sign_in(cdp, "ada", "right")
+            c.check("signin: goes to ?next= after signing in", cdp.wait_for(
+                "location.pathname + location.search + location.hash === '/?view=1#storage'", 5),
+                cdp.js("location.href"))
+            c.check("signin: the dashboard then renders", cdp.wait_for("document.body.dataset.polled === '1'"))
+
+            for nxt in OFF_SITE:
+                cdp.navigate(srv.url + "signin.html?next=" + urllib.parse.quote(nxt, safe=""))
+                sign_in(cdp, "ada", "right")
+                c.check(f"signin: next={nxt!r} lands on / instead", cdp.wait_for(
+                    f"location.origin === {json.dumps(origin)} && location.pathname === '/'", 5),
+                    cdp.js("location.href"))
+
+            cdp.navigate(srv.url + "signin.html")
+            sign_in(cdp, "tess", "right")
+            c.check("signin: totp_required shows the code field",
+                    cdp.wait_for(SHOWN_JS.format("totp-field"), 5))
+            c.eq("signin: and says why", cdp.js("document.getElementById('message').textContent"),
+                 "enter the code from your app")
+            c.eq("signin: the code field has the focus", cdp.js("document.activeElement.id"), "totp")
+            cdp.fill({"totp": "123456"})
+            cdp.click("#submit")
+            c.check("signin: with the code it signs in, to /", cdp.wait_for(
+                "location.pathname === '/' && location.search === ''", 5), cdp.js("location.href"))
+            c.eq("signin: the code went in the JSON", json.loads(srv.httpd.posts[-1][2]),
+                 {"user": "tess", "password": "right", "totp": "123456"})
+
+            cdp.navigate(srv.url + "signin.html")
+            sign_in(cdp, "slow", "whatever")
+            c.check("signin: 429 shows the wait", cdp.wait_for(
+                "document.getElementById('message').textContent === 'too many attempts: try again in 3 s'", 5),
+                cdp.js("document.getElementById('message').textContent"))
+            c.eq("signin: and disables the button", cdp.js("document.getElementById('submit').disabled"), True)
+            c.check("signin: counts down", cdp.wait_for(
+                "document.getElementById('submit').textContent === 'wait 2 s'", 3))
+            c.check("signin: the button comes back after Retry-After", cdp.wait_for(
+                "!document.getElementById('submit').disabled", 5))
+
+            # The dashboard's admin actions and sign-out.
+            cdp.navigate(srv.url)
+            c.check("actions: dashboard polled", cdp.wait_for("document.body.dataset.polled === '1'"))
+            cdp.click("#storage-refresh")
+            c.check("actions: refresh now says started", cdp.wait_for(
+                "document.getElementById('storage-refresh-result').textContent === 'started'", 5))
+            c.eq("actions: POSTed with the site's Origin", srv.httpd.posts[-1][:2], ("/api/storage/refresh", origin))
+            cdp.click("#backups-run")
+            c.check("actions: back up now says one runs", cdp.wait_for(
+                "document.getElementById('backups-run-result').textContent === 'one is already running'", 5))
+            cdp.click("#signout")
+            c.check("signout: lands on the sign-in page",
+                    cdp.wait_for("location.pathname === '/signin.html'", 5), cdp.js("location.href"))
+            c.eq("signout: POSTed /api/auth/logout", srv.httpd.posts[-1][:2], ("/api/auth/logout", origin))
+            cdp.pump(0.5)
+            problems = cdp.problems(allow_status=(401, 409, 429))
+            c.check("signin: no script errors or CSP violations", not problems, "; ".join(problems))
         finally:
             cdp.close()
 
@@ -1355,82 +1558,95 @@ def run_variant(c, binary, name, shots, out):
         source, violations = chromium(binary, srv.url, ["--dump-dom"])
         c.check(f"{name}: no CSP violation", not violations, "; ".join(violations))
         dom = Dom(source)
-        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
-                     "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
-                     "/api/storage/history", "/api/backups?limit=7"):
-            c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
-        check_common(c, name, dom)
-        if name in ("ok", "nosnapshot"):
-            check_health_ok(c, name, dom)
-            check_users_ok(c, name, dom)
-            check_collections_ok(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            check_kidlisp_ok(c, name, dom)
-            if name == "ok":
-                check_storage_ok(c, name, dom, VARIANTS[name])
-                check_backups_ok(c, name, dom, VARIANTS[name])
-            else:
-                check_storage_none(c, name, dom)
-                check_backups_none(c, name, dom)
-        elif name == "collections503":
-            check_health_ok(c, name, dom)
-            check_users_ok(c, name, dom)
-            check_collections_error(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            check_kidlisp_ok(c, name, dom)
-            check_storage_ok(c, name, dom, VARIANTS[name])
-            check_backups_ok(c, name, dom, VARIANTS[name])
-        elif name == "degraded":
-            check_health_ok(c, name, dom, status="degraded")
-            c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
-                    dom.text("db-status-text"))
-            check_collections_ok(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
-            pds = " ".join(service_boxes(dom)["atproto"].text().split())
-            c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
-            check_storage_ok(c, name, dom, VARIANTS[name])
-            check_backups_ok(c, name, dom, VARIANTS[name])
-        elif name == "down":
-            c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
-            c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
-            c.check(f"{name}: reason in header", f"ping: {DOWN_MESSAGE}" in dom.text("db-status-text"),
-                    dom.text("db-status-text"))
-            c.eq(f"{name}: health state", dom.id("group-health").attrs.get("data-state"), "error")
-            box = [n for n in dom.id("group-health").find(lambda n: "error-box" in n.classes()) if n.visible()]
-            code = box[0].find(lambda n: "error-code" in n.classes()) if box else []
-            msg = box[0].find(lambda n: "error-message" in n.classes()) if box else []
-            c.check(f"{name}: health error box", len(box) == 1 and code and msg, box)
-            if box and code and msg:
-                c.eq(f"{name}: health error code", code[0].text(), "db_unavailable")
-                c.eq(f"{name}: health error reason", msg[0].text(), f"ping: {DOWN_MESSAGE}")
-            c.check(f"{name}: down since", re.fullmatch(r"since \d\d:\d\d:\d\d", dom.text("s-db-status")),
-                    dom.text("s-db-status"))
-            check_collections_error(c, name, dom)
-            users = " ".join(dom.id("group-users").text().split())
-            c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
-            # the overview answered: its services panel is whole, only the
-            # kidlisp section, which needs the database, shows its error
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
-            kl = " ".join(dom.id("kidlisp").text().split())
-            c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
-            check_storage_error(c, name, dom)
-            check_backups_error(c, name, dom)
+        if name == "signedout":
+            check_signed_out(c, name, dom, srv.httpd.requests)
+        else:
+            check_rendered(c, name, dom, srv.httpd.requests)
         c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
+        take_screenshots(c, binary, name, srv.url, shots, out)
 
-        for theme, (w, h) in shots:
-            path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
-            _, violations = chromium(binary, srv.url, [f"--screenshot={path}", f"--window-size={w},{h}"],
-                                     theme=theme)
-            c.check(f"{name}: {theme} {w}x{h}: no CSP violation", not violations, "; ".join(violations))
-            c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
-            if not os.path.isfile(path):
-                continue
-            pw, ph, px = png_pixels(path, 3)
-            c.eq(f"{name}: {os.path.basename(path)} size", (pw, ph), (w, h))
-            want = (0x1a, 0x1a, 0x2e) if theme == "dark" else (0xf5, 0xf5, 0xf5)
-            c.eq(f"{name}: {os.path.basename(path)} background", px[1][1], want)
-            print(f"  screenshot {path}", flush=True)
+
+def check_rendered(c, name, dom, requests):
+    """The dashboard as a variant's answers must render it."""
+    check_who(c, name, dom, {"down": None, "viewer": ME_VIEWER}.get(name, ME_ADMIN))
+    for path in ("/api/auth/me", "/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
+                 "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
+                 "/api/storage/history", "/api/backups?limit=7"):
+        c.check(f"{name}: page fetched {path}", path in requests, requests)
+    check_common(c, name, dom)
+    if name in ("ok", "nosnapshot", "viewer"):
+        check_health_ok(c, name, dom)
+        check_users_ok(c, name, dom)
+        check_collections_ok(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_kidlisp_ok(c, name, dom)
+        if name in ("ok", "viewer"):
+            check_storage_ok(c, name, dom, VARIANTS[name])
+            check_backups_ok(c, name, dom, VARIANTS[name])
+        else:
+            check_storage_none(c, name, dom)
+            check_backups_none(c, name, dom)
+    elif name == "collections503":
+        check_health_ok(c, name, dom)
+        check_users_ok(c, name, dom)
+        check_collections_error(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_kidlisp_ok(c, name, dom)
+        check_storage_ok(c, name, dom, VARIANTS[name])
+        check_backups_ok(c, name, dom, VARIANTS[name])
+    elif name == "degraded":
+        check_health_ok(c, name, dom, status="degraded")
+        c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
+                dom.text("db-status-text"))
+        check_collections_ok(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
+        pds = " ".join(service_boxes(dom)["atproto"].text().split())
+        c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
+        check_storage_ok(c, name, dom, VARIANTS[name])
+        check_backups_ok(c, name, dom, VARIANTS[name])
+    elif name == "down":
+        c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
+        c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
+        c.check(f"{name}: reason in header", f"ping: {DOWN_MESSAGE}" in dom.text("db-status-text"),
+                dom.text("db-status-text"))
+        c.eq(f"{name}: health state", dom.id("group-health").attrs.get("data-state"), "error")
+        box = [n for n in dom.id("group-health").find(lambda n: "error-box" in n.classes()) if n.visible()]
+        code = box[0].find(lambda n: "error-code" in n.classes()) if box else []
+        msg = box[0].find(lambda n: "error-message" in n.classes()) if box else []
+        c.check(f"{name}: health error box", len(box) == 1 and code and msg, box)
+        if box and code and msg:
+            c.eq(f"{name}: health error code", code[0].text(), "db_unavailable")
+            c.eq(f"{name}: health error reason", msg[0].text(), f"ping: {DOWN_MESSAGE}")
+        c.check(f"{name}: down since", re.fullmatch(r"since \d\d:\d\d:\d\d", dom.text("s-db-status")),
+                dom.text("s-db-status"))
+        check_collections_error(c, name, dom)
+        users = " ".join(dom.id("group-users").text().split())
+        c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
+        # the overview answered: its services panel is whole, only the
+        # kidlisp section, which needs the database, shows its error
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
+        kl = " ".join(dom.id("kidlisp").text().split())
+        c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
+        check_storage_error(c, name, dom)
+        check_backups_error(c, name, dom)
+
+
+def take_screenshots(c, binary, name, url, shots, out):
+    """The page at url in each (theme, size): written, sized, its background."""
+    for theme, (w, h) in shots:
+        path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
+        _, violations = chromium(binary, url, [f"--screenshot={path}", f"--window-size={w},{h}"],
+                                 theme=theme)
+        c.check(f"{name}: {theme} {w}x{h}: no CSP violation", not violations, "; ".join(violations))
+        c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
+        if not os.path.isfile(path):
+            continue
+        pw, ph, px = png_pixels(path, 3)
+        c.eq(f"{name}: {os.path.basename(path)} size", (pw, ph), (w, h))
+        want = (0x1a, 0x1a, 0x2e) if theme == "dark" else (0xf5, 0xf5, 0xf5)
+        c.eq(f"{name}: {os.path.basename(path)} background", px[1][1], want)
+        print(f"  screenshot {path}", flush=True)
 
 
 def main():
@@ -1458,12 +1674,15 @@ def main():
             "collections503": [("dark", (1280, 900)), ("light", (400, 900))],
             "degraded": [],
             "nosnapshot": [("dark", (1280, 900)), ("light", (400, 900))],
-            "down": [("dark", (1280, 900))]}
+            "down": [("dark", (1280, 900))],
+            "viewer": [("light", (1280, 900))],
+            "signedout": [("dark", (1280, 900)), ("light", (400, 900))]}
     try:
         for name, shots in plan.items():
             run_variant(c, binary, name, shots, out)
         run_csp_canary(c, binary)
         run_interactive(c, binary)
+        run_signin_fixture(c, binary)
     except Failure as e:
         c.failed.append(str(e))
         print(f"  FAIL {e}", flush=True)
