@@ -645,6 +645,105 @@
     $('backups-meta').textContent = 'unavailable';
   }
 
+  /* ---------- one user: GET /api/users/:id, asked on demand ----------
+     The answer carries the user's ids, their documents per collection
+     and their Spaces footprint (the /api/storage/user/:id answer, or its
+     error, which then shows in the storage part alone). */
+  function idCell(id, value) {
+    const has = typeof value === 'string' && value !== '';
+    const td = $(id);
+    td.textContent = has ? value : 'none';
+    td.classList.toggle('none', !has);
+  }
+
+  function renderUserDocs(docs) {
+    const list = (Array.isArray(docs.collections) ? docs.collections : [])
+      .filter((d) => d && typeof d.name === 'string');
+    const total = isNum(docs.total) ? docs.total : list.reduce((n, d) => n + (isNum(d.count) ? d.count : 0), 0);
+    setText('v-user-docs', num(total), isNum(total) ? `${num(total)} documents` : '');
+    $('s-user-docs').textContent = `in ${num(list.length)} collection${list.length === 1 ? '' : 's'}`;
+    const body = $('user-docs-body');
+    body.replaceChildren();
+    for (const d of list) {
+      body.append(el('tr', { 'data-collection': d.name },
+        el('td', { class: 'name', text: d.name }),
+        el('td', { class: 'num', text: num(d.count) }),
+        el('td', { class: 'num', text: percent(d.count, total) })));
+    }
+    if (!list.length) body.append(el('tr', null, el('td', { class: 'dim', colspan: 3, text: 'no documents' })));
+  }
+
+  function renderUserStorage(st) {
+    const part = $('user-storage');
+    const body = $('user-buckets-body');
+    body.replaceChildren();
+    if (!st || typeof st !== 'object' || st.error) {
+      const e = st && st.error && typeof st.error === 'object' ? st.error : {};
+      setText('v-user-bytes', '—');
+      $('s-user-bytes').textContent = e.code === NO_SNAPSHOT ? 'no snapshot yet' : 'unavailable';
+      showState(part, 'error', 'spaces storage',
+        new ApiError(String(e.code || 'missing'), String(e.message || 'no storage answer'), 200));
+      return;
+    }
+    setText('v-user-bytes', bytes(st.bytes), exactBytes(st.bytes));
+    $('s-user-bytes').textContent = `${num(st.objects)} object${st.objects === 1 ? '' : 's'}`
+      + (isNum(st.age_s) ? ` · snapshot ${ago(st.age_s)}` : '');
+    const list = (Array.isArray(st.buckets) ? st.buckets : []).filter((b) => b && typeof b.name === 'string');
+    for (const b of list) {
+      const kinds = (Array.isArray(b.kinds) ? b.kinds : []).filter((k) => k && typeof k.kind === 'string')
+        .map((k) => `${k.kind} ${bytes(k.bytes)}`).join(' · ');
+      body.append(el('tr', { 'data-bucket': b.name },
+        el('td', { class: 'name', text: b.name }),
+        el('td', { class: 'num', text: num(b.objects) }),
+        el('td', { class: 'num', text: bytes(b.bytes), title: exactBytes(b.bytes) }),
+        el('td', { class: 'kinds hide-narrow', text: kinds })));
+    }
+    if (!list.length) body.append(el('tr', null, el('td', { class: 'dim', colspan: 4, text: 'nothing in Spaces' })));
+    showState(part, 'ok');
+  }
+
+  function renderUser(data) {
+    const u = data.user && typeof data.user === 'object' ? data.user : {};
+    idCell('user-handle', u.handle);
+    idCell('user-sub', u.sub);
+    idCell('user-did', u.did);
+    const created = isoDate(u.created);
+    idCell('user-created', created ? dateTime(created) : null);
+    $('user-created').title = created ? u.created : '';
+    renderUserDocs(data.documents && typeof data.documents === 'object' ? data.documents : {});
+    renderUserStorage(data.storage);
+    return typeof u.handle === 'string' && u.handle ? u.handle : u.sub;
+  }
+
+  let searchSeq = 0;
+
+  async function searchUser(event) {
+    event.preventDefault();
+    const panel = $('user-search');
+    const query = $('user-search-input').value.trim();
+    const seq = ++searchSeq;
+    if (!query) {
+      showState(panel, 'error', 'user search', new ApiError('empty', 'enter a handle, auth0 sub or DID', 0));
+      $('user-search-meta').textContent = 'a handle, auth0 sub or DID';
+      return;
+    }
+    panel.dataset.state = 'loading';
+    $('user-search-meta').textContent = `looking up ${query}…`;
+    let err = null, who = null;
+    try {
+      const data = await getJSON(`/api/users/${encodeURIComponent(query)}`);
+      if (seq !== searchSeq) return;
+      who = renderUser(data);
+    } catch (e) {
+      err = e instanceof ApiError ? e : new ApiError('render', e && e.message ? e.message : String(e), 0);
+    }
+    if (seq !== searchSeq || leaving) return;
+    showState(panel, err ? 'error' : 'ok', `looking up ${query}`, err);
+    $('user-search-meta').textContent = err ? `no answer for ${query}` : String(who || query);
+  }
+
+  $('user-search-form').addEventListener('submit', searchUser);
+
   /* ---------- sources: one API call each, each fails on its own ----------
      To add a section (storage, ...): add its markup with an id, its
      content in data-part="ok" children and one empty data-part="error"

@@ -1449,6 +1449,133 @@ def run_signin_fixture(c, binary):
             cdp.close()
 
 
+# GET /api/users/:id as the users helper's contract answers it.
+JEFFREY_SUB, JEFFREY_DID = "auth0|63effeeb2a7d55f8d1c5c1a1", "did:plc:k3a7pxqv2mdg5r4n6t8w0yzb"
+USER_DOCS = [("paintings", 812), ("kidlisp", 301), ("moods", 97), ("pieces", 12), ("@handles", 1)]
+USER_BUCKETS = [("user-aesthetic-computer", 2190, 4118224110,
+                 [("painting", 2101, 3912443120), ("piece", 89, 205781000)]),
+                ("at-blobs-aesthetic-computer", 22, 2110446, [("tapes", 22, 2110446)])]
+USER_JEFFREY = {
+    "query": "jeffrey",
+    "user": {"sub": JEFFREY_SUB, "handle": "jeffrey", "did": JEFFREY_DID, "created": "2023-02-17T18:02:35.000Z"},
+    "documents": {"total": sum(n for _, n in USER_DOCS),
+                  "collections": [{"name": name, "count": n} for name, n in USER_DOCS]},
+    "storage": {"snapshot_at": SNAPSHOT_AT, "age_s": SNAPSHOT_AGE_S, "user": JEFFREY_SUB, "handle": "jeffrey",
+                "bytes": sum(b[2] for b in USER_BUCKETS), "objects": sum(b[1] for b in USER_BUCKETS),
+                "buckets": [{"name": name, "objects": o, "bytes": b,
+                             "kinds": [{"kind": k, "objects": ko, "bytes": kb} for k, ko, kb in kinds]}
+                            for name, o, b, kinds in USER_BUCKETS]}}
+# no handle, no DID, no documents, and no storage snapshot yet
+USER_BARE = {"query": "google-oauth2|108234120449812330412",
+             "user": {"sub": "google-oauth2|108234120449812330412", "handle": None, "did": None,
+                      "created": "2024-06-01T09:00:00.000Z"},
+             "documents": {"total": 0, "collections": []},
+             "storage": NO_SNAPSHOT}
+NOT_FOUND_USER = {"error": {"code": "not_found", "message": "no user with that handle, sub or DID"}}
+BAD_ID = {"error": {"code": "bad_request", "message": "not a handle, auth0 sub or DID: did:nope"}}
+USERS_API = {
+    "/api/users/jeffrey": (200, USER_JEFFREY),
+    "/api/users/" + urllib.parse.quote(JEFFREY_SUB, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_SUB)),
+    "/api/users/" + urllib.parse.quote(JEFFREY_DID, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_DID)),
+    "/api/users/" + urllib.parse.quote(USER_BARE["query"], safe=""): (200, USER_BARE),
+    "/api/users/nobody": (404, NOT_FOUND_USER),
+    "/api/users/did%3Anope": (400, BAD_ID),
+}
+
+TEXT_JS = "(() => {{ const e = document.getElementById('{0}'); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null; }})()"
+
+
+def search(cdp, query, enter=False):
+    cdp.fill({"user-search-input": query})
+    if enter:
+        cdp.key("#user-search-input")
+    else:
+        cdp.click("#user-search-go")
+    cdp.wait_for("document.getElementById('user-search').dataset.state !== 'loading'", 5)
+
+
+def run_search_fixture(c, binary):
+    """The user search panel: by handle (Enter), sub and DID (the button),
+    its ids, documents and storage; a storage error, 404, 400, empty."""
+    print("user search (fixture, DevTools pipe)", flush=True)
+    with Server(dict(VARIANTS["ok"], **USERS_API)) as srv:
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(srv.url)
+            c.check("search: dashboard polled", cdp.wait_for("document.body.dataset.polled === '1'"))
+            c.eq("search: idle at first", cdp.js("document.getElementById('user-search').dataset.state"), "idle")
+            c.eq("search: no result shown at first", cdp.js(SHOWN_JS.format("user-result")), False)
+            t = lambda ident: cdp.js(TEXT_JS.format(ident))  # noqa: E731
+            state = lambda: cdp.js("document.getElementById('user-search').dataset.state")  # noqa: E731
+
+            search(cdp, "jeffrey", enter=True)
+            c.eq("search: Enter looks up a handle", state(), "ok")
+            c.check("search: asked /api/users/jeffrey", "/api/users/jeffrey" in srv.httpd.requests,
+                    srv.httpd.requests[-3:])
+            c.eq("search: handle", t("user-handle"), "jeffrey")
+            c.eq("search: sub", t("user-sub"), JEFFREY_SUB)
+            c.eq("search: DID", t("user-did"), JEFFREY_DID)
+            c.eq("search: created", cdp.js("document.getElementById('user-created').title"),
+                 "2023-02-17T18:02:35.000Z")
+            c.eq("search: documents total", t("v-user-docs"), fmt_int(sum(n for _, n in USER_DOCS)))
+            c.eq("search: documents sub", t("s-user-docs"), f"in {len(USER_DOCS)} collections")
+            c.eq("search: documents per collection", cdp.js(
+                "[...document.querySelectorAll('#user-docs-body tr[data-collection]')]"
+                ".map(r => [...r.cells].slice(0, 2).map(td => td.textContent))"),
+                [[name, fmt_int(n)] for name, n in USER_DOCS])
+            c.eq("search: storage state", cdp.js("document.getElementById('user-storage').dataset.state"), "ok")
+            c.eq("search: bytes in spaces", t("v-user-bytes"), fmt_bytes(sum(b[2] for b in USER_BUCKETS)))
+            c.eq("search: objects and snapshot age", t("s-user-bytes"),
+                 f"{fmt_int(sum(b[1] for b in USER_BUCKETS))} objects · snapshot 4m 12s ago")
+            c.eq("search: buckets", cdp.js(
+                "[...document.querySelectorAll('#user-buckets-body tr[data-bucket]')]"
+                ".map(r => [...r.cells].map(td => td.textContent))"),
+                [[name, fmt_int(o), fmt_bytes(b), " · ".join(f"{k} {fmt_bytes(kb)}" for k, _, kb in kinds)]
+                 for name, o, b, kinds in USER_BUCKETS])
+            c.eq("search: meta names the user", t("user-search-meta"), "jeffrey")
+
+            for label, query in (("sub", JEFFREY_SUB), ("DID", JEFFREY_DID)):
+                search(cdp, query)
+                want = "/api/users/" + urllib.parse.quote(query, safe="")
+                c.check(f"search: by {label}, encoded in the path", want in srv.httpd.requests,
+                        srv.httpd.requests[-3:])
+                c.eq(f"search: by {label} shows jeffrey", (state(), t("user-handle")), ("ok", "jeffrey"))
+
+            search(cdp, USER_BARE["query"])
+            c.eq("search: a bare user", state(), "ok")
+            c.eq("search: missing ids say none", [t("user-handle"), t("user-did")], ["none", "none"])
+            c.eq("search: no documents", t("user-docs-body"), "no documents")
+            c.eq("search: storage error in its part only",
+                 cdp.js("document.getElementById('user-storage').dataset.state"), "error")
+            c.check("search: the storage error names its code",
+                    "no_snapshot" in t("user-storage"), t("user-storage"))
+            c.eq("search: storage sub", t("s-user-bytes"), "no snapshot yet")
+            c.eq("search: meta falls back to the sub", t("user-search-meta"), USER_BARE["query"])
+
+            for query, code, message in (("nobody", "not_found", NOT_FOUND_USER["error"]["message"]),
+                                         ("did:nope", "bad_request", BAD_ID["error"]["message"])):
+                search(cdp, query)
+                c.eq(f"search: {code} state", state(), "error")
+                c.eq(f"search: {code} hides the last result", cdp.js(SHOWN_JS.format("user-result")), False)
+                box = "document.querySelector('#user-search > .error-box')"
+                c.eq(f"search: {code} shown in the panel", cdp.js(
+                    f"[{box}.hidden, {box}.querySelector('.error-code').textContent, "
+                    f"{box}.querySelector('.error-message').textContent]"), [False, code, message])
+            search(cdp, "   ")
+            c.eq("search: empty asks for an id", cdp.js(
+                "document.querySelector('#user-search > .error-box .error-message').textContent"),
+                "enter a handle, auth0 sub or DID")
+            search(cdp, "jeffrey")
+            c.eq("search: a good answer clears the error", [state(), cdp.js(
+                "document.querySelector('#user-search > .error-box').hidden")], ["ok", True])
+            cdp.pump(0.3)
+            problems = cdp.problems(allow_status=(400, 404))
+            c.check("search: no script errors or CSP violations", not problems, "; ".join(problems))
+        finally:
+            cdp.close()
+
+
 def run_interactive(c, binary):
     """Sorting by mouse and keyboard, live theme switching, polling, clean console."""
     print("interactive (DevTools pipe)", flush=True)
@@ -1683,6 +1810,7 @@ def main():
         run_csp_canary(c, binary)
         run_interactive(c, binary)
         run_signin_fixture(c, binary)
+        run_search_fixture(c, binary)
     except Failure as e:
         c.failed.append(str(e))
         print(f"  FAIL {e}", flush=True)
