@@ -1352,6 +1352,8 @@ def fixture_login(body):
     return 401, WRONG, {}
 
 
+# The dashboard polls every 10 s: a change on the server shows by then.
+POLL_WAIT_S = 15
 SHOWN_JS = "(() => {{ const e = document.getElementById('{0}'); return !!e && !e.hidden; }})()"
 # ?next= values that lead off the site: each must land on / instead.
 OFF_SITE = ["//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example/",
@@ -1776,11 +1778,236 @@ def take_screenshots(c, binary, name, url, shots, out):
         print(f"  screenshot {path}", flush=True)
 
 
+# --------------------------------------------------------------------------
+# Live: the pages against the real stack (FerretDB, `silo serve`, Caddy)
+# --------------------------------------------------------------------------
+
+LIVE_USERS = {"ada": "admin", "grace": "viewer"}   # name -> role; passwords are made per run
+SANITIZER = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+LIVE_SCALE = 0.01     # AC's dataset at 1%: its users are what the search finds
+
+
+def totp_now(secret_b32, at=None):
+    """RFC 6238 with SHA-1, 30 s steps, 6 digits: what an authenticator shows."""
+    import base64
+    import hashlib
+    import hmac
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    step = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7fffffff) % 1000000:06d}"
+
+
+class Live:
+    """FerretDB with AC's dataset at LIVE_SCALE and silo's users, `silo
+    serve` and Caddy serving www/ under the production Caddyfile, all on
+    loopback in a temporary folder; pymongo for what a test changes
+    behind silo's back (a session's times)."""
+
+    def __init__(self, silo_bin):
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import stack_process
+        import stack_services
+        self.sp, self.sv = stack_process, stack_services
+        self.silo_bin = silo_bin
+        self.root = tempfile.mkdtemp(prefix="silo-browser-live-")
+        self.logs = os.path.join(self.root, "logs")
+        os.makedirs(self.logs)
+        self.passwords = {}
+        self.totp_secret = None
+
+    def env(self):
+        return self.sp.clean_env(MONGODB_CONNECTION_STRING=self.fdb.uri, SILO_ENV_FILE="/dev/null")
+
+    def silo_cli(self, *argv, stdin=""):
+        """One `silo ...` command; its stderr is kept with the logs the
+        sanitizer check reads."""
+        r = subprocess.run([self.silo_bin, *argv], input=stdin, env=self.env(), capture_output=True,
+                           text=True, timeout=120)
+        with open(os.path.join(self.logs, "silo-cli.log"), "a") as f:
+            f.write(f"--- silo {' '.join(argv)}\n{r.stderr}")
+        if r.returncode != 0:
+            raise Failure(f"silo {' '.join(argv)} exited {r.returncode}: {r.stderr[-600:]}")
+        return r.stdout
+
+    def start(self):
+        import pymongo
+        sv = self.sv
+        self.fdb = sv.ferretdb(os.path.join(self.root, "ferretdb"),
+                               log_path=os.path.join(self.logs, "ferretdb.log")).start()
+        sv.load_ac_dataset(self.silo_bin, self.fdb.uri, self.root, scale=LIVE_SCALE,
+                           log_path=os.path.join(self.logs, "silo-import.log"))
+        for name, role in LIVE_USERS.items():
+            self.passwords[name] = "pw-" + os.urandom(9).hex()
+            self.silo_cli("user", "add", name, "--role", role, stdin=self.passwords[name] + "\n")
+        self.passwords["tess"] = "pw-" + os.urandom(9).hex()
+        out = self.silo_cli("user", "add", "tess", "--role", "admin", "--totp",
+                            stdin=self.passwords["tess"] + "\n")
+        m = re.search(r"secret=([A-Z2-7]+)", out)
+        self.totp_secret = m.group(1) if m else None
+        sock = sv.socket_path(self.root)
+        self.silo = sv.silo(self.silo_bin, self.fdb.uri, sock, os.path.join(self.logs, "silo.log"),
+                            workers=2, rundir=self.root).start()
+        self.caddy = sv.caddy(self.sp.free_port(), sock, self.root, os.path.join(self.logs, "caddy.log"),
+                              www=WWW).start()
+        self.url = self.caddy.url + "/"
+        self.mongo = pymongo.MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
+        return self
+
+    def a_user(self):
+        """An AC user of the dataset with a handle: (sub, handle)."""
+        doc = self.mongo["aesthetic"]["@handles"].find_one({"handle": {"$type": "string"}}, sort=[("_id", 1)])
+        if doc is None:
+            raise Failure("the dataset has no @handles document")
+        return doc["_id"], doc["handle"]
+
+    def expire_sessions(self, user):
+        """Make user's sessions idle for longer than SILO_SESSION_IDLE_S
+        (8 h by default): silo must now treat them as over."""
+        import datetime
+        past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=9)
+        r = self.mongo["silo"]["sessions"].update_many({"user": user}, {"$set": {"seen": past}})
+        return r.matched_count
+
+    def sanitizer_reports(self):
+        """Stop silo (a leak report is written at exit) and read every log
+        a silo process wrote its stderr to."""
+        rc = self.silo.stop()
+        found = [] if rc == 0 else [f"silo serve exited {rc}"]
+        for name in ("silo.log", "silo-import.log", "silo-cli.log"):
+            path = os.path.join(self.logs, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    found += [f"{name}: {ln.strip()}" for ln in f if SANITIZER.search(ln)]
+        return found
+
+    def stop(self):
+        if getattr(self, "mongo", None) is not None:
+            self.mongo.close()
+        self.sp.stop_all()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def live_sign_in(cdp, user, password):
+    cdp.wait_for("document.getElementById('submit') && !document.getElementById('submit').disabled", 5)
+    sign_in(cdp, user, password)
+
+
+def run_live(c, binary, silo_bin):
+    """Sign-in, a wrong password, TOTP, sign-out, an expired session, a
+    viewer and the user search, in Chromium against the real stack."""
+    print(f"live: FerretDB, {silo_bin} serve, Caddy", flush=True)
+    live = Live(silo_bin)
+    cdp = None
+    try:
+        live.start()
+        url, origin = live.url, live.url.rstrip("/")
+        cdp = Cdp(binary)
+        cdp.attach()
+        on_signin = "location.pathname === '/signin.html'"
+        polled = "document.body.dataset.polled === '1'"
+
+        cdp.navigate(url)
+        c.check("live: signed out, / goes to the sign-in page", cdp.wait_for(
+            f"{on_signin} && location.search === '?next=%2F'", 10), cdp.js("location.href"))
+
+        live_sign_in(cdp, "ada", "not-the-password")
+        c.check("live: a wrong password says so", cdp.wait_for(
+            "document.getElementById('message').textContent === 'wrong user name, password or code'", 10),
+            cdp.js("document.getElementById('message').textContent"))
+        c.check("live: and stays on the sign-in page", cdp.js(on_signin))
+
+        live_sign_in(cdp, "ada", live.passwords["ada"])
+        c.check("live: ada signs in and lands on /", cdp.wait_for(
+            "location.pathname === '/' && location.search === ''", 10), cdp.js("location.href"))
+        c.check("live: the dashboard renders for ada", cdp.wait_for(polled, 20))
+        c.eq("live: who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
+             ["ada", "admin"])
+        c.eq("live: an admin sees the admin controls",
+             {i: cdp.js(SHOWN_JS.format(i)) for i in ADMIN_CONTROLS}, {i: True for i in ADMIN_CONTROLS})
+        c.eq("live: the database panel answers", cdp.js("document.getElementById('group-health').dataset.state"),
+             "ok")
+        cookies = {k["name"]: k for k in cdp.send("Network.getCookies", {"urls": [url]})["cookies"]}
+        jar = cookies.get("silo_session", {})
+        c.eq("live: the session cookie is HttpOnly and SameSite=Strict",
+             (jar.get("httpOnly"), jar.get("sameSite"), jar.get("path")), (True, "Strict", "/"))
+        c.eq("live: no script can read it", cdp.js("document.cookie.includes('silo_session')"), False)
+
+        # The search, against the real GET /api/users/:id.
+        sub, handle = live.a_user()
+        for query in (handle, sub):
+            search(cdp, query)
+            c.eq(f"live: search {query!r}", [cdp.js("document.getElementById('user-search').dataset.state"),
+                                             cdp.js(TEXT_JS.format("user-handle")),
+                                             cdp.js(TEXT_JS.format("user-sub"))], ["ok", handle, sub])
+        answer = cdp.js(f"fetch('/api/users/' + encodeURIComponent({json.dumps(sub)})).then(r => r.json())")
+        docs = answer.get("documents", {}) if isinstance(answer, dict) else {}
+        c.eq("live: search shows the answer's documents per collection", cdp.js(
+            "[...document.querySelectorAll('#user-docs-body tr[data-collection]')]"
+            ".map(r => [r.dataset.collection, r.cells[1].textContent])"),
+            [[d["name"], fmt_int(d["count"])] for d in docs.get("collections", [])])
+        c.eq("live: and their total", cdp.js(TEXT_JS.format("v-user-docs")), fmt_int(docs.get("total", -1)))
+        search(cdp, "nobody-" + os.urandom(4).hex())
+        c.eq("live: an unknown handle is not_found, in the panel", cdp.js(
+            "document.querySelector('#user-search > .error-box .error-code').textContent"), "not_found")
+
+        # Sign-out ends the session on the server, not only in the page.
+        cdp.click("#signout")
+        c.check("live: sign-out lands on the sign-in page", cdp.wait_for(on_signin, 10), cdp.js("location.href"))
+        c.eq("live: the session document is gone", live.mongo["silo"]["sessions"].count_documents({"user": "ada"}), 0)
+        cdp.navigate(url)
+        c.check("live: after sign-out / asks to sign in again", cdp.wait_for(on_signin, 10),
+                cdp.js("location.href"))
+
+        # A viewer: the panels, no admin controls.
+        live_sign_in(cdp, "grace", live.passwords["grace"])
+        c.check("live: grace (viewer) signs in", cdp.wait_for(polled, 20), cdp.js("location.href"))
+        c.eq("live: viewer who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
+             ["grace", "viewer"])
+        c.eq("live: a viewer sees no admin control",
+             {i: cdp.js(SHOWN_JS.format(i)) for i in ADMIN_CONTROLS}, {i: False for i in ADMIN_CONTROLS})
+        c.eq("live: a viewer sees the collections", cdp.js(
+            "document.getElementById('collections').dataset.state"), "ok")
+
+        # The session expires while the dashboard is open: its next poll
+        # gets a 401 and the page goes to sign in, with the way back.
+        c.eq("live: one session of grace's to expire", live.expire_sessions("grace"), 1)
+        c.check("live: an expired session lands on the sign-in page", cdp.wait_for(
+            f"{on_signin} && location.search === '?next=%2F'", POLL_WAIT_S), cdp.js("location.href"))
+
+        # TOTP: the code field appears only after the right password.
+        c.check("live: silo user add --totp printed a secret", live.totp_secret, "no secret= in its output")
+        if live.totp_secret:
+            live_sign_in(cdp, "tess", live.passwords["tess"])
+            c.check("live: totp_required shows the code field",
+                    cdp.wait_for(SHOWN_JS.format("totp-field"), 10))
+            cdp.fill({"totp": totp_now(live.totp_secret)})
+            cdp.click("#submit")
+            c.check("live: with the code tess signs in", cdp.wait_for(
+                "location.pathname === '/' && document.body.dataset.polled === '1'", 20), cdp.js("location.href"))
+
+        cdp.pump(0.3)
+        problems = cdp.problems(allow_status=(401, 404))
+        c.check("live: no script errors or CSP violations", not problems, "; ".join(problems))
+        cdp.close()
+        cdp = None
+        reports = live.sanitizer_reports()
+        c.check("live: no sanitizer reports from any silo", not reports, "; ".join(reports[:5]))
+    finally:
+        if cdp is not None:
+            cdp.close()
+        live.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="folder for the screenshots (default: a new temporary folder)")
     ap.add_argument("--chromium", help="Chromium binary (default /usr/bin/chromium, installed if missing)")
     ap.add_argument("--www", help="folder to serve instead of the repository's www/")
+    ap.add_argument("--live", metavar="SILO",
+                    help="instead of the fixtures: check sign-in against the real stack with this silo "
+                         "(needs tools/stack install: FerretDB, Caddy, and pymongo in this Python)")
     opts = ap.parse_args()
     global WWW
     if opts.www:
@@ -1789,11 +2016,18 @@ def main():
     if not os.path.isfile(os.path.join(WWW, "index.html")):
         print(f"FAIL: {WWW}/index.html is missing")
         return 1
-    out = opts.out or tempfile.mkdtemp(prefix="silo-dashboard-shots-")
-    os.makedirs(out, exist_ok=True)
     binary = find_chromium(opts.chromium)
 
     c = Checks()
+    if opts.live:
+        try:
+            run_live(c, binary, os.path.abspath(opts.live))
+        except Failure as e:
+            c.failed.append(str(e))
+            print(f"  FAIL {e}", flush=True)
+        return summary(c, None)
+    out = opts.out or tempfile.mkdtemp(prefix="silo-dashboard-shots-")
+    os.makedirs(out, exist_ok=True)
     check_static(c)
     all_shots = [("dark", (1280, 900)), ("light", (1280, 900)),
                  ("dark", (400, 900)), ("light", (400, 900))]
@@ -1815,7 +2049,12 @@ def main():
         c.failed.append(str(e))
         print(f"  FAIL {e}", flush=True)
 
-    print(f"screenshots in {out}")
+    return summary(c, out)
+
+
+def summary(c, out):
+    if out:
+        print(f"screenshots in {out}")
     print(f"{c.passed} passed, {len(c.failed)} failed")
     if c.failed:
         print("FAILED:\n  " + "\n  ".join(c.failed))
