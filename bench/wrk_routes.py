@@ -27,9 +27,11 @@ Usage: bench/wrk_routes.py [--duration S] [--connections N] [--workers N] [--ttl
 
 import argparse
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
@@ -60,10 +62,11 @@ def parse_wrk(out):
     return rps, p50, p99, int(errors.group(1)) if errors else 0
 
 
-def wrk(url, duration, connections):
+def wrk(url, duration, connections, token):
     out = subprocess.run(
         ["wrk", "--latency", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
-         url], check=True, capture_output=True, text=True).stdout
+         "-H", f"Authorization: Bearer {token}", url],
+        check=True, capture_output=True, text=True).stdout
     return parse_wrk(out)
 
 
@@ -82,6 +85,9 @@ def main():
     si.install(minio=False, mongo_express=False)
     build = si.build_silo(si.REPO / "build" / "bench",
                           ["CFLAGS=-O2 -g"], target="")
+    # Every route but /api/health needs a caller: the bench is a service
+    # with the bootstrap read token (checked without the database).
+    token = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="silo-bench-") as tmp:
         root = Path(tmp)
         fakes = {}
@@ -97,16 +103,20 @@ def main():
                            OVEN_URL=fakes["oven"].url,
                            SESSION_URL=fakes["session"].url,
                            PDS_URL=fakes["pds"].url,
-                           SILO_CACHE_TTL_S=args.ttl)
+                           SILO_CACHE_TTL_S=args.ttl,
+                           SILO_READ_TOKEN=token)
             silo.start()
             cad = sv.caddy(sp.free_port(), sock, root, root / "caddy.log")
             cad.start()
 
             results = {}
             for name, path in TARGETS:
-                sp.http_status(cad.url + path, timeout=30)  # warm the cache
+                warm = urllib.request.Request(  # warm the cache
+                    cad.url + path,
+                    headers={"Authorization": f"Bearer {token}"})
+                urllib.request.urlopen(warm, timeout=30).read()
                 results[name] = wrk(cad.url + path, args.duration,
-                                    args.connections)
+                                    args.connections, token)
         finally:
             sp.stop_all()
             for f in fakes.values():

@@ -1,28 +1,41 @@
 /*
- * access.c: who may call a route, decided from its row in the route table.
+ * access.c: who is calling, and whether the route lets them in.
  *
- * silo has three kinds of caller and two tokens, both from the config:
+ * Every route of the table says what it demands (routes.c): nothing
+ * (ACCESS_PUBLIC: only /api/health, for uptime monitors, and the sign-in
+ * itself), any caller who proved who they are (ACCESS_SIGNED_IN: who am
+ * I, sign out), or one scope (ACCESS_SCOPE).  Scopes are rights over an
+ * area, "read:db" to "admin:db"; a person's role holds a fixed set of
+ * them (a viewer every read:*, an admin all), a service's token the set
+ * it was made with (tokens.c).  So the scope column of the route table is
+ * the whole policy, and a new route cannot exist without a place in it.
  *
- *   public   anyone: liveness and database health, which AC's monitoring
- *            polls and which say nothing about users;
- *   read:*   the data areas (db, storage, services, ...).  When
- *            SILO_READ_TOKEN is set, a caller must present it (or the
- *            admin token).  When it is not set these routes are open,
- *            which is the local stack and a deployment whose Caddy already
- *            restricts who reaches /api.  No route serves secrets, emails
- *            or tokens, so an open read route is a policy choice, not a
- *            leak;
- *   admin    routes that change state or start jobs.  Only the admin
- *            token opens them, and with no SILO_ADMIN_TOKEN configured
- *            they are off: a forgotten variable fails closed.
+ * A caller proves who it is in one of two ways:
  *
- * Tokens travel as "Authorization: Bearer <token>", the form AC's services
- * already use for their own APIs.  They are compared through their SHA-256
- * digests with CRYPTO_memcmp, so the time taken says nothing about how
- * much of a guess was right, not even its length.  A missing or wrong
- * token is a 401 with a WWW-Authenticate challenge (RFC 6750); a right
- * token without the needed rights is a 403.  No answer and no log line
- * ever contains a token.
+ *   - "Authorization: Bearer <token>": the bootstrap tokens of the
+ *     configuration first (SILO_ADMIN_TOKEN, every scope;
+ *     SILO_READ_TOKEN, the read:* scopes), compared through their
+ *     SHA-256 with CRYPTO_memcmp so that time says nothing about a
+ *     guess; then the tokens `silo token create` made.  A bearer token
+ *     that is wrong is an error even if a cookie came too: a service
+ *     that sends a token means that token.
+ *   - the session cookie a sign-in set (session.c).
+ *
+ * No caller: 401, with the RFC 6750 challenge; and, when a browser
+ * navigates to an API URL (a GET whose Accept asks for text/html, as
+ * Caddy's forward_auth for /db passes it on), a 303 to the sign-in page
+ * with the page to come back to.  A caller without the scope: 403.
+ *
+ * Cross-site requests: a request that changes state (any method but GET,
+ * HEAD and OPTIONS; for the forward-auth check, the method of the request
+ * it is about) must not come from another site.  If it carries an Origin,
+ * the Origin must be this site's own (scheme from HTTPS, host from Host);
+ * if it is authenticated by a cookie, it must carry one, since every
+ * browser that sends SameSite cookies also sends Origin on such requests.
+ * A service with a token and no Origin is not a browser, and passes.
+ *
+ * Every decision is logged, one line: the route, the principal (kind and
+ * name, never a credential), allow or deny, and why.
  */
 #include "config.h"
 
@@ -34,15 +47,6 @@
 #include <openssl/sha.h>
 
 #include "extern.h"
-
-/* Which configured token the caller presented. */
-enum access_caller {
-	CALLER_NONE,		/* no Authorization header */
-	CALLER_MALFORMED,	/* a header that is not "Bearer <token>" */
-	CALLER_UNKNOWN,		/* a bearer token that matches neither */
-	CALLER_READ,		/* SILO_READ_TOKEN */
-	CALLER_ADMIN		/* SILO_ADMIN_TOKEN */
-};
 
 /* Is the presented token (len bytes) the configured one?  Constant time. */
 static bool
@@ -57,94 +61,249 @@ access_token_equal(const char *given, size_t len, const char *configured)
 	return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
 }
 
-/* Who is calling, from the Authorization header. */
-static enum access_caller
-access_caller(const struct silo_config *config, const char *authorization)
+/* A bootstrap principal. */
+static void
+access_bootstrap(struct principal *p, const char *name, unsigned scopes)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = PRINCIPAL_BOOTSTRAP;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->scopes = scopes;
+}
+
+/* Why a caller has no principal, for the challenge and the log. */
+enum access_why {
+	WHY_NONE,		/* no credential at all */
+	WHY_MALFORMED,		/* an Authorization that is not Bearer */
+	WHY_BAD_TOKEN,		/* a bearer token nobody issued */
+	WHY_NO_SESSION		/* a cookie that opens no session */
+};
+
+/* Who is calling, from the Authorization header.  AUTH_ABSENT with *why. */
+static enum auth_lookup
+access_bearer(struct silo_ctx *ctx, const char *authorization,
+    struct principal *p, enum access_why *why, bson_error_t *e)
 {
 	const char	*token;
 	size_t		 len;
 
-	if (authorization == NULL || authorization[0] == '\0')
-		return CALLER_NONE;
+	*why = WHY_MALFORMED;
 	if (strncasecmp(authorization, "Bearer ", 7) != 0)
-		return CALLER_MALFORMED;
+		return AUTH_ABSENT;
 	for (token = authorization + 7; *token == ' '; token++)
 		continue;
 	len = strlen(token);
 	while (len > 0 && token[len - 1] == ' ')
 		len--;
 	if (len == 0)
-		return CALLER_MALFORMED;
-	if (access_token_equal(token, len, config->admin_token))
-		return CALLER_ADMIN;
-	if (access_token_equal(token, len, config->read_token))
-		return CALLER_READ;
-	return CALLER_UNKNOWN;
+		return AUTH_ABSENT;
+	*why = WHY_BAD_TOKEN;
+	if (access_token_equal(token, len, ctx->config->admin_token)) {
+		access_bootstrap(p, "SILO_ADMIN_TOKEN", SCOPE_ALL);
+		return AUTH_FOUND;
+	}
+	if (access_token_equal(token, len, ctx->config->read_token)) {
+		access_bootstrap(p, "SILO_READ_TOKEN", SCOPE_READ_ALL);
+		return AUTH_FOUND;
+	}
+	return tokens_find(ctx->mongo, token, len, p, e);
 }
 
-/* 401: the caller must (re)authenticate.  error is RFC 6750's code. */
-static void
-access_challenge(struct silo_response *resp, const char *error,
-    const char *message, const struct route *rt)
+/* Who is calling: a bearer token, else a session cookie. */
+static enum auth_lookup
+access_principal(struct silo_ctx *ctx, struct silo_request *req,
+    enum access_why *why, bson_error_t *e)
 {
+	char	 id[SESSION_ID_MAX];
+
+	memset(&req->principal, 0, sizeof(req->principal));
+	memset(e, 0, sizeof(*e));
+	if (req->authorization != NULL && req->authorization[0] != '\0')
+		return access_bearer(ctx, req->authorization, &req->principal,
+		    why, e);
+	*why = WHY_NONE;
+	if (!session_cookie_id(session_site(req), req->cookie, id))
+		return AUTH_ABSENT;
+	*why = WHY_NO_SESSION;
+	return session_find(ctx->mongo, ctx->config, id, &req->principal, e);
+}
+
+/* Does the request's Origin name this very site? */
+static bool
+access_same_origin(const struct silo_request *req)
+{
+	const char	*scheme = req->https ? "https://" : "http://";
+	size_t		 slen = strlen(scheme);
+
+	return req->origin != NULL && req->host != NULL &&
+	    strncasecmp(req->origin, scheme, slen) == 0 &&
+	    strcasecmp(req->origin + slen, req->host) == 0;
+}
+
+/* Does a method change state? */
+static bool
+access_method_changes(const char *m)
+{
+	return m != NULL && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+	    strcmp(m, "OPTIONS") != 0;
+}
+
+/* Does the request, or the one a forward-auth check is about, change
+ * state?  Either counts: the forwarded method can only add the rule, so
+ * a client that sends the header itself gains nothing. */
+static bool
+access_changes_state(const struct silo_request *req)
+{
+	return access_method_changes(req->method) ||
+	    access_method_changes(req->forwarded_method);
+}
+
+/* Would a browser rather have the sign-in page than a 401? */
+static bool
+access_wants_page(const struct silo_request *req)
+{
+	return !access_changes_state(req) && req->accept != NULL &&
+	    strstr(req->accept, "text/html") != NULL;
+}
+
+/* 303 to the sign-in page, coming back to where the browser was. */
+static void
+access_to_signin(const struct silo_request *req, struct silo_response *resp)
+{
+	const char	*back = req->forwarded_uri != NULL ?
+			    req->forwarded_uri : req->path;
+	char		 location[SILO_MAX_URI * 3 + 32];
+	size_t		 o;
+
+	o = (size_t)snprintf(location, sizeof(location), "/signin.html?next=");
+	for (const unsigned char *p = (const unsigned char *)back;
+	    *p != '\0' && o + 4 < sizeof(location); p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			location[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(location + o,
+			    sizeof(location) - o, "%%%02X", *p);
+	}
+	location[o] = '\0';
+	resp_add_header(resp, "Location", location);
+	resp_error(resp, 303, "unauthorized", "sign in first");
+}
+
+/* 401: the caller must (re)authenticate. */
+static void
+access_challenge(const struct route *rt, const struct silo_request *req,
+    enum access_why why, struct silo_response *resp)
+{
+	static const char *const error[] = {
+		[WHY_NONE] = NULL, [WHY_MALFORMED] = "invalid_request",
+		[WHY_BAD_TOKEN] = "invalid_token", [WHY_NO_SESSION] = NULL
+	};
+	static const char *const message[] = {
+		[WHY_NONE] = "needs a session or a token",
+		[WHY_MALFORMED] = "needs \"Authorization: Bearer <token>\"",
+		[WHY_BAD_TOKEN] = "was given a token that is not valid",
+		[WHY_NO_SESSION] = "was given a session that has ended or "
+		    "never was; sign in again"
+	};
 	char	 challenge[128];
 
-	if (error != NULL)
+	if (why != WHY_BAD_TOKEN && why != WHY_MALFORMED &&
+	    access_wants_page(req)) {
+		access_to_signin(req, resp);
+		return;
+	}
+	if (error[why] != NULL)
 		snprintf(challenge, sizeof(challenge),
-		    "Bearer realm=\"silo\", error=\"%s\"", error);
+		    "Bearer realm=\"silo\", error=\"%s\"", error[why]);
 	else
 		snprintf(challenge, sizeof(challenge), "Bearer realm=\"silo\"");
 	resp_add_header(resp, "WWW-Authenticate", challenge);
 	resp_error(resp, 401, "unauthorized", "%s %s %s", rt->method,
-	    rt->pattern, message);
+	    rt->pattern, message[why]);
+}
+
+/* One line per decision; never a credential, never an address. */
+static void
+access_log(const struct route *rt, const struct silo_request *req,
+    bool allow, const char *reason)
+{
+	static const char *const kind[] = {
+		[PRINCIPAL_NONE] = "none", [PRINCIPAL_SESSION] = "user",
+		[PRINCIPAL_TOKEN] = "token", [PRINCIPAL_BOOTSTRAP] = "bootstrap"
+	};
+	const struct principal *p = &req->principal;
+
+	log_info("access-decision route=\"%s %s\" principal=%s%s%s "
+	    "decision=%s reason=%s rid=%s", rt->method, rt->pattern,
+	    kind[p->kind], p->kind != PRINCIPAL_NONE ? ":" : "",
+	    p->kind != PRINCIPAL_NONE ? p->name : "", allow ? "allow" : "deny",
+	    reason, req->request_id);
+}
+
+/* The cross-site rule above; false with resp filled in. */
+static bool
+access_origin_ok(const struct route *rt, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	if (!access_changes_state(req))
+		return true;
+	if (req->origin != NULL && !access_same_origin(req)) {
+		resp_error(resp, 403, "forbidden", "%s %s refuses a request "
+		    "from another site (Origin)", rt->method, rt->pattern);
+		return false;
+	}
+	if (req->origin == NULL && req->principal.kind == PRINCIPAL_SESSION) {
+		resp_error(resp, 403, "forbidden", "%s %s needs an Origin "
+		    "header with a session", rt->method, rt->pattern);
+		return false;
+	}
+	return true;
 }
 
 bool
-access_check(const struct route *rt, const struct silo_config *config,
-    const struct silo_request *req, struct silo_response *resp)
+access_check(const struct route *rt, struct silo_ctx *ctx,
+    struct silo_request *req, struct silo_response *resp)
 {
-	enum access_caller	 caller;
-	const char		*needs;
+	enum access_why		 why = WHY_NONE;
+	enum auth_lookup	 found = AUTH_ABSENT;
+	bson_error_t		 e;
+	unsigned		 need;
+	const char		*reason;
 
-	if (rt->access == ACCESS_PUBLIC ||
-	    (rt->access == ACCESS_SCOPE && config->read_token == NULL))
-		return true;
-	if (rt->access == ACCESS_ADMIN && config->admin_token == NULL) {
-		resp_error(resp, 403, "forbidden", "%s %s is an admin endpoint "
-		    "and admin endpoints are off: SILO_ADMIN_TOKEN is not set",
-		    rt->method, rt->pattern);
-		return false;
-	}
+	memset(&req->principal, 0, sizeof(req->principal));
+	if (rt->access != ACCESS_PUBLIC &&
+	    (found = access_principal(ctx, req, &why, &e)) == AUTH_ERROR) {
+		struct mongo_fail	 f;
 
-	needs = rt->access == ACCESS_ADMIN ? "needs the admin token" :
-	    "needs the read token or the admin token";
-	caller = access_caller(config, req->authorization);
-	switch (caller) {
-	case CALLER_NONE:
-		access_challenge(resp, NULL, needs, rt);
-		return false;
-	case CALLER_MALFORMED:
-		access_challenge(resp, "invalid_request",
-		    "needs \"Authorization: Bearer <token>\"", rt);
-		return false;
-	case CALLER_UNKNOWN:
-		log_warn("access: unknown token for %s %s, rid=%s", rt->method,
-		    rt->pattern, req->request_id);
-		access_challenge(resp, "invalid_token",
-		    "was given a token that is not valid", rt);
-		return false;
-	case CALLER_READ:
-		if (rt->access == ACCESS_ADMIN) {
-			resp_add_header(resp, "WWW-Authenticate", "Bearer "
-			    "realm=\"silo\", error=\"insufficient_scope\"");
-			resp_error(resp, 403, "forbidden", "%s %s %s; the read "
-			    "token does not open it", rt->method, rt->pattern,
-			    needs);
-			return false;
-		}
+		mongo_fail_set(&f, &e, "looking up the caller's credential");
+		resp_db_fail(resp, AUTH_DB, &f);
+		reason = "database";
+	} else if (!access_origin_ok(rt, req, resp))
+		reason = "origin";
+	else if (rt->access == ACCESS_PUBLIC) {
+		access_log(rt, req, true, "public");
 		return true;
-	case CALLER_ADMIN:
+	} else if (found != AUTH_FOUND) {
+		access_challenge(rt, req, why, resp);
+		reason = why == WHY_NONE ? "no-credential" :
+		    why == WHY_MALFORMED ? "malformed" :
+		    why == WHY_BAD_TOKEN ? "bad-token" : "no-session";
+	} else if (rt->access == ACCESS_SCOPE &&
+	    ((need = scope_bit(rt->scope)) == 0 ||
+	    (req->principal.scopes & need) != need)) {
+		resp_add_header(resp, "WWW-Authenticate", "Bearer "
+		    "realm=\"silo\", error=\"insufficient_scope\"");
+		resp_error(resp, 403, "forbidden", "%s %s needs the scope "
+		    "%s, which %s does not hold", rt->method, rt->pattern,
+		    rt->scope != NULL ? rt->scope : "(none)",
+		    req->principal.name);
+		reason = "scope";
+	} else {
+		access_log(rt, req, true, rt->access == ACCESS_SCOPE ?
+		    rt->scope : "signed-in");
 		return true;
 	}
+	access_log(rt, req, false, reason);
 	return false;
 }

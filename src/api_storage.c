@@ -227,8 +227,8 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 		return false;
 	}
 	body = resp_error_body("no_snapshot", "no storage snapshot yet: run "
-	    "`silo storage refresh` (or POST /api/storage/refresh with the "
-	    "admin token)");
+	    "`silo storage refresh` (or POST /api/storage/refresh, scope "
+	    "run:storage)");
 	if ((last = api_storage_last_attempt(ctx)) != NULL)
 		cJSON_AddItemToObject(body, "last_attempt", last);
 	resp_json(resp, 503, body);

@@ -43,8 +43,58 @@ enum route_match router_match(const struct route *, size_t nroutes,
 	    const char *method, const char *path, const struct route **found,
 	    struct silo_request *req, char *allow, size_t allowsz);
 void	 router_free_params(struct silo_request *);
-bool	 access_check(const struct route *, const struct silo_config *,
-	    const struct silo_request *, struct silo_response *);
+bool	 access_check(const struct route *, struct silo_ctx *,
+	    struct silo_request *, struct silo_response *);
+
+/* ------------------------------------------------------------------ */
+/* Credentials: random secrets, passwords, codes (credential.c,        */
+/* password.c, totp.c)                                                 */
+/* ------------------------------------------------------------------ */
+
+#define	CREDENTIAL_BYTES	32	/* random bytes of a session or token */
+#define	CREDENTIAL_B64_LEN(n)	(((n) * 4 + 2) / 3) /* unpadded base64 */
+#define	PASSWORD_PHC_MAX	160	/* a stored password hash and NUL */
+
+void	 credential_b64(const unsigned char *, size_t, bool url, char *out);
+int	 credential_b64_decode(const char *, unsigned char *out,
+	    size_t outsz);
+int	 credential_new(const char *prefix, char *out, size_t outsz);
+void	 credential_digest(const char *secret, size_t len,
+	    char hex[CREDENTIAL_DIGEST_HEX]);
+bool	 credential_well_formed(const char *text, size_t len,
+	    const char *prefix);
+int	 password_hash(const char *password, char *out, size_t outsz);
+bool	 password_verify(const char *password, const char *stored);
+void	 password_dummy_verify(const char *password);
+bool	 password_needs_rehash(const char *stored);
+void	 totp_base32(const unsigned char *, size_t, char *out);
+int	 totp_base32_decode(const char *, unsigned char *out, size_t outsz);
+bool	 totp_verify(const unsigned char *secret, size_t len,
+	    const char *code, int64_t now_s, int64_t last_step,
+	    int64_t *step);
+
+/* ------------------------------------------------------------------ */
+/* Sessions, tokens and people, as the edge and the command line use   */
+/* them (session.c, tokens.c, users.c)                                 */
+/* ------------------------------------------------------------------ */
+
+bool	 session_cookie_id(enum session_site, const char *cookie,
+	    char id[SESSION_ID_MAX]);
+enum auth_lookup session_find(struct mongo *, const struct silo_config *,
+	    const char *id, struct principal *, bson_error_t *);
+int64_t	 session_end_user(struct mongo *, const char *user, bson_error_t *);
+enum auth_lookup tokens_find(struct mongo *, const char *token, size_t len,
+	    struct principal *, bson_error_t *);
+int	 tokens_create_main(const struct silo_config *, const char *name,
+	    const char *scopes);
+int	 tokens_list_main(const struct silo_config *);
+int	 tokens_revoke_main(const struct silo_config *, const char *name);
+int	 users_add_main(const struct silo_config *, const char *name,
+	    enum user_role, bool with_totp);
+int	 users_list_main(const struct silo_config *);
+int	 users_passwd_main(const struct silo_config *, const char *name);
+int	 users_remove_main(const struct silo_config *, const char *name);
+int	 users_logout_all_main(const struct silo_config *, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Response rendering (response.c)                                     */

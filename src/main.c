@@ -63,7 +63,10 @@ enum main_opt {
 	OPT_NO_ENCRYPT,		/* --no-encrypt */
 	OPT_TO_DB,		/* --to-db NAME */
 	OPT_COLLECTION,		/* --collection NAME */
-	OPT_PRODUCTION		/* --i-mean-production */
+	OPT_PRODUCTION,		/* --i-mean-production */
+	OPT_ROLE,		/* --role admin|viewer */
+	OPT_TOTP,		/* --totp */
+	OPT_SCOPE		/* --scope LIST */
 };
 
 static const struct option main_opts_global[] = {
@@ -117,6 +120,15 @@ static const struct option main_opts_restore[] = {
 	{ "drop", no_argument, NULL, OPT_DROP },
 	{ "i-mean-production", no_argument, NULL, OPT_PRODUCTION },
 	{ "to-db", required_argument, NULL, OPT_TO_DB },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* user and token. */
+static const struct option main_opts_access[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "role", required_argument, NULL, OPT_ROLE },
+	{ "scope", required_argument, NULL, OPT_SCOPE },
+	{ "totp", no_argument, NULL, OPT_TOTP },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -229,7 +241,7 @@ main_endpoints(FILE *out)
 
 		fprintf(out, "    %s %s  (%s)\n        %s\n", rt->method,
 		    rt->pattern, rt->access == ACCESS_PUBLIC ? "public" :
-		    rt->access == ACCESS_ADMIN ? "admin" : rt->scope,
+		    rt->access == ACCESS_SIGNED_IN ? "signed-in" : rt->scope,
 		    rt->summary);
 	}
 }
@@ -724,6 +736,137 @@ main_backup(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/* What `silo user` and `silo token` were told. */
+struct main_access {
+	const char	*sub;		/* the subcommand, e.g. "add" */
+	const char	*name;		/* the user or token, or NULL */
+	const char	*role;		/* --role, or NULL */
+	const char	*scope;		/* --scope, or NULL */
+	bool		 totp;		/* --totp */
+};
+
+/*
+ * The subcommand, name and options of `silo user` or `silo token`, with
+ * which options each subcommand takes: -1 when the command runs, else the
+ * exit status as main_serve_opts.  subs lists the subcommands; each takes
+ * a NAME but "list".
+ */
+static int
+main_access_opts(int argc, char **argv, const char *cmd,
+    const char *const *subs, struct main_access *a)
+{
+	bool	 known = false;
+	int	 c, rc;
+
+	if ((rc = main_no_opts(argc, argv)) != -1)
+		return rc;
+	if (optind == argc)
+		return main_usage(cmd, "needs a subcommand");
+	a->sub = argv[optind];
+	for (const char *const *s = subs; *s != NULL; s++)
+		known = known || strcmp(*s, a->sub) == 0;
+	if (!known)
+		return main_usage(cmd, "unknown subcommand '%s'", a->sub);
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	while ((c = main_getopt(argc, argv, cmd, ":h", main_opts_access)) !=
+	    -1)
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, cmd);
+			return 0;
+		case OPT_ROLE:
+			a->role = optarg;
+			break;
+		case OPT_SCOPE:
+			a->scope = optarg;
+			break;
+		case OPT_TOTP:
+			a->totp = true;
+			break;
+		default:
+			return 2;
+		}
+	if (optind < argc)
+		a->name = argv[optind++];
+	if (optind < argc)
+		return main_usage(cmd, "unexpected argument '%s'",
+		    argv[optind]);
+	if (strcmp(a->sub, "list") == 0 && a->name != NULL)
+		return main_usage(cmd, "list takes no name");
+	if (strcmp(a->sub, "list") != 0 && !users_name_valid(a->name))
+		return main_usage(cmd, "%s needs a NAME of 1 to %d characters "
+		    "a-z, 0-9, '.', '_' and '-', starting with a letter or "
+		    "digit", a->sub, PRINCIPAL_NAME_MAX);
+	if ((a->role != NULL || a->totp) && strcmp(a->sub, "add") != 0)
+		return main_usage(cmd, "only add takes --role and --totp");
+	if (a->scope != NULL && strcmp(a->sub, "create") != 0)
+		return main_usage(cmd, "only create takes --scope");
+	return -1;
+}
+
+/* `silo user add NAME --role ROLE [--totp]`, `list`, `passwd NAME`,
+ * `remove NAME`, `logout-all NAME`. */
+static int
+main_user(int argc, char **argv, const char *env_file)
+{
+	static const char *const subs[] = {
+		"add", "list", "passwd", "remove", "logout-all", NULL
+	};
+	struct main_access	 a = { 0 };
+	struct silo_config	 config;
+	enum user_role		 role = ROLE_VIEWER;
+	int			 rc;
+
+	if ((rc = main_access_opts(argc, argv, "user", subs, &a)) != -1)
+		return rc;
+	if (strcmp(a.sub, "add") == 0 && scope_role_parse(a.role, &role) == -1)
+		return main_usage("user", "add needs --role admin or --role "
+		    "viewer");
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	if (strcmp(a.sub, "add") == 0)
+		rc = users_add_main(&config, a.name, role, a.totp);
+	else if (strcmp(a.sub, "list") == 0)
+		rc = users_list_main(&config);
+	else if (strcmp(a.sub, "passwd") == 0)
+		rc = users_passwd_main(&config, a.name);
+	else if (strcmp(a.sub, "remove") == 0)
+		rc = users_remove_main(&config, a.name);
+	else
+		rc = users_logout_all_main(&config, a.name);
+	config_free(&config);
+	return rc;
+}
+
+/* `silo token create NAME --scope LIST`, `list`, `revoke NAME`. */
+static int
+main_token(int argc, char **argv, const char *env_file)
+{
+	static const char *const subs[] = { "create", "list", "revoke", NULL };
+	struct main_access	 a = { 0 };
+	struct silo_config	 config;
+	char			 why[256];
+	int			 rc;
+
+	if ((rc = main_access_opts(argc, argv, "token", subs, &a)) != -1)
+		return rc;
+	if (strcmp(a.sub, "create") == 0 &&
+	    scope_parse_list(a.scope, why, sizeof(why)) == 0)
+		return main_usage("token", "create needs --scope: %s", why);
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	if (strcmp(a.sub, "create") == 0)
+		rc = tokens_create_main(&config, a.name, a.scope);
+	else if (strcmp(a.sub, "list") == 0)
+		rc = tokens_list_main(&config);
+	else
+		rc = tokens_revoke_main(&config, a.name);
+	config_free(&config);
+	return rc;
+}
+
 /* `silo version`. */
 static int
 main_version(int argc, char **argv, const char *env_file)
@@ -771,6 +914,8 @@ static const struct main_command {
 	{ "import", main_import },
 	{ "storage", main_storage },
 	{ "backup", main_backup },
+	{ "user", main_user },
+	{ "token", main_token },
 	{ "version", main_version },
 	{ "help", main_help_command },
 };

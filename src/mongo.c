@@ -209,15 +209,17 @@ mongo_command(struct mongo *m, const char *db, const bson_t *cmd,
 	}
 }
 
-/* Exact count of documents matching filter, or -1 with e set. */
+/* Exact count of documents of db.collection (db NULL: the AC database)
+ * matching filter, or -1 with e set. */
 int64_t
-mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
-    bson_error_t *e)
+mongo_count_in(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, bson_error_t *e)
 {
 	mongoc_collection_t	*coll;
 	int64_t			 n;
 
-	coll = mongoc_client_get_collection(m->client, m->db_name, collection);
+	coll = mongoc_client_get_collection(m->client,
+	    db != NULL ? db : m->db_name, collection);
 	n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
 	    e);
 	if (n < 0 && mongo_error_is_stream(e))
@@ -225,6 +227,14 @@ mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
 		    NULL, e);
 	mongoc_collection_destroy(coll);
 	return n;
+}
+
+/* The same in the AC database. */
+int64_t
+mongo_count(struct mongo *m, const char *collection, const bson_t *filter,
+    bson_error_t *e)
+{
+	return mongo_count_in(m, NULL, collection, filter, e);
 }
 
 /* Walk a cursor; false with e set on error.  *ndocs counts the deliveries. */

@@ -132,7 +132,9 @@ resp_status_text(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 303: return "See Other";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
@@ -156,8 +158,8 @@ resp_status_text(int status)
  * Render the CGI response (Status line, headers, blank line, body) into
  * one malloc'd, NUL-terminated buffer; *len excludes the NUL.  A response
  * without a status is a handler bug and renders as a 500 rather than as
- * nothing.  A 304 has no body.  A handler's own Cache-Control replaces
- * the default no-store.
+ * nothing.  A 204 and a 304 have no body.  A handler's own Cache-Control
+ * replaces the default no-store.
  */
 char *
 resp_render(const struct silo_response *r, const char *request_id,
@@ -171,14 +173,14 @@ resp_render(const struct silo_response *r, const char *request_id,
 	const char *cache = resp_header_get(r, "Cache-Control");
 	int	 n;
 
-	if (status == 304)
+	if (status == 204 || status == 304)
 		head_only = true;
 	else if (status < 100 || status > 599 || json == NULL) {
 		status = 500;
 		json = fallback = resp_error_body("internal",
 		    "the handler produced no response");
 	}
-	if (json != NULL && status != 304) {
+	if (json != NULL && status != 204 && status != 304) {
 		if ((body = cJSON_PrintUnformatted(json)) == NULL)
 			goto out;
 		bodylen = strlen(body);
@@ -193,7 +195,7 @@ resp_render(const struct silo_response *r, const char *request_id,
 	n = snprintf(out, cap, "Status: %d %s\r\n", status,
 	    resp_status_text(status));
 	off = (size_t)n;
-	if (status != 304)
+	if (status != 204 && status != 304)
 		off += (size_t)snprintf(out + off, cap - off,
 		    "Content-Type: application/json; charset=utf-8\r\n");
 	if (cache == NULL)
@@ -204,7 +206,7 @@ resp_render(const struct silo_response *r, const char *request_id,
 	for (size_t i = 0; i < r->nheaders; i++)
 		off += (size_t)snprintf(out + off, cap - off, "%s: %s\r\n",
 		    r->headers[i].name, r->headers[i].value);
-	if (status != 304)
+	if (status != 204 && status != 304)
 		off += (size_t)snprintf(out + off, cap - off,
 		    "Content-Length: %zu\r\n", bodylen);
 	off += (size_t)snprintf(out + off, cap - off, "\r\n");

@@ -235,7 +235,7 @@ router_dispatch(const struct route *routes, size_t nroutes,
 	case ROUTE_FOUND:
 		break;
 	}
-	if (!access_check(rt, ctx->config, req, resp))
+	if (!access_check(rt, ctx, req, resp))
 		return;
 	if (query_parse(req->query_string, &req->query, err,
 	    sizeof(err)) == -1) {

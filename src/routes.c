@@ -2,11 +2,14 @@
  * routes.c: the API, one row per endpoint.
  *
  * The access column is part of every row from the first day, so that no
- * endpoint exists without a decision about who may call it.  Scopes are
- * named "read:<area>"; admin routes change state.  A route that carries
+ * endpoint exists without a decision about who may call it (access.c
+ * enforces it).  Two routes are public: /api/health, up or down for
+ * uptime monitors, and the sign-in.  Everything else needs a caller, and
+ * nearly everything one scope: "read:<area>" to read, "run:<area>" to
+ * start a job, "admin:db" for mongo-express.  A route that carries
  * another route's data needs that route's scope: /api/services includes
  * the ATProto sync counts and /api/overview the database's, so both need
- * read:db, while the oven and session probes alone are public.
+ * read:db, while the oven and session probes alone need read:services.
  */
 #include "config.h"
 
@@ -19,9 +22,21 @@ static const char *const kidlisp_params[] = {
 };
 
 const struct route routes_table[] = {
-	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, api_misc_ping,
-	  "liveness: answers without touching any backend" },
-	{ "GET", "/api/db/health", ACCESS_PUBLIC, NULL, NULL, api_db_health,
+	{ "GET", "/api/health", ACCESS_PUBLIC, NULL, NULL, api_misc_health,
+	  "up or down, for uptime monitors: silo and its database answer" },
+	{ "POST", "/api/auth/login", ACCESS_PUBLIC, NULL, NULL, api_auth_login,
+	  "sign in with a name, password and TOTP code; sets the session "
+	  "cookie" },
+	{ "POST", "/api/auth/logout", ACCESS_SIGNED_IN, NULL, NULL,
+	  api_auth_logout, "sign out: end this session, clear its cookie" },
+	{ "GET", "/api/auth/me", ACCESS_SIGNED_IN, NULL, NULL, api_auth_me,
+	  "who is calling: session or token, name, role, scopes" },
+	{ "GET", "/api/auth/db", ACCESS_SCOPE, "admin:db", NULL, api_auth_db,
+	  "Caddy's forward_auth for /db: 204 when the caller may use "
+	  "mongo-express" },
+	{ "GET", "/api/ping", ACCESS_SIGNED_IN, NULL, NULL, api_misc_ping,
+	  "answers without touching any backend (the bench's ceiling)" },
+	{ "GET", "/api/db/health", ACCESS_SCOPE, "read:db", NULL, api_db_health,
 	  "database status, version, uptime, ping latency, connections" },
 	{ "GET", "/api/db/collections", ACCESS_SCOPE, "read:db", NULL,
 	  api_db_collections,
@@ -45,7 +60,7 @@ const struct route routes_table[] = {
 	{ "GET", "/api/storage/history", ACCESS_SCOPE, "read:storage",
 	  storage_limit_param, api_storage_history,
 	  "total bytes and objects per snapshot over time, ?limit=1..1000" },
-	{ "POST", "/api/storage/refresh", ACCESS_ADMIN, NULL, NULL,
+	{ "POST", "/api/storage/refresh", ACCESS_SCOPE, "run:storage", NULL,
 	  api_storage_refresh,
 	  "start `silo storage refresh` in the background: 202, "
 	  "or 409 if one runs" },
@@ -53,17 +68,18 @@ const struct route routes_table[] = {
 	  backups_limit_param, api_backups_list,
 	  "the backups, newest first, ?limit=1..100; the last success "
 	  "and verification; ok, stale, failing or none" },
-	{ "POST", "/api/backups/run", ACCESS_ADMIN, NULL, NULL,
+	{ "POST", "/api/backups/run", ACCESS_SCOPE, "run:backups", NULL,
 	  api_backups_run,
 	  "start `silo backup run` in the background: 202, "
 	  "or 409 if one runs" },
 	{ "GET", "/api/services", ACCESS_SCOPE, "read:db", NULL,
 	  api_services_all,
 	  "every AC service probed: oven, session server, PDS, in one answer" },
-	{ "GET", "/api/services/oven", ACCESS_PUBLIC, NULL, NULL,
+	{ "GET", "/api/services/oven", ACCESS_SCOPE, "read:services", NULL,
 	  api_services_oven,
 	  "oven health, version, bake and grab counts, recent bakes" },
-	{ "GET", "/api/services/session", ACCESS_PUBLIC, NULL, NULL,
+	{ "GET", "/api/services/session", ACCESS_SCOPE, "read:services",
+	  NULL,
 	  api_services_session,
 	  "session server totals and connection counts (no per-client data)" },
 	{ "GET", "/api/services/atproto", ACCESS_SCOPE, "read:db", NULL,

@@ -15,11 +15,12 @@
  *
  *   edge      main.c (the command line), serve.c (master, supervision),
  *             worker.c (FastCGI loop, request ids), router.c and
- *             routes.c (matching, the route table), access.c (tokens),
+ *             routes.c (matching, the route table), access.c (who is
+ *             calling, scopes; with credential.c, session.c, tokens.c),
  *             query.c (query strings), response.c (answers, rendering)
- *   handlers  api_db.c, api_storage.c, api_services.c, api_kidlisp.c,
- *             api_backups.c, api_overview.c, api_misc.c: one file per
- *             /api area
+ *   handlers  api_auth.c, api_db.c, api_storage.c, api_services.c,
+ *             api_kidlisp.c, api_backups.c, api_overview.c, api_misc.c:
+ *             one file per /api area
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
  *   jobs      import.c with manifest.c, docstream.c, progress.c
@@ -27,7 +28,9 @@
  *             backup.c with archive.c, gzip.c, seal.c (silo backup),
  *             backup_list.c (its records, read back), restore.c
  *             (silo backup verify and restore), prune.c with
- *             retention.c (silo backup prune)
+ *             retention.c (silo backup prune); users.c with
+ *             password.c, totp.c (silo user, and checking a sign-in),
+ *             throttle.c (failed sign-ins), tokens.c (silo token)
  *   base      config.c, log.c, ac.c (what AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
@@ -64,6 +67,7 @@
 
 struct mongo;
 struct mongo_fail;
+struct silo_request;
 
 /* ------------------------------------------------------------------ */
 /* Clocks                                                              */
@@ -237,10 +241,14 @@ struct silo_config {
 	char		*spaces_secret;	/* SPACES_SECRET: never printed */
 	/* SPACES_ENDPOINT, e.g. https://sfo3.digitaloceanspaces.com */
 	char		*spaces_endpoint;
-	/* SILO_ADMIN_TOKEN: NULL turns admin routes off */
+	/* SILO_ADMIN_TOKEN: every scope, the bootstrap path; NULL: none */
 	char		*admin_token;
-	/* SILO_READ_TOKEN: NULL leaves read:* routes open */
+	/* SILO_READ_TOKEN: the read:* scopes; NULL: none */
 	char		*read_token;
+	/* SILO_SESSION_IDLE_S: a session unused this long ends */
+	int		 session_idle_s;
+	/* SILO_SESSION_MAX_S: a session ends this long after sign-in */
+	int		 session_max_s;
 	char		*spaces_region;	/* SPACES_REGION, or NULL */
 	/* SPACES_ADDRESSING: 1 path, 0 virtual, -1 auto */
 	int		 spaces_path_style;
@@ -368,6 +376,69 @@ void	 resp_add_int(cJSON *obj, const char *key, int64_t value);
 void	 resp_clear(struct silo_response *);
 
 /* ------------------------------------------------------------------ */
+/* Who is calling: scopes and principals (scope.c, access.c)          */
+/* ------------------------------------------------------------------ */
+
+/* The rights a route can demand, one bit each (scope_names[] spells
+ * them); a role or a token holds a set of them. */
+enum scope {
+	SCOPE_READ_DB = 1u << 0,	/* "read:db" */
+	SCOPE_READ_STORAGE = 1u << 1,	/* "read:storage" */
+	SCOPE_READ_BACKUPS = 1u << 2,	/* "read:backups" */
+	SCOPE_READ_SERVICES = 1u << 3,	/* "read:services" */
+	SCOPE_READ_USERS = 1u << 4,	/* "read:users" */
+	SCOPE_RUN_STORAGE = 1u << 5,	/* "run:storage" */
+	SCOPE_RUN_BACKUPS = 1u << 6,	/* "run:backups" */
+	SCOPE_ADMIN_DB = 1u << 7	/* "admin:db": mongo-express at /db */
+};
+
+#define	SCOPE_COUNT	8		/* scope_names[] entries */
+#define	SCOPE_ALL	((1u << SCOPE_COUNT) - 1)
+#define	SCOPE_READ_ALL	(SCOPE_READ_DB | SCOPE_READ_STORAGE | \
+			    SCOPE_READ_BACKUPS | SCOPE_READ_SERVICES | \
+			    SCOPE_READ_USERS)
+
+/* A person's role: the scopes their sessions hold. */
+enum user_role {
+	ROLE_VIEWER,		/* every read:* scope */
+	ROLE_ADMIN		/* every scope */
+};
+
+/* How the caller proved who it is. */
+enum principal_kind {
+	PRINCIPAL_NONE,		/* it did not */
+	PRINCIPAL_SESSION,	/* a person's session cookie */
+	PRINCIPAL_TOKEN,	/* a service's token (silo token create) */
+	PRINCIPAL_BOOTSTRAP	/* SILO_ADMIN_TOKEN or SILO_READ_TOKEN */
+};
+
+#define	PRINCIPAL_NAME_MAX	64	/* user and token names */
+#define	CREDENTIAL_DIGEST_HEX	65	/* SHA-256 in hex, and the NUL */
+
+/* The caller, as access.c found it. */
+struct principal {
+	enum principal_kind kind;	/* how it proved itself */
+	/* the user or token name; "SILO_ADMIN_TOKEN" for bootstrap */
+	char		 name[PRINCIPAL_NAME_MAX + 1];
+	enum user_role	 role;		/* a session's role */
+	unsigned	 scopes;	/* enum scope bits held */
+	/* a session's id digest (silo.sessions' _id) */
+	char		 session[CREDENTIAL_DIGEST_HEX];
+	int64_t		 created_ms;	/* a session's start, epoch ms */
+	int64_t		 idle_expires_ms; /* it ends unless used before */
+	int64_t		 expires_ms;	/* it ends whatever happens */
+};
+
+extern const char *const scope_names[SCOPE_COUNT];
+
+unsigned scope_bit(const char *name);
+unsigned scope_parse_list(const char *list, char *why, size_t whysz);
+cJSON	*scope_json(unsigned scopes);
+unsigned scope_of_role(enum user_role);
+const char *scope_role_name(enum user_role);
+int	 scope_role_parse(const char *name, enum user_role *);
+
+/* ------------------------------------------------------------------ */
 /* Requests, routes and handlers (router.c, routes.c)                  */
 /* ------------------------------------------------------------------ */
 
@@ -375,10 +446,9 @@ void	 resp_clear(struct silo_response *);
 
 /* What a route demands of the caller; access.c enforces it. */
 enum route_access {
-	ACCESS_PUBLIC,		/* anyone */
-	ACCESS_SCOPE,		/* the read token or the admin token, when a
-				   read token is configured; else anyone */
-	ACCESS_ADMIN		/* the admin token; off when there is none */
+	ACCESS_PUBLIC,		/* anyone: /api/health and the sign-in */
+	ACCESS_SIGNED_IN,	/* any principal, whatever its scopes */
+	ACCESS_SCOPE		/* a principal holding the route's scope */
 };
 
 /* Per-worker state a handler may use. */
@@ -398,12 +468,25 @@ struct silo_request {
 	const char	*request_id;	/* echoed in X-Request-Id */
 	/* Authorization header or NULL; never logged */
 	const char	*authorization;
+	/* the Cookie header, or NULL; never logged */
+	const char	*cookie;
+	const char	*origin;	/* Origin header, or NULL */
+	const char	*host;		/* Host header, or NULL */
+	bool		 https;		/* it arrived over HTTPS (HTTPS=on) */
+	/* the client's address (REMOTE_ADDR); never logged */
+	const char	*remote_addr;
+	const char	*accept;	/* Accept header, or NULL */
+	/* X-Forwarded-Method and -Uri: the request Caddy's forward_auth
+	 * asks about, or NULL */
+	const char	*forwarded_method;
+	const char	*forwarded_uri;
 	const char	*if_none_match;	/* the If-None-Match header, or NULL */
 	const char	*body;		/* request body, NUL-terminated */
 	size_t		 body_len;	/* its length in bytes */
 	/* decoded ":x" values */
 	char		*path_params[ROUTE_MAX_PATH_PARAMS];
 	size_t		 npath_params;	/* how many are used */
+	struct principal principal;	/* who is calling (access.c) */
 };
 
 typedef void (*route_handler)(struct silo_ctx *, const struct silo_request *,
@@ -446,6 +529,8 @@ bool	 mongo_command(struct mongo *, const char *db, const bson_t *cmd,
 	    bson_t *reply, bson_error_t *);
 int64_t	 mongo_count(struct mongo *, const char *collection,
 	    const bson_t *filter, bson_error_t *);
+int64_t	 mongo_count_in(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, bson_error_t *);
 enum mongo_stats mongo_storage_stats(struct mongo *, const char *collection,
 	    bson_t *stats, bson_error_t *);
 char	**mongo_collection_names(struct mongo *, bson_error_t *);
@@ -477,6 +562,60 @@ void	 mongo_fail_set(struct mongo_fail *, const bson_error_t *,
 	    const char *doing);
 void	 mongo_fail_oom(struct mongo_fail *, const char *doing);
 cJSON	*mongo_fail_json(const struct mongo_fail *);
+
+/* ------------------------------------------------------------------ */
+/* Sign-in: people, sessions, the throttle (users.c, session.c,        */
+/* throttle.c)                                                         */
+/* ------------------------------------------------------------------ */
+
+#define	AUTH_DB			"silo"		/* silo's own database */
+#define	AUTH_USERS		"users"		/* people who sign in */
+#define	AUTH_SESSIONS		"sessions"	/* by the id's digest */
+#define	AUTH_TOKENS		"tokens"	/* services' tokens */
+#define	AUTH_THROTTLE		"login_throttle" /* failed sign-ins */
+
+/* The outcome of looking a credential up. */
+enum auth_lookup {
+	AUTH_FOUND,		/* it is valid; the principal is filled in */
+	AUTH_ABSENT,		/* no such credential, or it has expired */
+	AUTH_ERROR		/* the database failed; the error is set */
+};
+
+/* How checking a person's name, password and code ended. */
+enum users_auth {
+	USERS_AUTH_OK,		/* all right; the role is set */
+	USERS_AUTH_WRONG,	/* any of them wrong, or no such user */
+	USERS_AUTH_CODE_NEEDED,	/* right password, TOTP code missing */
+	USERS_AUTH_ERROR	/* the database failed; the error is set */
+};
+
+/* Where a request arrived, which decides the session cookie's form. */
+enum session_site {
+	SITE_HTTPS,		/* HTTPS: __Host-silo_session, Secure */
+	SITE_LOOPBACK,		/* plain HTTP to a loopback host: the dev
+				   site; silo_session, not Secure */
+	SITE_INSECURE		/* plain HTTP elsewhere: no sign-in */
+};
+
+#define	SESSION_ID_MAX		64	/* a session id's text and NUL */
+#define	SESSION_COOKIE_MAX	256	/* a Set-Cookie value */
+
+enum users_auth users_authenticate(struct mongo *, const char *name,
+	    const char *password, const char *code, enum user_role *,
+	    bson_error_t *);
+bool	 users_name_valid(const char *);
+enum session_site session_site(const struct silo_request *);
+bool	 session_create(struct mongo *, const struct silo_config *,
+	    const char *user, enum user_role, char id[SESSION_ID_MAX],
+	    struct principal *, bson_error_t *);
+bool	 session_end(struct mongo *, const char *digest, bson_error_t *);
+void	 session_cookie(enum session_site, const char *id, long max_age_s,
+	    char out[SESSION_COOKIE_MAX]);
+int	 throttle_wait(struct mongo *, const char *user, const char *addr,
+	    int64_t *retry_after_s, bson_error_t *);
+bool	 throttle_failed(struct mongo *, const char *user, const char *addr,
+	    bson_error_t *);
+bool	 throttle_clear(struct mongo *, const char *user, bson_error_t *);
 
 /* ------------------------------------------------------------------ */
 /* What AC's collections mean (ac.c)                                   */
@@ -603,6 +742,16 @@ cJSON	*backup_list_json(struct mongo *, int stale_h, long limit,
 /* ------------------------------------------------------------------ */
 
 void	 api_misc_ping(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_misc_health(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_auth_login(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_auth_logout(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_auth_me(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+void	 api_auth_db(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_db_health(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_GETRANDOM
@@ -224,6 +225,25 @@ worker_access_path(const char *path, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+/* The headers and CGI variables access.c and the handlers read.  HTTPS
+ * is "on" when Caddy took the request over TLS. */
+static void
+worker_request_headers(FCGX_Request *fr, struct silo_request *req)
+{
+	const char	*https = FCGX_GetParam("HTTPS", fr->envp);
+
+	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	req->cookie = FCGX_GetParam("HTTP_COOKIE", fr->envp);
+	req->origin = FCGX_GetParam("HTTP_ORIGIN", fr->envp);
+	req->host = FCGX_GetParam("HTTP_HOST", fr->envp);
+	req->https = https != NULL && strcasecmp(https, "on") == 0;
+	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	req->accept = FCGX_GetParam("HTTP_ACCEPT", fr->envp);
+	req->forwarded_method = FCGX_GetParam("HTTP_X_FORWARDED_METHOD",
+	    fr->envp);
+	req->forwarded_uri = FCGX_GetParam("HTTP_X_FORWARDED_URI", fr->envp);
+}
+
 /* Serve the request just accepted. */
 static void
 worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
@@ -267,8 +287,7 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		req.path = path;
 		req.query_string = qmark != NULL ? qmark + 1 : "";
 		req.request_id = rid;
-		req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION",
-		    fr->envp);
+		worker_request_headers(fr, &req);
 		req.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH",
 		    fr->envp);
 		req.body = body;

@@ -38,6 +38,18 @@ CACHE_TTL_S = 2
 # A database ping slower than this makes /api/db/health "degraded".
 DB_SLOW_MS = 250
 
+# The bootstrap tokens of every silo the suite runs.  Every route but
+# /api/health and the sign-in needs a caller, so Stack.request() sends
+# the admin token unless a test says otherwise (auth=None, auth="read").
+ADMIN_TOKEN = "admin-" + "a1" * 20
+READ_TOKEN = "reader-" + "b2" * 20
+TOKENS = {"admin": ADMIN_TOKEN, "read": READ_TOKEN}
+
+
+def bearer(auth="admin"):
+    """The Authorization header for a bootstrap token: {} for None."""
+    return {"Authorization": f"Bearer {TOKENS[auth]}"} if auth else {}
+
 
 def health_state(h):
     """The one status and reason a health answer h must carry, from the
@@ -110,13 +122,19 @@ class Stack:
         for f in self.silo.cache_dir.glob("*.json"):
             f.unlink(missing_ok=True)
 
-    def request(self, method, path, headers=None, body=None, timeout=15):
-        """One request to Caddy; path is sent exactly as given."""
+    def request(self, method, path, headers=None, body=None, timeout=15,
+                auth="admin"):
+        """One request to Caddy; path is sent exactly as given.  It
+        carries the bootstrap token auth names ("admin", "read"; None for
+        none) unless headers has its own Authorization or Cookie."""
+        headers = dict(headers or {})
+        if not {"authorization", "cookie"} & {h.lower() for h in headers}:
+            headers.update(bearer(auth))
         conn = http.client.HTTPConnection("127.0.0.1", self.caddy.port,
                                           timeout=timeout)
         t0 = time.monotonic()
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             data = r.read()
             return Response(r.status, r.headers, data, time.monotonic() - t0)
@@ -222,7 +240,9 @@ def stack():
                           SILO_PROBE_TIMEOUT_MS=PROBE_TIMEOUT_MS,
                           SILO_PROBE_CONNECT_MS=PROBE_CONNECT_MS,
                           SILO_CACHE_TTL_S=CACHE_TTL_S,
-                          SILO_DB_SLOW_MS=DB_SLOW_MS)
+                          SILO_DB_SLOW_MS=DB_SLOW_MS,
+                          SILO_ADMIN_TOKEN=ADMIN_TOKEN,
+                          SILO_READ_TOKEN=READ_TOKEN)
         st.silo_started = time.time()     # before silo reads its clock
         st.silo.start()
         www = root / "www"

@@ -52,9 +52,13 @@ class Response:
         return json.loads(self.body)
 
 
-def request(address, params, body=b"", timeout=10):
+def request(address, params, body=b"", timeout=10, auth=True):
     """Send one request to address (a unix path or a (host, port) pair)
-    and return its Response."""
+    and return its Response.  It carries the suite's admin token unless
+    auth is false or params has its own Authorization or Cookie."""
+    if auth and not {"HTTP_AUTHORIZATION", "HTTP_COOKIE"} & set(params):
+        from conftest import ADMIN_TOKEN
+        params = dict(params, HTTP_AUTHORIZATION=f"Bearer {ADMIN_TOKEN}")
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -79,8 +83,8 @@ def request(address, params, body=b"", timeout=10):
                 return Response(stdout)
 
 
-def get(address, path, **extra):
+def get(address, path, auth=True, **extra):
     params = {"REQUEST_METHOD": "GET", "REQUEST_URI": path,
               "SERVER_PROTOCOL": "HTTP/1.1"}
     params.update(extra)
-    return request(address, params)
+    return request(address, params, auth=auth)

@@ -11,7 +11,7 @@ import subprocess
 import fcgi
 import stack_process as sp
 import stack_services as sv
-from conftest import DB_NAME
+from conftest import ADMIN_TOKEN, DB_NAME
 
 
 def spawn(stack, name, env_extra, **popen):
@@ -19,7 +19,8 @@ def spawn(stack, name, env_extra, **popen):
     log = stack.silo_log(stack.root / f"{name}.log")
     env = sp.clean_env(MONGODB_CONNECTION_STRING=stack.fdb.uri,
                        MONGODB_NAME=DB_NAME, SILO_WORKERS="2",
-                       SILO_ENV_FILE="/dev/null", **env_extra)
+                       SILO_ENV_FILE="/dev/null", SILO_ADMIN_TOKEN=ADMIN_TOKEN,
+                       **env_extra)
     with open(log, "wb") as f:
         proc = subprocess.Popen(popen.pop("argv", [stack.silo_bin, "serve"]),
                                 env=env, stdout=f, stderr=subprocess.STDOUT,

@@ -41,6 +41,7 @@ USER, ART, AT = ("user-aesthetic-computer", "art-aesthetic-computer",
 RELEASES = "releases-aesthetic-computer"
 BUCKETS = [USER, ART, AT, RELEASES]
 ADMIN = "storage-admin-" + "d4" * 20
+READ = "storage-read-" + "e5" * 20
 GONE = "auth0|" + "e5" * 12         # a deleted user whose files remain
 SYSTEM_SOURCES = {"oven-cache", "oven-grabs", "oven-frozen-pieces",
                   "news-posts"}
@@ -165,7 +166,7 @@ class World:
             conn.close()
 
     def get(self, path):
-        return self.request("GET", path)
+        return self.request("GET", path, READ)
 
     def snapshots(self):
         from pymongo import MongoClient
@@ -221,6 +222,7 @@ def world(stack):
                          stack.silo_log(stack.root / "silo-storage.log"),
                          workers=2,
                          db_name=AC_DB, rundir=root, SILO_ADMIN_TOKEN=ADMIN,
+                         SILO_READ_TOKEN=READ,
                          **{k: v for k, v in w.env().items()
                             if k.startswith(("SPACES_", "SILO_STORAGE_"))})
         w.silo.start()
@@ -551,10 +553,11 @@ def test_retention_keeps_the_newest(world):
 
 
 def test_admin_refresh(world, stack):
-    # The shared stack's silo has no SILO_ADMIN_TOKEN: admin routes are off.
-    r = stack.request("POST", "/api/storage/refresh")
+    # The read token does not hold run:storage.
+    r = stack.request("POST", "/api/storage/refresh", auth="read")
     assert r.status == 403, r
-    assert "SILO_ADMIN_TOKEN is not set" in r.json()["error"]["message"]
+    assert "needs the scope run:storage, which SILO_READ_TOKEN does not " \
+        "hold" in r.json()["error"]["message"]
     status, body = world.request("POST", "/api/storage/refresh")
     assert status == 401, body
     status, body = world.request("POST", "/api/storage/refresh",

@@ -1,4 +1,5 @@
-/* Unit tests for access.c: the route table's access column, enforced. */
+/* Unit tests for access.c: the route table's access column, enforced for
+ * the bootstrap tokens, the cross-site rule and the sign-in redirect. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,26 +15,34 @@
 #define	READER	"read-0123456789abcdef0123456789abcdef"
 
 static const struct route public_route =
-	{ "GET", "/api/ping", ACCESS_PUBLIC, NULL, NULL, NULL, "" };
+	{ "GET", "/api/health", ACCESS_PUBLIC, NULL, NULL, NULL, "" };
+static const struct route me_route =
+	{ "GET", "/api/auth/me", ACCESS_SIGNED_IN, NULL, NULL, NULL, "" };
 static const struct route read_route =
 	{ "GET", "/api/db/collections", ACCESS_SCOPE, "read:db", NULL, NULL, "" };
 static const struct route admin_route =
-	{ "POST", "/api/storage/refresh", ACCESS_ADMIN, NULL, NULL, NULL, "" };
+	{ "POST", "/api/storage/refresh", ACCESS_SCOPE, "run:storage", NULL, NULL,
+	  "" };
 
-/* Check one call; returns the status (0 when allowed) and keeps resp. */
+/* Check one call with the bootstrap tokens admin and reader configured;
+ * returns the status (0 when allowed) and keeps resp.  No database: the
+ * credentials given here never reach one. */
 static int
 check(const struct route *rt, const char *admin, const char *reader,
     const char *authorization, struct silo_response *resp)
 {
 	struct silo_config	 config = { 0 };
 	struct silo_request	 req = { 0 };
+	struct silo_ctx		 ctx = { &config, NULL, 0 };
 
 	config.admin_token = (char *)admin;
 	config.read_token = (char *)reader;
+	req.method = rt->method;
+	req.path = rt->pattern;
 	req.authorization = authorization;
 	req.request_id = "test";
 	memset(resp, 0, sizeof(*resp));
-	if (access_check(rt, &config, &req, resp)) {
+	if (access_check(rt, &ctx, &req, resp)) {
 		assert_int_equal(resp->status, 0);
 		return 0;
 	}
@@ -70,46 +79,31 @@ test_public_routes_need_nothing(void **state)
 }
 
 static void
-test_read_routes_are_open_without_a_read_token(void **state)
+test_every_other_route_needs_a_caller(void **state)
 {
-	assert_int_equal(status_of(&read_route, NULL, NULL, NULL), 0);
-	assert_int_equal(status_of(&read_route, ADMIN, NULL, NULL), 0);
+	struct silo_response	 resp;
+
+	assert_int_equal(status_of(&read_route, NULL, NULL, NULL), 401);
+	assert_int_equal(status_of(&me_route, ADMIN, READER, NULL), 401);
+	assert_int_equal(check(&admin_route, ADMIN, NULL, NULL, &resp), 401);
+	assert_string_equal(resp_header_get(&resp, "WWW-Authenticate"),
+	    "Bearer realm=\"silo\"");
+	assert_string_equal(message_of(&resp),
+	    "POST /api/storage/refresh needs a session or a token");
+	resp_clear(&resp);
 }
 
 static void
-test_read_routes_take_either_token_when_configured(void **state)
+test_read_routes_take_either_token(void **state)
 {
-	assert_int_equal(status_of(&read_route, ADMIN, READER, NULL), 401);
 	assert_int_equal(status_of(&read_route, ADMIN, READER,
 	    "Bearer " READER), 0);
 	assert_int_equal(status_of(&read_route, ADMIN, READER,
 	    "Bearer " ADMIN), 0);
 	assert_int_equal(status_of(&read_route, ADMIN, READER,
 	    "Bearer " READER "x"), 401);
-}
-
-static void
-test_admin_routes_are_off_without_an_admin_token(void **state)
-{
-	struct silo_response	 resp;
-
-	assert_int_equal(check(&admin_route, NULL, READER, "Bearer " READER,
-	    &resp), 403);
-	assert_non_null(strstr(message_of(&resp), "SILO_ADMIN_TOKEN is not set"));
-	resp_clear(&resp);
-}
-
-static void
-test_admin_routes_challenge_without_a_token(void **state)
-{
-	struct silo_response	 resp;
-
-	assert_int_equal(check(&admin_route, ADMIN, NULL, NULL, &resp), 401);
-	assert_string_equal(resp_header_get(&resp, "WWW-Authenticate"),
-	    "Bearer realm=\"silo\"");
-	assert_non_null(strstr(message_of(&resp),
-	    "POST /api/storage/refresh needs the admin token"));
-	resp_clear(&resp);
+	assert_int_equal(status_of(&me_route, ADMIN, READER,
+	    "Bearer " READER), 0);
 }
 
 static void
@@ -151,6 +145,62 @@ test_read_token_does_not_open_admin_routes(void **state)
 	    &resp), 403);
 	assert_string_equal(resp_header_get(&resp, "WWW-Authenticate"),
 	    "Bearer realm=\"silo\", error=\"insufficient_scope\"");
+	assert_string_equal(message_of(&resp), "POST /api/storage/refresh "
+	    "needs the scope run:storage, which SILO_READ_TOKEN does not hold");
+	resp_clear(&resp);
+}
+
+static void
+test_a_foreign_origin_is_refused_before_anything(void **state)
+{
+	struct silo_config	 config = { 0 };
+	struct silo_request	 req = { 0 };
+	struct silo_ctx		 ctx = { &config, NULL, 0 };
+	struct silo_response	 resp = { 0 };
+
+	config.admin_token = ADMIN;
+	req.method = "POST";
+	req.path = admin_route.pattern;
+	req.request_id = "test";
+	req.authorization = "Bearer " ADMIN;
+	req.host = "silo.example";
+	req.https = true;
+	req.origin = "https://silo.example";
+	assert_true(access_check(&admin_route, &ctx, &req, &resp));
+	req.origin = "https://evil.example";
+	assert_false(access_check(&admin_route, &ctx, &req, &resp));
+	assert_int_equal(resp.status, 403);
+	resp_clear(&resp);
+	/* plain http is another origin than https on the same host */
+	req.origin = "http://silo.example";
+	assert_false(access_check(&admin_route, &ctx, &req, &resp));
+	resp_clear(&resp);
+	/* a forwarded POST checked through a GET is a POST */
+	req.method = "GET";
+	req.forwarded_method = "POST";
+	req.origin = "https://evil.example";
+	assert_false(access_check(&read_route, &ctx, &req, &resp));
+	assert_int_equal(resp.status, 403);
+	resp_clear(&resp);
+}
+
+static void
+test_a_browser_is_sent_to_the_sign_in_page(void **state)
+{
+	struct silo_config	 config = { 0 };
+	struct silo_request	 req = { 0 };
+	struct silo_ctx		 ctx = { &config, NULL, 0 };
+	struct silo_response	 resp = { 0 };
+
+	req.method = "GET";
+	req.path = "/api/auth/db";
+	req.request_id = "test";
+	req.accept = "text/html,application/xhtml+xml";
+	req.forwarded_uri = "/db/aesthetic?x=1 2";
+	assert_false(access_check(&read_route, &ctx, &req, &resp));
+	assert_int_equal(resp.status, 303);
+	assert_string_equal(resp_header_get(&resp, "Location"),
+	    "/signin.html?next=/db/aesthetic%3Fx%3D1%202");
 	resp_clear(&resp);
 }
 
@@ -173,14 +223,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_public_routes_need_nothing),
-		cmocka_unit_test(test_read_routes_are_open_without_a_read_token),
-		cmocka_unit_test(test_read_routes_take_either_token_when_configured),
-		cmocka_unit_test(test_admin_routes_are_off_without_an_admin_token),
-		cmocka_unit_test(test_admin_routes_challenge_without_a_token),
+		cmocka_unit_test(test_every_other_route_needs_a_caller),
+		cmocka_unit_test(test_read_routes_take_either_token),
 		cmocka_unit_test(test_wrong_token_is_invalid_token_and_not_echoed),
 		cmocka_unit_test(test_malformed_header_is_invalid_request),
 		cmocka_unit_test(test_read_token_does_not_open_admin_routes),
 		cmocka_unit_test(test_admin_token_forms),
+		cmocka_unit_test(test_a_foreign_origin_is_refused_before_anything),
+		cmocka_unit_test(test_a_browser_is_sent_to_the_sign_in_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
