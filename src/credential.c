@@ -29,16 +29,22 @@
 #include "extern.h"
 
 /* The base64 of n bytes without padding, in the standard or URL alphabet,
- * into out (room for CREDENTIAL_B64_LEN(n) + 1). */
+ * into out (room for CREDENTIAL_B64_LEN(n) + 1).  EVP_EncodeBlock pads,
+ * which needs more room than that, so the last 1 or 2 bytes are encoded
+ * aside and copied without their '='. */
 void
 credential_b64(const unsigned char *in, size_t n, bool url, char *out)
 {
-	size_t	 len;
+	size_t		 whole = n - n % 3, len;
+	unsigned char	 tail[5];
 
-	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	len = strlen(out);
-	while (len > 0 && out[len - 1] == '=')
-		out[--len] = '\0';
+	len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)whole);
+	if (n % 3 != 0) {
+		EVP_EncodeBlock(tail, in + whole, (int)(n % 3));
+		memcpy(out + len, tail, n % 3 + 1);
+		len += n % 3 + 1;
+	}
+	out[len] = '\0';
 	if (url)
 		for (char *p = out; *p != '\0'; p++)
 			*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
