@@ -1244,6 +1244,11 @@ class Cdp:
             if time.monotonic() > deadline:
                 raise Failure(f"{url} did not load within {timeout} s")
             self.pump(0.2)
+        # The load event may have been an earlier page's (one a script
+        # sent the tab to just before): wait for this one.
+        if not self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+                             max(1, deadline - time.monotonic())):
+            raise Failure(f"{url} did not load within {timeout} s (at {self.js('location.href')})")
 
     def click(self, selector):
         # Scrolled into view first: a click lands only inside the viewport.
@@ -1363,6 +1368,9 @@ OFF_SITE = ["//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t
 
 
 def sign_in(cdp, user, password):
+    """Type a name and password into the sign-in page (once it is there,
+    and its button enabled) and press the button."""
+    cdp.wait_for("document.getElementById('submit') && !document.getElementById('submit').disabled", 5)
     cdp.fill({"user": user, "password": password})
     cdp.click("#submit")
 
@@ -1891,11 +1899,6 @@ class Live:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def live_sign_in(cdp, user, password):
-    cdp.wait_for("document.getElementById('submit') && !document.getElementById('submit').disabled", 5)
-    sign_in(cdp, user, password)
-
-
 def run_live(c, binary, silo_bin):
     """Sign-in, a wrong password, TOTP, sign-out, an expired session, a
     viewer and the user search, in Chromium against the real stack."""
@@ -1914,13 +1917,13 @@ def run_live(c, binary, silo_bin):
         c.check("live: signed out, / goes to the sign-in page", cdp.wait_for(
             f"{on_signin} && location.search === '?next=%2F'", 10), cdp.js("location.href"))
 
-        live_sign_in(cdp, "ada", "not-the-password")
+        sign_in(cdp, "ada", "not-the-password")
         c.check("live: a wrong password says so", cdp.wait_for(
             "document.getElementById('message').textContent === 'wrong user name, password or code'", 10),
             cdp.js("document.getElementById('message').textContent"))
         c.check("live: and stays on the sign-in page", cdp.js(on_signin))
 
-        live_sign_in(cdp, "ada", live.passwords["ada"])
+        sign_in(cdp, "ada", live.passwords["ada"])
         c.check("live: ada signs in and lands on /", cdp.wait_for(
             "location.pathname === '/' && location.search === ''", 10), cdp.js("location.href"))
         c.check("live: the dashboard renders for ada", cdp.wait_for(polled, 20))
@@ -1963,7 +1966,7 @@ def run_live(c, binary, silo_bin):
                 cdp.js("location.href"))
 
         # A viewer: the panels, no admin controls.
-        live_sign_in(cdp, "grace", live.passwords["grace"])
+        sign_in(cdp, "grace", live.passwords["grace"])
         c.check("live: grace (viewer) signs in", cdp.wait_for(polled, 20), cdp.js("location.href"))
         c.eq("live: viewer who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
              ["grace", "viewer"])
@@ -1981,7 +1984,7 @@ def run_live(c, binary, silo_bin):
         # TOTP: the code field appears only after the right password.
         c.check("live: silo user add --totp printed a secret", live.totp_secret, "no secret= in its output")
         if live.totp_secret:
-            live_sign_in(cdp, "tess", live.passwords["tess"])
+            sign_in(cdp, "tess", live.passwords["tess"])
             c.check("live: totp_required shows the code field",
                     cdp.wait_for(SHOWN_JS.format("totp-field"), 10))
             cdp.fill({"totp": totp_now(live.totp_secret)})
