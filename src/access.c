@@ -18,7 +18,10 @@
  *     SHA-256 with CRYPTO_memcmp so that time says nothing about a
  *     guess; then the tokens `silo token create` made.  A bearer token
  *     that is wrong is an error even if a cookie came too: a service
- *     that sends a token means that token.
+ *     that sends a token means that token.  Another scheme (Basic) is
+ *     not silo's: mongo-express's own basic auth travels beside the
+ *     session cookie through the /db gate.  Without a cookie it is a
+ *     malformed credential.
  *   - the session cookie a sign-in set (session.c).
  *
  * No caller: 401, with the RFC 6750 challenge; and, when a browser
@@ -116,12 +119,18 @@ access_principal(struct silo_ctx *ctx, struct silo_request *req,
 {
 	char	 id[SESSION_ID_MAX];
 
+	bool	 other_scheme;
+
 	memset(&req->principal, 0, sizeof(req->principal));
 	memset(e, 0, sizeof(*e));
-	if (req->authorization != NULL && req->authorization[0] != '\0')
+	other_scheme = req->authorization != NULL &&
+	    req->authorization[0] != '\0' &&
+	    strncasecmp(req->authorization, "Bearer ", 7) != 0;
+	if (req->authorization != NULL && req->authorization[0] != '\0' &&
+	    !other_scheme)
 		return access_bearer(ctx, req->authorization, &req->principal,
 		    why, e);
-	*why = WHY_NONE;
+	*why = other_scheme ? WHY_MALFORMED : WHY_NONE;
 	if (!session_cookie_id(session_site(req), req->cookie, id))
 		return AUTH_ABSENT;
 	*why = WHY_NO_SESSION;

@@ -28,22 +28,21 @@
 
 #include "extern.h"
 
-/* The base64 of n bytes without padding, in the standard or URL alphabet,
- * into out (room for CREDENTIAL_B64_LEN(n) + 1).  EVP_EncodeBlock pads,
- * which needs more room than that, so the last 1 or 2 bytes are encoded
- * aside and copied without their '='. */
+/* The base64 of n bytes (at most CREDENTIAL_B64_MAX_IN) without padding,
+ * in the standard or URL alphabet, into out (room for
+ * CREDENTIAL_B64_LEN(n) + 1).  OpenSSL writes the padding, so it encodes
+ * into a buffer of its own first. */
 void
 credential_b64(const unsigned char *in, size_t n, bool url, char *out)
 {
-	size_t		 whole = n - n % 3, len;
-	unsigned char	 tail[5];
+	unsigned char	 padded[4 * ((CREDENTIAL_B64_MAX_IN + 2) / 3) + 1];
+	size_t		 len;
 
-	len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)whole);
-	if (n % 3 != 0) {
-		EVP_EncodeBlock(tail, in + whole, (int)(n % 3));
-		memcpy(out + len, tail, n % 3 + 1);
-		len += n % 3 + 1;
-	}
+	if (n > CREDENTIAL_B64_MAX_IN)
+		n = CREDENTIAL_B64_MAX_IN;
+	EVP_EncodeBlock(padded, in, (int)n);
+	len = CREDENTIAL_B64_LEN(n);
+	memcpy(out, padded, len);
 	out[len] = '\0';
 	if (url)
 		for (char *p = out; *p != '\0'; p++)

@@ -53,6 +53,7 @@ bool	 access_check(const struct route *, struct silo_ctx *,
 
 #define	CREDENTIAL_BYTES	32	/* random bytes of a session or token */
 #define	CREDENTIAL_B64_LEN(n)	(((n) * 4 + 2) / 3) /* unpadded base64 */
+#define	CREDENTIAL_B64_MAX_IN	64	/* bytes credential_b64() encodes */
 #define	PASSWORD_PHC_MAX	160	/* a stored password hash and NUL */
 
 void	 credential_b64(const unsigned char *, size_t, bool url, char *out);
