@@ -1237,6 +1237,9 @@ class Cdp:
         return False
 
     def navigate(self, url, timeout=20):
+        """Go to url and wait until a new document has loaded there (or
+        wherever it redirected to)."""
+        self.js("window.siloOldPage = true")
         self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
         self.send("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
@@ -1245,8 +1248,8 @@ class Cdp:
                 raise Failure(f"{url} did not load within {timeout} s")
             self.pump(0.2)
         # The load event may have been an earlier page's (one a script
-        # sent the tab to just before): wait for this one.
-        if not self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+        # sent the tab to just before): wait for a document of our own.
+        if not self.wait_for("!window.siloOldPage && document.readyState === 'complete'",
                              max(1, deadline - time.monotonic())):
             raise Failure(f"{url} did not load within {timeout} s (at {self.js('location.href')})")
 
@@ -1795,6 +1798,7 @@ def take_screenshots(c, binary, name, url, shots, out):
 LIVE_USERS = {"ada": "admin", "grace": "viewer"}   # name -> role; passwords are made per run
 SANITIZER = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
 LIVE_SCALE = 0.01     # AC's dataset at 1%: its users are what the search finds
+ME_PAGE = "<!DOCTYPE html><html lang=\"en\"><head><title>mongo-express stand-in</title></head><body></body></html>"
 
 
 def totp_now(secret_b32, at=None):
@@ -1859,8 +1863,11 @@ class Live:
         sock = sv.socket_path(self.root)
         self.silo = sv.silo(self.silo_bin, self.fdb.uri, sock, os.path.join(self.logs, "silo.log"),
                             workers=2, rundir=self.root).start()
+        # mongo-express's stand-in: a page that shows who got through the gate
+        self.mongo_express = Server({}, pages={"/db/": ME_PAGE}).__enter__()
         self.caddy = sv.caddy(self.sp.free_port(), sock, self.root, os.path.join(self.logs, "caddy.log"),
-                              www=WWW).start()
+                              www=WWW, mongo_express_addr=f"127.0.0.1:{self.mongo_express.httpd.server_address[1]}",
+                              ).start()
         self.url = self.caddy.url + "/"
         self.mongo = pymongo.MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
         return self
@@ -1895,6 +1902,8 @@ class Live:
     def stop(self):
         if getattr(self, "mongo", None) is not None:
             self.mongo.close()
+        if getattr(self, "mongo_express", None) is not None:
+            self.mongo_express.__exit__(None, None, None)
         self.sp.stop_all()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -1917,6 +1926,13 @@ def run_live(c, binary, silo_bin):
         c.check("live: signed out, / goes to the sign-in page", cdp.wait_for(
             f"{on_signin} && location.search === '?next=%2F'", 10), cdp.js("location.href"))
 
+        # /db: Caddy's forward_auth asks silo, which sends a browser
+        # without a session to sign in, with the way back.
+        cdp.send("Page.navigate", {"url": url + "db/"})
+        c.check("live: signed out, /db/ goes to the sign-in page", cdp.wait_for(
+            f"{on_signin} && new URLSearchParams(location.search).get('next') === '/db/'", 10),
+            cdp.js("location.href"))
+
         sign_in(cdp, "ada", "not-the-password")
         c.check("live: a wrong password says so", cdp.wait_for(
             "document.getElementById('message').textContent === 'wrong user name, password or code'", 10),
@@ -1924,8 +1940,10 @@ def run_live(c, binary, silo_bin):
         c.check("live: and stays on the sign-in page", cdp.js(on_signin))
 
         sign_in(cdp, "ada", live.passwords["ada"])
-        c.check("live: ada signs in and lands on /", cdp.wait_for(
-            "location.pathname === '/' && location.search === ''", 10), cdp.js("location.href"))
+        c.check("live: ada signs in and goes back to /db/, through the gate", cdp.wait_for(
+            "location.pathname === '/db/' && document.title === 'mongo-express stand-in'", 10),
+            cdp.js("location.href"))
+        cdp.navigate(url)
         c.check("live: the dashboard renders for ada", cdp.wait_for(polled, 20))
         c.eq("live: who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
              ["ada", "admin"])
@@ -1974,6 +1992,12 @@ def run_live(c, binary, silo_bin):
              {i: cdp.js(SHOWN_JS.format(i)) for i in ADMIN_CONTROLS}, {i: False for i in ADMIN_CONTROLS})
         c.eq("live: a viewer sees the collections", cdp.js(
             "document.getElementById('collections').dataset.state"), "ok")
+        cdp.navigate(url + "db/")
+        c.eq("live: and is turned away from /db/", [cdp.js("location.pathname"), cdp.js("document.title"),
+                                                    cdp.js("document.body.innerText.includes('forbidden')")],
+             ["/db/", "", True])
+        cdp.navigate(url)
+        c.check("live: back on the dashboard", cdp.wait_for(polled, 20))
 
         # The session expires while the dashboard is open: its next poll
         # gets a 401 and the page goes to sign in, with the way back.
@@ -1993,8 +2017,9 @@ def run_live(c, binary, silo_bin):
                 "location.pathname === '/' && document.body.dataset.polled === '1'", 20), cdp.js("location.href"))
 
         cdp.pump(0.3)
-        # 503 no_snapshot: the live stack has no Spaces, a calm state
-        problems = cdp.problems(allow_status=(401, 404, (503, "/api/storage/")))
+        # 503 no_snapshot: the live stack has no Spaces, a calm state;
+        # 403 on /db/: the viewer turned away
+        problems = cdp.problems(allow_status=(401, 404, (503, "/api/storage/"), (403, "/db/")))
         c.check("live: no script errors or CSP violations", not problems, "; ".join(problems))
         cdp.close()
         cdp = None
