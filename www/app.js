@@ -648,7 +648,8 @@
   /* ---------- one user: GET /api/users/:id, asked on demand ----------
      The answer carries the user's ids, their documents per collection
      and their Spaces footprint (the /api/storage/user/:id answer, or its
-     error, which then shows in the storage part alone). */
+     error, which then shows in the storage part alone; no_snapshot as
+     the calm note). */
   function idCell(id, value) {
     const has = typeof value === 'string' && value !== '';
     const td = $(id);
@@ -681,7 +682,8 @@
       const e = st && st.error && typeof st.error === 'object' ? st.error : {};
       setText('v-user-bytes', '—');
       $('s-user-bytes').textContent = e.code === NO_SNAPSHOT ? 'no snapshot yet' : 'unavailable';
-      showState(part, 'error', 'spaces storage',
+      // no snapshot yet is a state, as in the storage panel, not a failure
+      showState(part, e.code === NO_SNAPSHOT ? 'none' : 'error', 'spaces storage',
         new ApiError(String(e.code || 'missing'), String(e.message || 'no storage answer'), 200));
       return;
     }

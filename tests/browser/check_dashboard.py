@@ -1486,6 +1486,8 @@ USER_BARE = {"query": "google-oauth2|108234120449812330412",
                       "created": "2024-06-01T09:00:00.000Z"},
              "documents": {"total": 0, "collections": []},
              "storage": NO_SNAPSHOT}
+# the storage part failing on its own: the rest of the answer shows
+USER_STORAGE_DOWN = dict(USER_JEFFREY, query="fifi", storage=down("storage snapshots"))
 NOT_FOUND_USER = {"error": {"code": "not_found", "message": "no user with that handle, sub or DID"}}
 BAD_ID = {"error": {"code": "bad_request", "message": "not a handle, auth0 sub or DID: did:nope"}}
 USERS_API = {
@@ -1493,6 +1495,7 @@ USERS_API = {
     "/api/users/" + urllib.parse.quote(JEFFREY_SUB, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_SUB)),
     "/api/users/" + urllib.parse.quote(JEFFREY_DID, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_DID)),
     "/api/users/" + urllib.parse.quote(USER_BARE["query"], safe=""): (200, USER_BARE),
+    "/api/users/fifi": (200, USER_STORAGE_DOWN),
     "/api/users/nobody": (404, NOT_FOUND_USER),
     "/api/users/did%3Anope": (400, BAD_ID),
 }
@@ -1561,12 +1564,23 @@ def run_search_fixture(c, binary):
             c.eq("search: a bare user", state(), "ok")
             c.eq("search: missing ids say none", [t("user-handle"), t("user-did")], ["none", "none"])
             c.eq("search: no documents", t("user-docs-body"), "no documents")
-            c.eq("search: storage error in its part only",
-                 cdp.js("document.getElementById('user-storage').dataset.state"), "error")
-            c.check("search: the storage error names its code",
-                    "no_snapshot" in t("user-storage"), t("user-storage"))
+            c.eq("search: no snapshot is a calm state of the storage part",
+                 cdp.js("document.getElementById('user-storage').dataset.state"), "none")
+            c.eq("search: its note, no red box", [cdp.js(SHOWN_JS.format("user-storage-none")), cdp.js(
+                "document.querySelector('#user-storage > .error-box').hidden")], [True, True])
             c.eq("search: storage sub", t("s-user-bytes"), "no snapshot yet")
             c.eq("search: meta falls back to the sub", t("user-search-meta"), USER_BARE["query"])
+
+            search(cdp, "fifi")
+            c.eq("search: a storage error in its part only", [state(), cdp.js(
+                "document.getElementById('user-storage').dataset.state"), t("user-handle")],
+                ["ok", "error", "jeffrey"])
+            box = "document.querySelector('#user-storage > .error-box')"
+            c.eq("search: the storage error names its code and message", cdp.js(
+                f"[{box}.hidden, {box}.querySelector('.error-code').textContent, "
+                f"{box}.querySelector('.error-message').textContent]"),
+                [False, "db_unavailable", f"storage snapshots: {DOWN_MESSAGE}"])
+            c.eq("search: storage sub says unavailable", t("s-user-bytes"), "unavailable")
 
             for query, code, message in (("nobody", "not_found", NOT_FOUND_USER["error"]["message"]),
                                          ("did:nope", "bad_request", BAD_ID["error"]["message"])):
@@ -1971,6 +1985,9 @@ def run_live(c, binary, silo_bin):
             ".map(r => [r.dataset.collection, r.cells[1].textContent])"),
             [[d["name"], fmt_int(d["count"])] for d in docs.get("collections", [])])
         c.eq("live: and their total", cdp.js(TEXT_JS.format("v-user-docs")), fmt_int(docs.get("total", -1)))
+        c.eq("live: no snapshot in this stack: the storage part's calm note",
+             [cdp.js("document.getElementById('user-storage').dataset.state"),
+              cdp.js(SHOWN_JS.format("user-storage-none"))], ["none", True])
         search(cdp, "nobody-" + os.urandom(4).hex())
         c.eq("live: an unknown handle is not_found, in the panel", cdp.js(
             "document.querySelector('#user-search > .error-box .error-code').textContent"), "not_found")
