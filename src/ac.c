@@ -32,6 +32,17 @@
  * Users.  Every users document is a user but art-guest, the shared
  * account guest content is published under; a user has a DID when
  * atproto.did is set or, for a migrated user, when the _id is one.
+ *
+ * A user's documents.  AC keys everything a user makes by the user's
+ * key, the _id of their users and @handles documents: the auth0 sub, or
+ * the DID a migrated user's _id became.  Which collections hold such
+ * documents, and under which field, is a table here, from the writers
+ * ac-platform.md section 6 names; the small social tables that section
+ * does not describe are keyed by user as AC's account-deletion map lists
+ * them.  Left out on purpose: users, @handles and verifications, which
+ * are the user (one document each, shown as the user itself), and boots,
+ * whose meta.user is whatever the browser claimed, in AC's largest
+ * collection with no index on it.
  */
 #include "config.h"
 
@@ -191,3 +202,54 @@ ac_with_did_filter(void)
 	    "]", "}",
 	"]");
 }
+
+/* The users document's DID: atproto.did, or a migrated user's key when it
+ * is a DID; NULL when the user has none.  user may be NULL (a user with a
+ * handle and no users document). */
+const char *
+ac_user_did(const bson_t *user, const char *key)
+{
+	bson_iter_t	 it;
+
+	if (user != NULL && bson_iter_init(&it, user) &&
+	    bson_iter_find_descendant(&it, "atproto.did", &it) &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		return bson_iter_utf8(&it, NULL);
+	return strncmp(key, "did:", 4) == 0 ? key : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* A user's documents                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The collections holding a user's documents and the field with the
+ * user's key; NULL-terminated.  An array field (logs' users) matches when
+ * any element is the key. */
+const struct ac_user_collection ac_user_collections[] = {
+	/* User content (section 6: track-media, store-kidlisp, mood,
+	 * track-tape, store-clock). */
+	{ "paintings", "user" },
+	{ "pieces", "user" },
+	{ "kidlisp", "user" },
+	{ "moods", "user" },
+	{ "tapes", "user" },
+	{ "clocks", "user" },
+	/* Chat (chat-manager): messages and the mute lists. */
+	{ "chat-system", "user" },
+	{ "chat-clock", "user" },
+	{ "chat-sotce", "user" },
+	{ "chat-system-mutes", "user" },
+	{ "chat-clock-mutes", "user" },
+	{ "chat-sotce-mutes", "user" },
+	/* Social and small feature tables. */
+	{ "news-posts", "user" },
+	{ "news-comments", "user" },
+	{ "news-votes", "user" },
+	{ "sotce-pages", "user" },
+	{ "sotce-touches", "user" },
+	{ "piece-user-hits", "user" },
+	{ "tickets", "user" },
+	/* The log (logger.mjs): the users an event is about. */
+	{ "logs", "users" },
+	{ NULL, NULL }
+};

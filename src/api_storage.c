@@ -22,6 +22,9 @@
  * has no objects gets zeros, an id AC does not know is a 404, and an id
  * that cannot be one (an e-mail address, a malformed sub or DID) is a 400
  * naming the problem.  Nothing here reads an e-mail field or returns one.
+ * GET /api/users/:id (api_users.c) finds its user through the same
+ * api_storage_resolve() and embeds api_storage_user_answer()'s answer, so
+ * the search and this endpoint cannot come to disagree.
  *
  * Refresh.  A walk of AC's buckets takes minutes, far too long for a
  * FastCGI worker (the pool's size is silo's concurrency, and Caddy would
@@ -340,8 +343,9 @@ api_storage_limit(const struct silo_request *req, struct silo_response *resp,
  * @handles; a sub in users, then @handles, by _id; a DID in users by _id
  * (a migrated user) or atproto.did, then in @handles by _id.  NULL with
  * resp filled in (404, or a database error); the caller frees it.
+ * GET /api/users/:id finds its user the same way.
  */
-static char *
+char *
 api_storage_resolve(struct silo_ctx *ctx, struct silo_response *resp,
     enum api_storage_id kind, const char *id)
 {
@@ -429,29 +433,23 @@ api_storage_row(struct silo_ctx *ctx, struct silo_response *resp,
 }
 
 /*
- * A sub or DID with objects has a row under that very id (even if AC no
- * longer knows the user: its files are still there).  Otherwise the id is
- * resolved through AC's collections, and a user AC knows without objects
- * gets zeros.
+ * The answer for the user name stands for, kind as api_storage_parse_id()
+ * found it.  A sub or DID with objects has a row under that very id (even
+ * if AC no longer knows the user: its files are still there).  Otherwise
+ * the id is resolved through AC's collections, and a user AC knows
+ * without objects gets zeros.  GET /api/users/:id embeds this answer.
  */
 void
-api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
-    struct silo_response *resp)
+api_storage_user_answer(struct silo_ctx *ctx, struct silo_response *resp,
+    enum api_storage_id kind, const char *name)
 {
-	enum api_storage_id kind;
-	const char	*name, *sub = NULL;
-	char		 why[160], *resolved = NULL;
+	const char	*sub = NULL;
+	char		*resolved = NULL;
 	bson_t		 snap, row;
 	int64_t		 at;
 	int		 found = 0;
 	cJSON		*body, *all;
 
-	kind = api_storage_parse_id(req->path_params[0], &name, why,
-	    sizeof(why));
-	if (kind == ID_BAD) {
-		resp_error(resp, 400, "bad_request", "%s", why);
-		return;
-	}
 	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
 	if (kind != ID_HANDLE &&
@@ -484,6 +482,22 @@ api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
 out:
 	bson_destroy(&snap);
 	free(resolved);
+}
+
+void
+api_storage_user(struct silo_ctx *ctx, const struct silo_request *req,
+    struct silo_response *resp)
+{
+	enum api_storage_id kind;
+	const char	*name;
+	char		 why[160];
+
+	kind = api_storage_parse_id(req->path_params[0], &name, why,
+	    sizeof(why));
+	if (kind == ID_BAD)
+		resp_error(resp, 400, "bad_request", "%s", why);
+	else
+		api_storage_user_answer(ctx, resp, kind, name);
 }
 
 void

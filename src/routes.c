@@ -10,6 +10,8 @@
  * another route's data needs that route's scope: /api/services includes
  * the ATProto sync counts and /api/overview the database's, so both need
  * read:db, while the oven and session probes alone need read:services.
+ * /api/users/:id links a sub to its handle and DID, so it has a scope of
+ * its own, read:users, though it carries the user's storage row too.
  */
 #include "config.h"
 
@@ -64,6 +66,10 @@ const struct route routes_table[] = {
 	  api_storage_refresh,
 	  "start `silo storage refresh` in the background: 202, "
 	  "or 409 if one runs" },
+	{ "GET", "/api/users/:id", ACCESS_SCOPE, "read:users", NULL,
+	  api_users_get,
+	  "the user search: who a handle, sub or DID is, their documents "
+	  "per collection and their storage" },
 	{ "GET", "/api/backups", ACCESS_SCOPE, "read:backups",
 	  backups_limit_param, api_backups_list,
 	  "the backups, newest first, ?limit=1..100; the last success "

@@ -18,9 +18,9 @@
  *             routes.c (matching, the route table), access.c (who is
  *             calling, scopes; with credential.c, session.c, tokens.c),
  *             query.c (query strings), response.c (answers, rendering)
- *   handlers  api_auth.c, api_db.c, api_storage.c, api_services.c,
- *             api_kidlisp.c, api_backups.c, api_overview.c, api_misc.c:
- *             one file per /api area
+ *   handlers  api_auth.c, api_db.c, api_storage.c, api_users.c,
+ *             api_services.c, api_kidlisp.c, api_backups.c,
+ *             api_overview.c, api_misc.c: one file per /api area
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
  *   jobs      import.c with manifest.c, docstream.c, progress.c
@@ -638,15 +638,23 @@ struct ac_sync_collection {
 	const char	*excluded;	/* the flag that takes a document out */
 };
 
+/* A collection holding users' documents, and the field naming the user. */
+struct ac_user_collection {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*field;		/* holds the user's key (sub or DID) */
+};
+
 extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
 extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
 extern const struct ac_sync_collection ac_atproto_collections[];
+extern const struct ac_user_collection ac_user_collections[];
 
 enum ac_category ac_category_of(const char *collection);
 const char *ac_category_id(enum ac_category);
 const char *ac_category_label(enum ac_category);
 bson_t	*ac_registered_filter(void);
 bson_t	*ac_with_did_filter(void);
+const char *ac_user_did(const bson_t *user, const char *key);
 
 /* ------------------------------------------------------------------ */
 /* Probes of AC's other services (probe.c)                             */
@@ -783,6 +791,8 @@ void	 api_kidlisp_stats(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_overview(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
+void	 api_users_get(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
 void	 api_backups_list(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_backups_run(struct silo_ctx *, const struct silo_request *,
@@ -796,8 +806,9 @@ void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
 cJSON	*api_kidlisp_headline(struct silo_ctx *);
 
-/* What a /api/storage/user/:id names (parsed apart for its unit test and
- * fuzz harness). */
+/* What a /api/storage/user/:id or /api/users/:id names (parsed apart for
+ * its unit test and fuzz harness), how it is resolved to a user's key,
+ * and the storage answer for it, which /api/users/:id embeds. */
 enum api_storage_id {
 	ID_HANDLE,		/* an AC handle, '@' dropped */
 	ID_SUB,			/* an auth0 sub: <provider>|<id> */
@@ -807,5 +818,9 @@ enum api_storage_id {
 
 enum api_storage_id api_storage_parse_id(const char *id, const char **name,
 	    char *why, size_t whysz);
+char	*api_storage_resolve(struct silo_ctx *, struct silo_response *,
+	    enum api_storage_id, const char *name);
+void	 api_storage_user_answer(struct silo_ctx *, struct silo_response *,
+	    enum api_storage_id, const char *name);
 
 #endif /* SILO_H */

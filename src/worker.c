@@ -18,7 +18,10 @@
  * Bad requests never reach a handler: an over-long URI is a 414, a body
  * over SILO_MAX_BODY a 413 (after draining it, so Caddy can read the
  * answer), a malformed Content-Length a 400.  Caddy sends a chunked body
- * as CONTENT_LENGTH=-1, read until end of stream, bounded the same way.
+ * as CONTENT_LENGTH=-1, read until end of stream, bounded the same way;
+ * a stream that breaks before its end record is a 400, never a short
+ * body handed to a route (Caddy gives up that way on a malformed chunked
+ * body or a client gone mid-body).
  */
 #include "config.h"
 
@@ -177,6 +180,17 @@ worker_body_read(FCGX_Request *fr, size_t max, char **body, size_t *len,
 		worker_body_drain(fr->in);
 		resp_error(resp, 413, "payload_too_large",
 		    "request body exceeds the limit of %zu bytes", max);
+		return -1;
+	}
+	/*
+	 * A stream that broke before its end record (Caddy gave up on a
+	 * client that sent a malformed chunked body or went away mid-body)
+	 * is not a body, though a chunked one has no length to miss.
+	 */
+	if (FCGX_GetError(fr->in) != 0) {
+		free(buf);
+		resp_error(resp, 400, "bad_request",
+		    "request body was cut short after %zu bytes", have);
 		return -1;
 	}
 	if (want >= 0 && have < (size_t)want) {

@@ -129,8 +129,12 @@ def silo(binary, mongo_uri, sock, log_path, workers=2, db_name="aesthetic",
 
 
 def caddy(site_port, fastcgi_sock, rundir, log_path, www=None,
-          mongo_express_addr="127.0.0.1:1", caddyfile=None, binary=None):
-    """Caddy serving the dev site http://127.0.0.1:site_port, admin off."""
+          mongo_express_addr="127.0.0.1:1", caddyfile=None, binary=None,
+          **extra_env):
+    """Caddy serving the dev site http://127.0.0.1:site_port, listening on
+    127.0.0.1 only, with no admin endpoint (the Caddyfile's default);
+    extra_env sets more of the Caddyfile's variables (e.g.
+    SILO_READ_HEADER_TIMEOUT)."""
     rundir = Path(rundir)
     home = rundir / "caddy-home"
     for d in ("data", "config"):
@@ -144,7 +148,7 @@ def caddy(site_port, fastcgi_sock, rundir, log_path, www=None,
         SILO_FASTCGI=f"unix/{fastcgi_sock}",
         SILO_MONGO_EXPRESS=mongo_express_addr,
         SILO_WWW=www or REPO / "www",
-        SILO_CADDY_ADMIN="off")
+        SILO_BIND="127.0.0.1", **extra_env)
     s = Service("caddy",
                 [binary or os.environ.get("SILO_CADDY") or caddy_bin(),
                  "run", "--config", caddyfile, "--adapter", "caddyfile"],

@@ -52,10 +52,14 @@ class Response:
         return json.loads(self.body)
 
 
-def request(address, params, body=b"", timeout=10, auth=True):
+def request(address, params, body=b"", timeout=10, end_stdin=True,
+            auth=True):
     """Send one request to address (a unix path or a (host, port) pair)
     and return its Response.  It carries the suite's admin token unless
-    auth is false or params has its own Authorization or Cookie."""
+    auth is false or params has its own Authorization or Cookie.  With
+    end_stdin=False the body's stream gets no end record: the write side
+    is shut down after the body instead, as when Caddy gives up on a
+    client mid-body."""
     if auth and not {"HTTP_AUTHORIZATION", "HTTP_COOKIE"} & set(params):
         from conftest import ADMIN_TOKEN
         params = dict(params, HTTP_AUTHORIZATION=f"Bearer {ADMIN_TOKEN}")
@@ -70,8 +74,11 @@ def request(address, params, body=b"", timeout=10, auth=True):
         out += _record(PARAMS, b"")
         for i in range(0, len(body), 65535):
             out += _record(STDIN, body[i:i + 65535])
-        out += _record(STDIN, b"")
+        if end_stdin:
+            out += _record(STDIN, b"")
         s.sendall(out)
+        if not end_stdin:
+            s.shutdown(socket.SHUT_WR)
         stdout = b""
         while True:
             _, rtype, _, clen, plen = struct.unpack(">BBHHB",

@@ -103,6 +103,7 @@ def test_no_session_never_reaches_mongo_express(gate, path):
         assert not reached_mongo_express(status, h, body), \
             (path, headers, status, body[:200])
         assert status == want, (path, headers, status)
+        assert "Status" not in h, h       # silo's CGI header stays inside
         if want != 303:
             assert json.loads(body)["error"]["code"] == \
                 ("forbidden" if want == 403 else "unauthorized")

@@ -1,5 +1,5 @@
 /* Unit tests for ac.c: the migration report's grouping of AC's
- * collections. */
+ * collections, and where a user's documents are. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,6 +101,108 @@ test_ids_and_labels(void **state)
 	}
 }
 
+/* The user-collection table's row for name, or NULL. */
+static const struct ac_user_collection *
+user_collection(const char *name)
+{
+	for (const struct ac_user_collection *c = ac_user_collections;
+	    c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+expect_user_field(const char *collection, const char *field)
+{
+	const struct ac_user_collection *c = user_collection(collection);
+
+	if (c == NULL)
+		fail_msg("%s is not among the user collections", collection);
+	if (strcmp(c->field, field) != 0)
+		fail_msg("%s keys its user by '%s', expected '%s'", collection,
+		    c->field, field);
+}
+
+static void
+test_user_collections_content_and_chat(void **state)
+{
+	const char *content[] = { "kidlisp", "paintings", "pieces", "moods",
+	    "tapes", "clocks" };
+	const char *chat[] = { "chat-system", "chat-clock", "chat-sotce",
+	    "chat-system-mutes", "chat-clock-mutes", "chat-sotce-mutes" };
+
+	/* Every user-content collection of the report, and every chat
+	 * room and mute list, under "user" (ac-platform.md section 6). */
+	for (size_t i = 0; i < sizeof(content) / sizeof(content[0]); i++)
+		expect_user_field(content[i], "user");
+	for (size_t i = 0; i < sizeof(chat) / sizeof(chat[0]); i++)
+		expect_user_field(chat[i], "user");
+	expect_user_field("piece-user-hits", "user");
+	expect_user_field("news-posts", "user");
+	/* logger.mjs writes the users an event is about as an array. */
+	expect_user_field("logs", "users");
+}
+
+static void
+test_user_collections_leave_out(void **state)
+{
+	/* The identity records are the user, not their documents; boots'
+	 * meta.user is what a browser claimed; the rest hold no user. */
+	const char *out[] = { "users", "@handles", "verifications", "secrets",
+	    "boots", "piece-hits", "oven-bakes", "kidlisp-logs", "hearts" };
+
+	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++)
+		if (user_collection(out[i]) != NULL)
+			fail_msg("%s is among the user collections", out[i]);
+}
+
+static void
+test_user_collections_well_formed(void **state)
+{
+	size_t	 n = 0;
+
+	for (const struct ac_user_collection *c = ac_user_collections;
+	    c->name != NULL; c++, n++) {
+		assert_true(c->name[0] != '\0');
+		assert_non_null(c->field);
+		assert_true(c->field[0] != '\0');
+		/* Named once: the answer lists each collection once. */
+		assert_ptr_equal(user_collection(c->name), c);
+		/* Every one is a collection AC's categories know. */
+		if (ac_category_of(c->name) == CATEGORY_OTHER ||
+		    ac_category_of(c->name) == CATEGORY_IDENTITY)
+			fail_msg("%s is in '%s'", c->name,
+			    ac_category_id(ac_category_of(c->name)));
+	}
+	assert_int_equal(n, 20);
+}
+
+static void
+test_user_did(void **state)
+{
+	bson_t	*with = BCON_NEW("_id", BCON_UTF8("auth0|1"), "atproto", "{",
+		    "did", BCON_UTF8("did:plc:aaa"), "}");
+	bson_t	*without = BCON_NEW("_id", BCON_UTF8("auth0|2"), "atproto",
+		    "{", "handle", BCON_UTF8("x.at.aesthetic.computer"), "}");
+	bson_t	*not_string = BCON_NEW("_id", BCON_UTF8("auth0|3"), "atproto",
+		    "{", "did", BCON_INT32(7), "}");
+
+	assert_string_equal(ac_user_did(with, "auth0|1"), "did:plc:aaa");
+	assert_null(ac_user_did(without, "auth0|2"));
+	assert_null(ac_user_did(not_string, "auth0|3"));
+	/* A migrated user's key is its DID, with or without a document. */
+	assert_string_equal(ac_user_did(without, "did:plc:mig"),
+	    "did:plc:mig");
+	assert_string_equal(ac_user_did(NULL, "did:plc:mig"), "did:plc:mig");
+	assert_null(ac_user_did(NULL, "auth0|4"));
+	/* atproto.did wins over a DID key. */
+	assert_string_equal(ac_user_did(with, "did:plc:other"), "did:plc:aaa");
+	bson_destroy(with);
+	bson_destroy(without);
+	bson_destroy(not_string);
+}
+
 int
 main(void)
 {
@@ -112,6 +214,10 @@ main(void)
 		cmocka_unit_test(test_report_social_families),
 		cmocka_unit_test(test_unknown_is_other),
 		cmocka_unit_test(test_ids_and_labels),
+		cmocka_unit_test(test_user_collections_content_and_chat),
+		cmocka_unit_test(test_user_collections_leave_out),
+		cmocka_unit_test(test_user_collections_well_formed),
+		cmocka_unit_test(test_user_did),
 	};
 	return cmocka_run_group_tests_name("category", tests, NULL, NULL);
 }
