@@ -350,7 +350,7 @@ def storage_failing(status, body):
 
 SESSION = {"created": "2026-11-23T20:00:00Z", "idle_expires": "2026-11-24T04:00:00Z",
            "expires": "2026-11-30T20:00:00Z"}
-READ_SCOPES = ["read:db", "read:storage", "read:backups", "read:services"]
+READ_SCOPES = ["read:db", "read:storage", "read:backups", "read:services", "read:users"]
 ME_ADMIN = {"kind": "session", "name": "ada", "role": "admin",
             "scopes": READ_SCOPES + ["run:storage", "run:backups", "admin:db"], "session": SESSION}
 ME_VIEWER = {"kind": "session", "name": "grace", "role": "viewer", "scopes": READ_SCOPES,
@@ -1887,11 +1887,13 @@ class Live:
         return self
 
     def a_user(self):
-        """An AC user of the dataset with a handle: (sub, handle)."""
-        doc = self.mongo["aesthetic"]["@handles"].find_one({"handle": {"$type": "string"}}, sort=[("_id", 1)])
-        if doc is None:
-            raise Failure("the dataset has no @handles document")
-        return doc["_id"], doc["handle"]
+        """An AC user of the dataset with a handle and paintings, so that
+        the search has documents to show: (sub, handle)."""
+        db = self.mongo["aesthetic"]
+        for doc in db["@handles"].find({"handle": {"$type": "string"}}, sort=[("_id", 1)]).limit(200):
+            if db["paintings"].count_documents({"user": doc["_id"]}, limit=1):
+                return doc["_id"], doc["handle"]
+        raise Failure("no user of the dataset has a handle and a painting")
 
     def expire_sessions(self, user):
         """Make user's sessions idle for longer than SILO_SESSION_IDLE_S
@@ -1980,6 +1982,9 @@ def run_live(c, binary, silo_bin):
                                              cdp.js(TEXT_JS.format("user-sub"))], ["ok", handle, sub])
         answer = cdp.js(f"fetch('/api/users/' + encodeURIComponent({json.dumps(sub)})).then(r => r.json())")
         docs = answer.get("documents", {}) if isinstance(answer, dict) else {}
+        c.check("live: the user has paintings in the answer",
+                any(d.get("name") == "paintings" and d.get("count", 0) > 0 for d in docs.get("collections", [])),
+                docs)
         c.eq("live: search shows the answer's documents per collection", cdp.js(
             "[...document.querySelectorAll('#user-docs-body tr[data-collection]')]"
             ".map(r => [r.dataset.collection, r.cells[1].textContent])"),
