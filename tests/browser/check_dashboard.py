@@ -2,9 +2,12 @@
 """check_dashboard.py: render silo's dashboard in headless Chromium and check it.
 
 It serves www/ and a fixture /api/ from Python's http.server on 127.0.0.1
-(a port the OS picks), under the same Content-Security-Policy Caddy sets,
-so an inline handler or eval() would break the page here too.  Then, per
-variant of the API:
+(a port the OS picks), under the same Content-Security-Policy Caddy sets
+(script-src 'self': no inline script, no on...= handler, no eval()).
+Every Chromium run fails its checks on any CSP violation the browser
+reports (console lines with --enable-logging, Log entries over
+DevTools), and a canary page that breaks the policy on purpose proves
+both detectors fire.  Then, per variant of the API:
 
   ok              every endpoint answers with realistic AC numbers
   collections503  /api/db/collections is down (503); the rest answers
@@ -47,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,7 +59,7 @@ CHROMIUM_TIMEOUT_S = 120
 
 # The policy Caddy puts on silo's pages.
 CSP = ("default-src 'self'; "
-       "script-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; "
        "style-src 'self' 'unsafe-inline'; "
        "img-src 'self' https://aesthetic.computer; "
        "font-src 'self' https://aesthetic.computer; "
@@ -340,7 +344,22 @@ def storage_failing(status, body):
     return {path: (status, body) for path in STORAGE_PATHS.values()}
 
 
-# variant -> path -> (status, body)
+# --------------------------------------------------------------------------
+# Who is signed in: GET /api/auth/me as api_auth.c answers it (AUTH.md).
+# --------------------------------------------------------------------------
+
+SESSION = {"created": "2026-11-23T20:00:00Z", "idle_expires": "2026-11-24T04:00:00Z",
+           "expires": "2026-11-30T20:00:00Z"}
+READ_SCOPES = ["read:db", "read:storage", "read:backups", "read:services", "read:users"]
+ME_ADMIN = {"kind": "session", "name": "ada", "role": "admin",
+            "scopes": READ_SCOPES + ["run:storage", "run:backups", "admin:db"], "session": SESSION}
+ME_VIEWER = {"kind": "session", "name": "grace", "role": "viewer", "scopes": READ_SCOPES,
+             "session": SESSION}
+UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "sign in, or send a token"}}
+# The admin-only controls: element id -> the scope it needs.
+ADMIN_CONTROLS = {"storage-refresh": "run:storage", "backups-run": "run:backups", "db-link": "admin:db"}
+
+# variant -> path -> (status, body); "POST /path" for the POST routes
 VARIANTS = {
     "ok": {"/api/db/health": (200, HEALTH_OK),
            "/api/db/collections": (200, COLLECTIONS),
@@ -371,6 +390,16 @@ VARIANTS = {
              **storage_failing(503, down("storage snapshots")),
              "/api/backups": (503, down("silo.backups"))},
 }
+for _name, _api in VARIANTS.items():
+    # the sessions live in the database too: down, /me cannot answer
+    _api["/api/auth/me"] = (503, down("sessions")) if _name == "down" else (200, ME_ADMIN)
+    _api["POST /api/auth/logout"] = (204, None)
+    _api["POST /api/storage/refresh"] = (202, {"status": "started"})
+    _api["POST /api/backups/run"] = (409, {"error": {"code": "conflict", "message": "a backup is running"}})
+# a viewer: the healthy answers, no admin controls
+VARIANTS["viewer"] = dict(VARIANTS["ok"], **{"/api/auth/me": (200, ME_VIEWER)})
+# no session: every route but the sign-in itself answers 401
+VARIANTS["signedout"] = {path: (401, UNAUTHORIZED) for path in VARIANTS["ok"]}
 
 # --------------------------------------------------------------------------
 # The loopback server: www/ plus the variant's /api/.
@@ -381,10 +410,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "silo-test"
 
     def log_message(self, fmt, *args):  # keep the output for failures only
-        self.server.requests.append(self.path)
+        self.server.requests.append(self.path if self.command == "GET" else f"{self.command} {self.path}")
 
-    def send(self, status, body, ctype):
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page navigated on (to sign-in) while an answer was on its way
+
+    def send(self, status, body, ctype, extra=None):
         self.send_response(status)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -393,6 +430,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.posts.append((path, self.headers.get("Origin"), body))
+        status, answer = self.server.api.get(
+            f"POST {path}", (404, {"error": {"code": "not_found", "message": f"no route {path}"}}))
+        if callable(answer):
+            status, answer, extra = answer(json.loads(body or b"null"))
+        else:
+            extra = {}
+        self.send(status, b"" if answer is None else json.dumps(answer).encode(),
+                  "application/json", extra)
+
     def do_GET(self):
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         if path.startswith("/api/"):
@@ -400,24 +451,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 path, (404, {"error": {"code": "not_found", "message": f"no route {path}"}}))
             self.send(status, json.dumps(body).encode(), "application/json")
             return
+        if path in self.server.pages:
+            self.send(200, self.server.pages[path].encode(), "text/html; charset=utf-8")
+            return
         name = "index.html" if path == "/" else path.lstrip("/")
         full = os.path.realpath(os.path.join(WWW, name))
         if not full.startswith(os.path.realpath(WWW) + os.sep) or not os.path.isfile(full):
             self.send(404, b"not found\n", "text/plain")
             return
-        ctype = "text/html; charset=utf-8" if full.endswith(".html") else "application/octet-stream"
+        # As Caddy's file_server types them; with nosniff a script served
+        # as anything but JavaScript would not run.
+        ctype = CONTENT_TYPES.get(os.path.splitext(full)[1], "application/octet-stream")
         with open(full, "rb") as f:
             self.send(200, f.read(), ctype)
 
 
-class Server:
-    """http.server on 127.0.0.1, on a port the OS picks, in a thread."""
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
-    def __init__(self, api):
+
+class Server:
+    """http.server on 127.0.0.1, on a port the OS picks, in a thread;
+    pages maps extra paths to HTML served as they are (the CSP canary)."""
+
+    def __init__(self, api, pages=None):
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.api = api
+        self.httpd.pages = pages or {}
         self.httpd.requests = []
+        self.httpd.posts = []      # (path, Origin header, body)
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.1}, daemon=True)
 
@@ -474,8 +536,13 @@ def remove_tree(path):
         time.sleep(0.2)
 
 
+# What Chromium's console says on a CSP violation, with --enable-logging.
+CSP_LINE = re.compile(r"Content Security Policy")
+
+
 def chromium(binary, url, extra, theme="dark"):
-    """Run headless Chromium once on url with a fresh profile; return stdout."""
+    """Run headless Chromium once on url with a fresh profile; return its
+    stdout and the CSP violations its console reported (each a line)."""
     profile = tempfile.mkdtemp(prefix="silo-chromium-")
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking",
@@ -486,7 +553,9 @@ def chromium(binary, url, extra, theme="dark"):
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             # 0 = dark, 1 = light: what prefers-color-scheme reports.
             f"--blink-settings=preferredColorScheme={0 if theme == 'dark' else 1}",
-            "--hide-scrollbars", "--virtual-time-budget=5000", *extra, url]
+            "--hide-scrollbars", "--virtual-time-budget=5000",
+            # the page's console on stderr: CSP violations are reported there
+            "--enable-logging=stderr", "--v=0", *extra, url]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=profile, start_new_session=True)
     try:
@@ -500,7 +569,9 @@ def chromium(binary, url, extra, theme="dark"):
         remove_tree(profile)
     if proc.returncode != 0:
         raise Failure(f"chromium exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
-    return out.decode("utf-8", errors="replace")
+    violations = [line.strip()[:300] for line in err.decode("utf-8", errors="replace").splitlines()
+                  if ":CONSOLE" in line and CSP_LINE.search(line)]
+    return out.decode("utf-8", errors="replace"), violations
 
 
 # --------------------------------------------------------------------------
@@ -671,17 +742,35 @@ def fmt_bytes(n):
     return f"{v:.1f} {units[i]}" if abs(v) < 99.95 else f"{round(v)} {units[i]}"
 
 
+def read_www(name):
+    with open(os.path.join(WWW, name), encoding="utf-8") as f:
+        return f.read()
+
+
+# Each page and the one script it loads (a file beside it, same origin).
+PAGES = {"index.html": "app.js", "signin.html": "signin.js"}
+
+
 def check_static(c):
-    """Rules the page must follow whatever the data: CSP and house style."""
-    with open(os.path.join(WWW, "index.html"), encoding="utf-8") as f:
-        src = f.read()
-    c.check("static: no inline event-handler attributes",
-            not re.search(r"<[^>]+\son[a-z]+\s*=", src, re.I), "found on...= in markup")
-    c.check("static: no innerHTML/outerHTML/insertAdjacentHTML/document.write",
-            not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", src))
-    c.check("static: no eval or new Function", not re.search(r"\beval\s*\(|new\s+Function\s*\(", src))
-    c.check("static: no external scripts or stylesheets",
-            not re.search(r"<script[^>]+\bsrc=|<link[^>]+rel=.?stylesheet", src, re.I))
+    """Rules the pages must follow whatever the data: CSP and house style."""
+    for page, script in PAGES.items():
+        html_src = read_www(page)
+        c.check(f"static: {page}: no inline event-handler attributes",
+                not re.search(r"<[^>]+\son[a-z]+\s*=", html_src, re.I), "found on...= in markup")
+        tags = re.findall(r"<script\b[^>]*>(.*?)</script\s*>", html_src, re.I | re.S)
+        c.check(f"static: {page}: no inline script", not any(t.strip() for t in tags), "a <script> with a body")
+        c.eq(f"static: {page}: its one script, from this site",
+             re.findall(r"<script\b([^>]*)>", html_src, re.I), [f' src="/{script}"'])
+        c.check(f"static: {page}: no external stylesheets",
+                not re.search(r"<link[^>]+rel=.?stylesheet", html_src, re.I))
+        js = read_www(script)
+        c.check(f"static: {script}: no inline handlers set from script",
+                not re.search(r"setAttribute\(\s*['\"]on|\.on[a-z]+\s*=[^=]", js), "on... handler property")
+        c.check(f"static: {script}: no innerHTML/outerHTML/insertAdjacentHTML/document.write",
+                not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", js + html_src))
+        c.check(f"static: {script}: no eval, new Function or string timers",
+                not re.search(r"\beval\s*\(|new\s+Function\s*\(|set(Timeout|Interval)\(\s*['\"`]", js))
+    src = read_www("index.html") + read_www("app.js")
     c.check("static: no bold weights",
             not re.search(r"font-weight\s*:\s*(bold|[5-9]00)|<(b|strong)>", src, re.I))
     c.check("static: house reset",
@@ -705,6 +794,31 @@ def check_common(c, v, dom):
     c.check(f"{v}: updated time shown", re.fullmatch(r"\d\d:\d\d:\d\d", dom.text("updated")),
             dom.text("updated"))
     c.eq(f"{v}: h1", dom.text("home"), "silo")
+
+
+def check_who(c, v, dom, me):
+    """The header names who is signed in; admin controls only for admins."""
+    if me is None:
+        c.check(f"{v}: nobody named", not dom.id("who").visible(), dom.id("who").attrs)
+    else:
+        c.check(f"{v}: who is shown", dom.id("who").visible(), dom.id("who").attrs)
+        c.eq(f"{v}: who name", dom.text("who-name"), me["name"])
+        c.eq(f"{v}: who role", dom.text("who-role"), me["role"])
+        c.check(f"{v}: sign-out button", dom.id("signout").visible(), dom.id("signout").attrs)
+    admin = me is not None and me["role"] == "admin"
+    for ident, scope in ADMIN_CONTROLS.items():
+        c.eq(f"{v}: {ident} ({scope}) {'shown' if admin else 'hidden'}", dom.id(ident).visible(), admin)
+    c.eq(f"{v}: body role", dom.root.find(lambda n: n.tag == "body")[0].attrs.get("data-role"),
+         me["role"] if me else "unknown")
+
+
+def check_signed_out(c, v, dom, requests):
+    """No session: /api/auth/me's 401 sends the page to sign-in, with the
+    way back, before any panel asks the API."""
+    c.check(f"{v}: landed on the sign-in form", dom.root.find(lambda n: n.attrs.get("id") == "signin"),
+            dom.source[:300])
+    c.check(f"{v}: sign-in asked with next=/", "/signin.html?next=%2F" in requests, requests)
+    c.eq(f"{v}: only /api/auth/me was asked", [r for r in requests if "/api/" in r], ["/api/auth/me"])
 
 
 def check_health_ok(c, v, dom, status="ok"):
@@ -1123,12 +1237,21 @@ class Cdp:
         return False
 
     def navigate(self, url, timeout=20):
+        """Go to url and wait until a new document has loaded there (or
+        wherever it redirected to)."""
+        self.js("window.siloOldPage = true")
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
         self.send("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
             if time.monotonic() > deadline:
                 raise Failure(f"{url} did not load within {timeout} s")
             self.pump(0.2)
+        # The load event may have been an earlier page's (one a script
+        # sent the tab to just before): wait for a document of our own.
+        if not self.wait_for("!window.siloOldPage && document.readyState === 'complete'",
+                             max(1, deadline - time.monotonic())):
+            raise Failure(f"{url} did not load within {timeout} s (at {self.js('location.href')})")
 
     def click(self, selector):
         # Scrolled into view first: a click lands only inside the viewport.
@@ -1139,6 +1262,11 @@ class Cdp:
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
                                                     "button": "left", "clickCount": 1})
 
+    def fill(self, values):
+        """Set input values by element id, as typing would leave them."""
+        self.js(f"Object.entries({json.dumps(values)}).forEach(([k, v]) => "
+                "{ document.getElementById(k).value = v; })")
+
     def key(self, selector, key="Enter"):
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
         # keyDown carries the text a real Enter types, which is what
@@ -1148,8 +1276,10 @@ class Cdp:
                                                   "windowsVirtualKeyCode": 13,
                                                   **({"text": "\r"} if kind == "keyDown" else {})})
 
-    def problems(self):
-        """Script exceptions, console errors and CSP violations so far."""
+    def problems(self, allow_status=()):
+        """Script exceptions, console errors and CSP violations so far;
+        a failed response the test provoked is no problem: its HTTP status
+        is in allow_status, alone or as (status, a part of its URL)."""
         out = []
         for e in self.events:
             m, p = e.get("method"), e.get("params", {})
@@ -1164,15 +1294,315 @@ class Cdp:
                 text = entry.get("text", "")
                 # Fetching aesthetic.computer fails here by design (no network);
                 # anything else logged as an error is a problem.
-                if entry.get("level") == "error" and not (
+                if CSP_LINE.search(text):
+                    out.append(f"CSP: {text}")
+                elif entry.get("source") == "network" and any(
+                        f"status of {a} " in text if isinstance(a, int)
+                        else f"status of {a[0]} " in text and a[1] in entry.get("url", "")
+                        for a in allow_status):
+                    continue
+                elif entry.get("level") == "error" and not (
                         entry.get("source") == "network" and "aesthetic.computer" in entry.get("url", "")):
                     out.append(f"log {entry.get('source')}: {text} {entry.get('url', '')}")
-                elif "Content Security Policy" in text:
-                    out.append(f"CSP: {text}")
         return out
 
 
 ROWS_JS = "[...document.querySelectorAll('#collections-body tr')].map(r => r.dataset.collection)"
+
+# A page that breaks the policy two ways, an inline script and an inline
+# handler; the browser must block and report both.
+CSP_CANARY = """<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>canary</title></head>
+<body><p id="canary">blocked</p>
+<script>document.getElementById('canary').textContent = 'inline ran';</script>
+<img src="/nothing.png" alt="" onerror="document.title = 'handler ran'">
+</body></html>"""
+
+
+def run_csp_canary(c, binary):
+    """The CSP detectors catch a page that breaks the policy: without this,
+    "no CSP violation" could pass because nothing was looked at."""
+    print("CSP canary", flush=True)
+    with Server({}, pages={"/csp-canary.html": CSP_CANARY}) as srv:
+        url = srv.url + "csp-canary.html"
+        source, violations = chromium(binary, url, ["--dump-dom"])
+        c.check("canary: the inline script was blocked", 'id="canary">blocked<' in source, source[-300:])
+        c.check("canary: console reports the inline script",
+                any("inline script" in v for v in violations), violations)
+        c.check("canary: console reports the inline handler",
+                any("inline event handler" in v for v in violations), violations)
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(url)
+            cdp.pump(0.5)
+            found = [p for p in cdp.problems() if p.startswith("CSP")]
+            c.check("canary: DevTools reports the violations", len(found) >= 2, cdp.problems())
+        finally:
+            cdp.close()
+
+
+# The fixture's POST /api/auth/login: ada/right signs in; tess needs a
+# TOTP code (123456); slow is throttled; anything else is wrong.
+WRONG = {"error": {"code": "unauthorized", "message": "wrong user name, password or code"}}
+COOKIE = {"Set-Cookie": "silo_session=fixture; Path=/; HttpOnly; SameSite=Strict"}
+
+
+def fixture_login(body):
+    if not isinstance(body, dict) or set(body) - {"user", "password", "totp"}:
+        return 400, {"error": {"code": "bad_request", "message": "not a login object"}}, {}
+    user, password, code = body.get("user"), body.get("password"), body.get("totp")
+    if user == "slow":
+        return 429, {"error": {"code": "too_many_attempts", "message": "too many attempts"}}, {"Retry-After": "3"}
+    if user == "ada" and password == "right" and code is None:
+        return 200, {"user": {"name": "ada", "role": "admin"}, "session": SESSION}, COOKIE
+    if user == "tess" and password == "right" and code is None:
+        return 401, {"error": {"code": "totp_required", "message": "enter the code from your app"}}, {}
+    if user == "tess" and password == "right" and code == "123456":
+        return 200, {"user": {"name": "tess", "role": "admin"}, "session": SESSION}, COOKIE
+    return 401, WRONG, {}
+
+
+# The dashboard polls every 10 s: a change on the server shows by then.
+POLL_WAIT_S = 15
+SHOWN_JS = "(() => {{ const e = document.getElementById('{0}'); return !!e && !e.hidden; }})()"
+# ?next= values that lead off the site: each must land on / instead.
+OFF_SITE = ["//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example/",
+            "javascript:alert(1)", "evil"]
+
+
+def sign_in(cdp, user, password):
+    """Type a name and password into the sign-in page (once it is there,
+    and its button enabled) and press the button."""
+    cdp.wait_for("document.getElementById('submit') && !document.getElementById('submit').disabled", 5)
+    cdp.fill({"user": user, "password": password})
+    cdp.click("#submit")
+
+
+def run_signin_fixture(c, binary):
+    """The sign-in page and the dashboard's own auth controls against
+    fixture answers: wrong password, TOTP, 429, ?next= (also hostile
+    ones), the admin actions, sign-out."""
+    print("sign-in (fixture, DevTools pipe)", flush=True)
+    api = dict(VARIANTS["ok"], **{"POST /api/auth/login": (200, fixture_login)})
+    with Server(api) as srv:
+        origin = srv.url.rstrip("/")
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(srv.url + "signin.html?next=" + urllib.parse.quote("/?view=1#storage", safe=""))
+            c.eq("signin: title", cdp.js("document.title"), "silo · Aesthetic Computer")
+            c.eq("signin: user name field focused", cdp.js("document.activeElement.id"), "user")
+            c.eq("signin: no TOTP field yet", cdp.js(SHOWN_JS.format("totp-field")), False)
+
+            sign_in(cdp, "ada", "wrong")
+            c.check("signin: wrong password says so", cdp.wait_for(
+                "document.getElementById('message').textContent === 'wrong user name, password or code'", 5),
+                cdp.js("document.getElementById('message').textContent"))
+            c.eq("signin: wrong password clears the password", cdp.js("document.getElementById('password').value"), "")
+            c.eq("signin: still on the sign-in page", cdp.js("location.pathname"), "/signin.html")
+            path, sent_origin, body = srv.httpd.posts[-1]
+            c.eq("signin: posts JSON to /api/auth/login", (path, json.loads(body)),
+                 ("/api/auth/login", {"user": "ada", "password": "wrong"}))
+            c.eq("signin: the POST carries the site's Origin", sent_origin, origin)
+
+            sign_in(cdp, "ada", "right")
+            c.check("signin: goes to ?next= after signing in", cdp.wait_for(
+                "location.pathname + location.search + location.hash === '/?view=1#storage'", 5),
+                cdp.js("location.href"))
+            c.check("signin: the dashboard then renders", cdp.wait_for("document.body.dataset.polled === '1'"))
+
+            for nxt in OFF_SITE:
+                cdp.navigate(srv.url + "signin.html?next=" + urllib.parse.quote(nxt, safe=""))
+                sign_in(cdp, "ada", "right")
+                c.check(f"signin: next={nxt!r} lands on / instead", cdp.wait_for(
+                    f"location.origin === {json.dumps(origin)} && location.pathname === '/'", 5),
+                    cdp.js("location.href"))
+
+            cdp.navigate(srv.url + "signin.html")
+            sign_in(cdp, "tess", "right")
+            c.check("signin: totp_required shows the code field",
+                    cdp.wait_for(SHOWN_JS.format("totp-field"), 5))
+            c.eq("signin: and says why", cdp.js("document.getElementById('message').textContent"),
+                 "enter the code from your app")
+            c.eq("signin: the code field has the focus", cdp.js("document.activeElement.id"), "totp")
+            cdp.fill({"totp": "123456"})
+            cdp.click("#submit")
+            c.check("signin: with the code it signs in, to /", cdp.wait_for(
+                "location.pathname === '/' && location.search === ''", 5), cdp.js("location.href"))
+            c.eq("signin: the code went in the JSON", json.loads(srv.httpd.posts[-1][2]),
+                 {"user": "tess", "password": "right", "totp": "123456"})
+
+            cdp.navigate(srv.url + "signin.html")
+            sign_in(cdp, "slow", "whatever")
+            c.check("signin: 429 shows the wait", cdp.wait_for(
+                "document.getElementById('message').textContent === 'too many attempts: try again in 3 s'", 5),
+                cdp.js("document.getElementById('message').textContent"))
+            c.eq("signin: and disables the button", cdp.js("document.getElementById('submit').disabled"), True)
+            c.check("signin: counts down", cdp.wait_for(
+                "document.getElementById('submit').textContent === 'wait 2 s'", 3))
+            c.check("signin: the button comes back after Retry-After", cdp.wait_for(
+                "!document.getElementById('submit').disabled", 5))
+
+            # The dashboard's admin actions and sign-out.
+            cdp.navigate(srv.url)
+            c.check("actions: dashboard polled", cdp.wait_for("document.body.dataset.polled === '1'"))
+            cdp.click("#storage-refresh")
+            c.check("actions: refresh now says started", cdp.wait_for(
+                "document.getElementById('storage-refresh-result').textContent === 'started'", 5))
+            c.eq("actions: POSTed with the site's Origin", srv.httpd.posts[-1][:2], ("/api/storage/refresh", origin))
+            cdp.click("#backups-run")
+            c.check("actions: back up now says one runs", cdp.wait_for(
+                "document.getElementById('backups-run-result').textContent === 'one is already running'", 5))
+            cdp.click("#signout")
+            c.check("signout: lands on the sign-in page",
+                    cdp.wait_for("location.pathname === '/signin.html'", 5), cdp.js("location.href"))
+            c.eq("signout: POSTed /api/auth/logout", srv.httpd.posts[-1][:2], ("/api/auth/logout", origin))
+            cdp.pump(0.5)
+            problems = cdp.problems(allow_status=(401, 409, 429))
+            c.check("signin: no script errors or CSP violations", not problems, "; ".join(problems))
+        finally:
+            cdp.close()
+
+
+# GET /api/users/:id as the users helper's contract answers it.
+JEFFREY_SUB, JEFFREY_DID = "auth0|63effeeb2a7d55f8d1c5c1a1", "did:plc:k3a7pxqv2mdg5r4n6t8w0yzb"
+USER_DOCS = [("paintings", 812), ("kidlisp", 301), ("moods", 97), ("pieces", 12), ("@handles", 1)]
+USER_BUCKETS = [("user-aesthetic-computer", 2190, 4118224110,
+                 [("painting", 2101, 3912443120), ("piece", 89, 205781000)]),
+                ("at-blobs-aesthetic-computer", 22, 2110446, [("tapes", 22, 2110446)])]
+USER_JEFFREY = {
+    "query": "jeffrey",
+    "user": {"sub": JEFFREY_SUB, "handle": "jeffrey", "did": JEFFREY_DID, "created": "2023-02-17T18:02:35.000Z"},
+    "documents": {"total": sum(n for _, n in USER_DOCS),
+                  "collections": [{"name": name, "count": n} for name, n in USER_DOCS]},
+    "storage": {"snapshot_at": SNAPSHOT_AT, "age_s": SNAPSHOT_AGE_S, "user": JEFFREY_SUB, "handle": "jeffrey",
+                "bytes": sum(b[2] for b in USER_BUCKETS), "objects": sum(b[1] for b in USER_BUCKETS),
+                "buckets": [{"name": name, "objects": o, "bytes": b,
+                             "kinds": [{"kind": k, "objects": ko, "bytes": kb} for k, ko, kb in kinds]}
+                            for name, o, b, kinds in USER_BUCKETS]}}
+# no handle, no DID, no documents, and no storage snapshot yet
+USER_BARE = {"query": "google-oauth2|108234120449812330412",
+             "user": {"sub": "google-oauth2|108234120449812330412", "handle": None, "did": None,
+                      "created": "2024-06-01T09:00:00.000Z"},
+             "documents": {"total": 0, "collections": []},
+             "storage": NO_SNAPSHOT}
+# the storage part failing on its own: the rest of the answer shows
+USER_STORAGE_DOWN = dict(USER_JEFFREY, query="fifi", storage=down("storage snapshots"))
+NOT_FOUND_USER = {"error": {"code": "not_found", "message": "no user with that handle, sub or DID"}}
+BAD_ID = {"error": {"code": "bad_request", "message": "not a handle, auth0 sub or DID: did:nope"}}
+USERS_API = {
+    "/api/users/jeffrey": (200, USER_JEFFREY),
+    "/api/users/" + urllib.parse.quote(JEFFREY_SUB, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_SUB)),
+    "/api/users/" + urllib.parse.quote(JEFFREY_DID, safe=""): (200, dict(USER_JEFFREY, query=JEFFREY_DID)),
+    "/api/users/" + urllib.parse.quote(USER_BARE["query"], safe=""): (200, USER_BARE),
+    "/api/users/fifi": (200, USER_STORAGE_DOWN),
+    "/api/users/nobody": (404, NOT_FOUND_USER),
+    "/api/users/did%3Anope": (400, BAD_ID),
+}
+
+TEXT_JS = "(() => {{ const e = document.getElementById('{0}'); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null; }})()"
+
+
+def search(cdp, query, enter=False):
+    cdp.fill({"user-search-input": query})
+    if enter:
+        cdp.key("#user-search-input")
+    else:
+        cdp.click("#user-search-go")
+    cdp.wait_for("document.getElementById('user-search').dataset.state !== 'loading'", 5)
+
+
+def run_search_fixture(c, binary):
+    """The user search panel: by handle (Enter), sub and DID (the button),
+    its ids, documents and storage; a storage error, 404, 400, empty."""
+    print("user search (fixture, DevTools pipe)", flush=True)
+    with Server(dict(VARIANTS["ok"], **USERS_API)) as srv:
+        cdp = Cdp(binary)
+        try:
+            cdp.attach()
+            cdp.navigate(srv.url)
+            c.check("search: dashboard polled", cdp.wait_for("document.body.dataset.polled === '1'"))
+            c.eq("search: idle at first", cdp.js("document.getElementById('user-search').dataset.state"), "idle")
+            c.eq("search: no result shown at first", cdp.js(SHOWN_JS.format("user-result")), False)
+            t = lambda ident: cdp.js(TEXT_JS.format(ident))  # noqa: E731
+            state = lambda: cdp.js("document.getElementById('user-search').dataset.state")  # noqa: E731
+
+            search(cdp, "jeffrey", enter=True)
+            c.eq("search: Enter looks up a handle", state(), "ok")
+            c.check("search: asked /api/users/jeffrey", "/api/users/jeffrey" in srv.httpd.requests,
+                    srv.httpd.requests[-3:])
+            c.eq("search: handle", t("user-handle"), "jeffrey")
+            c.eq("search: sub", t("user-sub"), JEFFREY_SUB)
+            c.eq("search: DID", t("user-did"), JEFFREY_DID)
+            c.eq("search: created", cdp.js("document.getElementById('user-created').title"),
+                 "2023-02-17T18:02:35.000Z")
+            c.eq("search: documents total", t("v-user-docs"), fmt_int(sum(n for _, n in USER_DOCS)))
+            c.eq("search: documents sub", t("s-user-docs"), f"in {len(USER_DOCS)} collections")
+            c.eq("search: documents per collection", cdp.js(
+                "[...document.querySelectorAll('#user-docs-body tr[data-collection]')]"
+                ".map(r => [...r.cells].slice(0, 2).map(td => td.textContent))"),
+                [[name, fmt_int(n)] for name, n in USER_DOCS])
+            c.eq("search: storage state", cdp.js("document.getElementById('user-storage').dataset.state"), "ok")
+            c.eq("search: bytes in spaces", t("v-user-bytes"), fmt_bytes(sum(b[2] for b in USER_BUCKETS)))
+            c.eq("search: objects and snapshot age", t("s-user-bytes"),
+                 f"{fmt_int(sum(b[1] for b in USER_BUCKETS))} objects · snapshot 4m 12s ago")
+            c.eq("search: buckets", cdp.js(
+                "[...document.querySelectorAll('#user-buckets-body tr[data-bucket]')]"
+                ".map(r => [...r.cells].map(td => td.textContent))"),
+                [[name, fmt_int(o), fmt_bytes(b), " · ".join(f"{k} {fmt_bytes(kb)}" for k, _, kb in kinds)]
+                 for name, o, b, kinds in USER_BUCKETS])
+            c.eq("search: meta names the user", t("user-search-meta"), "jeffrey")
+
+            for label, query in (("sub", JEFFREY_SUB), ("DID", JEFFREY_DID)):
+                search(cdp, query)
+                want = "/api/users/" + urllib.parse.quote(query, safe="")
+                c.check(f"search: by {label}, encoded in the path", want in srv.httpd.requests,
+                        srv.httpd.requests[-3:])
+                c.eq(f"search: by {label} shows jeffrey", (state(), t("user-handle")), ("ok", "jeffrey"))
+
+            search(cdp, USER_BARE["query"])
+            c.eq("search: a bare user", state(), "ok")
+            c.eq("search: missing ids say none", [t("user-handle"), t("user-did")], ["none", "none"])
+            c.eq("search: no documents", t("user-docs-body"), "no documents")
+            c.eq("search: no snapshot is a calm state of the storage part",
+                 cdp.js("document.getElementById('user-storage').dataset.state"), "none")
+            c.eq("search: its note, no red box", [cdp.js(SHOWN_JS.format("user-storage-none")), cdp.js(
+                "document.querySelector('#user-storage > .error-box').hidden")], [True, True])
+            c.eq("search: storage sub", t("s-user-bytes"), "no snapshot yet")
+            c.eq("search: meta falls back to the sub", t("user-search-meta"), USER_BARE["query"])
+
+            search(cdp, "fifi")
+            c.eq("search: a storage error in its part only", [state(), cdp.js(
+                "document.getElementById('user-storage').dataset.state"), t("user-handle")],
+                ["ok", "error", "jeffrey"])
+            box = "document.querySelector('#user-storage > .error-box')"
+            c.eq("search: the storage error names its code and message", cdp.js(
+                f"[{box}.hidden, {box}.querySelector('.error-code').textContent, "
+                f"{box}.querySelector('.error-message').textContent]"),
+                [False, "db_unavailable", f"storage snapshots: {DOWN_MESSAGE}"])
+            c.eq("search: storage sub says unavailable", t("s-user-bytes"), "unavailable")
+
+            for query, code, message in (("nobody", "not_found", NOT_FOUND_USER["error"]["message"]),
+                                         ("did:nope", "bad_request", BAD_ID["error"]["message"])):
+                search(cdp, query)
+                c.eq(f"search: {code} state", state(), "error")
+                c.eq(f"search: {code} hides the last result", cdp.js(SHOWN_JS.format("user-result")), False)
+                box = "document.querySelector('#user-search > .error-box')"
+                c.eq(f"search: {code} shown in the panel", cdp.js(
+                    f"[{box}.hidden, {box}.querySelector('.error-code').textContent, "
+                    f"{box}.querySelector('.error-message').textContent]"), [False, code, message])
+            search(cdp, "   ")
+            c.eq("search: empty asks for an id", cdp.js(
+                "document.querySelector('#user-search > .error-box .error-message').textContent"),
+                "enter a handle, auth0 sub or DID")
+            search(cdp, "jeffrey")
+            c.eq("search: a good answer clears the error", [state(), cdp.js(
+                "document.querySelector('#user-search > .error-box').hidden")], ["ok", True])
+            cdp.pump(0.3)
+            problems = cdp.problems(allow_status=(400, 404))
+            c.check("search: no script errors or CSP violations", not problems, "; ".join(problems))
+        finally:
+            cdp.close()
 
 
 def run_interactive(c, binary):
@@ -1281,81 +1711,346 @@ def run_interactive(c, binary):
 def run_variant(c, binary, name, shots, out):
     print(f"variant {name}", flush=True)
     with Server(VARIANTS[name]) as srv:
-        dom = Dom(chromium(binary, srv.url, ["--dump-dom"]))
-        for path in ("/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
-                     "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
-                     "/api/storage/history", "/api/backups?limit=7"):
-            c.check(f"{name}: page fetched {path}", path in srv.httpd.requests, srv.httpd.requests)
-        check_common(c, name, dom)
-        if name in ("ok", "nosnapshot"):
-            check_health_ok(c, name, dom)
-            check_users_ok(c, name, dom)
-            check_collections_ok(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            check_kidlisp_ok(c, name, dom)
-            if name == "ok":
-                check_storage_ok(c, name, dom, VARIANTS[name])
-                check_backups_ok(c, name, dom, VARIANTS[name])
-            else:
-                check_storage_none(c, name, dom)
-                check_backups_none(c, name, dom)
-        elif name == "collections503":
-            check_health_ok(c, name, dom)
-            check_users_ok(c, name, dom)
-            check_collections_error(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            check_kidlisp_ok(c, name, dom)
-            check_storage_ok(c, name, dom, VARIANTS[name])
-            check_backups_ok(c, name, dom, VARIANTS[name])
-        elif name == "degraded":
-            check_health_ok(c, name, dom, status="degraded")
-            c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
-                    dom.text("db-status-text"))
-            check_collections_ok(c, name, dom)
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
-            pds = " ".join(service_boxes(dom)["atproto"].text().split())
-            c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
-            check_storage_ok(c, name, dom, VARIANTS[name])
-            check_backups_ok(c, name, dom, VARIANTS[name])
-        elif name == "down":
-            c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
-            c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
-            c.check(f"{name}: reason in header", f"ping: {DOWN_MESSAGE}" in dom.text("db-status-text"),
-                    dom.text("db-status-text"))
-            c.eq(f"{name}: health state", dom.id("group-health").attrs.get("data-state"), "error")
-            box = [n for n in dom.id("group-health").find(lambda n: "error-box" in n.classes()) if n.visible()]
-            code = box[0].find(lambda n: "error-code" in n.classes()) if box else []
-            msg = box[0].find(lambda n: "error-message" in n.classes()) if box else []
-            c.check(f"{name}: health error box", len(box) == 1 and code and msg, box)
-            if box and code and msg:
-                c.eq(f"{name}: health error code", code[0].text(), "db_unavailable")
-                c.eq(f"{name}: health error reason", msg[0].text(), f"ping: {DOWN_MESSAGE}")
-            c.check(f"{name}: down since", re.fullmatch(r"since \d\d:\d\d:\d\d", dom.text("s-db-status")),
-                    dom.text("s-db-status"))
-            check_collections_error(c, name, dom)
-            users = " ".join(dom.id("group-users").text().split())
-            c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
-            # the overview answered: its services panel is whole, only the
-            # kidlisp section, which needs the database, shows its error
-            check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
-            c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
-            kl = " ".join(dom.id("kidlisp").text().split())
-            c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
-            check_storage_error(c, name, dom)
-            check_backups_error(c, name, dom)
+        source, violations = chromium(binary, srv.url, ["--dump-dom"])
+        c.check(f"{name}: no CSP violation", not violations, "; ".join(violations))
+        dom = Dom(source)
+        if name == "signedout":
+            check_signed_out(c, name, dom, srv.httpd.requests)
+        else:
+            check_rendered(c, name, dom, srv.httpd.requests)
         c.check(f"{name}: no email in DOM", not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", dom.source, re.I))
+        take_screenshots(c, binary, name, srv.url, shots, out)
 
-        for theme, (w, h) in shots:
-            path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
-            chromium(binary, srv.url, [f"--screenshot={path}", f"--window-size={w},{h}"], theme=theme)
-            c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
-            if not os.path.isfile(path):
-                continue
-            pw, ph, px = png_pixels(path, 3)
-            c.eq(f"{name}: {os.path.basename(path)} size", (pw, ph), (w, h))
-            want = (0x1a, 0x1a, 0x2e) if theme == "dark" else (0xf5, 0xf5, 0xf5)
-            c.eq(f"{name}: {os.path.basename(path)} background", px[1][1], want)
-            print(f"  screenshot {path}", flush=True)
+
+def check_rendered(c, name, dom, requests):
+    """The dashboard as a variant's answers must render it."""
+    check_who(c, name, dom, {"down": None, "viewer": ME_VIEWER}.get(name, ME_ADMIN))
+    for path in ("/api/auth/me", "/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
+                 "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
+                 "/api/storage/history", "/api/backups?limit=7"):
+        c.check(f"{name}: page fetched {path}", path in requests, requests)
+    check_common(c, name, dom)
+    if name in ("ok", "nosnapshot", "viewer"):
+        check_health_ok(c, name, dom)
+        check_users_ok(c, name, dom)
+        check_collections_ok(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_kidlisp_ok(c, name, dom)
+        if name in ("ok", "viewer"):
+            check_storage_ok(c, name, dom, VARIANTS[name])
+            check_backups_ok(c, name, dom, VARIANTS[name])
+        else:
+            check_storage_none(c, name, dom)
+            check_backups_none(c, name, dom)
+    elif name == "collections503":
+        check_health_ok(c, name, dom)
+        check_users_ok(c, name, dom)
+        check_collections_error(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_kidlisp_ok(c, name, dom)
+        check_storage_ok(c, name, dom, VARIANTS[name])
+        check_backups_ok(c, name, dom, VARIANTS[name])
+    elif name == "degraded":
+        check_health_ok(c, name, dom, status="degraded")
+        c.check(f"{name}: reason in header", "ping slower than SILO_DB_SLOW_MS" in dom.text("db-status-text"),
+                dom.text("db-status-text"))
+        check_collections_ok(c, name, dom)
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
+        pds = " ".join(service_boxes(dom)["atproto"].text().split())
+        c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
+        check_storage_ok(c, name, dom, VARIANTS[name])
+        check_backups_ok(c, name, dom, VARIANTS[name])
+    elif name == "down":
+        c.check(f"{name}: status dot red", "down" in dom.id("db-dot").classes(), dom.id("db-dot").attrs)
+        c.eq(f"{name}: db status", dom.text("v-db-status"), "down")
+        c.check(f"{name}: reason in header", f"ping: {DOWN_MESSAGE}" in dom.text("db-status-text"),
+                dom.text("db-status-text"))
+        c.eq(f"{name}: health state", dom.id("group-health").attrs.get("data-state"), "error")
+        box = [n for n in dom.id("group-health").find(lambda n: "error-box" in n.classes()) if n.visible()]
+        code = box[0].find(lambda n: "error-code" in n.classes()) if box else []
+        msg = box[0].find(lambda n: "error-message" in n.classes()) if box else []
+        c.check(f"{name}: health error box", len(box) == 1 and code and msg, box)
+        if box and code and msg:
+            c.eq(f"{name}: health error code", code[0].text(), "db_unavailable")
+            c.eq(f"{name}: health error reason", msg[0].text(), f"ping: {DOWN_MESSAGE}")
+        c.check(f"{name}: down since", re.fullmatch(r"since \d\d:\d\d:\d\d", dom.text("s-db-status")),
+                dom.text("s-db-status"))
+        check_collections_error(c, name, dom)
+        users = " ".join(dom.id("group-users").text().split())
+        c.check(f"{name}: users error", "db_unavailable" in users and "users: No suitable" in users, users)
+        # the overview answered: its services panel is whole, only the
+        # kidlisp section, which needs the database, shows its error
+        check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
+        kl = " ".join(dom.id("kidlisp").text().split())
+        c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)
+        check_storage_error(c, name, dom)
+        check_backups_error(c, name, dom)
+
+
+def take_screenshots(c, binary, name, url, shots, out):
+    """The page at url in each (theme, size): written, sized, its background."""
+    for theme, (w, h) in shots:
+        path = os.path.join(out, f"{name}-{theme}-{w}x{h}.png")
+        _, violations = chromium(binary, url, [f"--screenshot={path}", f"--window-size={w},{h}"],
+                                 theme=theme)
+        c.check(f"{name}: {theme} {w}x{h}: no CSP violation", not violations, "; ".join(violations))
+        c.check(f"{name}: screenshot {os.path.basename(path)} written", os.path.isfile(path))
+        if not os.path.isfile(path):
+            continue
+        pw, ph, px = png_pixels(path, 3)
+        c.eq(f"{name}: {os.path.basename(path)} size", (pw, ph), (w, h))
+        want = (0x1a, 0x1a, 0x2e) if theme == "dark" else (0xf5, 0xf5, 0xf5)
+        c.eq(f"{name}: {os.path.basename(path)} background", px[1][1], want)
+        print(f"  screenshot {path}", flush=True)
+
+
+# --------------------------------------------------------------------------
+# Live: the pages against the real stack (FerretDB, `silo serve`, Caddy)
+# --------------------------------------------------------------------------
+
+LIVE_USERS = {"ada": "admin", "grace": "viewer"}   # name -> role; passwords are made per run
+SANITIZER = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+LIVE_SCALE = 0.01     # AC's dataset at 1%: its users are what the search finds
+ME_PAGE = "<!DOCTYPE html><html lang=\"en\"><head><title>mongo-express stand-in</title></head><body></body></html>"
+
+
+def totp_now(secret_b32, at=None):
+    """RFC 6238 with SHA-1, 30 s steps, 6 digits: what an authenticator shows."""
+    import base64
+    import hashlib
+    import hmac
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    step = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7fffffff) % 1000000:06d}"
+
+
+class Live:
+    """FerretDB with AC's dataset at LIVE_SCALE and silo's users, `silo
+    serve` and Caddy serving www/ under the production Caddyfile, all on
+    loopback in a temporary folder; pymongo for what a test changes
+    behind silo's back (a session's times)."""
+
+    def __init__(self, silo_bin):
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import stack_process
+        import stack_services
+        self.sp, self.sv = stack_process, stack_services
+        self.silo_bin = silo_bin
+        self.root = tempfile.mkdtemp(prefix="silo-browser-live-")
+        self.logs = os.path.join(self.root, "logs")
+        os.makedirs(self.logs)
+        self.passwords = {}
+        self.totp_secret = None
+
+    def env(self):
+        return self.sp.clean_env(MONGODB_CONNECTION_STRING=self.fdb.uri, SILO_ENV_FILE="/dev/null")
+
+    def silo_cli(self, *argv, stdin=""):
+        """One `silo ...` command; its stderr is kept with the logs the
+        sanitizer check reads."""
+        r = subprocess.run([self.silo_bin, *argv], input=stdin, env=self.env(), capture_output=True,
+                           text=True, timeout=120)
+        with open(os.path.join(self.logs, "silo-cli.log"), "a") as f:
+            f.write(f"--- silo {' '.join(argv)}\n{r.stderr}")
+        if r.returncode != 0:
+            raise Failure(f"silo {' '.join(argv)} exited {r.returncode}: {r.stderr[-600:]}")
+        return r.stdout
+
+    def start(self):
+        import pymongo
+        sv = self.sv
+        self.fdb = sv.ferretdb(os.path.join(self.root, "ferretdb"),
+                               log_path=os.path.join(self.logs, "ferretdb.log")).start()
+        sv.load_ac_dataset(self.silo_bin, self.fdb.uri, self.root, scale=LIVE_SCALE,
+                           log_path=os.path.join(self.logs, "silo-import.log"))
+        for name, role in LIVE_USERS.items():
+            self.passwords[name] = "pw-" + os.urandom(9).hex()
+            self.silo_cli("user", "add", name, "--role", role, stdin=self.passwords[name] + "\n")
+        self.passwords["tess"] = "pw-" + os.urandom(9).hex()
+        out = self.silo_cli("user", "add", "tess", "--role", "admin", "--totp",
+                            stdin=self.passwords["tess"] + "\n")
+        m = re.search(r"secret=([A-Z2-7]+)", out)
+        self.totp_secret = m.group(1) if m else None
+        sock = sv.socket_path(self.root)
+        self.silo = sv.silo(self.silo_bin, self.fdb.uri, sock, os.path.join(self.logs, "silo.log"),
+                            workers=2, rundir=self.root).start()
+        # mongo-express's stand-in: a page that shows who got through the gate
+        self.mongo_express = Server({}, pages={"/db/": ME_PAGE}).__enter__()
+        self.caddy = sv.caddy(self.sp.free_port(), sock, self.root, os.path.join(self.logs, "caddy.log"),
+                              www=WWW, mongo_express_addr=f"127.0.0.1:{self.mongo_express.httpd.server_address[1]}",
+                              ).start()
+        self.url = self.caddy.url + "/"
+        self.mongo = pymongo.MongoClient(self.fdb.uri, serverSelectionTimeoutMS=5000)
+        return self
+
+    def a_user(self):
+        """An AC user of the dataset with a handle and paintings, so that
+        the search has documents to show: (sub, handle)."""
+        db = self.mongo["aesthetic"]
+        for doc in db["@handles"].find({"handle": {"$type": "string"}}, sort=[("_id", 1)]).limit(200):
+            if db["paintings"].count_documents({"user": doc["_id"]}, limit=1):
+                return doc["_id"], doc["handle"]
+        raise Failure("no user of the dataset has a handle and a painting")
+
+    def expire_sessions(self, user):
+        """Make user's sessions idle for longer than SILO_SESSION_IDLE_S
+        (8 h by default): silo must now treat them as over."""
+        import datetime
+        past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=9)
+        r = self.mongo["silo"]["sessions"].update_many({"user": user}, {"$set": {"seen": past}})
+        return r.matched_count
+
+    def sanitizer_reports(self):
+        """Stop silo (a leak report is written at exit) and read every log
+        a silo process wrote its stderr to."""
+        rc = self.silo.stop()
+        found = [] if rc == 0 else [f"silo serve exited {rc}"]
+        for name in ("silo.log", "silo-import.log", "silo-cli.log"):
+            path = os.path.join(self.logs, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    found += [f"{name}: {ln.strip()}" for ln in f if SANITIZER.search(ln)]
+        return found
+
+    def stop(self):
+        if getattr(self, "mongo", None) is not None:
+            self.mongo.close()
+        if getattr(self, "mongo_express", None) is not None:
+            self.mongo_express.__exit__(None, None, None)
+        self.sp.stop_all()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def run_live(c, binary, silo_bin):
+    """Sign-in, a wrong password, TOTP, sign-out, an expired session, a
+    viewer and the user search, in Chromium against the real stack."""
+    print(f"live: FerretDB, {silo_bin} serve, Caddy", flush=True)
+    live = Live(silo_bin)
+    cdp = None
+    try:
+        live.start()
+        url, origin = live.url, live.url.rstrip("/")
+        cdp = Cdp(binary)
+        cdp.attach()
+        on_signin = "location.pathname === '/signin.html'"
+        polled = "document.body.dataset.polled === '1'"
+
+        cdp.navigate(url)
+        c.check("live: signed out, / goes to the sign-in page", cdp.wait_for(
+            f"{on_signin} && location.search === '?next=%2F'", 10), cdp.js("location.href"))
+
+        # /db: Caddy's forward_auth asks silo, which sends a browser
+        # without a session to sign in, with the way back.
+        cdp.send("Page.navigate", {"url": url + "db/"})
+        c.check("live: signed out, /db/ goes to the sign-in page", cdp.wait_for(
+            f"{on_signin} && new URLSearchParams(location.search).get('next') === '/db/'", 10),
+            cdp.js("location.href"))
+
+        sign_in(cdp, "ada", "not-the-password")
+        c.check("live: a wrong password says so", cdp.wait_for(
+            "document.getElementById('message').textContent === 'wrong user name, password or code'", 10),
+            cdp.js("document.getElementById('message').textContent"))
+        c.check("live: and stays on the sign-in page", cdp.js(on_signin))
+
+        sign_in(cdp, "ada", live.passwords["ada"])
+        c.check("live: ada signs in and goes back to /db/, through the gate", cdp.wait_for(
+            "location.pathname === '/db/' && document.title === 'mongo-express stand-in'", 10),
+            cdp.js("location.href"))
+        cdp.navigate(url)
+        c.check("live: the dashboard renders for ada", cdp.wait_for(polled, 20))
+        c.eq("live: who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
+             ["ada", "admin"])
+        c.eq("live: an admin sees the admin controls",
+             {i: cdp.js(SHOWN_JS.format(i)) for i in ADMIN_CONTROLS}, {i: True for i in ADMIN_CONTROLS})
+        c.eq("live: the database panel answers", cdp.js("document.getElementById('group-health').dataset.state"),
+             "ok")
+        cookies = {k["name"]: k for k in cdp.send("Network.getCookies", {"urls": [url]})["cookies"]}
+        jar = cookies.get("silo_session", {})
+        c.eq("live: the session cookie is HttpOnly and SameSite=Strict",
+             (jar.get("httpOnly"), jar.get("sameSite"), jar.get("path")), (True, "Strict", "/"))
+        c.eq("live: no script can read it", cdp.js("document.cookie.includes('silo_session')"), False)
+
+        # The search, against the real GET /api/users/:id.
+        sub, handle = live.a_user()
+        for query in (handle, sub):
+            search(cdp, query)
+            c.eq(f"live: search {query!r}", [cdp.js("document.getElementById('user-search').dataset.state"),
+                                             cdp.js(TEXT_JS.format("user-handle")),
+                                             cdp.js(TEXT_JS.format("user-sub"))], ["ok", handle, sub])
+        answer = cdp.js(f"fetch('/api/users/' + encodeURIComponent({json.dumps(sub)})).then(r => r.json())")
+        docs = answer.get("documents", {}) if isinstance(answer, dict) else {}
+        c.check("live: the user has paintings in the answer",
+                any(d.get("name") == "paintings" and d.get("count", 0) > 0 for d in docs.get("collections", [])),
+                docs)
+        c.eq("live: search shows the answer's documents per collection", cdp.js(
+            "[...document.querySelectorAll('#user-docs-body tr[data-collection]')]"
+            ".map(r => [r.dataset.collection, r.cells[1].textContent])"),
+            [[d["name"], fmt_int(d["count"])] for d in docs.get("collections", [])])
+        c.eq("live: and their total", cdp.js(TEXT_JS.format("v-user-docs")), fmt_int(docs.get("total", -1)))
+        c.eq("live: no snapshot in this stack: the storage part's calm note",
+             [cdp.js("document.getElementById('user-storage').dataset.state"),
+              cdp.js(SHOWN_JS.format("user-storage-none"))], ["none", True])
+        search(cdp, "nobody-" + os.urandom(4).hex())
+        c.eq("live: an unknown handle is not_found, in the panel", cdp.js(
+            "document.querySelector('#user-search > .error-box .error-code').textContent"), "not_found")
+
+        # Sign-out ends the session on the server, not only in the page.
+        cdp.click("#signout")
+        c.check("live: sign-out lands on the sign-in page", cdp.wait_for(on_signin, 10), cdp.js("location.href"))
+        c.eq("live: the session document is gone", live.mongo["silo"]["sessions"].count_documents({"user": "ada"}), 0)
+        cdp.navigate(url)
+        c.check("live: after sign-out / asks to sign in again", cdp.wait_for(on_signin, 10),
+                cdp.js("location.href"))
+
+        # A viewer: the panels, no admin controls.
+        sign_in(cdp, "grace", live.passwords["grace"])
+        c.check("live: grace (viewer) signs in", cdp.wait_for(polled, 20), cdp.js("location.href"))
+        c.eq("live: viewer who", [cdp.js(TEXT_JS.format("who-name")), cdp.js(TEXT_JS.format("who-role"))],
+             ["grace", "viewer"])
+        c.eq("live: a viewer sees no admin control",
+             {i: cdp.js(SHOWN_JS.format(i)) for i in ADMIN_CONTROLS}, {i: False for i in ADMIN_CONTROLS})
+        c.eq("live: a viewer sees the collections", cdp.js(
+            "document.getElementById('collections').dataset.state"), "ok")
+        cdp.navigate(url + "db/")
+        c.eq("live: and is turned away from /db/", [cdp.js("location.pathname"), cdp.js("document.title"),
+                                                    cdp.js("document.body.innerText.includes('forbidden')")],
+             ["/db/", "", True])
+        cdp.navigate(url)
+        c.check("live: back on the dashboard", cdp.wait_for(polled, 20))
+
+        # The session expires while the dashboard is open: its next poll
+        # gets a 401 and the page goes to sign in, with the way back.
+        c.eq("live: one session of grace's to expire", live.expire_sessions("grace"), 1)
+        c.check("live: an expired session lands on the sign-in page", cdp.wait_for(
+            f"{on_signin} && location.search === '?next=%2F'", POLL_WAIT_S), cdp.js("location.href"))
+
+        # TOTP: the code field appears only after the right password.
+        c.check("live: silo user add --totp printed a secret", live.totp_secret, "no secret= in its output")
+        if live.totp_secret:
+            sign_in(cdp, "tess", live.passwords["tess"])
+            c.check("live: totp_required shows the code field",
+                    cdp.wait_for(SHOWN_JS.format("totp-field"), 10))
+            cdp.fill({"totp": totp_now(live.totp_secret)})
+            cdp.click("#submit")
+            c.check("live: with the code tess signs in", cdp.wait_for(
+                "location.pathname === '/' && document.body.dataset.polled === '1'", 20), cdp.js("location.href"))
+
+        cdp.pump(0.3)
+        # 503 no_snapshot: the live stack has no Spaces, a calm state;
+        # 403 on /db/: the viewer turned away
+        problems = cdp.problems(allow_status=(401, 404, (503, "/api/storage/"), (403, "/db/")))
+        c.check("live: no script errors or CSP violations", not problems, "; ".join(problems))
+        cdp.close()
+        cdp = None
+        reports = live.sanitizer_reports()
+        c.check("live: no sanitizer reports from any silo", not reports, "; ".join(reports[:5]))
+    finally:
+        if cdp is not None:
+            cdp.close()
+        live.stop()
 
 
 def main():
@@ -1363,6 +2058,9 @@ def main():
     ap.add_argument("--out", help="folder for the screenshots (default: a new temporary folder)")
     ap.add_argument("--chromium", help="Chromium binary (default /usr/bin/chromium, installed if missing)")
     ap.add_argument("--www", help="folder to serve instead of the repository's www/")
+    ap.add_argument("--live", metavar="SILO",
+                    help="instead of the fixtures: check sign-in against the real stack with this silo "
+                         "(needs tools/stack install: FerretDB, Caddy, and pymongo in this Python)")
     opts = ap.parse_args()
     global WWW
     if opts.www:
@@ -1371,11 +2069,18 @@ def main():
     if not os.path.isfile(os.path.join(WWW, "index.html")):
         print(f"FAIL: {WWW}/index.html is missing")
         return 1
-    out = opts.out or tempfile.mkdtemp(prefix="silo-dashboard-shots-")
-    os.makedirs(out, exist_ok=True)
     binary = find_chromium(opts.chromium)
 
     c = Checks()
+    if opts.live:
+        try:
+            run_live(c, binary, os.path.abspath(opts.live))
+        except Failure as e:
+            c.failed.append(str(e))
+            print(f"  FAIL {e}", flush=True)
+        return summary(c, None)
+    out = opts.out or tempfile.mkdtemp(prefix="silo-dashboard-shots-")
+    os.makedirs(out, exist_ok=True)
     check_static(c)
     all_shots = [("dark", (1280, 900)), ("light", (1280, 900)),
                  ("dark", (400, 900)), ("light", (400, 900))]
@@ -1383,16 +2088,26 @@ def main():
             "collections503": [("dark", (1280, 900)), ("light", (400, 900))],
             "degraded": [],
             "nosnapshot": [("dark", (1280, 900)), ("light", (400, 900))],
-            "down": [("dark", (1280, 900))]}
+            "down": [("dark", (1280, 900))],
+            "viewer": [("light", (1280, 900))],
+            "signedout": [("dark", (1280, 900)), ("light", (400, 900))]}
     try:
         for name, shots in plan.items():
             run_variant(c, binary, name, shots, out)
+        run_csp_canary(c, binary)
         run_interactive(c, binary)
+        run_signin_fixture(c, binary)
+        run_search_fixture(c, binary)
     except Failure as e:
         c.failed.append(str(e))
         print(f"  FAIL {e}", flush=True)
 
-    print(f"screenshots in {out}")
+    return summary(c, out)
+
+
+def summary(c, out):
+    if out:
+        print(f"screenshots in {out}")
     print(f"{c.passed} passed, {len(c.failed)} failed")
     if c.failed:
         print("FAILED:\n  " + "\n  ".join(c.failed))
