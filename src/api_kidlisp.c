@@ -261,13 +261,12 @@ static int
 api_kidlisp_created_row(const bson_t *doc, void *arg)
 {
 	struct created_count *c = arg;
-	bson_iter_t	 it;
+	int64_t		 when = mongo_get_date(doc, "when", INT64_MIN);
 	int64_t		 i;
 
-	if (!bson_iter_init_find(&it, doc, "when") ||
-	    !BSON_ITER_HOLDS_DATE_TIME(&it))
+	if (when == INT64_MIN)
 		return 0;
-	i = (bson_iter_date_time(&it) - c->from_ms) / c->bucket_ms;
+	i = (when - c->from_ms) / c->bucket_ms;
 	if (i >= 0 && i < c->nbuckets)
 		c->counts[i]++;
 	return 0;
@@ -355,7 +354,7 @@ api_kidlisp_list_row(const bson_t *doc, void *arg)
 	struct kidlisp_list *l = arg;
 	cJSON		*o = cJSON_CreateObject();
 	const char	*code = mongo_get_utf8(doc, "code"), *by, *handle, *src;
-	bson_iter_t	 it;
+	int64_t		 when;
 	char		 idx[16];
 
 	if (code != NULL)
@@ -363,10 +362,8 @@ api_kidlisp_list_row(const bson_t *doc, void *arg)
 	else
 		cJSON_AddNullToObject(o, "code");
 	resp_add_int(o, "hits", mongo_get_int64(doc, "hits", 0));
-	if (bson_iter_init_find(&it, doc, "when") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it))
-		resp_add_time(o, "when",
-		    (double)bson_iter_date_time(&it) / 1e3);
+	if ((when = mongo_get_date(doc, "when", INT64_MIN)) != INT64_MIN)
+		resp_add_time(o, "when", (double)when / 1e3);
 	else
 		cJSON_AddNullToObject(o, "when");
 	by = l->keeps && mongo_get_utf8(doc, "kept.keptBy") != NULL ?
@@ -385,11 +382,9 @@ api_kidlisp_list_row(const bson_t *doc, void *arg)
 		cJSON_AddStringToObject(o, "_sub", by);
 	}
 	if (l->keeps) {
-		if (bson_iter_init(&it, doc) &&
-		    bson_iter_find_descendant(&it, "kept.keptAt", &it) &&
-		    BSON_ITER_HOLDS_DATE_TIME(&it))
-			resp_add_time(o, "kept_at",
-			    (double)bson_iter_date_time(&it) / 1e3);
+		if ((when = mongo_get_date(doc, "kept.keptAt",
+		    INT64_MIN)) != INT64_MIN)
+			resp_add_time(o, "kept_at", (double)when / 1e3);
 		else
 			cJSON_AddNullToObject(o, "kept_at");
 		if (mongo_get_utf8(doc, "kept.network") != NULL)

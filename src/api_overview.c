@@ -74,12 +74,12 @@ api_overview_collections(struct silo_ctx *ctx, struct mongo_fail *f)
 static void
 api_overview_snapshot(const bson_t *doc, cJSON *o)
 {
-	bson_iter_t	 it;
+	int64_t		 finished;
 
+	finished = mongo_get_date(doc, "finished_at", INT64_MIN);
 	cJSON_AddStringToObject(o, "status", "ok");
-	if (bson_iter_init_find(&it, doc, "finished_at") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
-		double	 at = (double)bson_iter_date_time(&it) / 1e3;
+	if (finished != INT64_MIN) {
+		double	 at = (double)finished / 1e3;
 
 		resp_add_time(o, "finished_at", at);
 		cJSON_AddNumberToObject(o, "snapshot_age_s",

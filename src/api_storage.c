@@ -216,13 +216,10 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
     const bson_t *projection, bson_t *snap, int64_t *finished_ms)
 {
 	bson_error_t	 e;
-	bson_iter_t	 it;
 	cJSON		*body, *last;
 
 	if (storage_newest(ctx->mongo, "ok", projection, snap, &e)) {
-		*finished_ms = bson_iter_init_find(&it, snap, "finished_at") &&
-		    BSON_ITER_HOLDS_DATE_TIME(&it) ?
-		    bson_iter_date_time(&it) : 0;
+		*finished_ms = mongo_get_date(snap, "finished_at", 0);
 		return true;
 	}
 	if (e.code != 0) {

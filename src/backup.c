@@ -391,14 +391,11 @@ static bool
 backup_is_stale(const struct backup_run *r, const bson_t *rec)
 {
 	const char	*host = mongo_get_utf8(rec, "host");
-	bson_iter_t	 it;
 	int64_t		 started = 0;
 
 	if (host != NULL && strcmp(host, r->host) == 0)
 		return true;
-	if (bson_iter_init_find(&it, rec, "started_at") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it))
-		started = bson_iter_date_time(&it);
+	started = mongo_get_date(rec, "started_at", 0);
 	return clock_real_ms() - started > (int64_t)BACKUP_STALE_S * 1000;
 }
 
