@@ -8,9 +8,11 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
 import stack_process as sp
 from conftest import DB_NAME, seed_database
+from test_openapi import SPEC, validate
 
 SUBS = [f"auth0|{i:024x}" for i in range(16)]
 SECRETS = ["zero@example.com", "e@example.com", "hunter2-pds-password",
@@ -176,6 +178,8 @@ def test_api_answers_the_same_check(stack, planted):
     body = r.json()
     assert body["identity"] == EXPECTED
     assert body["identity_error"] is None
+    validate(yaml.safe_load(SPEC.read_text()), "#/components/schemas/Atproto",
+             body)
     for s in SECRETS + ["five@example.com"]:
         assert s not in r.body.decode(), s
 
