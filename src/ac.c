@@ -27,7 +27,15 @@
  *
  * ATProto.  Six collections may carry a record key (atproto.rkey) once
  * AC has synced a document to its PDS; in four a flag (nuked, deleted)
- * takes a document out of the sync (ac-platform.md section 8).
+ * takes a document out of the sync (ac-platform.md section 8).  The
+ * ATProto document's publishing policy names what is never published:
+ * private chat, moods, drafts, and (the PDS record is deleted on a nuke)
+ * nuked items.  AC's chat has no public/private flag, so every chat
+ * message counts as private; sotce pages are the drafts AC marks
+ * (state "draft").  A document carries a published copy when it has any
+ * of the markers AC writes: atprotoUri (the document's own example),
+ * atproto.rkey or atproto.uri, or bluesky.rkey or bluesky.uri (the
+ * Bluesky mirror of moods).
  *
  * Users.  Every users document is a user but art-guest, the shared
  * account guest content is published under; a user has a DID when
@@ -176,6 +184,25 @@ const struct ac_sync_collection ac_atproto_collections[] = {
 	{ "tapes", "nuked" },
 	{ "news-posts", NULL },
 	{ NULL, NULL }
+};
+
+/* What the ATProto document says is never published; NULL-terminated. */
+const struct ac_unpublished ac_unpublished[] = {
+	{ "chat-system", "private chat", NULL, NULL },
+	{ "chat-clock", "private chat", NULL, NULL },
+	{ "chat-sotce", "private chat", NULL, NULL },
+	{ "moods", "mood", NULL, NULL },
+	{ "sotce-pages", "draft", "state", "draft" },
+	{ "paintings", "nuked", "nuked", NULL },
+	{ "pieces", "nuked", "nuked", NULL },
+	{ "tapes", "nuked", "nuked", NULL },
+	{ NULL, NULL, NULL, NULL }
+};
+
+/* The fields a published copy leaves on a document; NULL-terminated. */
+const char *const ac_atproto_markers[] = {
+	"atprotoUri", "atproto.rkey", "atproto.uri", "bluesky.rkey",
+	"bluesky.uri", NULL
 };
 
 /* ------------------------------------------------------------------ */

@@ -13,7 +13,11 @@
  *          documents carrying atproto.rkey against those eligible (nuked
  *          and deleted ones left out, guest content apart), users with a
  *          DID against auth0-only users, and the age of users'
- *          atproto.syncedAt.
+ *          atproto.syncedAt; and the identity's integrity during the
+ *          move to DIDs, as `silo atproto check` reports it
+ *          (atproto_check.c: orphaned references, DIDs and handles
+ *          mapped more than once, @handles without a user, and
+ *          publishing-policy findings).
  *
  * Every answer has a status: "ok"; "degraded" when the service answered
  * but not as it should (an HTTP error, a body that is not JSON, a health
@@ -571,6 +575,23 @@ fail:
 	cJSON_AddItemToObject(out, "sync_error", mongo_fail_json(&f));
 }
 
+/* The identity check; on a database error, "identity_error" says why. */
+static void
+api_services_atproto_identity(struct silo_ctx *ctx, cJSON *out)
+{
+	struct mongo_fail f;
+	cJSON		*identity = atproto_check_json(ctx->mongo, &f);
+
+	if (identity == NULL) {
+		cJSON_AddNullToObject(out, "identity");
+		cJSON_AddItemToObject(out, "identity_error",
+		    mongo_fail_json(&f));
+		return;
+	}
+	cJSON_AddItemToObject(out, "identity", identity);
+	cJSON_AddNullToObject(out, "identity_error");
+}
+
 static size_t
 api_services_atproto_probes(const struct silo_config *c, struct probe *p)
 {
@@ -593,6 +614,7 @@ api_services_atproto_build(struct silo_ctx *ctx, struct probe *p, cJSON *out)
 	else
 		cJSON_AddNullToObject(out, "version");
 	api_services_atproto_sync(ctx, out);
+	api_services_atproto_identity(ctx, out);
 }
 
 /* ---------------------------------------------------------------- all */

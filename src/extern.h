@@ -242,6 +242,13 @@ struct import_opts {
 int	 import_main(const struct silo_config *, const struct import_opts *);
 
 /* ------------------------------------------------------------------ */
+/* silo atproto check and export (atproto_check.c)                     */
+/* ------------------------------------------------------------------ */
+
+int	 atproto_check_main(const struct silo_config *, bool json);
+int	 atproto_check_export_main(const struct silo_config *);
+
+/* ------------------------------------------------------------------ */
 /* Progress of long jobs (progress.c)                                  */
 /* ------------------------------------------------------------------ */
 

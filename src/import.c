@@ -20,6 +20,15 @@
  *   verify   manifest count, documents in the file, documents in the
  *            collection, and the indexes found, side by side.
  *
+ * The collection is created explicitly before the load.  A server makes
+ * one only on a first insert or index build, so a collection the backup
+ * lists with no documents (a mute table nobody used) and no index but
+ * _id would otherwise never exist, and the app's first insert would make
+ * it without the manifest's unique indexes.  For the same reason a run
+ * that finds a collection already imported still creates it and its
+ * indexes (a no-op when they are there), and the verification counts a
+ * collection the server does not list as a mismatch, never as complete.
+ *
  * Safe to run again.  Progress is checkpointed after every batch in the
  * "silo" database (silo.imports, one document per collection), so a run
  * killed part-way resumes at the last acknowledged batch.  A document the
@@ -52,6 +61,7 @@
 #define	IMPORT_STATE_COLL	"imports"	/* state, one per collection */
 #define	E_DUPLICATE_KEY		11000		/* server error code */
 #define	E_NAMESPACE_NOT_FOUND	26
+#define	E_NAMESPACE_EXISTS	48
 #define	E_NOT_IMPLEMENTED	238
 
 /* Documents on their way to the server, with where they came from. */
@@ -871,6 +881,41 @@ import_nonempty(struct import_run *r, bson_error_t *e)
 	return !ok ? -1 : f.found ? 1 : 0;
 }
 
+/* Create the collection, empty; one that exists already is fine. */
+static int
+import_create(struct import_run *r)
+{
+	bson_t		 cmd = BSON_INITIALIZER, reply;
+	bson_error_t	 e;
+	bool		 ok;
+
+	BSON_APPEND_UTF8(&cmd, "create", r->e->name);
+	ok = mongo_command(r->mongo, NULL, &cmd, &reply, &e);
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	if (ok || e.code == E_NAMESPACE_EXISTS ||
+	    strstr(e.message, "already exists") != NULL)
+		return 0;
+	import_fail(r, "%s: creating the collection: %s", r->e->name,
+	    e.message);
+	return -1;
+}
+
+/* Does the server list the collection?  (collStats answers a count of 0
+ * for a collection FerretDB does not have.) */
+static bool
+import_exists(struct import_run *r)
+{
+	mongoc_database_t *db = mongoc_client_get_database(r->mongo->client,
+			    r->mongo->db_name);
+	bson_error_t	 e;
+	bool		 found = mongoc_database_has_collection(db, r->e->name,
+			    &e);
+
+	mongoc_database_destroy(db);
+	return found;
+}
+
 /* Where to start: resume a run that stopped, or see it is already done. */
 static int
 import_resume_point(struct import_run *r, bool *done)
@@ -929,19 +974,17 @@ import_load(struct import_run *r)
 {
 	bool	 done;
 
-	if (import_resume_point(r, &done) == -1)
+	if (import_resume_point(r, &done) == -1 || import_create(r) == -1)
 		return -1;
 	if (done) {
 		r->e->note = strdup("already imported by an earlier run; "
 		    "verified");
 		progress_update(r->progress, r->e->bytes,
 		    (uint64_t)r->e->file_docs);
-		return 0;
-	}
-	if (import_state_put(r, "running", r->resume_from, NULL) == -1 ||
-	    import_stream(r) == -1 || import_indexes(r) == -1)
+	} else if (import_state_put(r, "running", r->resume_from, NULL) ==
+	    -1 || import_stream(r) == -1)
 		return -1;
-	return 0;
+	return import_indexes(r);
 }
 
 /*
@@ -974,7 +1017,7 @@ import_collection(struct import_run *r)
 	r->coll = mongoc_client_get_collection(r->mongo->client,
 	    r->mongo->db_name, e->name);
 	if (import_load(r) == 0) {
-		e->db_docs = import_server_count(r);
+		e->db_docs = import_exists(r) ? import_server_count(r) : -1;
 		import_verify_indexes(r);
 		e->indexes_want = import_index_count(e);
 		import_state_put(r, "complete", e->file_docs, NULL);

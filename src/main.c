@@ -736,6 +736,13 @@ main_backup(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/* A command or a subcommand: its word and what runs it. */
+struct main_command {
+	const char	*name;		/* e.g. "storage" */
+	int		(*run)(int, char **, const char *env_file);
+					/* argv[0] is the name; the status */
+};
+
 /* What `silo user` and `silo token` were told. */
 struct main_access {
 	const char	*sub;		/* the subcommand, e.g. "add" */
@@ -867,6 +874,93 @@ main_token(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+static const struct option main_opts_atproto_check[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* `silo atproto check [--json]`. */
+static int
+main_atproto_check(int argc, char **argv, const char *env_file)
+{
+	struct silo_config	 config;
+	bool			 json = false;
+	int			 c, rc;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "atproto", ":h",
+	    main_opts_atproto_check)) != -1)
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, "atproto");
+			return 0;
+		case OPT_JSON:
+			json = true;
+			break;
+		default:
+			return 2;
+		}
+	if (optind < argc)
+		return main_usage("atproto", "unexpected argument '%s'",
+		    argv[optind]);
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	rc = atproto_check_main(&config, json);
+	config_free(&config);
+	return rc;
+}
+
+/* `silo atproto export`. */
+static int
+main_atproto_export(int argc, char **argv, const char *env_file)
+{
+	struct silo_config	 config;
+	int			 c, rc;
+
+	optind = 0;
+	if ((c = main_getopt(argc, argv, "atproto", ":h",
+	    main_opts_help)) != -1) {
+		if (c == OPT_HELP)
+			main_help(stdout, "atproto");
+		return c == OPT_HELP ? 0 : 2;
+	}
+	if (optind < argc)
+		return main_usage("atproto", "unexpected argument '%s'",
+		    argv[optind]);
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	rc = atproto_check_export_main(&config);
+	config_free(&config);
+	return rc;
+}
+
+/* The subcommands of `silo atproto`, by their word. */
+static const struct main_command main_atproto_commands[] = {
+	{ "check", main_atproto_check },
+	{ "export", main_atproto_export },
+};
+
+/* `silo atproto SUBCOMMAND ...`: the identity's move to DIDs. */
+static int
+main_atproto(int argc, char **argv, const char *env_file)
+{
+	const size_t	 n = sizeof(main_atproto_commands) /
+			    sizeof(main_atproto_commands[0]);
+	int		 rc;
+
+	if ((rc = main_no_opts(argc, argv)) != -1)
+		return rc;
+	if (optind == argc)
+		return main_usage("atproto", "needs a subcommand: check or "
+		    "export");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[optind], main_atproto_commands[i].name) == 0)
+			return main_atproto_commands[i].run(argc - optind,
+			    argv + optind, env_file);
+	return main_usage("atproto", "unknown subcommand '%s'", argv[optind]);
+}
+
 /* `silo version`. */
 static int
 main_version(int argc, char **argv, const char *env_file)
@@ -904,11 +998,7 @@ main_help_command(int argc, char **argv, const char *env_file)
 }
 
 /* The commands, by their first word. */
-static const struct main_command {
-	const char	*name;		/* e.g. "storage" */
-	int		(*run)(int, char **, const char *env_file);
-					/* argv[0] is the name; the status */
-} main_commands[] = {
+static const struct main_command main_commands[] = {
 	{ "serve", main_serve },
 	{ "config", main_config },
 	{ "import", main_import },
@@ -916,6 +1006,7 @@ static const struct main_command {
 	{ "backup", main_backup },
 	{ "user", main_user },
 	{ "token", main_token },
+	{ "atproto", main_atproto },
 	{ "version", main_version },
 	{ "help", main_help_command },
 };

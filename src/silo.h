@@ -644,10 +644,20 @@ struct ac_user_collection {
 	const char	*field;		/* holds the user's key (sub or DID) */
 };
 
+/* Documents the ATProto document says are never published. */
+struct ac_unpublished {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*kind;		/* "private chat", "mood", "draft"... */
+	const char	*field;		/* marks such a document; NULL: all */
+	const char	*equals;	/* field's string value; NULL: true */
+};
+
 extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
 extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
 extern const struct ac_sync_collection ac_atproto_collections[];
 extern const struct ac_user_collection ac_user_collections[];
+extern const struct ac_unpublished ac_unpublished[];
+extern const char *const ac_atproto_markers[];	/* NULL ends */
 
 enum ac_category ac_category_of(const char *collection);
 const char *ac_category_id(enum ac_category);
@@ -744,6 +754,12 @@ int	 storage_spawn_job(const struct silo_config *,
 
 cJSON	*backup_list_json(struct mongo *, int stale_h, long limit,
 	    struct mongo_fail *);
+
+/* ------------------------------------------------------------------ */
+/* Identity integrity after the DID migration (atproto_check.c)        */
+/* ------------------------------------------------------------------ */
+
+cJSON	*atproto_check_json(struct mongo *, struct mongo_fail *);
 
 /* ------------------------------------------------------------------ */
 /* Handlers per API area                                               */

@@ -413,6 +413,61 @@
     $('kidlisp-meta').textContent = isNum(k.age_s) ? `counted ${ago(k.age_s)}` : '';
   }
 
+  /* ---------- services: the ATProto identity check ----------
+     GET /api/services/atproto's identity (silo atproto check): counts
+     in boxes, each kind of finding that is not zero as a line below. */
+  const count = (o) => (o && isNum(o.count) ? o.count : null);
+
+  function identityLines(id) {
+    const lines = [];
+    const orphans = id.orphans || {};
+    for (const c of Array.isArray(orphans.collections) ? orphans.collections : []) {
+      lines.push(`${num(c.references)} in ${c.collection}.${c.field} still name a migrated sub`);
+    }
+    for (const d of (id.duplicate_dids && id.duplicate_dids.list) || []) {
+      lines.push(`DID ${d.did} is mapped from ${(d.subs || []).join(', ')}`);
+    }
+    for (const h of (id.duplicate_handles && id.duplicate_handles.list) || []) {
+      lines.push(`handle ${h.handle} is held by ${(h.ids || []).join(', ')}`);
+    }
+    for (const u of (id.handles_without_user && id.handles_without_user.list) || []) {
+      lines.push(`@handles ${u} has no user`);
+    }
+    for (const r of (id.policy && id.policy.rules) || []) {
+      if (isNum(r.count) && r.count > 0) lines.push(`${num(r.count)} ${r.kind} in ${r.collection} carry an ATProto record`);
+    }
+    return lines;
+  }
+
+  function renderIdentity(a) {
+    const id = a.identity;
+    if (!id || typeof id !== 'object') {
+      $('identity-meta').textContent = 'unavailable';
+      const e = a.identity_error && typeof a.identity_error === 'object' ? a.identity_error : {};
+      return { identity: new ApiError(String(e.code || 'error'), String(e.message || 'the identity check failed'), 200) };
+    }
+    setText('v-id-migrated', num(id.migrated));
+    $('s-id-migrated').textContent = isNum(id.legacy) ? `${num(id.legacy)} still on legacy ids` : '\u00a0';
+    setText('v-id-orphans', num(count(id.orphans)));
+    $('s-id-orphans').textContent = id.orphans && isNum(id.orphans.orphaned_subs)
+      ? `of ${num(id.orphans.orphaned_subs)} migrated sub${id.orphans.orphaned_subs === 1 ? '' : 's'}` : '\u00a0';
+    const dids = count(id.duplicate_dids), handles = count(id.duplicate_handles);
+    setText('v-id-dups', isNum(dids) && isNum(handles) ? num(dids + handles) : '—');
+    $('s-id-dups').textContent = `${num(dids)} DID${dids === 1 ? '' : 's'} · ${num(handles)} handle${handles === 1 ? '' : 's'}`;
+    setText('v-id-nouser', num(count(id.handles_without_user)));
+    setText('v-id-policy', num(count(id.policy)));
+    $('s-id-policy').textContent = 'reported, not fixed';
+    for (const ident of ['v-id-orphans', 'v-id-dups', 'v-id-nouser', 'v-id-policy']) {
+      const n = Number(($(ident).textContent || '').replace(/,/g, ''));
+      $(ident).classList.toggle('warn', n > 0);
+      $(ident).classList.toggle('ok', n === 0);
+    }
+    $('identity-findings').replaceChildren(...identityLines(id).map((t) => el('li', { text: t })));
+    $('identity-meta').textContent = isNum(id.findings)
+      ? `${num(id.findings)} finding${id.findings === 1 ? '' : 's'}${isNum(a.age_s) ? ` · checked ${ago(a.age_s)}` : ''}` : '';
+    return {};
+  }
+
   /* Returns the panels whose section failed, so load() shows their errors. */
   function renderOverview(o) {
     const failures = {};
@@ -770,6 +825,8 @@
     { url: '/api/db/users/count', containers: ['group-users'], render: renderUsers },
     /* The overview carries an ETag: 'no-cache' lets the browser revalidate. */
     { url: '/api/overview', containers: ['services', 'kidlisp'], render: renderOverview, cache: 'no-cache' },
+    { url: '/api/services/atproto', containers: ['identity'], render: renderIdentity,
+      fail: () => { $('identity-meta').textContent = 'unavailable'; } },
     /* Spaces storage: every part answers from the same latest snapshot,
        so before the first one they all say no_snapshot together. */
     { url: '/api/storage/usage', containers: ['storage'], render: renderStorageUsage, fail: failStorage, calm: NO_SNAPSHOT },

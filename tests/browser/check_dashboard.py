@@ -193,6 +193,56 @@ KIDLISP = {"status": "ok", "total": 14189,
 PDS_DOWN = ("http://127.0.0.1:9/xrpc/_health: Failed to connect to "
             "127.0.0.1 port 9: Connection refused")
 
+# /api/services/atproto's identity check (silo atproto check --json).
+SUB_A, SUB_B, SUB_C = "auth0|5f0a", "auth0|5f0b", "auth0|5f0c"
+IDENTITY = {
+    "handles": 2790, "did_documents": 17, "migrated": 17, "legacy": 2756,
+    "orphans": {"collections": [
+        {"collection": "paintings", "field": "user", "references": 1204},
+        {"collection": "logs", "field": "users", "references": 3}],
+        "subs": [{"sub": SUB_A, "did": "did:plc:aaa", "references": 1207}],
+        "count": 1207, "orphaned_subs": 1},
+    "duplicate_dids": {"count": 1, "list": [{"did": "did:plc:dup", "subs": [SUB_B, SUB_C]}]},
+    "duplicate_handles": {"count": 0, "list": []},
+    "handles_without_user": {"count": 1, "list": ["auth0|ghost"]},
+    "policy": {"rules": [
+        {"collection": "chat-system", "kind": "private chat", "count": 0},
+        {"collection": "moods", "kind": "mood", "count": 2874},
+        {"collection": "paintings", "kind": "nuked", "count": 12}], "count": 2886},
+    "findings": 4095,
+}
+IDENTITY_CLEAN = {
+    "handles": 2773, "did_documents": 0, "migrated": 0, "legacy": 2773,
+    "orphans": {"collections": [], "subs": [], "count": 0, "orphaned_subs": 0},
+    "duplicate_dids": {"count": 0, "list": []},
+    "duplicate_handles": {"count": 0, "list": []},
+    "handles_without_user": {"count": 0, "list": []},
+    "policy": {"rules": [{"collection": "moods", "kind": "mood", "count": 0}], "count": 0},
+    "findings": 0,
+}
+# element id -> the text IDENTITY must render as
+IDENTITY_TEXTS = {
+    "v-id-migrated": "17", "s-id-migrated": "2,756 still on legacy ids",
+    "v-id-orphans": "1,207", "s-id-orphans": "of 1 migrated sub",
+    "v-id-dups": "1", "s-id-dups": "1 DID · 0 handles",
+    "v-id-nouser": "1", "v-id-policy": "2,886", "s-id-policy": "reported, not fixed",
+    "identity-meta": "4,095 findings · checked 7s ago",
+}
+IDENTITY_LINES = [
+    "1,204 in paintings.user still name a migrated sub",
+    "3 in logs.users still name a migrated sub",
+    f"DID did:plc:dup is mapped from {SUB_B}, {SUB_C}",
+    "@handles auth0|ghost has no user",
+    "2,874 mood in moods carry an ATProto record",
+    "12 nuked in paintings carry an ATProto record",
+]
+
+
+def atproto(identity, error=None):
+    return dict(service("ok", 20.5, age=7.0), service="atproto", url="http://pds.test",
+                version="0.4.0", sync=None, sync_error=None,
+                identity=identity, identity_error=error)
+
 
 # --------------------------------------------------------------------------
 # Backups: silo.backups' runs in the shapes backup_list.c answers with.
@@ -365,30 +415,36 @@ VARIANTS = {
            "/api/db/collections": (200, COLLECTIONS),
            "/api/db/users/count": (200, USERS),
            "/api/overview": (200, OVERVIEW_OK), **storage(),
-           "/api/backups": (200, BACKUPS_OK)},
+           "/api/backups": (200, BACKUPS_OK),
+           "/api/services/atproto": (200, atproto(IDENTITY))},
     "collections503": {"/api/db/health": (200, HEALTH_OK),
                        "/api/db/collections": (503, down("listCollections")),
                        "/api/db/users/count": (200, USERS),
                        "/api/overview": (200, OVERVIEW_OK), **storage(points=[]),
-                       "/api/backups": (200, BACKUPS_FAILING)},
+                       "/api/backups": (200, BACKUPS_FAILING),
+                       "/api/services/atproto": (200, atproto(IDENTITY))},
     "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
                  "/api/db/collections": (200, COLLECTIONS),
                  "/api/db/users/count": (200, USERS),
                  "/api/overview": (200, OVERVIEW_PDS_DOWN),
                  **storage(points=STORAGE["history"]["points"][-1:]),
-                 "/api/backups": (200, BACKUPS_STALE)},
+                 "/api/backups": (200, BACKUPS_STALE),
+                 "/api/services/atproto": (200, atproto(IDENTITY_CLEAN))},
     "nosnapshot": {"/api/db/health": (200, HEALTH_OK),
                    "/api/db/collections": (200, COLLECTIONS),
                    "/api/db/users/count": (200, USERS),
                    "/api/overview": (200, OVERVIEW_OK),
                    **storage_failing(503, NO_SNAPSHOT),
-                   "/api/backups": (200, BACKUPS_NONE)},
+                   "/api/backups": (200, BACKUPS_NONE),
+                   "/api/services/atproto": (200, atproto(IDENTITY))},
     "down": {"/api/db/health": (503, down("ping")),
              "/api/db/collections": (503, down("listCollections")),
              "/api/db/users/count": (503, down("users")),
              "/api/overview": (200, OVERVIEW_DB_DOWN),
              **storage_failing(503, down("storage snapshots")),
-             "/api/backups": (503, down("silo.backups"))},
+             "/api/backups": (503, down("silo.backups")),
+             # the PDS answered, the database did not
+             "/api/services/atproto": (200, atproto(None, down("reading @handles")["error"]))},
 }
 for _name, _api in VARIANTS.items():
     # the sessions live in the database too: down, /me cannot answer
@@ -913,6 +969,39 @@ def check_services(c, v, dom, statuses):
     c.eq(f"{v}: services meta", dom.text("services-meta"), f"{ok} of 3 ok")
     c.check(f"{v}: oven latency and age", "41 ms · checked 4s ago" in " ".join(boxes["oven"].text().split()),
             boxes["oven"].text())
+
+
+def check_identity_ok(c, v, dom):
+    c.eq(f"{v}: identity state", dom.id("identity").attrs.get("data-state"), "ok")
+    for ident, want in IDENTITY_TEXTS.items():
+        c.eq(f"{v}: {ident}", " ".join(dom.text(ident).split()), want)
+    items = [n for n in dom.id("identity-findings").children if isinstance(n, Node) and n.tag == "li"]
+    c.eq(f"{v}: identity findings", [" ".join(n.text().split()) for n in items], IDENTITY_LINES)
+    for ident in ("v-id-orphans", "v-id-dups", "v-id-nouser", "v-id-policy"):
+        c.check(f"{v}: {ident} coloured warn", "warn" in dom.id(ident).classes(), dom.id(ident).attrs)
+
+
+def check_identity_clean(c, v, dom):
+    c.eq(f"{v}: identity state", dom.id("identity").attrs.get("data-state"), "ok")
+    c.eq(f"{v}: identity meta", dom.text("identity-meta"), "0 findings · checked 7s ago")
+    c.eq(f"{v}: identity migrated", dom.text("v-id-migrated"), "0")
+    c.eq(f"{v}: identity legacy", dom.text("s-id-migrated"), "2,773 still on legacy ids")
+    c.eq(f"{v}: identity findings", [n for n in dom.id("identity-findings").children if isinstance(n, Node)], [])
+    for ident in ("v-id-orphans", "v-id-dups", "v-id-nouser", "v-id-policy"):
+        c.eq(f"{v}: {ident}", dom.text(ident), "0")
+        c.check(f"{v}: {ident} coloured ok", "ok" in dom.id(ident).classes(), dom.id(ident).attrs)
+
+
+def check_identity_error(c, v, dom):
+    node = dom.id("identity")
+    c.eq(f"{v}: identity state", node.attrs.get("data-state"), "error")
+    boxes = [n for n in node.children if isinstance(n, Node) and "error-box" in n.classes()]
+    text = " ".join(boxes[0].text().split()) if boxes else ""
+    c.check(f"{v}: identity error visible", boxes and boxes[0].visible(), text)
+    c.check(f"{v}: identity error", "db_unavailable" in text and f"reading @handles: {DOWN_MESSAGE}" in text, text)
+    oks = [n for n in node.children if isinstance(n, Node) and n.attrs.get("data-part") == "ok"]
+    c.check(f"{v}: identity data hidden", oks and all("hidden" in n.attrs for n in oks))
+    c.eq(f"{v}: identity meta", dom.text("identity-meta"), "unavailable")
 
 
 # element id -> the text KIDLISP must render as
@@ -1727,7 +1816,7 @@ def check_rendered(c, name, dom, requests):
     check_who(c, name, dom, {"down": None, "viewer": ME_VIEWER}.get(name, ME_ADMIN))
     for path in ("/api/auth/me", "/api/db/health", "/api/db/collections", "/api/db/users/count", "/api/overview",
                  "/api/storage/usage", "/api/storage/buckets", "/api/storage/top-users?limit=10",
-                 "/api/storage/history", "/api/backups?limit=7"):
+                 "/api/storage/history", "/api/backups?limit=7", "/api/services/atproto"):
         c.check(f"{name}: page fetched {path}", path in requests, requests)
     check_common(c, name, dom)
     if name in ("ok", "nosnapshot", "viewer"):
@@ -1735,6 +1824,7 @@ def check_rendered(c, name, dom, requests):
         check_users_ok(c, name, dom)
         check_collections_ok(c, name, dom)
         check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_identity_ok(c, name, dom)
         check_kidlisp_ok(c, name, dom)
         if name in ("ok", "viewer"):
             check_storage_ok(c, name, dom, VARIANTS[name])
@@ -1747,6 +1837,7 @@ def check_rendered(c, name, dom, requests):
         check_users_ok(c, name, dom)
         check_collections_error(c, name, dom)
         check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_identity_ok(c, name, dom)
         check_kidlisp_ok(c, name, dom)
         check_storage_ok(c, name, dom, VARIANTS[name])
         check_backups_ok(c, name, dom, VARIANTS[name])
@@ -1758,6 +1849,7 @@ def check_rendered(c, name, dom, requests):
         check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "unreachable"})
         pds = " ".join(service_boxes(dom)["atproto"].text().split())
         c.check(f"{name}: PDS reason shown", PDS_DOWN in pds, pds)
+        check_identity_clean(c, name, dom)
         check_storage_ok(c, name, dom, VARIANTS[name])
         check_backups_ok(c, name, dom, VARIANTS[name])
     elif name == "down":
@@ -1781,6 +1873,7 @@ def check_rendered(c, name, dom, requests):
         # the overview answered: its services panel is whole, only the
         # kidlisp section, which needs the database, shows its error
         check_services(c, name, dom, {"oven": "ok", "session": "ok", "atproto": "ok"})
+        check_identity_error(c, name, dom)
         c.eq(f"{name}: kidlisp state", dom.id("kidlisp").attrs.get("data-state"), "error")
         kl = " ".join(dom.id("kidlisp").text().split())
         c.check(f"{name}: kidlisp error", "db_unavailable" in kl and "kidlisp stats: No suitable" in kl, kl)

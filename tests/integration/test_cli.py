@@ -20,7 +20,7 @@ MAN = SRCDIR / "docs" / "silo.1"
 
 # Every command silo dispatches, in the manual's order.
 COMMANDS = ["serve", "config", "import", "storage", "backup", "user",
-            "token", "version", "help"]
+            "token", "atproto", "version", "help"]
 
 POINTER = "\nsilo help COMMAND prints a command's part of silo(1).\n"
 
@@ -148,6 +148,8 @@ def test_help_command_prints_its_section(page, command):
     ["backup", "list", "-h"],
     ["user", "-h"], ["user", "add", "x", "--help"], ["token", "--help"],
     ["token", "create", "-h"],
+    ["atproto", "-h"], ["atproto", "check", "--help"],
+    ["atproto", "export", "-h"],
     ["version", "--help"], ["help", "-h"],
 ])
 def test_command_help_option_prints_its_section(args):
@@ -270,6 +272,18 @@ BAD = [
      "backup: --to-db needs a value (see 'silo help backup')"),
     (["backup", "restore", "a", "--no-encrypt"],
      "backup: unknown option '--no-encrypt' (see 'silo help backup')"),
+    (["atproto"], "atproto: needs a subcommand: check or export "
+     "(see 'silo help atproto')"),
+    (["atproto", "fix"],
+     "atproto: unknown subcommand 'fix' (see 'silo help atproto')"),
+    (["atproto", "check", "x"],
+     "atproto: unexpected argument 'x' (see 'silo help atproto')"),
+    (["atproto", "check", "--json=1"],
+     "atproto: --json takes no value (see 'silo help atproto')"),
+    (["atproto", "export", "--json"],
+     "atproto: unknown option '--json' (see 'silo help atproto')"),
+    (["atproto", "export", "now"],
+     "atproto: unexpected argument 'now' (see 'silo help atproto')"),
     (["version", "x"],
      "version: unexpected argument 'x' (see 'silo help version')"),
     (["help", "bogus"],

@@ -16,6 +16,7 @@ import time
 import pytest
 from bson import Decimal128, Int64, ObjectId, json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
+from pymongo.errors import DuplicateKeyError
 
 import stack_process as sp
 
@@ -418,3 +419,52 @@ def test_progress_bar_on_a_terminal(stack, tmp_path):
     assert "\r\x1b[K[3/3] users" in text, text
     assert "\u2588" in text and " docs " in text and "/s eta " in text, text
     assert "| all 100% eta 0:00" in text, text
+
+
+def test_empty_collections_exist_with_their_indexes(stack, seeded, tmp_path):
+    """A collection the manifest lists with 0 documents is created with its
+    indexes, unique ones included, on the first run and on a re-run after
+    it went missing; the table's "complete" is then true."""
+    from conftest import DB_NAME
+    docs = {"chat-sotce-mutes": [], "sotce-touches": []}
+    backup = write_backup(tmp_path / "b", docs)
+    m = json.loads((backup / "_manifest.json").read_text())
+    for c in m["collections"]:
+        c["indexes"] = ([{"v": 2, "name": "_id_", "key": {"_id": 1}},
+                         {"v": 2, "name": "user_1", "key": {"user": 1},
+                          "unique": True}]
+                        if c["name"] == "chat-sotce-mutes" else
+                        [{"v": 2, "name": "_id_", "key": {"_id": 1}}])
+    (backup / "_manifest.json").write_text(json.dumps(m))
+    try:
+        for run in ("first", "after a drop"):
+            r = silo_import(stack, str(backup), db=DB_NAME)
+            assert r.returncode == 0, (run, r.stdout + r.stderr)
+            assert table_row(r.stdout, "chat-sotce-mutes")[1:7] == \
+                ["import", "0", "0", "0", "1/1", "complete"], (run, r.stdout)
+            assert table_row(r.stdout, "sotce-touches")[1:7] == \
+                ["import", "0", "0", "0", "0/0", "complete"], (run, r.stdout)
+            stack.clear_cache()
+            listed = {c["name"]: c for c in
+                      stack.get("/api/db/collections").json()["collections"]}
+            assert listed["chat-sotce-mutes"]["documents"] == 0, run
+            assert listed["sotce-touches"]["documents"] == 0, run
+            with stack.mongo() as client:
+                ix = {i["name"]: i for i in
+                      client[DB_NAME]["chat-sotce-mutes"].list_indexes()}
+                assert set(ix) == {"_id_", "user_1"}, (run, ix)
+                assert ix["user_1"]["unique"] is True, run
+                assert dict(ix["user_1"]["key"]) == {"user": 1}, run
+                # The app's next insert meets the unique constraint.
+                client[DB_NAME]["chat-sotce-mutes"].insert_one({"user": "u"})
+                with pytest.raises(DuplicateKeyError):
+                    client[DB_NAME]["chat-sotce-mutes"].insert_one(
+                        {"user": "u"})
+                # Someone empties the database: a re-run puts both back.
+                client[DB_NAME].drop_collection("chat-sotce-mutes")
+                client[DB_NAME].drop_collection("sotce-touches")
+    finally:
+        with stack.mongo() as client:
+            client[DB_NAME].drop_collection("chat-sotce-mutes")
+            client[DB_NAME].drop_collection("sotce-touches")
+        stack.clear_cache()
