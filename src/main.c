@@ -66,7 +66,10 @@ enum main_opt {
 	OPT_PRODUCTION,		/* --i-mean-production */
 	OPT_ROLE,		/* --role admin|viewer */
 	OPT_TOTP,		/* --totp */
-	OPT_SCOPE		/* --scope LIST */
+	OPT_SCOPE,		/* --scope LIST */
+	OPT_FROM,		/* --from URI */
+	OPT_DELETE,		/* --delete */
+	OPT_VERIFY_ONLY		/* --verify-only */
 };
 
 static const struct option main_opts_global[] = {
@@ -99,6 +102,19 @@ static const struct option main_opts_import[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const struct option main_opts_sync[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "database", required_argument, NULL, OPT_DATABASE },
+	{ "delete", no_argument, NULL, OPT_DELETE },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "verify-only", no_argument, NULL, OPT_VERIFY_ONLY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -545,6 +561,89 @@ main_import(int argc, char **argv, const char *env_file)
 }
 
 /*
+ * The options of `silo sync`: -1 when they were read, else the exit
+ * status as main_serve_opts.
+ */
+static int
+main_sync_opts(int argc, char **argv, struct sync_opts *o,
+    struct config_override *ov, size_t *nov)
+{
+	int	 c, full = 0;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "sync", ":h",
+	    main_opts_sync)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, "sync");
+			return 0;
+		case OPT_ALL:
+			o->all = true;
+			break;
+		case OPT_DATABASE:
+			main_override(ov, nov, "MONGODB_NAME", optarg);
+			break;
+		case OPT_DELETE:
+			o->delete = true;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case OPT_EXCLUDE:
+			full = main_import_name(o->exclude, &o->nexclude,
+			    optarg);
+			break;
+		case OPT_FROM:
+			o->from = optarg;
+			break;
+		case OPT_INCLUDE:
+			full = main_import_name(o->include, &o->ninclude,
+			    optarg);
+			break;
+		case OPT_VERIFY_ONLY:
+			o->verify_only = true;
+			break;
+		default:
+			return 2;
+		}
+		if (full == -1)
+			return main_usage("sync", "more than %d --%s options",
+			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
+			    "include");
+	}
+	if (optind < argc)
+		return main_usage("sync", "unexpected argument '%s'",
+		    argv[optind]);
+	if (o->from == NULL)
+		return main_usage("sync", "needs --from URI");
+	if (o->verify_only && (o->dry_run || o->delete))
+		return main_usage("sync", "--verify-only writes nothing; it "
+		    "takes no --dry-run or --delete");
+	return -1;
+}
+
+/* `silo sync --from URI [options]`. */
+static int
+main_sync(int argc, char **argv, const char *env_file)
+{
+	const char		*include[MAX_IMPORT_NAMES];
+	const char		*exclude[MAX_IMPORT_NAMES];
+	struct sync_opts	 o = { .include = include, .exclude = exclude };
+	struct silo_config	 config;
+	struct config_override	 ov[1];
+	size_t			 nov = 0;
+	int			 rc;
+
+	if ((rc = main_sync_opts(argc, argv, &o, ov, &nov)) != -1)
+		return rc;
+	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
+		return rc;
+	rc = sync_main(&config, &o);
+	config_free(&config);
+	return rc;
+}
+
+/*
  * The options and operand of `silo backup verify|restore`, argv[0] the
  * subcommand: -1 when they were read (*id the operand), else the exit
  * status as main_serve_opts.
@@ -912,6 +1011,7 @@ static const struct main_command {
 	{ "serve", main_serve },
 	{ "config", main_config },
 	{ "import", main_import },
+	{ "sync", main_sync },
 	{ "storage", main_storage },
 	{ "backup", main_backup },
 	{ "user", main_user },
