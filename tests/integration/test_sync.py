@@ -200,7 +200,7 @@ def test_dry_run_writes_nothing(stack, atlas):
             "$regex": "^sync3\\."}}) == 0
 
 
-def big_source(db, n=40000):
+def big_source(db, n=12000):
     db.kidlisp.insert_many([{"_id": f"$code{i:07d}", "source": "x" * 300,
                              "i": Int64(i)} for i in range(n)])
     return n
@@ -218,8 +218,8 @@ def test_kill_9_then_resume(stack, atlas):
     with stack.mongo() as t:
         state = t["silo"].syncs
         sp.wait_until(lambda: (state.find_one({"_id": "sync4.kidlisp"}) or
-                               {}).get("source_docs", 0) >= 8000, 180,
-                      "the sync to checkpoint 8,000 documents")
+                               {}).get("source_docs", 0) >= 3000, 180,
+                      "the sync to checkpoint 3,000 documents")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         done = state.find_one({"_id": "sync4.kidlisp"})
@@ -256,8 +256,8 @@ def test_source_going_away_is_named_and_resumable(stack, tmp_path):
         with stack.mongo() as t:
             state = t["silo"].syncs
             sp.wait_until(lambda: (state.find_one({"_id": "sync5.kidlisp"})
-                                   or {}).get("source_docs", 0) >= 5000,
-                          180, "the sync to checkpoint 5,000 documents")
+                                   or {}).get("source_docs", 0) >= 3000,
+                          180, "the sync to checkpoint 3,000 documents")
             src.proc.send_signal(signal.SIGKILL)
             src.proc.wait(10)
             out, _ = proc.communicate(timeout=120)
