@@ -253,7 +253,6 @@ bool	 import_index_build(struct mongo *, const char *collection,
 
 /* The command line of `silo sync`. */
 struct sync_opts {
-	const char	*from;		/* the source's connection string */
 	bool		 dry_run;	/* compare and count, write nothing */
 	bool		 delete;	/* delete target-only documents */
 	bool		 verify_only;	/* counts and hashes of both sides */

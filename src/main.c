@@ -594,7 +594,7 @@ main_sync_opts(int argc, char **argv, struct sync_opts *o,
 			    optarg);
 			break;
 		case OPT_FROM:
-			o->from = optarg;
+			main_override(ov, nov, "SILO_SYNC_FROM", optarg);
 			break;
 		case OPT_INCLUDE:
 			full = main_import_name(o->include, &o->ninclude,
@@ -614,8 +614,6 @@ main_sync_opts(int argc, char **argv, struct sync_opts *o,
 	if (optind < argc)
 		return main_usage("sync", "unexpected argument '%s'",
 		    argv[optind]);
-	if (o->from == NULL)
-		return main_usage("sync", "needs --from URI");
 	if (o->verify_only && (o->dry_run || o->delete))
 		return main_usage("sync", "--verify-only writes nothing; it "
 		    "takes no --dry-run or --delete");
@@ -630,15 +628,20 @@ main_sync(int argc, char **argv, const char *env_file)
 	const char		*exclude[MAX_IMPORT_NAMES];
 	struct sync_opts	 o = { .include = include, .exclude = exclude };
 	struct silo_config	 config;
-	struct config_override	 ov[1];
+	struct config_override	 ov[2];
 	size_t			 nov = 0;
 	int			 rc;
 
+	/* --from is SILO_SYNC_FROM's override: the URI is checked, and its
+	 * password masked, as the configuration's are. */
 	if ((rc = main_sync_opts(argc, argv, &o, ov, &nov)) != -1)
 		return rc;
 	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
 		return rc;
-	rc = sync_main(&config, &o);
+	if (config.sync_from == NULL)
+		rc = main_usage("sync", "needs --from URI or SILO_SYNC_FROM");
+	else
+		rc = sync_main(&config, &o);
 	config_free(&config);
 	return rc;
 }

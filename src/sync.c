@@ -49,8 +49,10 @@
  * checkpoint.  --verify-only walks the same way and reports, per
  * collection, the count and a SHA-256 over the documents in _id order on
  * each side, and the first differing _ids; it exits 0 only if all agree.
- * The source URI's password is never printed: messages show it through
- * config_mask_uri().
+ * The source is --from URI, an override of SILO_SYNC_FROM, so the URI
+ * is checked as the configuration's are and can stay in the env file,
+ * off the command line.  Its password is never printed: messages show it
+ * through config_mask_uri().
  */
 #include "config.h"
 
@@ -1003,8 +1005,8 @@ sync_open_source(struct mongo *src, const struct silo_config *config,
 
 	config_mask_uri(from, shown, sizeof(shown));
 	if ((uri = mongoc_uri_new_with_error(from, &e)) == NULL) {
-		fprintf(stderr, "silo sync: --from %s: not a MongoDB "
-		    "connection string\n", shown);
+		fprintf(stderr, "silo sync: %s: not a MongoDB connection "
+		    "string\n", shown);
 		return -1;
 	}
 	db = mongoc_uri_get_database(uri);
@@ -1014,8 +1016,7 @@ sync_open_source(struct mongo *src, const struct silo_config *config,
 	rc = mongo_open_job(src, &c, err, sizeof(err));
 	mongoc_uri_destroy(uri);
 	if (rc == -1)
-		fprintf(stderr, "silo sync: --from %s: cannot connect\n",
-		    shown);
+		fprintf(stderr, "silo sync: %s: %s\n", shown, err);
 	return rc;
 }
 
@@ -1111,8 +1112,8 @@ sync_main(const struct silo_config *config, const struct sync_opts *o)
 
 	mongoc_init();
 	mongo_log_init();
-	config_mask_uri(o->from, shown, sizeof(shown));
-	if (sync_open_source(&src, config, o->from) == -1) {
+	config_mask_uri(config->sync_from, shown, sizeof(shown));
+	if (sync_open_source(&src, config, config->sync_from) == -1) {
 		mongoc_cleanup();
 		return 1;
 	}

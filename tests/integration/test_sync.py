@@ -292,6 +292,19 @@ def test_the_password_is_never_printed(stack, atlas):
         r = silo_sync(stack, uri, "sync6", *args)
         assert secret not in r.stdout + r.stderr
         assert "atlasuser:****@" in r.stderr, r.stderr
+    # From the env file's SILO_SYNC_FROM, off the command line.
+    env = dict(sync_env(stack), SILO_SYNC_FROM=uri)
+    r = subprocess.run([str(stack.silo_bin), "sync", "--database", "sync6",
+                        "--dry-run"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    stack.keep_stderr("sync", r.stderr)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert row(r.stdout, "notes")[2:5] == ["1", "1", "0"]
+    assert secret not in r.stdout + r.stderr
+    r = subprocess.run([str(stack.silo_bin), "config", "check"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert "SILO_SYNC_FROM=mongodb://atlasuser:****@" in r.stdout, r.stdout
+    assert secret not in r.stdout + r.stderr
     # A server that cannot be reached: the error names it, masked.
     bad = f"mongodb://atlasuser:{secret}@127.0.0.1:1/live6" \
           "?serverSelectionTimeoutMS=300"
