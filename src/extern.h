@@ -240,6 +240,31 @@ struct import_opts {
 };
 
 int	 import_main(const struct silo_config *, const struct import_opts *);
+enum import_plan import_plan_of(const char *name, bool all,
+	    const char *const *include, size_t ninclude,
+	    const char *const *exclude, size_t nexclude, const char **why);
+bool	 import_index_build(struct mongo *, const char *collection,
+	    const bson_t *spec, char *dropped, size_t droppedsz,
+	    bson_error_t *);
+
+/* ------------------------------------------------------------------ */
+/* silo sync (sync.c)                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The command line of `silo sync`. */
+struct sync_opts {
+	bool		 dry_run;	/* compare and count, write nothing */
+	bool		 delete;	/* delete target-only documents */
+	bool		 verify_only;	/* counts and hashes of both sides */
+	bool		 all;		/* sync drop and archive lists too */
+	/* collections to sync whatever the lists say */
+	const char	**include;
+	size_t		 ninclude;	/* how many */
+	const char	**exclude;	/* collections to leave out */
+	size_t		 nexclude;	/* how many */
+};
+
+int	 sync_main(const struct silo_config *, const struct sync_opts *);
 
 /* ------------------------------------------------------------------ */
 /* silo atproto check and export (atproto_check.c)                     */

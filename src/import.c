@@ -120,6 +120,29 @@ import_in_opts(const char *const *names, size_t n, const char *name)
 	return false;
 }
 
+/*
+ * One collection's plan, and in *why the reason: --exclude, --include and
+ * --all override the migration report's drop and archive lists.  Shared
+ * with `silo sync`, which plans the same way.
+ */
+enum import_plan
+import_plan_of(const char *name, bool all, const char *const *include,
+    size_t ninclude, const char *const *exclude, size_t nexclude,
+    const char **why)
+{
+	if (import_in_opts(exclude, nexclude, name))
+		return *why = "--exclude", PLAN_SKIP;
+	if (import_in_opts(include, ninclude, name))
+		return *why = "--include", PLAN_IMPORT;
+	if (all)
+		return *why = "--all", PLAN_IMPORT;
+	if (import_in_list(ac_drop_list, name))
+		return *why = "drop list", PLAN_SKIP;
+	if (import_in_list(ac_archive_list, name))
+		return *why = "archive list", PLAN_ARCHIVE;
+	return *why = "", PLAN_IMPORT;
+}
+
 /* Decide each collection's plan; -1 if --include/--exclude name unknowns. */
 static int
 import_plan(struct manifest *m, const struct import_opts *o)
@@ -141,18 +164,8 @@ import_plan(struct manifest *m, const struct import_opts *o)
 		struct manifest_entry *e = &m->entries[i];
 
 		e->file_docs = e->db_docs = -1;
-		if (import_in_opts(o->exclude, o->nexclude, e->name))
-			e->plan = PLAN_SKIP, e->why = "--exclude";
-		else if (import_in_opts(o->include, o->ninclude, e->name))
-			e->plan = PLAN_IMPORT, e->why = "--include";
-		else if (o->all)
-			e->plan = PLAN_IMPORT, e->why = "--all";
-		else if (import_in_list(ac_drop_list, e->name))
-			e->plan = PLAN_SKIP, e->why = "drop list";
-		else if (import_in_list(ac_archive_list, e->name))
-			e->plan = PLAN_ARCHIVE, e->why = "archive list";
-		else
-			e->plan = PLAN_IMPORT, e->why = "";
+		e->plan = import_plan_of(e->name, o->all, o->include,
+		    o->ninclude, o->exclude, o->nexclude, &e->why);
 	}
 	return bad;
 }
@@ -588,40 +601,52 @@ import_stream(struct import_run *r)
 /* Indexes                                                              */
 /* ------------------------------------------------------------------ */
 
-/* The index spec as BSON, without the fields servers refuse back. */
+/* The manifest's index spec as BSON. */
 static bson_t *
-import_index_spec(const cJSON *spec, bool essentials_only, char *dropped,
-    size_t droppedsz)
+import_index_spec(const cJSON *spec)
 {
-	cJSON		*copy = cJSON_CreateObject();
-	const cJSON	*field;
-	char		*json;
+	char		*json = cJSON_PrintUnformatted(spec);
 	bson_t		*out;
 	bson_error_t	 e;
 
+	if (json == NULL)
+		return NULL;
+	out = bson_new_from_json((const uint8_t *)json, -1, &e);
+	cJSON_free(json);
+	return out;
+}
+
+/*
+ * A copy of spec without the fields servers refuse back (v, ns), and with
+ * essentials_only without every option but key, name, unique and sparse;
+ * the options left out are listed in dropped.
+ */
+static void
+import_index_trim(const bson_t *spec, bool essentials_only, bson_t *out,
+    char *dropped, size_t droppedsz)
+{
+	bson_iter_t	 it;
+
+	bson_init(out);
 	dropped[0] = '\0';
-	cJSON_ArrayForEach(field, spec) {
-		if (strcmp(field->string, "v") == 0 ||
-		    strcmp(field->string, "ns") == 0)
+	if (!bson_iter_init(&it, spec))
+		return;
+	while (bson_iter_next(&it)) {
+		const char	*k = bson_iter_key(&it);
+
+		if (strcmp(k, "v") == 0 || strcmp(k, "ns") == 0)
 			continue;
-		if (essentials_only && strcmp(field->string, "key") != 0 &&
-		    strcmp(field->string, "name") != 0 &&
-		    strcmp(field->string, "unique") != 0 &&
-		    strcmp(field->string, "sparse") != 0) {
+		if (essentials_only && strcmp(k, "key") != 0 &&
+		    strcmp(k, "name") != 0 && strcmp(k, "unique") != 0 &&
+		    strcmp(k, "sparse") != 0) {
 			size_t	 len = strlen(dropped);
 
 			snprintf(dropped + len, droppedsz - len, "%s%s",
-			    len ? ", " : "", field->string);
+			    len ? ", " : "", k);
 			continue;
 		}
-		cJSON_AddItemToObject(copy, field->string,
-		    cJSON_Duplicate(field, 1));
+		bson_append_iter(out, k, -1, &it);
 	}
-	json = cJSON_PrintUnformatted(copy);
-	out = bson_new_from_json((const uint8_t *)json, -1, &e);
-	cJSON_free(json);
-	cJSON_Delete(copy);
-	return out;
 }
 
 static const char *
@@ -686,26 +711,55 @@ import_unique_example(struct import_run *r, const cJSON *spec, char *buf,
 	bson_destroy(&group_id);
 }
 
+/* One createIndexes for one index: FerretDB fails several at once when
+ * some exist (docs/ferretdb.md). */
 static bool
-import_index_run_create(struct import_run *r, bson_t *spec, bson_error_t *e)
+import_index_run_create(struct mongo *m, const char *collection,
+    const bson_t *spec, bson_error_t *e)
 {
 	bson_t	 cmd = BSON_INITIALIZER, list, reply;
 	bool	 ok;
 
-	BSON_APPEND_UTF8(&cmd, "createIndexes", r->e->name);
+	BSON_APPEND_UTF8(&cmd, "createIndexes", collection);
 	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &list);
 	BSON_APPEND_DOCUMENT(&list, "0", spec);
 	bson_append_array_end(&cmd, &list);
-	ok = mongo_command(r->mongo, NULL, &cmd, &reply, e);
+	ok = mongo_command(m, NULL, &cmd, &reply, e);
 	bson_destroy(&reply);
 	bson_destroy(&cmd);
 	return ok;
 }
 
 /*
- * Build one manifest index.  An option the server does not implement
- * (FerretDB lacks TTL and partial indexes) is left out with a note rather
- * than failing the import; a unique index the data violates is an error
+ * Build one index from its spec (a manifest's, or listIndexes' of another
+ * server) on the job's database.  An option the server does not implement
+ * (FerretDB lacks TTL and partial indexes) is left out, and named in
+ * dropped, rather than failing; dropped is empty if nothing was.  Shared
+ * with `silo sync`.
+ */
+bool
+import_index_build(struct mongo *m, const char *collection,
+    const bson_t *spec, char *dropped, size_t droppedsz, bson_error_t *e)
+{
+	bson_t	 trimmed;
+	bool	 ok;
+
+	import_index_trim(spec, false, &trimmed, dropped, droppedsz);
+	ok = import_index_run_create(m, collection, &trimmed, e);
+	bson_destroy(&trimmed);
+	if (ok || e->code != E_NOT_IMPLEMENTED)
+		return ok;
+	import_index_trim(spec, true, &trimmed, dropped, droppedsz);
+	ok = dropped[0] != '\0' &&
+	    import_index_run_create(m, collection, &trimmed, e);
+	bson_destroy(&trimmed);
+	if (!ok)
+		dropped[0] = '\0';
+	return ok;
+}
+
+/*
+ * Build one manifest index; a unique index the data violates is an error
  * with an example of the duplicates.
  */
 static int
@@ -717,7 +771,7 @@ import_index_create(struct import_run *r, const cJSON *spec)
 	bson_error_t	 e;
 	bool		 ok;
 
-	bspec = import_index_spec(spec, false, dropped, sizeof(dropped));
+	bspec = import_index_spec(spec);
 	if (bspec == NULL || name == NULL) {
 		import_fail(r, "%s: index %s: the manifest's spec is not "
 		    "usable (it needs a name and a key)", r->e->name,
@@ -725,20 +779,16 @@ import_index_create(struct import_run *r, const cJSON *spec)
 		bson_destroy(bspec);
 		return -1;
 	}
-	ok = import_index_run_create(r, bspec, &e);
+	ok = import_index_build(r->mongo, r->e->name, bspec, dropped,
+	    sizeof(dropped), &e);
 	bson_destroy(bspec);
-	if (!ok && e.code == E_NOT_IMPLEMENTED) {
-		bspec = import_index_spec(spec, true, dropped, sizeof(dropped));
-		if (dropped[0] != '\0' &&
-		    (ok = import_index_run_create(r, bspec, &e))) {
-			char	 note[512];
+	if (ok && dropped[0] != '\0') {
+		char	 note[512];
 
-			snprintf(note, sizeof(note), "index %s built without "
-			    "%s: not supported by this server", name, dropped);
-			free(r->e->note);
-			r->e->note = strdup(note);
-		}
-		bson_destroy(bspec);
+		snprintf(note, sizeof(note), "index %s built without %s: not "
+		    "supported by this server", name, dropped);
+		free(r->e->note);
+		r->e->note = strdup(note);
 	}
 	if (ok)
 		return 0;

@@ -66,7 +66,10 @@ enum main_opt {
 	OPT_PRODUCTION,		/* --i-mean-production */
 	OPT_ROLE,		/* --role admin|viewer */
 	OPT_TOTP,		/* --totp */
-	OPT_SCOPE		/* --scope LIST */
+	OPT_SCOPE,		/* --scope LIST */
+	OPT_FROM,		/* --from URI */
+	OPT_DELETE,		/* --delete */
+	OPT_VERIFY_ONLY		/* --verify-only */
 };
 
 static const struct option main_opts_global[] = {
@@ -99,6 +102,19 @@ static const struct option main_opts_import[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const struct option main_opts_sync[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "database", required_argument, NULL, OPT_DATABASE },
+	{ "delete", no_argument, NULL, OPT_DELETE },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "verify-only", no_argument, NULL, OPT_VERIFY_ONLY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -540,6 +556,92 @@ main_import(int argc, char **argv, const char *env_file)
 	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
 		return rc;
 	rc = import_main(&config, &o);
+	config_free(&config);
+	return rc;
+}
+
+/*
+ * The options of `silo sync`: -1 when they were read, else the exit
+ * status as main_serve_opts.
+ */
+static int
+main_sync_opts(int argc, char **argv, struct sync_opts *o,
+    struct config_override *ov, size_t *nov)
+{
+	int	 c, full = 0;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "sync", ":h",
+	    main_opts_sync)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, "sync");
+			return 0;
+		case OPT_ALL:
+			o->all = true;
+			break;
+		case OPT_DATABASE:
+			main_override(ov, nov, "MONGODB_NAME", optarg);
+			break;
+		case OPT_DELETE:
+			o->delete = true;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case OPT_EXCLUDE:
+			full = main_import_name(o->exclude, &o->nexclude,
+			    optarg);
+			break;
+		case OPT_FROM:
+			main_override(ov, nov, "SILO_SYNC_FROM", optarg);
+			break;
+		case OPT_INCLUDE:
+			full = main_import_name(o->include, &o->ninclude,
+			    optarg);
+			break;
+		case OPT_VERIFY_ONLY:
+			o->verify_only = true;
+			break;
+		default:
+			return 2;
+		}
+		if (full == -1)
+			return main_usage("sync", "more than %d --%s options",
+			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
+			    "include");
+	}
+	if (optind < argc)
+		return main_usage("sync", "unexpected argument '%s'",
+		    argv[optind]);
+	if (o->verify_only && (o->dry_run || o->delete))
+		return main_usage("sync", "--verify-only writes nothing; it "
+		    "takes no --dry-run or --delete");
+	return -1;
+}
+
+/* `silo sync --from URI [options]`. */
+static int
+main_sync(int argc, char **argv, const char *env_file)
+{
+	const char		*include[MAX_IMPORT_NAMES];
+	const char		*exclude[MAX_IMPORT_NAMES];
+	struct sync_opts	 o = { .include = include, .exclude = exclude };
+	struct silo_config	 config;
+	struct config_override	 ov[2];
+	size_t			 nov = 0;
+	int			 rc;
+
+	/* --from is SILO_SYNC_FROM's override: the URI is checked, and its
+	 * password masked, as the configuration's are. */
+	if ((rc = main_sync_opts(argc, argv, &o, ov, &nov)) != -1)
+		return rc;
+	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
+		return rc;
+	if (config.sync_from == NULL)
+		rc = main_usage("sync", "needs --from URI or SILO_SYNC_FROM");
+	else
+		rc = sync_main(&config, &o);
 	config_free(&config);
 	return rc;
 }
@@ -1002,6 +1104,7 @@ static const struct main_command main_commands[] = {
 	{ "serve", main_serve },
 	{ "config", main_config },
 	{ "import", main_import },
+	{ "sync", main_sync },
 	{ "storage", main_storage },
 	{ "backup", main_backup },
 	{ "user", main_user },

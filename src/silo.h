@@ -208,6 +208,8 @@ enum listen_kind {
 struct silo_config {
 	char		*mongo_uri;	/* MONGODB_CONNECTION_STRING */
 	char		*mongo_db;	/* MONGODB_NAME: the AC database */
+	/* SILO_SYNC_FROM: silo sync's source, or NULL */
+	char		*sync_from;
 	enum listen_kind listen_kind;	/* parsed from SILO_LISTEN */
 	char		*listen_path;	/* unix socket path (LISTEN_UNIX) */
 	char		*listen_host;	/* bind address (LISTEN_TCP) */

@@ -19,8 +19,8 @@ from conftest import SRCDIR, silo_binary
 MAN = SRCDIR / "docs" / "silo.1"
 
 # Every command silo dispatches, in the manual's order.
-COMMANDS = ["serve", "config", "import", "storage", "backup", "user",
-            "token", "atproto", "version", "help"]
+COMMANDS = ["serve", "config", "import", "sync", "storage", "backup",
+            "user", "token", "atproto", "version", "help"]
 
 POINTER = "\nsilo help COMMAND prints a command's part of silo(1).\n"
 

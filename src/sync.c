@@ -1,0 +1,1145 @@
+/*
+ * sync.c: `silo sync --from URI`, migration step 7: catch up from the live
+ * database (Atlas) into silo's, without destroying anything.
+ *
+ * The JSON backup the import loaded is older than the cutover, and the
+ * live database keeps taking writes until then.  A sync walks each
+ * collection of the source in _id order, a batch of up to 1,000 documents
+ * (or 16 MiB) at a time, reads the target's documents in the same _id
+ * range, and compares a SHA-256 of each document's raw BSON on both sides.
+ * Documents the target lacks are inserted, documents that differ are
+ * replaced (upsert), and unchanged ones cost a read and a hash, no write.
+ * Documents the target holds in the range but the source does not are
+ * reported, and deleted only with --delete.  Nothing is dropped.
+ *
+ * Hashing the raw bytes means two documents are the same only if their
+ * fields are in the same order with the same types.  mongod and FerretDB
+ * both store a document's fields as written and give them back in that
+ * order, and a sync writes the source's bytes unchanged, so after one
+ * sync the bytes are equal; a document whose fields were reordered at the
+ * source is "changed", which is what a byte-exact copy wants.
+ *
+ * The walk uses the server's own _id order.  A comparison in a query
+ * ($gt, $lte) only matches values of its own type ("type bracketing", on
+ * mongod and FerretDB alike), so a single `$gt last` would stop at the
+ * end of the strings and never reach the ObjectIds of a mixed collection.
+ * Each collection is therefore walked bracket by bracket, in BSON's sort
+ * order (numbers, strings, objects, ..., ObjectIds, dates), every query
+ * pinned to its bracket with $type; one $group on {$type: "$_id"} per side
+ * says which brackets hold anything.  The target's side of a batch is
+ * read by the range (previous last _id, this last _id], not by $in, so
+ * target-only documents between two source _ids are found too, and after
+ * the source's last _id of a bracket the rest of the target's bracket is
+ * target-only.
+ *
+ * The last _id done is checkpointed per collection in silo.syncs after
+ * every batch, so a run killed part-way (kill -9, or a source that went
+ * away) resumes after it; the batch in flight is compared again, finds
+ * its writes already there, and writes nothing twice.  A completed
+ * collection starts over at the next run: catching up means looking at
+ * every document again.  Memory is bounded by one batch on each side.
+ *
+ * The collections are the source's, with the import's plan (the report's
+ * drop and archive lists, --include/--exclude/--all: import_plan_of()).
+ * Each is created on the target even when it is empty, and its indexes
+ * are built from the source's specs after the data (import_index_build(),
+ * one createIndexes per index, as FerretDB needs).
+ *
+ * --dry-run compares and counts but writes nothing, not even a
+ * checkpoint.  --verify-only walks the same way and reports, per
+ * collection, the count and a SHA-256 over the documents in _id order on
+ * each side, and the first differing _ids; it exits 0 only if all agree.
+ * The source is --from URI, an override of SILO_SYNC_FROM, so the URI
+ * is checked as the configuration's are and can stay in the env file,
+ * off the command line.  Its password is never printed: messages show it
+ * through config_mask_uri().
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "extern.h"
+
+#define	SYNC_BATCH_DOCS		1000		/* documents per batch */
+#define	SYNC_BATCH_BYTES	(16u << 20)	/* BSON bytes per batch */
+#define	SYNC_SLOTS		2048		/* hash slots, > 2 x batch */
+#define	SYNC_STATE_DB		"silo"		/* silo's own database */
+#define	SYNC_STATE_COLL		"syncs"		/* state, one per collection */
+#define	SYNC_MAX_DIFFS		10		/* differing _ids shown */
+#define	SYNC_HASH		32		/* SHA-256 bytes */
+#define	E_NAMESPACE_EXISTS	48		/* server error code */
+
+/* A set of _id types that sort together, and a query's $type for it. */
+struct sync_bracket {
+	const char	*type;		/* $type alias for queries */
+	const char	*members[5];	/* $type names it covers, NULL ends */
+};
+
+/* BSON's sort order of the types an _id can have. */
+static const struct sync_bracket sync_brackets[] = {
+	{ "null",	{ "null", NULL } },
+	{ "number",	{ "int", "long", "double", "decimal", NULL } },
+	{ "string",	{ "string", NULL } },
+	{ "object",	{ "object", NULL } },
+	{ "binData",	{ "binData", NULL } },
+	{ "objectId",	{ "objectId", NULL } },
+	{ "bool",	{ "bool", NULL } },
+	{ "date",	{ "date", NULL } },
+	{ "timestamp",	{ "timestamp", NULL } },
+	{ "regex",	{ "regex", NULL } },
+};
+
+#define	SYNC_NBRACKETS	(sizeof(sync_brackets) / sizeof(sync_brackets[0]))
+
+/* What became of a source document of the batch. */
+enum sync_fate {
+	FATE_NEW,		/* not in the target: insert */
+	FATE_SAME,		/* the target holds the same bytes */
+	FATE_CHANGED		/* the target's differs: replace */
+};
+
+/* A source document of the batch. */
+struct sync_doc {
+	bson_t		*doc;		/* the source's bytes */
+	uint8_t		 hash[SYNC_HASH]; /* their SHA-256 */
+	enum sync_fate	 fate;		/* after the target's side is read */
+};
+
+/* What one collection's sync found, and its outcome. */
+struct sync_counts {
+	int64_t		 source;	/* documents read from the source */
+	int64_t		 target;	/* documents read from the target */
+	int64_t		 same;		/* identical on both sides */
+	int64_t		 added;		/* new at the source */
+	int64_t		 changed;	/* different at the source */
+	int64_t		 gone;		/* in the target only */
+	int64_t		 deleted;	/* of those, deleted (--delete) */
+};
+
+/* One collection's sync in progress. */
+struct sync_run {
+	const struct sync_opts *opts;	/* the command line */
+	struct mongo	*src, *dst;	/* the two databases */
+	const char	*name;		/* the collection */
+	mongoc_collection_t *coll;	/* its handle on the target */
+	struct progress	*progress;	/* shared progress display */
+	const char	*plan;		/* "sync", "skip", "archive" */
+	const char	*why;		/* why that plan, "" if default */
+	struct sync_doc	 batch[SYNC_BATCH_DOCS]; /* the source's batch */
+	size_t		 n;		/* documents in it */
+	size_t		 bytes;		/* their BSON size */
+	int16_t		 slot[SYNC_SLOTS]; /* _id hash -> batch index, -1 */
+	bson_t		 gone;		/* target-only _ids ("0": ...) */
+	size_t		 ngone;		/* how many in gone */
+	bson_value_t	 last;		/* last _id done */
+	bool		 have_last;	/* last is set */
+	size_t		 resume_bracket; /* bracket of a resumed last */
+	bool		 resumed;	/* started from a checkpoint */
+	struct sync_counts c;		/* what was found */
+	uint64_t	 read_bytes;	/* source bytes read, for progress */
+	EVP_MD_CTX	*sha[2];	/* --verify-only: source, target */
+	char		 digest[2][2 * SYNC_HASH + 1]; /* their hex */
+	char		*diffs[SYNC_MAX_DIFFS]; /* first differing _ids */
+	size_t		 ndiffs;	/* how many */
+	bool		 failed;	/* err says why */
+	char		 err[1024];	/* the error that stopped it */
+};
+
+static void sync_fail(struct sync_run *, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+sync_fail(struct sync_run *r, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (r->failed)
+		return;		/* the first error is the one that matters */
+	r->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* _ids                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The _id element's bytes (type, key, value) in doc; false if none. */
+static bool
+sync_id_bytes(const bson_t *doc, const uint8_t **p, size_t *len)
+{
+	bson_iter_t	 it;
+
+	if (!bson_iter_init_find(&it, doc, "_id"))
+		return false;
+	*p = it.raw + it.off;
+	*len = it.next_off - it.off;
+	return true;
+}
+
+/* The bracket an _id's type belongs to; SYNC_NBRACKETS if none. */
+static size_t
+sync_bracket_of_type(bson_type_t t)
+{
+	switch (t) {
+	case BSON_TYPE_NULL:		return 0;
+	case BSON_TYPE_INT32:
+	case BSON_TYPE_INT64:
+	case BSON_TYPE_DOUBLE:
+	case BSON_TYPE_DECIMAL128:	return 1;
+	case BSON_TYPE_UTF8:		return 2;
+	case BSON_TYPE_DOCUMENT:	return 3;
+	case BSON_TYPE_BINARY:		return 4;
+	case BSON_TYPE_OID:		return 5;
+	case BSON_TYPE_BOOL:		return 6;
+	case BSON_TYPE_DATE_TIME:	return 7;
+	case BSON_TYPE_TIMESTAMP:	return 8;
+	case BSON_TYPE_REGEX:		return 9;
+	default:			return SYNC_NBRACKETS;
+	}
+}
+
+/* The bracket of a $type name from $group; SYNC_NBRACKETS if none. */
+static size_t
+sync_bracket_of_name(const char *name)
+{
+	for (size_t b = 0; b < SYNC_NBRACKETS; b++)
+		for (size_t i = 0; sync_brackets[b].members[i] != NULL; i++)
+			if (strcmp(sync_brackets[b].members[i], name) == 0)
+				return b;
+	return SYNC_NBRACKETS;
+}
+
+/* The document's _id as relaxed Extended JSON, for messages. */
+static char *
+sync_id_json(const bson_t *doc)
+{
+	bson_iter_t	 it;
+	bson_t		 id = BSON_INITIALIZER;
+	char		*json;
+
+	if (bson_iter_init_find(&it, doc, "_id"))
+		bson_append_iter(&id, "_id", 3, &it);
+	json = bson_as_relaxed_extended_json(&id, NULL);
+	bson_destroy(&id);
+	return json;
+}
+
+/* Note a differing _id for --verify-only and --dry-run's listing. */
+static void
+sync_note_diff(struct sync_run *r, const bson_t *doc)
+{
+	if (r->ndiffs < SYNC_MAX_DIFFS)
+		r->diffs[r->ndiffs++] = sync_id_json(doc);
+}
+
+static uint32_t
+sync_fnv(const uint8_t *p, size_t len)
+{
+	uint32_t	 h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* The batch index of the document with this _id element, or -1. */
+static int
+sync_batch_find(const struct sync_run *r, const uint8_t *id, size_t len)
+{
+	uint32_t	 h = sync_fnv(id, len) % SYNC_SLOTS;
+
+	for (; r->slot[h] != -1; h = (h + 1) % SYNC_SLOTS) {
+		const uint8_t	*p;
+		size_t		 plen;
+
+		if (sync_id_bytes(r->batch[r->slot[h]].doc, &p, &plen) &&
+		    plen == len && memcmp(p, id, len) == 0)
+			return r->slot[h];
+	}
+	return -1;
+}
+
+static void
+sync_batch_index(struct sync_run *r, size_t i)
+{
+	const uint8_t	*p = NULL;
+	size_t		 len = 0;
+	uint32_t	 h;
+
+	(void)sync_id_bytes(r->batch[i].doc, &p, &len);
+	h = sync_fnv(p, len) % SYNC_SLOTS;
+	while (r->slot[h] != -1)
+		h = (h + 1) % SYNC_SLOTS;
+	r->slot[h] = (int16_t)i;
+}
+
+static void
+sync_batch_clear(struct sync_run *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		bson_destroy(r->batch[i].doc);
+	r->n = 0;
+	r->bytes = 0;
+	memset(r->slot, 0xff, sizeof(r->slot));
+}
+
+static void
+sync_hash(const bson_t *doc, uint8_t out[SYNC_HASH])
+{
+	unsigned int	 n = SYNC_HASH;
+
+	EVP_Digest(bson_get_data(doc), doc->len, out, &n, EVP_sha256(), NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                              */
+/* ------------------------------------------------------------------ */
+
+/* {_id: {$type: bracket, $gt: after, $lte: upto}}, either bound absent. */
+static bson_t *
+sync_range(size_t bracket, const bson_value_t *after, const bson_value_t *upto)
+{
+	bson_t	*filter = bson_new(), id;
+
+	BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &id);
+	BSON_APPEND_UTF8(&id, "$type", sync_brackets[bracket].type);
+	if (after != NULL)
+		BSON_APPEND_VALUE(&id, "$gt", after);
+	if (upto != NULL)
+		BSON_APPEND_VALUE(&id, "$lte", upto);
+	bson_append_document_end(filter, &id);
+	return filter;
+}
+
+/* find options: _id order, at most limit, only _id if ids_only. */
+static bson_t *
+sync_find_opts(int64_t limit, bool ids_only)
+{
+	bson_t	*opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+
+	if (limit > 0)
+		BSON_APPEND_INT64(opts, "limit", limit);
+	if (ids_only)
+		BCON_APPEND(opts, "projection", "{", "_id", BCON_INT32(1), "}");
+	return opts;
+}
+
+/* Which brackets hold an _id, for the $group's callback. */
+struct sync_present {
+	bool	 in[SYNC_NBRACKETS];	/* bracket b holds one */
+	bool	 unknown;		/* an _id of a type not walked */
+};
+
+static int
+sync_present_doc(const bson_t *doc, void *arg)
+{
+	struct sync_present	*p = arg;
+	const char		*type = mongo_get_utf8(doc, "_id");
+	size_t			 b;
+
+	b = type != NULL ? sync_bracket_of_name(type) : SYNC_NBRACKETS;
+	if (b < SYNC_NBRACKETS)
+		p->in[b] = true;
+	else
+		p->unknown = true;
+	return 0;
+}
+
+/* Mark the brackets m's collection holds; false with e set on error. */
+static bool
+sync_brackets_of(struct mongo *m, const char *name, struct sync_present *p,
+    bson_error_t *e)
+{
+	bson_t	*pipeline = BCON_NEW("pipeline", "[",
+		    "{", "$group", "{", "_id", "{", "$type", "$_id", "}", "}",
+		    "}", "]");
+	bool	 ok;
+
+	ok = mongo_aggregate_each(m, name, pipeline, sync_present_doc, p, e);
+	bson_destroy(pipeline);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* State: silo.syncs                                                    */
+/* ------------------------------------------------------------------ */
+
+static void
+sync_state_id(const struct sync_run *r, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s.%s", r->dst->db_name, r->name);
+}
+
+static void
+sync_counts_put(bson_t *doc, const struct sync_counts *c)
+{
+	BSON_APPEND_INT64(doc, "source_docs", c->source);
+	BSON_APPEND_INT64(doc, "target_docs", c->target);
+	BSON_APPEND_INT64(doc, "same", c->same);
+	BSON_APPEND_INT64(doc, "new", c->added);
+	BSON_APPEND_INT64(doc, "changed", c->changed);
+	BSON_APPEND_INT64(doc, "gone", c->gone);
+	BSON_APPEND_INT64(doc, "deleted", c->deleted);
+}
+
+static void
+sync_counts_get(const bson_t *doc, struct sync_counts *c)
+{
+	c->source = mongo_get_int64(doc, "source_docs", 0);
+	c->target = mongo_get_int64(doc, "target_docs", 0);
+	c->same = mongo_get_int64(doc, "same", 0);
+	c->added = mongo_get_int64(doc, "new", 0);
+	c->changed = mongo_get_int64(doc, "changed", 0);
+	c->gone = mongo_get_int64(doc, "gone", 0);
+	c->deleted = mongo_get_int64(doc, "deleted", 0);
+}
+
+/* Record the collection's state; -1 (with the run failed) on error.
+ * Nothing is recorded by --dry-run or --verify-only. */
+static int
+sync_state_put(struct sync_run *r, const char *status)
+{
+	mongoc_collection_t	*c;
+	bson_error_t		 e;
+	char			 id[512];
+	bson_t			*filter, *opts, doc = BSON_INITIALIZER;
+	bool			 ok;
+
+	if (r->opts->dry_run || r->opts->verify_only)
+		return 0;
+	sync_state_id(r, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	BSON_APPEND_UTF8(&doc, "_id", id);
+	BSON_APPEND_UTF8(&doc, "status", status);
+	BSON_APPEND_UTF8(&doc, "source_db", r->src->db_name);
+	if (r->have_last)
+		BSON_APPEND_VALUE(&doc, "last_id", &r->last);
+	else
+		BSON_APPEND_NULL(&doc, "last_id");
+	sync_counts_put(&doc, &r->c);
+	if (r->failed)
+		BSON_APPEND_UTF8(&doc, "error", r->err);
+	else
+		BSON_APPEND_NULL(&doc, "error");
+	BSON_APPEND_DATE_TIME(&doc, "updated_at", (int64_t)time(NULL) * 1000);
+	opts = BCON_NEW("upsert", BCON_BOOL(true));
+	c = mongoc_client_get_collection(r->dst->client, SYNC_STATE_DB,
+	    SYNC_STATE_COLL);
+	ok = mongoc_collection_replace_one(c, filter, &doc, opts, NULL, &e);
+	mongoc_collection_destroy(c);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	bson_destroy(&doc);
+	if (!ok) {
+		sync_fail(r, "%s: recording progress in %s.%s: %s", r->name,
+		    SYNC_STATE_DB, SYNC_STATE_COLL, e.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resume after the checkpoint of a run that did not complete. */
+static void
+sync_state_resume(struct sync_run *r)
+{
+	bson_t		 state;
+	bson_error_t	 e;
+	bson_iter_t	 it;
+	char		 id[512];
+	bson_t		*filter;
+	const char	*status;
+
+	if (r->opts->dry_run || r->opts->verify_only)
+		return;
+	sync_state_id(r, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	if (!mongo_find_one(r->dst, SYNC_STATE_DB, SYNC_STATE_COLL, filter,
+	    NULL, &state, &e)) {
+		bson_destroy(filter);
+		return;
+	}
+	bson_destroy(filter);
+	status = mongo_get_utf8(&state, "status");
+	if (status != NULL && strcmp(status, "complete") != 0 &&
+	    bson_iter_init_find(&it, &state, "last_id") &&
+	    sync_bracket_of_type(bson_iter_type(&it)) < SYNC_NBRACKETS &&
+	    bson_iter_type(&it) != BSON_TYPE_NULL) {
+		bson_value_copy(bson_iter_value(&it), &r->last);
+		r->have_last = true;
+		r->resume_bracket = sync_bracket_of_type(bson_iter_type(&it));
+		r->resumed = true;
+		sync_counts_get(&state, &r->c);
+	}
+	bson_destroy(&state);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writes                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Insert the new documents and replace the changed ones; 0 or -1. */
+static int
+sync_write_batch(struct sync_run *r)
+{
+	mongoc_bulk_operation_t	*bulk;
+	bson_t			*opts = BCON_NEW("ordered", BCON_BOOL(false));
+	bson_t			*upsert = BCON_NEW("upsert", BCON_BOOL(true));
+	bson_t			 reply;
+	bson_error_t		 e;
+	size_t			 writes = 0;
+	bool			 ok = true;
+
+	bulk = mongoc_collection_create_bulk_operation_with_opts(r->coll, opts);
+	for (size_t i = 0; i < r->n; i++) {
+		struct sync_doc	*d = &r->batch[i];
+		bson_t		 sel = BSON_INITIALIZER;
+		bson_iter_t	 it;
+
+		if (d->fate == FATE_SAME)
+			continue;
+		writes++;
+		if (d->fate == FATE_NEW) {
+			mongoc_bulk_operation_insert_with_opts(bulk, d->doc,
+			    NULL, NULL);
+			continue;
+		}
+		if (bson_iter_init_find(&it, d->doc, "_id"))
+			bson_append_iter(&sel, "_id", 3, &it);
+		mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, d->doc,
+		    upsert, NULL);
+		bson_destroy(&sel);
+	}
+	if (writes > 0)
+		ok = mongoc_bulk_operation_execute(bulk, &reply, &e) != 0;
+	if (writes > 0)
+		bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	bson_destroy(upsert);
+	if (!ok) {
+		sync_fail(r, "%s: writing to the target: %s", r->name,
+		    e.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Delete (--delete) the target-only _ids gathered so far; 0 or -1. */
+static int
+sync_write_gone(struct sync_run *r)
+{
+	bson_t		 filter = BSON_INITIALIZER, id;
+	bson_t		 reply;
+	bson_error_t	 e;
+	bool		 ok;
+
+	if (r->ngone == 0)
+		return 0;
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+	BSON_APPEND_ARRAY(&id, "$in", &r->gone);
+	bson_append_document_end(&filter, &id);
+	ok = mongoc_collection_delete_many(r->coll, &filter, NULL, &reply, &e);
+	if (ok)
+		r->c.deleted += mongo_get_int64(&reply, "deletedCount", 0);
+	bson_destroy(&reply);
+	bson_destroy(&filter);
+	bson_reinit(&r->gone);
+	r->ngone = 0;
+	if (!ok) {
+		sync_fail(r, "%s: deleting documents gone from the source: %s",
+		    r->name, e.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The walk                                                             */
+/* ------------------------------------------------------------------ */
+
+/* mongo_find_each()'s callback: take a source document into the batch,
+ * until the batch is full. */
+static int
+sync_source_doc(const bson_t *doc, void *arg)
+{
+	struct sync_run	*r = arg;
+	struct sync_doc	*d = &r->batch[r->n];
+
+	d->doc = bson_copy(doc);
+	d->fate = FATE_NEW;
+	sync_hash(doc, d->hash);
+	sync_batch_index(r, r->n);
+	r->n++;
+	r->bytes += doc->len;
+	r->read_bytes += doc->len;
+	if (r->sha[0] != NULL)
+		EVP_DigestUpdate(r->sha[0], bson_get_data(doc), doc->len);
+	return r->bytes >= SYNC_BATCH_BYTES;
+}
+
+/* Remember a target-only _id, to count, list and (--delete) delete. */
+static void
+sync_gone(struct sync_run *r, const bson_t *doc)
+{
+	bson_iter_t	 it;
+	char		 key[24];
+
+	r->c.gone++;
+	sync_note_diff(r, doc);
+	if (!r->opts->delete || r->opts->dry_run || r->opts->verify_only)
+		return;
+	snprintf(key, sizeof(key), "%zu", r->ngone++);
+	if (bson_iter_init_find(&it, doc, "_id"))
+		bson_append_iter(&r->gone, key, -1, &it);
+}
+
+/* The target's side of the batch: where the walk is in it. */
+struct sync_target {
+	struct sync_run	*r;		/* the run */
+	bson_value_t	 last;		/* last target _id seen */
+	bool		 have_last;	/* last is set */
+	int64_t		 n;		/* documents in this query */
+};
+
+/* mongo_find_each()'s callback: a target document of the range. */
+static int
+sync_target_doc(const bson_t *doc, void *arg)
+{
+	struct sync_target	*t = arg;
+	struct sync_run		*r = t->r;
+	const uint8_t		*id;
+	size_t			 len;
+	uint8_t			 hash[SYNC_HASH];
+	bson_iter_t		 it;
+	int			 i;
+
+	t->n++;
+	r->c.target++;
+	if (r->sha[1] != NULL)
+		EVP_DigestUpdate(r->sha[1], bson_get_data(doc), doc->len);
+	if (t->have_last)
+		bson_value_destroy(&t->last);
+	t->have_last = bson_iter_init_find(&it, doc, "_id");
+	if (t->have_last)
+		bson_value_copy(bson_iter_value(&it), &t->last);
+	if (!sync_id_bytes(doc, &id, &len) ||
+	    (i = sync_batch_find(r, id, len)) == -1) {
+		sync_gone(r, doc);
+		return 0;
+	}
+	sync_hash(doc, hash);
+	r->batch[i].fate = memcmp(hash, r->batch[i].hash, SYNC_HASH) == 0 ?
+	    FATE_SAME : FATE_CHANGED;
+	return 0;
+}
+
+/*
+ * Read the target's documents of bracket b in (after, upto] (upto NULL:
+ * to the end of the bracket), SYNC_BATCH_DOCS at a time so that a run of
+ * target-only documents never fills memory, deleting those with --delete
+ * after each query.  0, or -1 with the run failed.
+ */
+static int
+sync_target_range(struct sync_run *r, size_t b, const bson_value_t *after,
+    const bson_value_t *upto)
+{
+	struct sync_target	 t = { .r = r };
+	bson_t			*filter, *opts;
+	bson_error_t		 e;
+	bool			 ok;
+	int			 rc = 0;
+
+	opts = sync_find_opts(SYNC_BATCH_DOCS, false);
+	do {
+		t.n = 0;
+		filter = sync_range(b, t.have_last ? &t.last : after, upto);
+		ok = mongo_find_each(r->dst, NULL, r->name, filter, opts,
+		    sync_target_doc, &t, &e);
+		bson_destroy(filter);
+		if (!ok) {
+			sync_fail(r, "%s: reading the target: %s", r->name,
+			    e.message);
+			rc = -1;
+		} else
+			rc = sync_write_gone(r);
+	} while (rc == 0 && t.n == SYNC_BATCH_DOCS);
+	bson_destroy(opts);
+	if (t.have_last)
+		bson_value_destroy(&t.last);
+	return rc;
+}
+
+/* Count the batch's fates, note differing _ids, and write them. */
+static int
+sync_settle_batch(struct sync_run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct sync_doc	*d = &r->batch[i];
+
+		if (d->fate == FATE_SAME) {
+			r->c.same++;
+			continue;
+		}
+		if (d->fate == FATE_NEW)
+			r->c.added++;
+		else
+			r->c.changed++;
+		sync_note_diff(r, d->doc);
+	}
+	r->c.source += (int64_t)r->n;
+	if (r->opts->dry_run || r->opts->verify_only)
+		return 0;
+	return sync_write_batch(r);
+}
+
+/* Move the walk's position to the batch's last _id. */
+static void
+sync_advance(struct sync_run *r)
+{
+	bson_iter_t	 it;
+
+	if (r->have_last)
+		bson_value_destroy(&r->last);
+	r->have_last = bson_iter_init_find(&it, r->batch[r->n - 1].doc,
+	    "_id");
+	if (r->have_last)
+		bson_value_copy(bson_iter_value(&it), &r->last);
+}
+
+/*
+ * Walk bracket b: a batch of the source after the last _id, the target's
+ * documents in the same range, the writes and the checkpoint, until the
+ * source's bracket ends; then the rest of the target's bracket is
+ * target-only.  0, or -1 with the run failed.
+ */
+static int
+sync_walk_bracket(struct sync_run *r, size_t b)
+{
+	bson_t		*filter, *opts = sync_find_opts(SYNC_BATCH_DOCS, false);
+	bson_error_t	 e;
+	bool		 more = true, ok;
+	int		 rc = 0;
+
+	while (more && rc == 0) {
+		bson_value_t	 before;
+		bool		 had = r->have_last;
+
+		filter = sync_range(b, r->have_last ? &r->last : NULL, NULL);
+		ok = mongo_find_each(r->src, NULL, r->name, filter, opts,
+		    sync_source_doc, r, &e);
+		bson_destroy(filter);
+		if (!ok) {
+			sync_fail(r, "%s: reading the source: %s", r->name,
+			    e.message);
+			rc = -1;
+			break;
+		}
+		if (r->n == 0)
+			break;
+		more = r->n == SYNC_BATCH_DOCS || r->bytes >= SYNC_BATCH_BYTES;
+		if (had)
+			bson_value_copy(&r->last, &before);
+		sync_advance(r);
+		rc = sync_target_range(r, b, had ? &before : NULL, &r->last);
+		if (had)
+			bson_value_destroy(&before);
+		if (rc == 0)
+			rc = sync_settle_batch(r);
+		if (rc == 0)
+			rc = sync_state_put(r, "running");
+		progress_update(r->progress, r->read_bytes,
+		    (uint64_t)r->c.source);
+		sync_batch_clear(r);
+	}
+	bson_destroy(opts);
+	if (rc == 0)
+		rc = sync_target_range(r, b, r->have_last ? &r->last : NULL,
+		    NULL);
+	return rc;
+}
+
+/* Walk every bracket either side holds, from the checkpoint if any. */
+static int
+sync_walk(struct sync_run *r)
+{
+	struct sync_present	 ps = { { false }, false };
+	struct sync_present	 pt = { { false }, false };
+	bson_error_t		 e;
+
+	if (!sync_brackets_of(r->src, r->name, &ps, &e)) {
+		sync_fail(r, "%s: reading the source: %s", r->name, e.message);
+		return -1;
+	}
+	if (!sync_brackets_of(r->dst, r->name, &pt, &e)) {
+		sync_fail(r, "%s: reading the target: %s", r->name, e.message);
+		return -1;
+	}
+	if (ps.unknown) {
+		sync_fail(r, "%s: the source has an _id of a type sync "
+		    "cannot order (MinKey, MaxKey, ...)", r->name);
+		return -1;
+	}
+	for (size_t b = 0; b < SYNC_NBRACKETS; b++) {
+		if (r->resumed && b < r->resume_bracket)
+			continue;
+		if (r->have_last &&
+		    b != sync_bracket_of_type(r->last.value_type)) {
+			bson_value_destroy(&r->last);
+			r->have_last = false;
+		}
+		if ((ps.in[b] || pt.in[b]) && sync_walk_bracket(r, b) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Collections and indexes                                              */
+/* ------------------------------------------------------------------ */
+
+/* Create the collection on the target, so that it exists when empty. */
+static int
+sync_create(struct sync_run *r)
+{
+	bson_t		*cmd = BCON_NEW("create", BCON_UTF8(r->name));
+	bson_t		 reply;
+	bson_error_t	 e;
+	bool		 ok;
+
+	ok = mongo_command(r->dst, NULL, cmd, &reply, &e);
+	bson_destroy(&reply);
+	bson_destroy(cmd);
+	if (ok || e.code == E_NAMESPACE_EXISTS ||
+	    strstr(e.message, "already exists") != NULL)
+		return 0;
+	sync_fail(r, "%s: creating the collection: %s", r->name, e.message);
+	return -1;
+}
+
+/* mongo_index_each()'s callback: build a source index on the target. */
+static int
+sync_index(const bson_t *spec, void *arg)
+{
+	struct sync_run	*r = arg;
+	const char	*name = mongo_get_utf8(spec, "name");
+	char		 dropped[256];
+	bson_error_t	 e;
+
+	if (name == NULL || strcmp(name, "_id_") == 0)
+		return 0;
+	progress_phase(r->progress, "building index %s", name);
+	if (!import_index_build(r->dst, r->name, spec, dropped,
+	    sizeof(dropped), &e)) {
+		sync_fail(r, "%s: index %s: %s", r->name, name, e.message);
+		return 1;
+	}
+	if (dropped[0] != '\0')
+		progress_phase(r->progress, "index %s built without %s: not "
+		    "supported by this server", name, dropped);
+	return 0;
+}
+
+/* Build the source's indexes on the target; 0, or -1 with the run failed. */
+static int
+sync_indexes(struct sync_run *r)
+{
+	bson_error_t	 e;
+
+	if (!mongo_index_each(r->src, r->name, sync_index, r, &e))
+		sync_fail(r, "%s: reading the source's indexes: %s", r->name,
+		    e.message);
+	return r->failed ? -1 : 0;
+}
+
+static void
+sync_digest_hex(EVP_MD_CTX *ctx, char *hex)
+{
+	uint8_t		 md[SYNC_HASH];
+	unsigned int	 n = 0;
+
+	EVP_DigestFinal_ex(ctx, md, &n);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Say where a resumed walk starts. */
+static void
+sync_say_resume(struct sync_run *r)
+{
+	bson_t	 id = BSON_INITIALIZER;
+	char	*json;
+
+	BSON_APPEND_VALUE(&id, "_id", &r->last);
+	json = bson_as_relaxed_extended_json(&id, NULL);
+	progress_phase(r->progress, "resuming from the checkpoint after %lld "
+	    "documents, at %s", (long long)r->c.source, json);
+	bson_free(json);
+	bson_destroy(&id);
+}
+
+/* Sync (or compare) one collection; the outcome is in r. */
+static void
+sync_collection(struct sync_run *r)
+{
+	bool	 writes = !r->opts->dry_run && !r->opts->verify_only;
+
+	r->coll = mongoc_client_get_collection(r->dst->client,
+	    r->dst->db_name, r->name);
+	bson_init(&r->gone);
+	memset(r->slot, 0xff, sizeof(r->slot));
+	for (int i = 0; i < 2 && r->opts->verify_only; i++) {
+		r->sha[i] = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(r->sha[i], EVP_sha256(), NULL);
+	}
+	sync_state_resume(r);
+	if (r->resumed)
+		sync_say_resume(r);
+	if ((!writes || sync_create(r) == 0) && sync_walk(r) == 0 &&
+	    writes && sync_indexes(r) == 0)
+		(void)sync_state_put(r, "complete");
+	else if (r->failed)
+		(void)sync_state_put(r, "failed");
+	for (int i = 0; i < 2 && r->opts->verify_only; i++) {
+		sync_digest_hex(r->sha[i], r->digest[i]);
+		EVP_MD_CTX_free(r->sha[i]);
+	}
+	sync_batch_clear(r);
+	bson_destroy(&r->gone);
+	if (r->have_last)
+		bson_value_destroy(&r->last);
+	mongoc_collection_destroy(r->coll);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
+/* ------------------------------------------------------------------ */
+
+static bool
+sync_differs(const struct sync_run *r)
+{
+	return r->c.added + r->c.changed + r->c.gone > 0 ||
+	    strcmp(r->digest[0], r->digest[1]) != 0;
+}
+
+/* One collection's line of the table; true if it counts as a problem. */
+static bool
+sync_report_row(const struct sync_run *r, FILE *out)
+{
+	const char	*status;
+	bool		 bad = r->failed;
+
+	if (strcmp(r->plan, "sync") != 0) {
+		fprintf(out, "%-28s %-6s %9s %9s %9s %9s %9s  skipped (%s)\n",
+		    r->name, r->plan, "-", "-", "-", "-", "-", r->why);
+		return false;
+	}
+	if (r->opts->verify_only) {
+		bad = bad || sync_differs(r);
+		fprintf(out, "%-28s %9lld %9lld  %.16s %.16s  %s\n", r->name,
+		    (long long)r->c.source, (long long)r->c.target,
+		    r->digest[0], r->digest[1], r->failed ? "FAILED" :
+		    bad ? "DIFFERENT" : "equal");
+	} else {
+		status = r->failed ? "FAILED" : r->opts->dry_run ?
+		    "would sync" : "complete";
+		fprintf(out, "%-28s %-6s %9lld %9lld %9lld %9lld %9lld  %s",
+		    r->name, r->plan, (long long)r->c.source,
+		    (long long)r->c.same, (long long)r->c.added,
+		    (long long)r->c.changed, (long long)r->c.gone, status);
+		if (r->c.deleted > 0)
+			fprintf(out, " (%lld deleted)",
+			    (long long)r->c.deleted);
+		else if (r->c.gone > 0 && !r->opts->dry_run)
+			fprintf(out, " (target-only kept: no --delete)");
+		if (r->resumed)
+			fprintf(out, " (resumed)");
+		fputc('\n', out);
+	}
+	if (r->failed)
+		fprintf(out, "    error: %s\n", r->err);
+	if (r->ndiffs > 0 && (r->opts->verify_only || r->opts->dry_run)) {
+		fprintf(out, "    first differing _ids:");
+		for (size_t i = 0; i < r->ndiffs; i++)
+			fprintf(out, " %s", r->diffs[i]);
+		fputc('\n', out);
+	}
+	return bad;
+}
+
+static void
+sync_report_head(const struct sync_opts *o, FILE *out)
+{
+	if (o->verify_only)
+		fprintf(out, "\n%-28s %9s %9s  %-16s %-16s  %s\n", "collection",
+		    "source", "target", "source sha256", "target sha256",
+		    "status");
+	else
+		fprintf(out, "\n%-28s %-6s %9s %9s %9s %9s %9s  %s\n",
+		    "collection", "plan", "source", "same", "new", "changed",
+		    "gone", "status");
+}
+
+/* ------------------------------------------------------------------ */
+/* The job                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Open the source: its database is the URI's, else the target's name. */
+static int
+sync_open_source(struct mongo *src, const struct silo_config *config,
+    const char *from)
+{
+	struct silo_config	 c = *config;
+	mongoc_uri_t		*uri;
+	bson_error_t		 e;
+	char			 err[512], shown[512];
+	const char		*db;
+	int			 rc;
+
+	config_mask_uri(from, shown, sizeof(shown));
+	if ((uri = mongoc_uri_new_with_error(from, &e)) == NULL) {
+		fprintf(stderr, "silo sync: %s: not a MongoDB connection "
+		    "string\n", shown);
+		return -1;
+	}
+	db = mongoc_uri_get_database(uri);
+	c.mongo_uri = (char *)from;
+	c.mongo_db = db != NULL && *db != '\0' ? (char *)db :
+	    config->mongo_db;
+	rc = mongo_open_job(src, &c, err, sizeof(err));
+	mongoc_uri_destroy(uri);
+	if (rc == -1)
+		fprintf(stderr, "silo sync: %s: %s\n", shown, err);
+	return rc;
+}
+
+/* The source collection's data size (collStats), for the progress. */
+static uint64_t
+sync_source_bytes(struct mongo *src, const char *name)
+{
+	bson_t		 stats;
+	bson_error_t	 e;
+	int64_t		 size;
+
+	if (mongo_storage_stats(src, name, &stats, &e) != MONGO_STATS_OK)
+		return 0;
+	size = mongo_get_int64(&stats, "size", 0);
+	bson_destroy(&stats);
+	return size > 0 ? (uint64_t)size : 0;
+}
+
+/* Run each source collection through its plan; the number of problems. */
+static int
+sync_all(const struct sync_opts *o, struct mongo *src, struct mongo *dst,
+    char **names, size_t n, struct progress *progress)
+{
+	int	 bad = 0;
+
+	sync_report_head(o, stdout);
+	for (size_t i = 0; i < n; i++) {
+		struct sync_run	*r = calloc(1, sizeof(*r));
+		enum import_plan plan;
+
+		if (r == NULL) {
+			fprintf(stderr, "silo sync: out of memory\n");
+			return bad + 1;
+		}
+		r->opts = o;
+		r->src = src;
+		r->dst = dst;
+		r->name = names[i];
+		r->progress = progress;
+		plan = import_plan_of(names[i], o->all, o->include,
+		    o->ninclude, o->exclude, o->nexclude, &r->why);
+		r->plan = plan == PLAN_IMPORT ? "sync" : plan == PLAN_SKIP ?
+		    "skip" : "archive";
+		if (plan == PLAN_IMPORT) {
+			progress_step(progress, names[i],
+			    sync_source_bytes(src, names[i]));
+			sync_collection(r);
+			progress_step_done(progress, (uint64_t)r->c.source);
+		}
+		if (sync_report_row(r, stdout))
+			bad++;
+		fflush(stdout);
+		for (size_t k = 0; k < r->ndiffs; k++)
+			bson_free(r->diffs[k]);
+		free(r);
+	}
+	return bad;
+}
+
+/* --include/--exclude must name collections of the source: -1 if not. */
+static int
+sync_check_names(const struct sync_opts *o, char **names)
+{
+	int	 rc = 0;
+
+	for (size_t i = 0; i < o->ninclude + o->nexclude; i++) {
+		const char *name = i < o->ninclude ? o->include[i] :
+		    o->exclude[i - o->ninclude];
+		bool	 found = false;
+
+		for (size_t k = 0; names[k] != NULL && !found; k++)
+			found = strcmp(names[k], name) == 0;
+		if (!found) {
+			fprintf(stderr, "silo sync: %s: no collection '%s' at "
+			    "the source\n", i < o->ninclude ? "--include" :
+			    "--exclude", name);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+int
+sync_main(const struct silo_config *config, const struct sync_opts *o)
+{
+	struct mongo	 src, dst;
+	struct progress	 progress;
+	bson_error_t	 e;
+	char		 err[512], shown[512];
+	char		**names = NULL;
+	size_t		 n = 0;
+	int		 rc = 1;
+
+	mongoc_init();
+	mongo_log_init();
+	config_mask_uri(config->sync_from, shown, sizeof(shown));
+	if (sync_open_source(&src, config, config->sync_from) == -1) {
+		mongoc_cleanup();
+		return 1;
+	}
+	if (mongo_open_job(&dst, config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "silo sync: %s\n", err);
+		mongo_close(&src);
+		mongoc_cleanup();
+		return 1;
+	}
+	fprintf(stderr, "silo sync: %s (database %s) into %s%s\n", shown,
+	    src.db_name, dst.db_name, o->verify_only ? ", verifying only" :
+	    o->dry_run ? ", writing nothing (--dry-run)" : "");
+	if ((names = mongo_collection_names(&src, &e)) == NULL)
+		fprintf(stderr, "silo sync: %s: listing the collections: %s\n",
+		    shown, e.message);
+	else if (sync_check_names(o, names) == -1)
+		rc = 2;
+	else {
+		while (names[n] != NULL)
+			n++;
+		progress_init(&progress, stderr, 0, n);
+		rc = sync_all(o, &src, &dst, names, n, &progress) > 0 ? 1 : 0;
+	}
+	bson_strfreev(names);
+	mongo_close(&dst);
+	mongo_close(&src);
+	mongoc_cleanup();
+	return rc;
+}
