@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -66,7 +67,12 @@ enum main_opt {
 	OPT_PRODUCTION,		/* --i-mean-production */
 	OPT_ROLE,		/* --role admin|viewer */
 	OPT_TOTP,		/* --totp */
-	OPT_SCOPE		/* --scope LIST */
+	OPT_SCOPE,		/* --scope LIST */
+	OPT_SUB,		/* --sub SUB */
+	OPT_DID,		/* --did DID */
+	OPT_MAP,		/* --map FILE */
+	OPT_STATS,		/* --stats */
+	OPT_STEP_DELAY		/* --step-delay MS */
 };
 
 static const struct option main_opts_global[] = {
@@ -129,6 +135,19 @@ static const struct option main_opts_access[] = {
 	{ "role", required_argument, NULL, OPT_ROLE },
 	{ "scope", required_argument, NULL, OPT_SCOPE },
 	{ "totp", no_argument, NULL, OPT_TOTP },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* atproto: every subcommand's options; each subcommand's check says
+ * which it takes. */
+static const struct option main_opts_atproto[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "did", required_argument, NULL, OPT_DID },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "map", required_argument, NULL, OPT_MAP },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "step-delay", required_argument, NULL, OPT_STEP_DELAY },
+	{ "sub", required_argument, NULL, OPT_SUB },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -867,6 +886,127 @@ main_token(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/* migrate: --sub and --did, or --map. */
+static int
+main_atproto_migrate_check(const struct atproto_opts *o)
+{
+	if (o->map != NULL && (o->sub != NULL || o->did != NULL))
+		return main_usage("atproto", "migrate takes --map, or --sub "
+		    "and --did, not both");
+	if (o->map == NULL && (o->sub == NULL || o->did == NULL))
+		return main_usage("atproto", "migrate needs --sub and --did, "
+		    "or --map");
+	return -1;
+}
+
+/* rollback: --sub alone. */
+static int
+main_atproto_rollback_check(const struct atproto_opts *o)
+{
+	if (o->sub == NULL)
+		return main_usage("atproto", "rollback needs --sub");
+	if (o->did != NULL || o->map != NULL || o->dry_run ||
+	    o->step_delay_ms != 0 || o->stats)
+		return main_usage("atproto", "rollback takes only --sub");
+	return -1;
+}
+
+/* The subcommands of `silo atproto`. */
+static const struct main_atproto_sub {
+	const char	*name;		/* e.g. "migrate" */
+	/* -1 when the options suit it, else the usage error's status */
+	int		(*check)(const struct atproto_opts *);
+	int		(*run)(const struct silo_config *,
+			    const struct atproto_opts *);
+} main_atproto_subs[] = {
+	{ "migrate", main_atproto_migrate_check, atproto_migrate_main },
+	{ "rollback", main_atproto_rollback_check, atproto_rollback_main },
+};
+
+/* The options of `silo atproto SUB`: -1 when read, else the status. */
+static int
+main_atproto_opts(int argc, char **argv, struct atproto_opts *o)
+{
+	char	*end;
+	long	 ms;
+	int	 c;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "atproto", "+:h",
+	    main_opts_atproto)) != -1)
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, "atproto");
+			return 0;
+		case OPT_SUB:
+			o->sub = optarg;
+			break;
+		case OPT_DID:
+			o->did = optarg;
+			break;
+		case OPT_MAP:
+			o->map = optarg;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case OPT_STATS:
+			o->stats = true;
+			break;
+		case OPT_STEP_DELAY:
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    ms < 0 || ms > 60000)
+				return main_usage("atproto", "--step-delay "
+				    "takes 0 to 60000 (ms), not '%s'", optarg);
+			o->step_delay_ms = (unsigned)ms;
+			break;
+		default:
+			return 2;
+		}
+	return -1;
+}
+
+/* `silo atproto SUB [options]`: the subcommand from main_atproto_subs,
+ * its options read and checked, then run. */
+static int
+main_atproto(int argc, char **argv, const char *env_file)
+{
+	const struct main_atproto_sub *sub = NULL;
+	struct atproto_opts	 o = { 0 };
+	struct silo_config	 config;
+	int			 rc;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+		    strcmp(argv[1], "--help") == 0)) {
+			main_help(stdout, "atproto");
+			return 0;
+		}
+		return main_usage("atproto", "needs a subcommand");
+	}
+	for (size_t i = 0; i < sizeof(main_atproto_subs) /
+	    sizeof(main_atproto_subs[0]); i++)
+		if (strcmp(argv[1], main_atproto_subs[i].name) == 0)
+			sub = &main_atproto_subs[i];
+	if (sub == NULL)
+		return main_usage("atproto", "unknown subcommand '%s'",
+		    argv[1]);
+	if ((rc = main_atproto_opts(argc - 1, argv + 1, &o)) != -1)
+		return rc;
+	if (optind < argc - 1)
+		return main_usage("atproto", "unexpected argument '%s'",
+		    argv[optind + 1]);
+	if ((rc = sub->check(&o)) != -1)
+		return rc;
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	rc = sub->run(&config, &o);
+	config_free(&config);
+	return rc;
+}
+
 /* `silo version`. */
 static int
 main_version(int argc, char **argv, const char *env_file)
@@ -916,6 +1056,7 @@ static const struct main_command {
 	{ "backup", main_backup },
 	{ "user", main_user },
 	{ "token", main_token },
+	{ "atproto", main_atproto },
 	{ "version", main_version },
 	{ "help", main_help_command },
 };

@@ -20,7 +20,7 @@ MAN = SRCDIR / "docs" / "silo.1"
 
 # Every command silo dispatches, in the manual's order.
 COMMANDS = ["serve", "config", "import", "storage", "backup", "user",
-            "token", "version", "help"]
+            "token", "atproto", "version", "help"]
 
 POINTER = "\nsilo help COMMAND prints a command's part of silo(1).\n"
 
