@@ -899,15 +899,15 @@ main_atproto_migrate_check(const struct atproto_opts *o)
 	return -1;
 }
 
-/* rollback: --sub alone. */
+/* rollback: --sub (and the tests' --step-delay). */
 static int
 main_atproto_rollback_check(const struct atproto_opts *o)
 {
 	if (o->sub == NULL)
 		return main_usage("atproto", "rollback needs --sub");
-	if (o->did != NULL || o->map != NULL || o->dry_run ||
-	    o->step_delay_ms != 0 || o->stats)
-		return main_usage("atproto", "rollback takes only --sub");
+	if (o->did != NULL || o->map != NULL || o->dry_run || o->stats)
+		return main_usage("atproto", "rollback takes only --sub and "
+		    "--step-delay");
 	return -1;
 }
 
