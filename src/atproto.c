@@ -498,9 +498,8 @@ atproto_array_swap(bson_iter_t *arr, const char *from, const char *to,
  * to (scalars, one update of them all) or, for arrays, the migrated or
  * the previous array (one update each), in one bulk write. */
 static bool
-atproto_step_fields(struct atproto_run *run, mongoc_collection_t *c,
-    const char *f, bson_iter_t *docs, const char *from, const char *to,
-    bool undo, bson_error_t *e)
+atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
+    const char *from, const char *to, bool undo, bson_error_t *e)
 {
 	mongoc_bulk_operation_t	*bulk;
 	bson_t			 ids, *filter, *update, *opts, reply;
@@ -650,9 +649,9 @@ atproto_handles_twin(const struct atproto_user *u, const bson_t *old,
 
 /* A record or @handles step, either way, document by document. */
 static bool
-atproto_step_records(struct atproto_run *run, mongoc_collection_t *c,
-    enum ac_ref_kind kind, bson_iter_t *docs, const struct atproto_user *u,
-    bool undo, bson_error_t *e)
+atproto_step_records(mongoc_collection_t *c, enum ac_ref_kind kind,
+    bson_iter_t *docs, const struct atproto_user *u, bool undo,
+    bson_error_t *e)
 {
 	bson_iter_t	 d;
 	bson_t		 old, doc, *filter, *update;
@@ -660,7 +659,6 @@ atproto_step_records(struct atproto_run *run, mongoc_collection_t *c,
 	uint32_t	 len;
 	bool		 ok = true;
 
-	(void)run;
 	while (ok && bson_iter_next(docs)) {
 		if (!bson_iter_recurse(docs, &d) ||
 		    !bson_iter_find(&d, "old") || !BSON_ITER_HOLDS_DOCUMENT(&d))
@@ -730,10 +728,10 @@ atproto_step(struct atproto_run *run, const struct atproto_user *u,
 	atproto_pause(run);
 	c = atproto_coll(run, NULL, coll);
 	if (kind == AC_REF_FIELD)
-		ok = atproto_step_fields(run, c, f, &docs,
-		    undo ? u->did : u->sub, undo ? u->sub : u->did, undo, e);
+		ok = atproto_step_fields(c, f, &docs, undo ? u->did : u->sub,
+		    undo ? u->sub : u->did, undo, e);
 	else
-		ok = atproto_step_records(run, c, kind, &docs, u, undo, e);
+		ok = atproto_step_records(c, kind, &docs, u, undo, e);
 	mongoc_collection_destroy(c);
 	return ok;
 }
