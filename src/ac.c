@@ -51,6 +51,14 @@
  * are the user (one document each, shown as the user itself), and boots,
  * whose meta.user is whatever the browser claimed, in AC's largest
  * collection with no index on it.
+ *
+ * Every reference to a user.  Moving a user from their auth0 sub to a
+ * DID (atproto.c) must move every place the key is held, not only the
+ * documents the search lists: so beside that table is a second one with
+ * the rest (the identity records keyed by the sub, boots' meta.user.sub,
+ * the KidLisp keep's keeper, sotce's asks), and the two together are the
+ * whole list.  A test scans the generated data set for any value equal to
+ * a sub and fails on a place neither table names.
  */
 #include "config.h"
 
@@ -279,4 +287,26 @@ const struct ac_user_collection ac_user_collections[] = {
 	/* The log (logger.mjs): the users an event is about. */
 	{ "logs", "users" },
 	{ NULL, NULL }
+};
+
+/* Every other place that holds a user's key, which the search above
+ * leaves out; with ac_user_collections, every reference the auth0 ->
+ * DID migration moves.  NULL-terminated.  The identity records come last,
+ * @handles at the very end: the migration moves references in this
+ * order, so a user whose @handles says "migrated" has nothing left to
+ * move. */
+const struct ac_user_reference ac_user_references[] = {
+	/* store-kidlisp's keep: who kept (minted) the code, and who is
+	 * keeping it now. */
+	{ "kidlisp", "kept.keptBy", AC_REF_FIELD },
+	{ "kidlisp", "pendingKeep.by", AC_REF_FIELD },
+	/* sotce.net's questions name the asker's sub. */
+	{ "sotce-asks", "from", AC_REF_FIELD },
+	/* boot-log: the signed-in user a browser reported. */
+	{ "boots", "meta.user.sub", AC_REF_FIELD },
+	/* The user's records, keyed by the sub itself. */
+	{ "verifications", "_id", AC_REF_ID },
+	{ "users", "_id", AC_REF_ID },
+	{ "@handles", "_id", AC_REF_HANDLE },
+	{ NULL, NULL, AC_REF_FIELD }
 };

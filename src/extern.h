@@ -747,4 +747,25 @@ struct storage_opts {
 
 int	 storage_main(const struct silo_config *, const struct storage_opts *);
 
+/* ------------------------------------------------------------------ */
+/* silo atproto migrate and rollback (atproto.c)                       */
+/* ------------------------------------------------------------------ */
+
+/* The command line of `silo atproto`. */
+struct atproto_opts {
+	const char	*sub;		/* --sub: one user's auth0 sub */
+	const char	*did;		/* --did: the DID it moves to */
+	const char	*map;		/* --map FILE: many users */
+	bool		 dry_run;	/* --dry-run: count, change nothing */
+	bool		 stats;		/* --stats: commands sent, users/s */
+	unsigned	 step_delay_ms;	/* --step-delay: a test's kill window */
+};
+
+bool	 atproto_sub_valid(const char *);
+bool	 atproto_did_valid(const char *);
+int	 atproto_migrate_main(const struct silo_config *,
+	    const struct atproto_opts *);
+int	 atproto_rollback_main(const struct silo_config *,
+	    const struct atproto_opts *);
+
 #endif /* SILO_EXTERN_H */

@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -69,7 +70,12 @@ enum main_opt {
 	OPT_SCOPE,		/* --scope LIST */
 	OPT_FROM,		/* --from URI */
 	OPT_DELETE,		/* --delete */
-	OPT_VERIFY_ONLY		/* --verify-only */
+	OPT_VERIFY_ONLY,	/* --verify-only */
+	OPT_SUB,		/* --sub SUB */
+	OPT_DID,		/* --did DID */
+	OPT_MAP,		/* --map FILE */
+	OPT_STATS,		/* --stats */
+	OPT_STEP_DELAY		/* --step-delay MS */
 };
 
 static const struct option main_opts_global[] = {
@@ -145,6 +151,18 @@ static const struct option main_opts_access[] = {
 	{ "role", required_argument, NULL, OPT_ROLE },
 	{ "scope", required_argument, NULL, OPT_SCOPE },
 	{ "totp", no_argument, NULL, OPT_TOTP },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* atproto migrate and rollback. */
+static const struct option main_opts_atproto[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "did", required_argument, NULL, OPT_DID },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "map", required_argument, NULL, OPT_MAP },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "step-delay", required_argument, NULL, OPT_STEP_DELAY },
+	{ "sub", required_argument, NULL, OPT_SUB },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -1037,10 +1055,108 @@ main_atproto_export(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
+/* migrate: --sub and --did, or --map. */
+static int
+main_atproto_migrate_check(const struct atproto_opts *o)
+{
+	if (o->map != NULL && (o->sub != NULL || o->did != NULL))
+		return main_usage("atproto", "migrate takes --map, or --sub "
+		    "and --did, not both");
+	if (o->map == NULL && (o->sub == NULL || o->did == NULL))
+		return main_usage("atproto", "migrate needs --sub and --did, "
+		    "or --map");
+	return -1;
+}
+
+/* rollback: --sub (and the tests' --step-delay). */
+static int
+main_atproto_rollback_check(const struct atproto_opts *o)
+{
+	if (o->sub == NULL)
+		return main_usage("atproto", "rollback needs --sub");
+	if (o->did != NULL || o->map != NULL || o->dry_run || o->stats)
+		return main_usage("atproto", "rollback takes only --sub and "
+		    "--step-delay");
+	return -1;
+}
+
+/* The options of `silo atproto SUB`: -1 when read, else the status. */
+static int
+main_atproto_opts(int argc, char **argv, struct atproto_opts *o)
+{
+	char	*end;
+	long	 ms;
+	int	 c;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, "atproto", "+:h",
+	    main_opts_atproto)) != -1)
+		switch (c) {
+		case OPT_HELP:
+			main_help(stdout, "atproto");
+			return 0;
+		case OPT_SUB:
+			o->sub = optarg;
+			break;
+		case OPT_DID:
+			o->did = optarg;
+			break;
+		case OPT_MAP:
+			o->map = optarg;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case OPT_STATS:
+			o->stats = true;
+			break;
+		case OPT_STEP_DELAY:
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    ms < 0 || ms > 60000)
+				return main_usage("atproto", "--step-delay "
+				    "takes 0 to 60000 (ms), not '%s'", optarg);
+			o->step_delay_ms = (unsigned)ms;
+			break;
+		default:
+			return 2;
+		}
+	return -1;
+}
+
+/* `silo atproto migrate|rollback [options]`: the journaled moves of a
+ * user's references (atproto.c). */
+static int
+main_atproto_move(int argc, char **argv, const char *env_file)
+{
+	bool			 rollback = strcmp(argv[0], "rollback") == 0;
+	struct atproto_opts	 o = { 0 };
+	struct silo_config	 config;
+	int			 rc;
+
+	if ((rc = main_atproto_opts(argc, argv, &o)) != -1)
+		return rc;
+	if (optind < argc)
+		return main_usage("atproto", "unexpected argument '%s'",
+		    argv[optind]);
+	if ((rc = rollback ? main_atproto_rollback_check(&o) :
+	    main_atproto_migrate_check(&o)) != -1)
+		return rc;
+	if ((rc = main_job_config(&config, env_file, NULL, 0)) != 0)
+		return rc;
+	rc = rollback ? atproto_rollback_main(&config, &o) :
+	    atproto_migrate_main(&config, &o);
+	config_free(&config);
+	return rc;
+}
+
 /* The subcommands of `silo atproto`, by their word. */
 static const struct main_command main_atproto_commands[] = {
 	{ "check", main_atproto_check },
 	{ "export", main_atproto_export },
+	{ "migrate", main_atproto_move },
+	{ "rollback", main_atproto_move },
 };
 
 /* `silo atproto SUBCOMMAND ...`: the identity's move to DIDs. */
@@ -1054,8 +1170,8 @@ main_atproto(int argc, char **argv, const char *env_file)
 	if ((rc = main_no_opts(argc, argv)) != -1)
 		return rc;
 	if (optind == argc)
-		return main_usage("atproto", "needs a subcommand: check or "
-		    "export");
+		return main_usage("atproto", "needs a subcommand: check, "
+		    "export, migrate or rollback");
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(argv[optind], main_atproto_commands[i].name) == 0)
 			return main_atproto_commands[i].run(argc - optind,

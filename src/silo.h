@@ -654,12 +654,27 @@ struct ac_unpublished {
 	const char	*equals;	/* field's string value; NULL: true */
 };
 
+/* How a reference to a user holds the user's key. */
+enum ac_ref_kind {
+	AC_REF_FIELD,		/* a field, or an array field's element */
+	AC_REF_ID,		/* the _id: the document is the user's record */
+	AC_REF_HANDLE		/* the _id of @handles, which gets a twin */
+};
+
+/* A place beside ac_user_collections that holds a user's key. */
+struct ac_user_reference {
+	const char	*name;		/* the collection; NULL ends the list */
+	const char	*field;		/* holds the key; may be dotted */
+	enum ac_ref_kind kind;		/* how the key is held */
+};
+
 extern const char *const ac_drop_list[];	/* not migrated; NULL ends */
 extern const char *const ac_archive_list[];	/* kept as JSON; NULL ends */
 extern const struct ac_sync_collection ac_atproto_collections[];
 extern const struct ac_user_collection ac_user_collections[];
 extern const struct ac_unpublished ac_unpublished[];
 extern const char *const ac_atproto_markers[];	/* NULL ends */
+extern const struct ac_user_reference ac_user_references[];
 
 enum ac_category ac_category_of(const char *collection);
 const char *ac_category_id(enum ac_category);

@@ -149,7 +149,8 @@ def test_help_command_prints_its_section(page, command):
     ["user", "-h"], ["user", "add", "x", "--help"], ["token", "--help"],
     ["token", "create", "-h"],
     ["atproto", "-h"], ["atproto", "check", "--help"],
-    ["atproto", "export", "-h"],
+    ["atproto", "export", "-h"], ["atproto", "migrate", "-h"],
+    ["atproto", "rollback", "--help"],
     ["version", "--help"], ["help", "-h"],
 ])
 def test_command_help_option_prints_its_section(args):
@@ -272,8 +273,13 @@ BAD = [
      "backup: --to-db needs a value (see 'silo help backup')"),
     (["backup", "restore", "a", "--no-encrypt"],
      "backup: unknown option '--no-encrypt' (see 'silo help backup')"),
-    (["atproto"], "atproto: needs a subcommand: check or export "
+    (["atproto"], "atproto: needs a subcommand: check, export, migrate "
+     "or rollback (see 'silo help atproto')"),
+    (["atproto", "migrate", "--sub", "auth0|1"],
+     "atproto: migrate needs --sub and --did, or --map "
      "(see 'silo help atproto')"),
+    (["atproto", "rollback"],
+     "atproto: rollback needs --sub (see 'silo help atproto')"),
     (["atproto", "fix"],
      "atproto: unknown subcommand 'fix' (see 'silo help atproto')"),
     (["atproto", "check", "x"],

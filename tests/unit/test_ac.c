@@ -203,6 +203,34 @@ test_user_did(void **state)
 	bson_destroy(not_string);
 }
 
+static void
+test_user_references(void **state)
+{
+	const struct ac_user_reference *r, *last = NULL;
+	size_t	 n = 0;
+
+	for (r = ac_user_references; r->name != NULL; r++, n++) {
+		assert_true(r->field[0] != '\0');
+		/* Nothing the search's table has already. */
+		for (const struct ac_user_collection *c = ac_user_collections;
+		    c->name != NULL; c++)
+			if (strcmp(c->name, r->name) == 0 &&
+			    strcmp(c->field, r->field) == 0)
+				fail_msg("%s.%s is in both tables", r->name,
+				    r->field);
+		/* Records are keyed by _id, and only they are. */
+		assert_int_equal(r->kind != AC_REF_FIELD,
+		    strcmp(r->field, "_id") == 0);
+		last = r;
+	}
+	/* The search leaves these out; the migration must not. */
+	assert_int_equal(n, 7);
+	/* @handles last: once it says "migrated", nothing is left. */
+	assert_non_null(last);
+	assert_string_equal(last->name, "@handles");
+	assert_int_equal(last->kind, AC_REF_HANDLE);
+}
+
 int
 main(void)
 {
@@ -218,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_user_collections_leave_out),
 		cmocka_unit_test(test_user_collections_well_formed),
 		cmocka_unit_test(test_user_did),
+		cmocka_unit_test(test_user_references),
 	};
 	return cmocka_run_group_tests_name("category", tests, NULL, NULL);
 }
