@@ -280,21 +280,6 @@ import_state_delete(struct import_run *r)
 /* Load                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* The document's _id as Extended JSON, for messages. */
-static char *
-import_id_json(const bson_t *doc)
-{
-	bson_iter_t	 it;
-	bson_t		 id = BSON_INITIALIZER;
-	char		*json;
-
-	if (bson_iter_init_find(&it, doc, "_id"))
-		bson_append_iter(&id, "_id", 3, &it);
-	json = bson_as_relaxed_extended_json(&id, NULL);
-	bson_destroy(&id);
-	return json;
-}
-
 static void
 import_batch_clear(struct batch *b)
 {
@@ -396,7 +381,7 @@ import_batch_check_present(struct import_run *r, const size_t *dup, size_t n)
 			r->e->present++;
 			continue;
 		}
-		idj = import_id_json(r->batch.docs[dup[i]]);
+		idj = mongo_id_json(r->batch.docs[dup[i]]);
 		import_fail(r, "%s: document %zu (line %llu): %s is already "
 		    "in the collection with different content", r->e->path,
 		    r->batch.number[dup[i]], r->batch.line[dup[i]], idj);
@@ -451,7 +436,7 @@ import_batch_write_errors(struct import_run *r, bson_iter_t *errs,
 			dup[ndup++] = (size_t)index;
 			continue;
 		}
-		idj = import_id_json(r->batch.docs[index]);
+		idj = mongo_id_json(r->batch.docs[index]);
 		if (code == E_DUPLICATE_KEY)
 			import_fail(r, "%s: document %zu (line %llu): %s "
 			    "repeats the _id of an earlier document in the "

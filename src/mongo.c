@@ -479,6 +479,22 @@ mongo_collection_names(struct mongo *m, bson_error_t *e)
 	return names;
 }
 
+/* The document's _id as relaxed Extended JSON, for messages; the caller
+ * frees it with bson_free(). */
+char *
+mongo_id_json(const bson_t *doc)
+{
+	bson_iter_t	 it;
+	bson_t		 id = BSON_INITIALIZER;
+	char		*json;
+
+	if (bson_iter_init_find(&it, doc, "_id"))
+		bson_append_iter(&id, "_id", 3, &it);
+	json = bson_as_relaxed_extended_json(&id, NULL);
+	bson_destroy(&id);
+	return json;
+}
+
 /* Find a numeric field (int32, int64 or double) by dotted path. */
 static bool
 mongo_get_number(const bson_t *doc, const char *dotted, bson_iter_t *out)

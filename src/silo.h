@@ -553,6 +553,7 @@ int64_t	 mongo_get_int64(const bson_t *, const char *dotted, int64_t dflt);
 double	 mongo_get_double(const bson_t *, const char *dotted, double dflt);
 const char *mongo_get_utf8(const bson_t *, const char *dotted);
 int64_t	 mongo_get_date(const bson_t *, const char *dotted, int64_t dflt);
+char	*mongo_id_json(const bson_t *);
 
 /* A database failure, as a summary reports it. */
 struct mongo_fail {

@@ -217,27 +217,12 @@ sync_bracket_of_name(const char *name)
 	return SYNC_NBRACKETS;
 }
 
-/* The document's _id as relaxed Extended JSON, for messages. */
-static char *
-sync_id_json(const bson_t *doc)
-{
-	bson_iter_t	 it;
-	bson_t		 id = BSON_INITIALIZER;
-	char		*json;
-
-	if (bson_iter_init_find(&it, doc, "_id"))
-		bson_append_iter(&id, "_id", 3, &it);
-	json = bson_as_relaxed_extended_json(&id, NULL);
-	bson_destroy(&id);
-	return json;
-}
-
 /* Note a differing _id for --verify-only and --dry-run's listing. */
 static void
 sync_note_diff(struct sync_run *r, const bson_t *doc)
 {
 	if (r->ndiffs < SYNC_MAX_DIFFS)
-		r->diffs[r->ndiffs++] = sync_id_json(doc);
+		r->diffs[r->ndiffs++] = mongo_id_json(doc);
 }
 
 static uint32_t
