@@ -30,8 +30,11 @@
  *             (silo backup verify and restore), prune.c with
  *             retention.c (silo backup prune); users.c with
  *             password.c, totp.c (silo user, and checking a sign-in),
- *             throttle.c (failed sign-ins), tokens.c (silo token)
- *   base      config.c, log.c, ac.c (what AC's collections mean)
+ *             throttle.c (failed sign-ins), tokens.c (silo token);
+ *             sync.c (silo sync); atproto.c (silo atproto migrate and
+ *             rollback), atproto_check.c (check and export)
+ *   base      config.c, log.c, scope.c (scopes and roles), ac.c (what
+ *             AC's collections mean)
  *
  * Naming: every exported symbol carries the prefix of the file that
  * defines it (config_, log_, query_, resp_, router_, mongo_, ac_,
