@@ -322,6 +322,9 @@ int	 mongo_open_command(struct mongo *, const struct silo_config *,
 	    const char *cmd);
 void	 mongo_close(struct mongo *);
 /* Calls cb per index spec of collection (listIndexes), in the job's db. */
+bool	 mongo_touch_date(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const char *field,
+	    int64_t *stamp, int64_t every_ms, bson_error_t *);
 bool	 mongo_index_each(struct mongo *, const char *collection, mongo_doc_cb,
 	    void *arg, bson_error_t *);
 

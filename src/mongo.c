@@ -362,6 +362,35 @@ mongo_find_one(struct mongo *m, const char *db, const char *collection,
 	return first.found;
 }
 
+/*
+ * Bring a "last seen" date up to now on the document filter names in
+ * db.collection, but only when the date it holds (*stamp, in epoch ms)
+ * is at least every_ms old: a credential used on every request then
+ * costs one write a minute, not one per request.  *stamp becomes now
+ * when it was written.  False on a failed write.
+ */
+bool
+mongo_touch_date(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const char *field, int64_t *stamp, int64_t every_ms,
+    bson_error_t *e)
+{
+	mongoc_collection_t	*c;
+	bson_t			*set;
+	int64_t			 now = clock_real_ms();
+	bool			 ok;
+
+	memset(e, 0, sizeof(*e));
+	if (now - *stamp < every_ms)
+		return true;
+	set = BCON_NEW("$set", "{", field, BCON_DATE_TIME(now), "}");
+	c = mongoc_client_get_collection(m->client, db, collection);
+	if ((ok = mongoc_collection_update_one(c, filter, set, NULL, NULL, e)))
+		*stamp = now;
+	mongoc_collection_destroy(c);
+	bson_destroy(set);
+	return ok;
+}
+
 static int
 mongo_add_json(const bson_t *doc, void *arg)
 {

@@ -169,17 +169,9 @@ session_find(struct mongo *m, const struct silo_config *config,
 		if (!mongoc_collection_delete_one(c, filter, NULL, NULL, e))
 			found = AUTH_ERROR;
 	} else {
-		found = AUTH_FOUND;
-		if (now - seen >= SESSION_TOUCH_MS) {
-			bson_t	*set = BCON_NEW("$set", "{", "seen",
-				    BCON_DATE_TIME(now), "}");
-
-			if (!mongoc_collection_update_one(c, filter, set,
-			    NULL, NULL, e))
-				found = AUTH_ERROR;
-			bson_destroy(set);
-			seen = now;
-		}
+		found = mongo_touch_date(m, AUTH_DB, AUTH_SESSIONS, filter,
+		    "seen", &seen, SESSION_TOUCH_MS, e) ? AUTH_FOUND :
+		    AUTH_ERROR;
 		if (found == AUTH_FOUND)
 			session_principal(&doc, digest, seen, config, p);
 	}

@@ -56,9 +56,8 @@ tokens_find(struct mongo *m, const char *token, size_t len,
 {
 	char			 digest[CREDENTIAL_DIGEST_HEX];
 	bson_t			*filter, doc;
-	mongoc_collection_t	*c;
-	int64_t			 now = clock_real_ms();
-	enum auth_lookup	 found = AUTH_FOUND;
+	int64_t			 last_used;
+	enum auth_lookup	 found;
 
 	memset(e, 0, sizeof(*e));
 	if (!credential_well_formed(token, len, TOKEN_PREFIX))
@@ -69,18 +68,9 @@ tokens_find(struct mongo *m, const char *token, size_t len,
 		bson_destroy(filter);
 		return e->code != 0 ? AUTH_ERROR : AUTH_ABSENT;
 	}
-	if (now - mongo_get_date(&doc, "last_used", 0) >= TOKEN_TOUCH_MS) {
-		bson_t	*set = BCON_NEW("$set", "{", "last_used",
-			    BCON_DATE_TIME(now), "}");
-
-		c = mongoc_client_get_collection(m->client, AUTH_DB,
-		    AUTH_TOKENS);
-		if (!mongoc_collection_update_one(c, filter, set, NULL, NULL,
-		    e))
-			found = AUTH_ERROR;
-		mongoc_collection_destroy(c);
-		bson_destroy(set);
-	}
+	last_used = mongo_get_date(&doc, "last_used", 0);
+	found = mongo_touch_date(m, AUTH_DB, AUTH_TOKENS, filter, "last_used",
+	    &last_used, TOKEN_TOUCH_MS, e) ? AUTH_FOUND : AUTH_ERROR;
 	if (found == AUTH_FOUND)
 		tokens_principal(&doc, p);
 	bson_destroy(&doc);
