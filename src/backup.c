@@ -6,7 +6,7 @@
  *
  *   cursor (raw BSON) -> archive.c (mongodump's archive format)
  *     -> gzip.c -> seal.c (AES-256-GCM, unless --no-encrypt)
- *     -> meter (counts the stored bytes and hashes them, SHA-256)
+ *     -> meter.c (counts the stored bytes and hashes them, SHA-256)
  *     -> spaces.c's multipart upload
  *
  * Each stage is a struct sink (extern.h) built on the next one's.  A
@@ -106,13 +106,6 @@ struct backup_coll {
 	uint8_t		 content[32];	/* see backup_content_add() */
 };
 
-/* The stored bytes, counted and hashed on their way to the upload. */
-struct backup_meter {
-	struct sink	 next;		/* the upload, or fetch's reader */
-	EVP_MD_CTX	*sha;		/* SHA-256 of everything written */
-	uint64_t	 bytes;		/* how many */
-};
-
 /* A whole run. */
 struct backup_run {
 	const struct silo_config *config; /* settings */
@@ -133,7 +126,7 @@ struct backup_run {
 	bool		*seen;		/* each --include named one listed */
 	size_t		 ncolls;	/* how many */
 	struct spaces_upload *upload;	/* the object being uploaded */
-	struct backup_meter meter;	/* in front of the upload */
+	struct meter	 meter;		/* in front of the upload */
 	EVP_MD_CTX	*doc_sha;	/* hashes each document */
 	struct seal	*seal;		/* encryption, or NULL */
 	struct gzip	*gzip;		/* compression */
@@ -145,76 +138,9 @@ struct backup_run {
 	int64_t		 started_ms;	/* wall clock */
 	int64_t		 finished_ms;	/* wall clock */
 	double		 t0;		/* monotonic start */
-	char		 sha256[65];	/* of the stored bytes, once done */
+	char		 sha256[METER_HEX]; /* of the stored bytes, once done */
 	char		 err[2048];	/* why it failed */
 };
-
-/* ------------------------------------------------------------------ */
-/* The meter stage                                                     */
-/* ------------------------------------------------------------------ */
-
-static int
-backup_meter_write(void *ctx, const void *buf, size_t len, char *err,
-    size_t errsz)
-{
-	struct backup_meter	*m = ctx;
-
-	if (EVP_DigestUpdate(m->sha, buf, len) != 1) {
-		snprintf(err, errsz, "sha256 failed");
-		return -1;
-	}
-	m->bytes += len;
-	return m->next.write(m->next.ctx, buf, len, err, errsz);
-}
-
-static int
-backup_meter_finish(void *ctx, char *err, size_t errsz)
-{
-	struct backup_meter	*m = ctx;
-
-	return m->next.finish(m->next.ctx, err, errsz);
-}
-
-static void
-backup_meter_abort(void *ctx)
-{
-	struct backup_meter	*m = ctx;
-
-	m->next.abort(m->next.ctx);
-}
-
-/* Start counting and hashing in front of next; -1 when out of memory. */
-static int
-backup_meter_init(struct backup_meter *m, struct sink next)
-{
-	m->next = next;
-	m->bytes = 0;
-	if ((m->sha = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(m->sha, EVP_sha256(), NULL) != 1)
-		return -1;
-	return 0;
-}
-
-static struct sink
-backup_meter_sink(struct backup_meter *m)
-{
-	struct sink	 s = { backup_meter_write, backup_meter_finish,
-			    backup_meter_abort, m };
-
-	return s;
-}
-
-/* The hex SHA-256 of what went through. */
-static void
-backup_meter_hex(struct backup_meter *m, char hex[65])
-{
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 n = 0;
-
-	if (EVP_DigestFinal_ex(m->sha, md, &n) != 1)
-		n = 0;
-	hex_lower(md, n, hex);
-}
 
 /*
  * Add a document to a collection's content hash: the sum, modulo 2^256,
@@ -1012,11 +938,11 @@ backup_pipeline(struct backup_run *r)
 	    r->object, r->config->backup_part_size,
 	    "application/octet-stream", r->err, sizeof(r->err))) == NULL)
 		return -1;
-	if (backup_meter_init(&r->meter,
-	    spaces_upload_sink(r->upload)) == -1 ||
+	if (meter_init(&r->meter, spaces_upload_sink(r->upload), false) ==
+	    -1 ||
 	    (r->doc_sha = EVP_MD_CTX_new()) == NULL)
 		goto oom;
-	s = backup_meter_sink(&r->meter);
+	s = meter_sink(&r->meter);
 	if (!r->opts->no_encrypt) {
 		if ((r->seal = seal_new(r->key, s)) == NULL)
 			goto oom;
@@ -1144,7 +1070,7 @@ backup_stream(struct backup_run *r)
 	if (archive_finish(r->archive, r->err, sizeof(r->err)) == -1)
 		return false;
 	r->finished = true;
-	backup_meter_hex(&r->meter, r->sha256);
+	meter_hex(&r->meter, r->sha256);
 	r->finished_ms = clock_real_ms();
 	if (backup_manifest_put(r) == -1 || !backup_record_end(r, true)) {
 		if (r->err[0] == '\0')
@@ -1234,7 +1160,7 @@ backup_run_free(struct backup_run *r)
 	gzip_free(r->gzip);
 	seal_free(r->seal);
 	spaces_upload_free(r->upload);
-	EVP_MD_CTX_free(r->meter.sha);
+	meter_free(&r->meter);
 	EVP_MD_CTX_free(r->doc_sha);
 	for (size_t i = 0; i < r->ncolls; i++) {
 		free(r->colls[i].db);
@@ -1422,18 +1348,16 @@ backup_fetch_stream(const struct silo_config *c, struct spaces *s3,
 	struct sink		 out = { backup_stdout_write,
 				    backup_stdout_finish,
 				    backup_stdout_abort, NULL };
-	struct backup_meter	 m = { 0 };
+	struct meter		 m = { 0 };
 	struct seal		*open = NULL;
 	struct sink		 in;
 	const char		*bucket = mongo_get_utf8(rec, "bucket");
 	const char		*okey = mongo_get_utf8(rec, "key");
-	const char		*want = mongo_get_utf8(rec, "sha256");
-	int64_t			 size = mongo_get_int64(rec, "bytes.stored",
-				    -1);
-	char			 hex[65], err[1024] = "";
+	char			 err[1024] = "";
 	int			 rc = 1;
 
-	if (bucket == NULL || okey == NULL || want == NULL) {
+	if (bucket == NULL || okey == NULL ||
+	    mongo_get_utf8(rec, "sha256") == NULL) {
 		log_err("backup: the record lacks its bucket, key or sha256");
 		return 1;
 	}
@@ -1441,12 +1365,12 @@ backup_fetch_stream(const struct silo_config *c, struct spaces *s3,
 		log_err("backup: out of memory");
 		return 1;
 	}
-	if (backup_meter_init(&m, open != NULL ? seal_sink(open) : out) ==
+	if (meter_init(&m, open != NULL ? seal_sink(open) : out, false) ==
 	    -1) {
 		log_err("backup: out of memory");
 		goto done;
 	}
-	in = backup_meter_sink(&m);
+	in = meter_sink(&m);
 	if (spaces_get_stream(s3, bucket, okey, &in) == -1) {
 		snprintf(err, sizeof(err), "%s", s3->err);
 		in.abort(in.ctx);
@@ -1454,15 +1378,9 @@ backup_fetch_stream(const struct silo_config *c, struct spaces *s3,
 	}
 	/* The stages' own checks first (a cut sealed stream says
 	 * "truncated"), then the record's. */
-	if (in.finish(in.ctx, err, sizeof(err)) == -1)
+	if (in.finish(in.ctx, err, sizeof(err)) == -1 ||
+	    meter_check(&m, rec, err, sizeof(err)) == -1)
 		goto done;
-	backup_meter_hex(&m, hex);
-	if (strcmp(hex, want) != 0 || (int64_t)m.bytes != size) {
-		snprintf(err, sizeof(err), "s3://%s/%s is not what was stored: "
-		    "sha256 %s of %" PRIu64 " bytes, the record says %s of %"
-		    PRId64, bucket, okey, hex, m.bytes, want, size);
-		goto done;
-	}
 	log_info("backup: fetched s3://%s/%s: %" PRIu64 " bytes, sha256 "
 	    "and %s verified", bucket, okey, m.bytes, key != NULL ?
 	    "every GCM tag" : "size");
@@ -1470,7 +1388,7 @@ backup_fetch_stream(const struct silo_config *c, struct spaces *s3,
 done:
 	if (rc != 0)
 		log_err("backup: fetch failed: %s", err);
-	EVP_MD_CTX_free(m.sha);
+	meter_free(&m);
 	seal_free(open);
 	return rc;
 }

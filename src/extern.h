@@ -352,6 +352,30 @@ struct sink {
 };
 
 /* ------------------------------------------------------------------ */
+/* Meter: the stored bytes counted, hashed and checked (meter.c)       */
+/* ------------------------------------------------------------------ */
+
+#define	METER_HEX	65	/* a hex SHA-256 and its NUL */
+
+/* The count and SHA-256 of everything that went through, in front of
+ * next. */
+struct meter {
+	struct sink	 next;		/* the stage it feeds */
+	EVP_MD_CTX	*sha;		/* SHA-256 of every byte seen */
+	uint64_t	 bytes;		/* how many */
+	bool		 drain;		/* read on after a stage refused */
+	bool		 stage_failed;	/* draining: a stage refused */
+	char		 stage_err[1024]; /* what it said */
+};
+
+int	 meter_init(struct meter *, struct sink next, bool drain);
+struct sink meter_sink(struct meter *);
+void	 meter_hex(struct meter *, char hex[METER_HEX]);
+int	 meter_check(struct meter *, const bson_t *rec, char *err,
+	    size_t errsz);
+void	 meter_free(struct meter *);
+
+/* ------------------------------------------------------------------ */
 /* Archive: mongodump's archive format, written (archive.c)            */
 /* ------------------------------------------------------------------ */
 

@@ -34,9 +34,9 @@
  * drops its scratch databases and records the failure.
  *
  * When a stage fails (a GCM tag, the gzip trailer, the archive), the
- * meter keeps reading the object to its end so that its SHA-256 can
- * still be compared: a damaged object is named as such ("sha256 ...")
- * along with the first stage that noticed.
+ * meter (meter.c, draining) reads the object to its end so that its
+ * SHA-256 can still be compared: a damaged object is named as such
+ * ("sha256 ...") along with the first stage that noticed.
  */
 #include "config.h"
 
@@ -94,63 +94,11 @@ struct restore {
 	size_t		 bulk_ns;	/* its namespace */
 	size_t		 bulk_docs;	/* its documents */
 	size_t		 bulk_bytes;	/* their bytes */
-	struct sink	 next;		/* the stage after the meter */
-	EVP_MD_CTX	*sha;		/* SHA-256 of the stored bytes */
-	uint64_t	 bytes;		/* how many */
-	bool		 stage_failed;	/* a stage refused; draining */
-	char		 stage_err[1024]; /* what it said */
+	struct meter	 meter;		/* the stored bytes, draining */
 	int64_t		 docs;		/* documents restored, in all */
 	size_t		 colls;		/* collections restored */
 	char		 err[2048];	/* why it failed */
 };
-
-/* ------------------------------------------------------------------ */
-/* The meter: hashes everything, and drains after a stage failed       */
-/* ------------------------------------------------------------------ */
-
-static int
-restore_meter_write(void *ctx, const void *buf, size_t len, char *err,
-    size_t errsz)
-{
-	struct restore	*r = ctx;
-
-	if (EVP_DigestUpdate(r->sha, buf, len) != 1) {
-		snprintf(err, errsz, "sha256 failed");
-		return -1;
-	}
-	r->bytes += len;
-	if (r->stage_failed)
-		return 0;
-	if (r->next.write(r->next.ctx, buf, len, r->stage_err,
-	    sizeof(r->stage_err)) != 0) {
-		r->stage_failed = true;
-		r->next.abort(r->next.ctx);
-	}
-	return 0;
-}
-
-static int
-restore_meter_finish(void *ctx, char *err, size_t errsz)
-{
-	struct restore	*r = ctx;
-
-	(void)err;
-	(void)errsz;
-	if (!r->stage_failed && r->next.finish(r->next.ctx, r->stage_err,
-	    sizeof(r->stage_err)) != 0)
-		r->stage_failed = true;
-	return 0;
-}
-
-static void
-restore_meter_abort(void *ctx)
-{
-	struct restore	*r = ctx;
-
-	if (!r->stage_failed)
-		r->next.abort(r->next.ctx);
-	r->stage_failed = true;
-}
 
 /* ------------------------------------------------------------------ */
 /* Writing into the target                                             */
@@ -531,35 +479,27 @@ restore_stream(struct restore *r)
 	struct archive_reader	*reader = NULL;
 	struct gzip		*gz = NULL;
 	struct seal		*open = NULL;
-	struct sink		 in = { restore_meter_write,
-				    restore_meter_finish,
-				    restore_meter_abort, r };
+	struct sink		 in;
 	const char		*bucket = mongo_get_utf8(&r->rec, "bucket");
 	const char		*okey = mongo_get_utf8(&r->rec, "key");
-	const char		*want = mongo_get_utf8(&r->rec, "sha256");
-	int64_t			 size = mongo_get_int64(&r->rec,
-				    "bytes.stored", -1);
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 mdlen = 0;
-	char			 hex[65] = "";
 	int			 rc = -1;
 
-	if (bucket == NULL || okey == NULL || want == NULL) {
+	if (bucket == NULL || okey == NULL ||
+	    mongo_get_utf8(&r->rec, "sha256") == NULL) {
 		snprintf(r->err, sizeof(r->err), "the record lacks its "
 		    "bucket, key or sha256");
 		return -1;
 	}
-	if ((r->sha = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL) != 1 ||
-	    (r->doc_sha = EVP_MD_CTX_new()) == NULL ||
+	if ((r->doc_sha = EVP_MD_CTX_new()) == NULL ||
 	    (reader = archive_reader_new(&cb)) == NULL ||
 	    (gz = gzip_open_new(archive_reader_sink(reader))) == NULL ||
 	    (r->sealed && (open = seal_open_new(r->key, gzip_sink(gz))) ==
-	    NULL)) {
+	    NULL) || meter_init(&r->meter, open != NULL ? seal_sink(open) :
+	    gzip_sink(gz), true) == -1) {
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		goto done;
 	}
-	r->next = open != NULL ? seal_sink(open) : gzip_sink(gz);
+	in = meter_sink(&r->meter);
 	if (spaces_get_stream(&r->s3, bucket, okey, &in) == -1) {
 		snprintf(r->err, sizeof(r->err), "s3://%s/%s: %s", bucket,
 		    okey, r->s3.err);
@@ -567,17 +507,7 @@ restore_stream(struct restore *r)
 		goto done;
 	}
 	in.finish(in.ctx, r->err, sizeof(r->err));
-	if (EVP_DigestFinal_ex(r->sha, md, &mdlen) == 1)
-		hex_lower(md, mdlen, hex);
-	if (strcmp(hex, want) != 0 || (int64_t)r->bytes != size)
-		snprintf(r->err, sizeof(r->err), "s3://%s/%s is not what was "
-		    "stored: sha256 %s of %" PRIu64 " bytes, the record says "
-		    "%s of %" PRId64 "%s%s", bucket, okey, hex, r->bytes, want,
-		    size, r->stage_failed ? "; reading it: " : "",
-		    r->stage_failed ? r->stage_err : "");
-	else if (r->stage_failed)
-		snprintf(r->err, sizeof(r->err), "%s", r->stage_err);
-	else
+	if (meter_check(&r->meter, &r->rec, r->err, sizeof(r->err)) == 0)
 		rc = 0;
 done:
 	if (r->bulk != NULL) {
@@ -965,7 +895,7 @@ done:
 		bson_destroy(&r->rec);
 	if (r->mongo_open)
 		mongo_close(&r->mongo);
-	EVP_MD_CTX_free(r->sha);
+	meter_free(&r->meter);
 	EVP_MD_CTX_free(r->doc_sha);
 	OPENSSL_cleanse(r->key, sizeof(r->key));
 	free(r);
