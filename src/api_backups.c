@@ -10,8 +10,8 @@
  *                      No answer holds a key (only its id, a hash
  *                      prefix) or a multipart UploadId.
  * POST /api/backups/run (admin) starts `silo backup run` detached, as
- *                      the storage refresh is started (storage.c's
- *                      storage_spawn_job(): the handler takes
+ *                      the storage refresh is started (job.c's
+ *                      job_start(): the handler takes
  *                      SILO_BACKUP_LOCK, the run inherits it as
  *                      --lock-fd 3, output appended to SILO_BACKUP_LOG):
  *                      202 with its pid, or 409 naming the running one.
@@ -19,7 +19,6 @@
  */
 #include "config.h"
 
-#include <limits.h>
 #include <stdio.h>
 
 #include "silo.h"
@@ -57,33 +56,16 @@ api_backups_run(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	const struct silo_config *config = ctx->config;
-	struct storage_job	 job = {
+	struct job		 job = {
 		.lock = config->backup_lock,
 		.log = config->backup_log,
 		.log_var = "SILO_BACKUP_LOG",
+		.what = "a backup",
+		.follow = "GET /api/backups: the run is listed as running, "
+		    "then ok or failed with its error; its progress is in "
+		    "the log",
 		.args = { "backup", "run", NULL }
 	};
-	char			 why[PATH_MAX + 128];
-	pid_t			 pid;
-	cJSON			*body;
 
-	switch (storage_spawn_job(config, &job, &pid, why, sizeof(why))) {
-	case 1:
-		resp_error(resp, 409, "conflict",
-		    "a backup is already running (%s)", why);
-		return;
-	case -1:
-		resp_error(resp, 500, "internal", "%s", why);
-		return;
-	}
-	log_info("backup: started run pid %ld, rid=%s", (long)pid,
-	    req->request_id);
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "status", "started");
-	cJSON_AddNumberToObject(body, "pid", (double)pid);
-	cJSON_AddStringToObject(body, "log", config->backup_log);
-	cJSON_AddStringToObject(body, "follow", "GET /api/backups: the run "
-	    "is listed as running, then ok or failed with its error; its "
-	    "progress is in the log");
-	resp_json(resp, 202, body);
+	job_start(config, &job, req, resp);
 }

@@ -28,7 +28,7 @@
  *
  * Refresh.  A walk of AC's buckets takes minutes, far too long for a
  * FastCGI worker (the pool's size is silo's concurrency, and Caddy would
- * time out).  So the handler has storage_spawn() (storage.c) take the
+ * time out).  So the handler has job_start() (job.c) take the
  * refresh lock and start `silo storage refresh` as a detached process
  * that inherits the lock, and answers 202 with its pid and where to
  * follow it; a second POST meanwhile is a 409 naming the running one.  A
@@ -38,7 +38,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,27 +595,16 @@ api_storage_refresh(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	const struct silo_config *config = ctx->config;
-	char		 why[PATH_MAX + 128];
-	pid_t		 pid;
-	cJSON		*body;
+	struct job		 job = {
+		.lock = config->storage_lock,
+		.log = config->storage_log,
+		.log_var = "SILO_STORAGE_LOG",
+		.what = "a storage refresh",
+		.follow = "GET /api/storage/history: last_attempt changes "
+		    "when it ends (status ok or failed, with its errors); "
+		    "its progress is in the log",
+		.args = { "storage", "refresh", NULL }
+	};
 
-	switch (storage_spawn(config, &pid, why, sizeof(why))) {
-	case 1:
-		resp_error(resp, 409, "conflict",
-		    "a storage refresh is already running (%s)", why);
-		return;
-	case -1:
-		resp_error(resp, 500, "internal", "%s", why);
-		return;
-	}
-	log_info("storage: started refresh pid %ld, rid=%s", (long)pid,
-	    req->request_id);
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "status", "started");
-	cJSON_AddNumberToObject(body, "pid", (double)pid);
-	cJSON_AddStringToObject(body, "log", config->storage_log);
-	cJSON_AddStringToObject(body, "follow", "GET /api/storage/history: "
-	    "last_attempt changes when it ends (status ok or failed, with "
-	    "its errors); its progress is in the log");
-	resp_json(resp, 202, body);
+	job_start(config, &job, req, resp);
 }

@@ -44,9 +44,9 @@
  * which also catches a run killed between starting its upload and
  * recording it.
  *
- * One run at a time: an flock() on SILO_BACKUP_LOCK, as storage.c does;
+ * One run at a time: job.c's flock() on SILO_BACKUP_LOCK, as a refresh;
  * the kernel drops it however the holder dies.  POST /api/backups/run
- * takes it first and hands it over as --lock-fd (storage_spawn_job()).
+ * takes it first and hands it over as --lock-fd (job.c's job_start()).
  *
  * Progress: on a terminal, progress.c's bar per collection (its size from
  * collStats, an estimate); elsewhere a plain line per collection and one
@@ -61,14 +61,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,63 +173,6 @@ static void
 backup_on_signal(int sig)
 {
 	backup_signal = sig;
-}
-
-/* SIGTERM and SIGINT set the flag the dump checks; SIGPIPE is an EPIPE. */
-static void
-backup_signals(void)
-{
-	struct sigaction	 sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = backup_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
-/*
- * Take the run's lock without waiting, or check the one the API handed
- * over (given, --lock-fd; else -1): 0 and *fd holds it; 1 when another
- * run holds it (holder says who); -1 with holder saying why.
- */
-static int
-backup_lock(const char *path, int given, int *fd, char *holder,
-    size_t holdersz)
-{
-	char	 line[128], when[CLOCK_ISO_MAX] = "";
-	ssize_t	 n;
-	int	 len;
-	bool	 busy;
-
-	holder[0] = '\0';
-	if ((*fd = given) == -1 &&
-	    (*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		snprintf(holder, holdersz, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
-		clock_iso(clock_real_ms(), CLOCK_ISO_S, when, sizeof(when));
-		len = snprintf(line, sizeof(line), "pid %ld since %s\n",
-		    (long)getpid(), when);
-		if (ftruncate(*fd, 0) == -1 ||
-		    pwrite(*fd, line, (size_t)len, 0) != len)
-			log_warn("backup: cannot write to %s", path);
-		return 0;
-	}
-	busy = errno == EWOULDBLOCK;
-	if (busy) {
-		n = pread(*fd, holder, holdersz - 1, 0);
-		holder[n > 0 ? (size_t)n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-	} else
-		snprintf(holder, holdersz, "flock %s: %s", path,
-		    strerror(errno));
-	close(*fd);
-	*fd = -1;
-	return busy ? 1 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1207,7 +1147,7 @@ backup_run_main(const struct silo_config *config,
 		}
 		seal_key_id(r->key, r->key_id);
 	}
-	switch (backup_lock(config->backup_lock, o->lock_fd, &fd, holder,
+	switch (job_lock(config->backup_lock, o->lock_fd, &fd, holder,
 	    sizeof(holder))) {
 	case 1:
 		log_err("backup: a backup is already running (%s; lock %s)",
@@ -1222,7 +1162,7 @@ backup_run_main(const struct silo_config *config,
 		free(r);
 		return 1;
 	}
-	backup_signals();
+	job_catch_stop(backup_on_signal);
 	mongo_log_init();
 	rc = backup_go(r);
 	backup_run_free(r);

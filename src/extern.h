@@ -352,6 +352,14 @@ struct sink {
 };
 
 /* ------------------------------------------------------------------ */
+/* Jobs: their lock and their stop signals (job.c)                     */
+/* ------------------------------------------------------------------ */
+
+int	 job_lock(const char *path, int given, int *fd, char *holder,
+	    size_t holdersz);
+void	 job_catch_stop(void (*on_stop)(int));
+
+/* ------------------------------------------------------------------ */
 /* Meter: the stored bytes counted, hashed and checked (meter.c)       */
 /* ------------------------------------------------------------------ */
 

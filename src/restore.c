@@ -824,23 +824,6 @@ restore_on_signal(int sig)
 	restore_signal = sig;
 }
 
-/* SIGTERM and SIGINT set the flag each document checks, so that verify
- * still drops its scratch databases and records the outcome; SIGPIPE
- * is an EPIPE. */
-static void
-restore_signals(void)
-{
-	struct sigaction	 sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = restore_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 /* `silo backup verify ID|latest`, `silo backup restore ID ...`: the
  * exit status. */
 int
@@ -860,7 +843,7 @@ restore_main(const struct silo_config *config,
 	r->config = config;
 	r->opts = opts;
 	rc = 1;
-	restore_signals();
+	job_catch_stop(restore_on_signal);
 	mongo_log_init();
 	if (mongo_open_job(&r->mongo, config, err, sizeof(err)) == -1) {
 		log_err("backup: %s", err);

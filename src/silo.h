@@ -23,9 +23,11 @@
  *             api_overview.c, api_misc.c: one file per /api area
  *   clients   mongo.c (MongoDB), spaces.c (S3), probe.c (HTTP probes),
  *             cache.c (the cache the workers share)
- *   jobs      import.c with manifest.c, docstream.c, progress.c
+ *   jobs      job.c (one at a time, started from the API, stopped);
+ *             import.c with manifest.c, docstream.c, progress.c
  *             (silo import); storage.c with storage_key.c (silo storage);
- *             backup.c with archive.c, gzip.c, seal.c (silo backup),
+ *             backup.c with archive.c, gzip.c, seal.c, meter.c (silo
+ *             backup),
  *             backup_list.c (its records, read back), restore.c
  *             (silo backup verify and restore), prune.c with
  *             retention.c (silo backup prune); users.c with
@@ -48,8 +50,8 @@
  * operations return bool (true: done; for a find, found) with a
  * bson_error_t, as libmongoc does, and so does storage_newest(); a count
  * is -1 on failure (mongo_count); a three-way outcome is an enum
- * (mongo_storage_stats, router_match) or 1/0/-1 (storage_spawn: 1 when
- * another refresh holds the lock; docstream_next: 1 for a document, 0
+ * (mongo_storage_stats, router_match) or 1/0/-1 (job_lock: 1 when
+ * another run holds the lock; docstream_next: 1 for a document, 0
  * at the end); the *_main functions return an exit status; and the S3
  * client, the backup readers and the probes keep their error in their
  * own struct (spaces, docstream, manifest, probe).
@@ -749,22 +751,26 @@ void	 cache_stamp(cJSON *obj, double cached_at);
 
 bool	 storage_newest(struct mongo *, const char *status,
 	    const bson_t *projection, bson_t *out, bson_error_t *);
-int	 storage_spawn(const struct silo_config *, pid_t *pid, char *why,
-	    size_t whysz);
 
-#define	STORAGE_JOB_MAX_ARGS	4	/* a spawned job's own arguments */
+/* ------------------------------------------------------------------ */
+/* Long runs started from the API (job.c)                              */
+/* ------------------------------------------------------------------ */
+
+#define	JOB_MAX_ARGS	4	/* a started job's own arguments */
 
 /* A job the API starts detached: `silo <args> --lock-fd 3`. */
-struct storage_job {
+struct job {
 	const char	*lock;		/* its lock file, taken first */
 	const char	*log;		/* appended its stdout and stderr */
 	const char	*log_var;	/* the variable naming log, in errors */
+	const char	*what;		/* "a backup", in the 409's message */
+	const char	*follow;	/* how to follow it, in the 202 */
 	/* e.g. "storage", "refresh"; NULL ends them */
-	const char	*args[STORAGE_JOB_MAX_ARGS + 1];
+	const char	*args[JOB_MAX_ARGS + 1];
 };
 
-int	 storage_spawn_job(const struct silo_config *,
-	    const struct storage_job *, pid_t *pid, char *why, size_t whysz);
+void	 job_start(const struct silo_config *, const struct job *,
+	    const struct silo_request *, struct silo_response *);
 
 /* ------------------------------------------------------------------ */
 /* Backup records, as the API reads them (backup_list.c)               */

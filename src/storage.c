@@ -41,21 +41,9 @@
  * SILO_STORAGE_HISTORY are deleted with their rows, except the newest
  * good one, however many failures came after it.
  *
- * One refresh at a time: an flock() on SILO_STORAGE_LOCK.  The kernel
- * drops the lock when its holder dies, however it dies, so a killed
- * refresh leaves no stale lock and no expiry has to be guessed, which a
- * lock document in MongoDB would need.  silo's API and jobs run on one
- * droplet, so a file lock is enough.  The API's storage_spawn() takes
- * the lock itself, then starts `silo storage refresh --lock-fd 3` as a
- * detached process (fork, setsid, fork again: it is nobody's child and
- * outlives a worker's restart; stdin /dev/null, stdout and stderr
- * appended to SILO_STORAGE_LOG) that inherits the locked descriptor.  So
- * the lock is held without a gap from the request to the end of the
- * walk, and "already running" (409) and "started" (202) cannot race.
- * The holder writes its pid and start time into the file for the 409's
- * message.  storage_spawn_job() is that mechanism for any job with a
- * lock and a log (backup.c's run uses it too); storage_spawn() is the
- * refresh's use of it.
+ * One refresh at a time: job.c's flock() on SILO_STORAGE_LOCK, taken
+ * here or by the API, which starts `silo storage refresh --lock-fd 3`
+ * detached (job_start()) and hands the lock over.
  *
  * Progress goes to stderr every STORAGE_PROGRESS_MS, with objects/s, and
  * a summary line at the end.
@@ -64,15 +52,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1165,60 +1148,7 @@ storage_record(struct storage_walk *w)
 }
 
 /* ------------------------------------------------------------------ */
-/* The lock                                                            */
-/* ------------------------------------------------------------------ */
-
-/*
- * Take the refresh lock at path without waiting.  0: taken, *fd holds it
- * (close it to release).  1: another process holds it; holder says who,
- * from the file.  -1: the file cannot be opened; holder says why.
- */
-static int
-storage_lock_take(const char *path, int *fd, char *holder, size_t holdersz)
-{
-	ssize_t	 n;
-
-	holder[0] = '\0';
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		snprintf(holder, holdersz, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK) {
-		snprintf(holder, holdersz, "flock %s: %s", path,
-		    strerror(errno));
-
-		close(*fd);
-		*fd = -1;
-		return -1;
-	}
-	n = pread(*fd, holder, holdersz - 1, 0);
-	holder[n > 0 ? (size_t)n : 0] = '\0';
-	holder[strcspn(holder, "\n")] = '\0';
-	if (holder[0] == '\0')
-		snprintf(holder, holdersz, "starting");
-	close(*fd);
-	*fd = -1;
-	return 1;
-}
-
-/* Say in the lock file who holds it, for a 409's message. */
-static void
-storage_lock_describe(int fd)
-{
-	char		 line[128], when[CLOCK_ISO_MAX] = "";
-	int		 n;
-
-	clock_iso(clock_real_ms(), CLOCK_ISO_S, when, sizeof(when));
-	n = snprintf(line, sizeof(line), "pid %ld since %s\n", (long)getpid(),
-	    when);
-	if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)
-		log_warn("storage: cannot write to the lock file");
-}
-
-/* ------------------------------------------------------------------ */
-/* For the API: the newest snapshot, and starting a refresh            */
+/* For the API: the newest snapshot                                    */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -1245,165 +1175,6 @@ storage_newest(struct mongo *m, const char *status,
 	bson_destroy(filter);
 	bson_destroy(opts);
 	return found;
-}
-
-/*
- * In the grandchild: stdio to /dev/null and the log, the lock on fd 3,
- * nothing else open but the report pipe (close-on-exec), signals as a new
- * program expects them; then exec `silo <job's args> --lock-fd 3`.  Never
- * returns.
- */
-static void
-storage_exec(const char *exe, const char *env_file,
-    const struct storage_job *job, int lock_fd, int log_fd, int report_fd)
-{
-	const char	*argv[STORAGE_JOB_MAX_ARGS + 6];
-	size_t		 n = 0;
-	sigset_t	 none;
-	int		 lk, rp, devnull, err;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	lk = fcntl(lock_fd, F_DUPFD, 10);
-	rp = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
-	devnull = open("/dev/null", O_RDONLY);
-	if (lk == -1 || rp == -1 || devnull == -1 ||
-	    dup2(devnull, 0) == -1 || dup2(log_fd, 1) == -1 ||
-	    dup2(log_fd, 2) == -1 || dup2(lk, 3) == -1 || dup2(rp, 4) == -1 ||
-	    fcntl(4, F_SETFD, FD_CLOEXEC) == -1)
-		goto fail;
-	closefrom(5);
-	argv[n++] = exe;
-	if (env_file != NULL) {
-		argv[n++] = "--env-file";
-		argv[n++] = env_file;
-	}
-	for (size_t i = 0; i < STORAGE_JOB_MAX_ARGS &&
-	    job->args[i] != NULL; i++)
-		argv[n++] = job->args[i];
-	argv[n++] = "--lock-fd";
-	argv[n++] = "3";
-	argv[n] = NULL;
-	execv(exe, (char *const *)argv);
-fail:
-	err = errno;
-	if (write(rp != -1 ? rp : report_fd, &err, sizeof(err)) == -1)
-		_exit(126);
-	_exit(127);
-}
-
-/*
- * Start the detached job holding lock_fd.  Its pid, or -1 with why
- * set.  The first child only forks again (after setsid) and reports the
- * grandchild's pid; an exec failure comes back through the same pipe.
- */
-static pid_t
-storage_fork(const struct silo_config *config, const struct storage_job *job,
-    int lock_fd, char *why, size_t whysz)
-{
-	char		 exe[PATH_MAX];
-	ssize_t		 n;
-	int		 log_fd, pipefd[2], err = 0, status;
-	pid_t		 child, refresh = -1;
-
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
-		snprintf(why, whysz, "cannot find silo's binary: %s",
-		    strerror(errno));
-		return -1;
-	}
-	exe[n] = '\0';
-	if ((log_fd = open(job->log, O_WRONLY | O_APPEND |
-	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		snprintf(why, whysz, "%s %s: %s", job->log_var, job->log,
-		    strerror(errno));
-		return -1;
-	}
-	if (pipe2(pipefd, O_CLOEXEC) == -1) {
-		snprintf(why, whysz, "pipe: %s", strerror(errno));
-		close(log_fd);
-		return -1;
-	}
-	if ((child = fork()) == 0) {
-		close(pipefd[0]);
-		setsid();
-		if ((refresh = fork()) == 0)
-			storage_exec(exe, config->env_file, job, lock_fd,
-			    log_fd, pipefd[1]);
-		if (write(pipefd[1], &refresh, sizeof(refresh)) == -1)
-			_exit(1);
-		_exit(0);
-	}
-	close(pipefd[1]);
-	close(log_fd);
-	if (child == -1)
-		snprintf(why, whysz, "fork: %s", strerror(errno));
-	else {
-		waitpid(child, &status, 0);
-		if (read(pipefd[0], &refresh, sizeof(refresh)) !=
-		    (ssize_t)sizeof(refresh) || refresh <= 0) {
-			snprintf(why, whysz, "fork: the job did not start");
-			refresh = -1;
-		} else if (read(pipefd[0], &err, sizeof(err)) ==
-		    (ssize_t)sizeof(err)) {
-			snprintf(why, whysz, "exec %s: %s", exe, strerror(err));
-			refresh = -1;
-		}
-	}
-	close(pipefd[0]);
-	return refresh;
-}
-
-/*
- * Start `silo <job->args> --lock-fd 3` for the API, detached and holding
- * job->lock from here on.  0 with *pid set; 1 when another run holds the
- * lock (why says who); -1 with why set.
- */
-int
-storage_spawn_job(const struct silo_config *config,
-    const struct storage_job *job, pid_t *pid, char *why, size_t whysz)
-{
-	char		 holder[256], err[PATH_MAX + 128];
-	int		 fd;
-
-	switch (storage_lock_take(job->lock, &fd, holder, sizeof(holder))) {
-	case 1:
-		snprintf(why, whysz, "%s", holder);
-		return 1;
-	case -1:
-		snprintf(why, whysz, "cannot take the lock of `silo %s %s`: %s",
-		    job->args[0], job->args[1], holder);
-		return -1;
-	}
-	/* No stale holder's name in a 409 before the job writes its own. */
-	if (ftruncate(fd, 0) == -1)
-		log_warn("storage: %s: %s", job->lock, strerror(errno));
-	*pid = storage_fork(config, job, fd, err, sizeof(err));
-	close(fd);
-	if (*pid == -1) {
-		log_err("storage: cannot start `silo %s %s`: %s", job->args[0],
-		    job->args[1], err);
-		snprintf(why, whysz, "cannot start `silo %s %s`: %s",
-		    job->args[0], job->args[1], err);
-		return -1;
-	}
-	return 0;
-}
-
-/* `silo storage refresh` for the API, as storage_spawn_job() says. */
-int
-storage_spawn(const struct silo_config *config, pid_t *pid, char *why,
-    size_t whysz)
-{
-	struct storage_job	 job = {
-		.lock = config->storage_lock,
-		.log = config->storage_log,
-		.log_var = "SILO_STORAGE_LOG",
-		.args = { "storage", "refresh", NULL }
-	};
-
-	return storage_spawn_job(config, &job, pid, why, whysz);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1526,7 +1297,7 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 {
 	struct storage_walk	 w;
 	char			 holder[256];
-	int			 fd = o->lock_fd, rc;
+	int			 fd, rc;
 
 	if (config->spaces_buckets == NULL || config->spaces_key == NULL ||
 	    config->spaces_secret == NULL) {
@@ -1536,27 +1307,17 @@ storage_main(const struct silo_config *config, const struct storage_opts *o)
 		    config->spaces_secret == NULL ? " SPACES_SECRET" : "");
 		return 2;
 	}
-	if (fd >= 0) {
-		/* The API took the lock and handed it over: still ours? */
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-			log_err("storage: --lock-fd %d: %s", fd,
-			    strerror(errno));
-			return 2;
-		}
-	} else {
-		rc = storage_lock_take(config->storage_lock, &fd, holder,
-		    sizeof(holder));
-		if (rc == 1) {
-			log_err("storage: a refresh is already running (%s; "
-			    "lock %s)", holder, config->storage_lock);
-			return STORAGE_EXIT_BUSY;
-		}
-		if (rc == -1) {
-			log_err("storage: cannot take the lock: %s", holder);
-			return 1;
-		}
+	rc = job_lock(config->storage_lock, o->lock_fd, &fd, holder,
+	    sizeof(holder));
+	if (rc == 1) {
+		log_err("storage: a refresh is already running (%s; lock %s)",
+		    holder, config->storage_lock);
+		return STORAGE_EXIT_BUSY;
 	}
-	storage_lock_describe(fd);
+	if (rc == -1) {
+		log_err("storage: cannot take the lock: %s", holder);
+		return 1;
+	}
 	memset(&w, 0, sizeof(w));
 	w.config = config;
 	mongo_log_init();
