@@ -44,7 +44,16 @@
 
 #include "extern.h"
 
-#define	CONFIG_DEFAULT_ENV_FILE	"/etc/silo/silo.env"
+/* The GNU directories configure chose (Makefile.am); /etc and /var, the
+ * droplet's, when built some other way. */
+#ifndef SILO_SYSCONFDIR
+#define	SILO_SYSCONFDIR		"/etc"
+#endif
+#ifndef SILO_LOCALSTATEDIR
+#define	SILO_LOCALSTATEDIR	"/var"
+#endif
+
+#define	CONFIG_DEFAULT_ENV_FILE	SILO_SYSCONFDIR "/silo/silo.env"
 #define	CONFIG_MAX_FILE_VARS	256	/* keys kept from one env file */
 #define	CONFIG_LINE_MAX		4096	/* longest env-file line */
 
@@ -138,8 +147,8 @@ static const struct config_var config_vars[] = {
 	  OFF(cache_ttl_s), 0, 86400,
 	  "seconds a probe or summary is reused by every worker "
 	  "(0: never cached)" },
-	{ "SILO_CACHE_DIR", VAR_PATH, "/var/cache/silo", false, SHOW,
-	  OFF(cache_dir), 0, 200,
+	{ "SILO_CACHE_DIR", VAR_PATH, SILO_LOCALSTATEDIR "/cache/silo", false,
+	  SHOW, OFF(cache_dir), 0, 200,
 	  "directory of the cache the workers share "
 	  "(systemd's CacheDirectory)" },
 	{ "SPACES_KEY", VAR_STRING, NULL, false, MASK_PARTIAL,
@@ -187,26 +196,28 @@ static const struct config_var config_vars[] = {
 	  OFF(storage_top_objects), 1, 10000,
 	  "largest objects a snapshot lists" },
 	{ "SILO_STORAGE_LOCK", VAR_PATH,
-	  "/var/lib/silo/storage-refresh.lock", false, SHOW,
+	  SILO_LOCALSTATEDIR "/lib/silo/storage-refresh.lock", false, SHOW,
 	  OFF(storage_lock), 0, 0, "lock file: one storage refresh at a time" },
 	{ "SILO_STORAGE_LOG", VAR_PATH,
-	  "/var/log/silo/storage-refresh.log", false, SHOW,
+	  SILO_LOCALSTATEDIR "/log/silo/storage-refresh.log", false, SHOW,
 	  OFF(storage_log), 0, 0,
 	  "where a refresh started by the API writes its output" },
 	{ "SILO_BACKUP_BUCKET", VAR_STRING, NULL, false, SHOW,
 	  OFF(backup_bucket), 0, 0, "the bucket `silo backup` writes to" },
 	{ "SILO_BACKUP_PREFIX", VAR_STRING, "silo-backups/", false, SHOW,
 	  OFF(backup_prefix), 0, 0, "key prefix of backups in that bucket" },
-	{ "SILO_BACKUP_KEY", VAR_PATH, "/etc/silo/backup.key", false, SHOW,
-	  OFF(backup_key), 0, 0,
+	{ "SILO_BACKUP_KEY", VAR_PATH, SILO_SYSCONFDIR "/silo/backup.key",
+	  false, SHOW, OFF(backup_key), 0, 0,
 	  "the backup encryption key file (silo backup keygen)" },
 	{ "SILO_BACKUP_PART_SIZE", VAR_SIZE, "8M", false, SHOW,
 	  OFF(backup_part_size), 5L << 20, 512L << 20,
 	  "multipart upload part size: the memory a backup's upload holds" },
-	{ "SILO_BACKUP_LOCK", VAR_PATH, "/var/lib/silo/backup.lock", false,
-	  SHOW, OFF(backup_lock), 0, 0, "lock file: one backup at a time" },
-	{ "SILO_BACKUP_LOG", VAR_PATH, "/var/log/silo/backup.log", false,
-	  SHOW, OFF(backup_log), 0, 0,
+	{ "SILO_BACKUP_LOCK", VAR_PATH,
+	  SILO_LOCALSTATEDIR "/lib/silo/backup.lock", false, SHOW,
+	  OFF(backup_lock), 0, 0, "lock file: one backup at a time" },
+	{ "SILO_BACKUP_LOG", VAR_PATH,
+	  SILO_LOCALSTATEDIR "/log/silo/backup.log", false, SHOW,
+	  OFF(backup_log), 0, 0,
 	  "where a backup started by the API writes its output" },
 	{ "SILO_BACKUP_STALE_H", VAR_INT, "26", false, SHOW,
 	  OFF(backup_stale_h), 1, 24 * 366,

@@ -52,6 +52,7 @@ APT_PACKAGES = [
     "libcjson-dev", "libssl-dev", "libexpat1-dev", "libcmocka-dev",
     "groff-base",       # renders docs/silo.1 into silo's help
     "caddy", "wrk", "curl", "chromium",
+    "systemd",          # systemd-analyze checks the installed units
 ]
 
 # The test venv, fully pinned (transitive dependencies included).
