@@ -274,7 +274,9 @@ else
 fi
 
 # The first user goes in through the localhost exception (auth is on and
-# no user exists yet); the silo user reads AC's database and owns its own.
+# no user exists yet); the silo user reads AC's database, owns its own,
+# and may read the server's state (clusterMonitor: serverStatus for
+# /api/db/health, $currentOp for /api/db/clients), nothing more.
 # The passwords reach mongosh through its environment, never its command
 # line (which run prints, and ps shows).
 MONGO_ADMIN_PW=$(secret /etc/silo/mongodb-admin.password)
@@ -284,7 +286,7 @@ if stamped mongodb-users; then
 	ok "mongod users admin and silo"
 else
 	run mongosh --quiet --eval "db.getSiblingDB('admin').createUser({user: 'admin', pwd: process.env.MONGO_ADMIN_PW, roles: ['root']})"
-	run mongosh --quiet --eval "const a = db.getSiblingDB('admin'); a.auth('admin', process.env.MONGO_ADMIN_PW); a.createUser({user: 'silo', pwd: process.env.MONGO_SILO_PW, roles: [{role: 'read', db: 'aesthetic'}, {role: 'readWrite', db: 'silo'}]})"
+	run mongosh --quiet --eval "const a = db.getSiblingDB('admin'); a.auth('admin', process.env.MONGO_ADMIN_PW); a.createUser({user: 'silo', pwd: process.env.MONGO_SILO_PW, roles: [{role: 'read', db: 'aesthetic'}, {role: 'readWrite', db: 'silo'}, {role: 'clusterMonitor', db: 'admin'}]})"
 	stamp mongodb-users
 fi
 

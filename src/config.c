@@ -72,6 +72,7 @@ enum var_kind {
 	VAR_TOKEN,		/* a bearer token: 32+ printable characters */
 	VAR_PATH,		/* an absolute path, at most max bytes if max */
 	VAR_BUCKETS,		/* comma-separated S3 bucket names */
+	VAR_CLIENTS,		/* comma-separated name:match pairs */
 	VAR_ADDRESSING		/* auto, path or virtual */
 };
 
@@ -122,6 +123,10 @@ static const struct config_var config_vars[] = {
 	  "bound on connecting to and waiting on MongoDB" },
 	{ "SILO_DB_SLOW_MS", VAR_INT, "250", false, SHOW,
 	  OFF(db_slow_ms), 1, 60000, "ping slower than this reports degraded" },
+	{ "SILO_DB_CLIENTS", VAR_CLIENTS, NULL, false, SHOW,
+	  OFF(db_clients), 0, 0,
+	  "AC's services /api/db/clients looks for: name:match, "
+	  "comma-separated (match: an application name or an address)" },
 	{ "SILO_MAX_BODY", VAR_SIZE, "1M", false, SHOW,
 	  OFF(max_body), 0, 64L << 20, "largest request body accepted" },
 	{ "SILO_SHUTDOWN_TIMEOUT", VAR_INT, "30", false, SHOW,
@@ -790,6 +795,53 @@ config_buckets_check(const char *text, char *why, size_t whysz)
 }
 
 /*
+ * SILO_DB_CLIENTS: name:match pairs, comma-separated, at most
+ * CONFIG_MAX_CLIENTS; a name is 1 to 32 of a-z, 0-9, '-' and '_', a
+ * match 1 to 127 printable characters but ',' (an application name, as a
+ * driver's appName=, or an address).
+ */
+static int
+config_clients_check(const char *text, char *why, size_t whysz)
+{
+	int	 n = 0;
+
+	for (const char *p = text; ; p++) {
+		size_t	 name = strspn(p,
+			    "abcdefghijklmnopqrstuvwxyz0123456789-_");
+		size_t	 match;
+
+		if (++n > CONFIG_MAX_CLIENTS) {
+			snprintf(why, whysz, "more than %d services",
+			    CONFIG_MAX_CLIENTS);
+			return -1;
+		}
+		if (name == 0 || name > 32 || p[name] != ':') {
+			snprintf(why, whysz, "service %d ('%.*s') is not "
+			    "name:match (a name of a-z, 0-9, '-', '_')", n,
+			    (int)strcspn(p, ",") < 80 ? (int)strcspn(p, ",") :
+			    80, p);
+			return -1;
+		}
+		p += name + 1;
+		match = strcspn(p, ",");
+		if (match == 0 || match > 127) {
+			snprintf(why, whysz, "service %d: its match is %s", n,
+			    match == 0 ? "empty" : "longer than 127");
+			return -1;
+		}
+		for (size_t i = 0; i < match; i++)
+			if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f) {
+				snprintf(why, whysz, "service %d: its match "
+				    "holds a space or a control character", n);
+				return -1;
+			}
+		p += match;
+		if (*p == '\0')
+			return 0;
+	}
+}
+
+/*
  * libmongoc says why a URI is bad in two halves: a vague error ("Invalid
  * host string in URI") and, through its log, the reason ("Port could not
  * be parsed"), printed in its own format.  While a URI is checked its log
@@ -1001,6 +1053,10 @@ config_parse_var(struct silo_config *c, const struct config_var *v,
 		if (config_buckets_check(text, why, whysz) == -1)
 			return -1;
 		break;
+	case VAR_CLIENTS:
+		if (config_clients_check(text, why, whysz) == -1)
+			return -1;
+		break;
 	case VAR_ADDRESSING:
 		return config_parse_word(text, addressing_words, (int *)field,
 		    why, whysz);
@@ -1101,7 +1157,8 @@ config_free(struct silo_config *c)
 		case VAR_MONGO_URI:
 		case VAR_TOKEN:
 		case VAR_PATH:
-		case VAR_BUCKETS: {
+		case VAR_BUCKETS:
+		case VAR_CLIENTS: {
 			char	**field = (char **)((char *)c + v->offset);
 
 			free(*field);

@@ -331,6 +331,52 @@ mongo_find_each(struct mongo *m, const char *db, const char *collection,
 	    cb, arg, e);
 }
 
+/* Call cb for every document of an aggregation on the admin database
+ * itself ({"aggregate": 1}: $currentOp and the like), retried once as
+ * mongo_each() does. */
+bool
+mongo_admin_aggregate_each(struct mongo *m, const bson_t *pipeline,
+    mongo_doc_cb cb, void *arg, bson_error_t *e)
+{
+	mongoc_database_t	*admin;
+	mongoc_cursor_t		*cursor;
+	size_t			 ndocs = 0;
+	bool			 ok;
+
+	admin = mongoc_client_get_database(m->client, "admin");
+	for (int attempt = 0; ; attempt++) {
+		cursor = mongoc_database_aggregate(admin, pipeline, NULL, NULL);
+		ok = mongo_cursor_each(cursor, cb, arg, &ndocs, e);
+		mongoc_cursor_destroy(cursor);
+		if (ok || attempt == 1 || ndocs > 0 ||
+		    !mongo_error_is_stream(e))
+			break;
+	}
+	mongoc_database_destroy(admin);
+	return ok;
+}
+
+/* Set field to the date ms on the document filter names in
+ * db.collection, making it if there is none.  False on a failed write. */
+bool
+mongo_upsert_date(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const char *field, int64_t ms, bson_error_t *e)
+{
+	mongoc_collection_t	*c;
+	bson_t			*set, *opts;
+	bool			 ok;
+
+	memset(e, 0, sizeof(*e));
+	set = BCON_NEW("$set", "{", field, BCON_DATE_TIME(ms), "}");
+	opts = BCON_NEW("upsert", BCON_BOOL(true));
+	c = mongoc_client_get_collection(m->client, db, collection);
+	ok = mongoc_collection_update_one(c, filter, set, opts, NULL, e);
+	mongoc_collection_destroy(c);
+	bson_destroy(opts);
+	bson_destroy(set);
+	return ok;
+}
+
 /* Where mongo_find_one() puts the document it found. */
 struct mongo_first {
 	bson_t		*out;		/* the caller's; initialized if found */

@@ -6,7 +6,8 @@
  * enforces it).  Two routes are public: /api/health, up or down for
  * uptime monitors, and the sign-in.  Everything else needs a caller, and
  * nearly everything one scope: "read:<area>" to read, "run:<area>" to
- * start a job, "admin:db" for mongo-express.  A route that carries
+ * start a job, "admin:db" for mongo-express and for the database's
+ * client connections (their addresses).  A route that carries
  * another route's data needs that route's scope: /api/services includes
  * the ATProto sync counts and /api/overview the database's, so both need
  * read:db, while the oven and session probes alone need read:services.
@@ -46,6 +47,10 @@ const struct route routes_table[] = {
 	{ "GET", "/api/db/users/count", ACCESS_SCOPE, "read:db", NULL,
 	  api_db_users_count,
 	  "registered users, handles, verified users, users with a DID" },
+	{ "GET", "/api/db/clients", ACCESS_SCOPE, "admin:db", NULL,
+	  api_clients,
+	  "the database's client connections by application and address; "
+	  "AC's services seen connected (the cutover view)" },
 	{ "GET", "/api/storage/usage", ACCESS_SCOPE, "read:storage", NULL,
 	  api_storage_usage,
 	  "Spaces usage from the latest snapshot: bytes, GB, objects" },

@@ -200,6 +200,7 @@ hex_lower(const void *in, size_t n, char *out)
 /* ------------------------------------------------------------------ */
 
 #define	CONFIG_MAX_BUCKETS	64	/* SPACES_BUCKETS names at most */
+#define	CONFIG_MAX_CLIENTS	32	/* SILO_DB_CLIENTS services at most */
 
 /* Where the FastCGI listen socket comes from. */
 enum listen_kind {
@@ -229,6 +230,8 @@ struct silo_config {
 	int		 db_timeout_ms;
 	/* SILO_DB_SLOW_MS: ping above this is degraded */
 	int		 db_slow_ms;
+	/* SILO_DB_CLIENTS: "name:match,...", or NULL */
+	char		*db_clients;
 	size_t		 max_body;	/* SILO_MAX_BODY: request body limit */
 	/* SILO_SHUTDOWN_TIMEOUT: grace before SIGKILL */
 	int		 shutdown_timeout_s;
@@ -546,6 +549,11 @@ bool	 mongo_find_each(struct mongo *, const char *db,
 	    mongo_doc_cb, void *arg, bson_error_t *);
 bool	 mongo_aggregate_each(struct mongo *, const char *collection,
 	    const bson_t *pipeline, mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_admin_aggregate_each(struct mongo *, const bson_t *pipeline,
+	    mongo_doc_cb, void *arg, bson_error_t *);
+bool	 mongo_upsert_date(struct mongo *, const char *db,
+	    const char *collection, const bson_t *filter, const char *field,
+	    int64_t ms, bson_error_t *);
 bool	 mongo_find_one(struct mongo *, const char *db,
 	    const char *collection, const bson_t *filter, const bson_t *opts,
 	    bson_t *out, bson_error_t *);
@@ -810,6 +818,16 @@ void	 api_db_collections(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_db_users_count(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
+void	 api_clients(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+
+/* The cutover view's tally of $currentOp (api_clients.c). */
+struct clients_tally;
+struct clients_tally *api_clients_tally_new(void);
+void	 api_clients_tally_free(struct clients_tally *);
+int	 api_clients_tally_add(const bson_t *op, void *tally);
+cJSON	*api_clients_tally_json(const struct clients_tally *,
+	    const char *services);
 void	 api_storage_usage(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_storage_buckets(struct silo_ctx *, const struct silo_request *,

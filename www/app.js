@@ -700,6 +700,45 @@
     $('backups-meta').textContent = 'unavailable';
   }
 
+  /* ---------- clients: the cutover view, GET /api/db/clients (admin) ----------
+     Each of AC's services (SILO_DB_CLIENTS) with its connections now and
+     its last sighting, then every connection group.  A server that does
+     not report connections (FerretDB) says so in the note; the services
+     still show when they were last seen. */
+  function renderClients(c) {
+    const services = Array.isArray(c.services) ? c.services : [];
+    const groups = Array.isArray(c.groups) ? c.groups : [];
+    const note = $('clients-note');
+    note.hidden = c.supported !== false && services.length > 0;
+    note.textContent = c.supported === false ? `${c.reason || 'not reported'}${c.server_said ? ` (${c.server_said})` : ''}`
+      : services.length ? '' : 'no services named: set SILO_DB_CLIENTS';
+    const sbody = $('clients-services-body');
+    sbody.replaceChildren();
+    for (const s of services) {
+      if (!s || typeof s !== 'object') continue;
+      const seen = isoDate(s.last_seen);
+      sbody.append(el('tr', { class: s.connected > 0 ? 'connected' : 'absent' },
+        el('td', { text: String(s.name || '?') }),
+        el('td', { class: 'hide-narrow', text: String(s.match || '') }),
+        el('td', { class: 'num', text: num(s.connected) }),
+        el('td', { text: seen ? dateTime(seen) : 'never', title: s.last_seen || '' })));
+    }
+    const gbody = $('clients-groups-body');
+    gbody.replaceChildren();
+    for (const g of groups) {
+      if (!g || typeof g !== 'object') continue;
+      gbody.append(el('tr', null,
+        el('td', { text: g.app === null ? '(none sent)' : String(g.app) }),
+        el('td', { text: String(g.address || '?') }),
+        el('td', { class: 'hide-narrow', text: g.service ? String(g.service) : '' }),
+        el('td', { class: 'num', text: num(g.connections) })));
+    }
+    const seen = services.filter((s) => s && s.connected > 0).length;
+    $('clients-meta').textContent = c.supported === false ? 'not reported by this server'
+      : `${num(c.connections)} connections · ${seen} of ${services.length} services connected`;
+    return {};
+  }
+
   /* ---------- one user: GET /api/users/:id, asked on demand ----------
      The answer carries the user's ids, their documents per collection
      and their Spaces footprint (the /api/storage/user/:id answer, or its
@@ -835,6 +874,9 @@
     { url: '/api/storage/history', containers: ['storage-history'], render: renderStorageHistory, calm: NO_SNAPSHOT },
     /* Backups: status "none" is a state, shown as the note. */
     { url: '/api/backups?limit=7', containers: ['backups'], render: renderBackups, fail: failBackups, calm: NO_BACKUP },
+    /* Admins only: asked only when the principal holds its scope. */
+    { url: '/api/db/clients', containers: ['clients'], render: renderClients, scope: 'admin:db',
+      fail: () => { $('clients-meta').textContent = 'unavailable'; } },
   ];
 
   async function load(source) {
@@ -862,7 +904,7 @@
     inFlight = true;
     clearTimeout(timer);
     try {
-      await Promise.all(SOURCES.map(load));
+      await Promise.all(SOURCES.filter((s) => !s.scope || granted(s.scope)).map(load));
       const now = new Date();
       const t = $('updated');
       t.textContent = clock(now);
@@ -891,16 +933,20 @@
      viewer has only the read:* scopes.  If /me fails otherwise (the
      database is down, where sessions live), the panels still poll and
      show their own errors, with every admin control hidden. */
+  let principal = { role: null, scopes: [] };
+  const granted = (scope) => principal.role === 'admin' || principal.scopes.includes(scope);
+
   function showWho(who) {
     const scopes = Array.isArray(who.scopes) ? who.scopes : [];
     const role = typeof who.role === 'string' ? who.role : null;
+    principal = { role, scopes };
     document.body.dataset.role = role || who.kind || 'unknown';
     $('who-name').textContent = typeof who.name === 'string' ? who.name : '?';
     $('who-role').textContent = role || (who.kind === 'token' ? 'token' : '');
     $('signout').hidden = who.kind !== 'session';
     $('who').hidden = false;
     for (const node of document.querySelectorAll('[data-scope]')) {
-      node.hidden = !(role === 'admin' || scopes.includes(node.dataset.scope));
+      node.hidden = !granted(node.dataset.scope);
     }
   }
 

@@ -407,7 +407,27 @@ ME_VIEWER = {"kind": "session", "name": "grace", "role": "viewer", "scopes": REA
              "session": SESSION}
 UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "sign in, or send a token"}}
 # The admin-only controls: element id -> the scope it needs.
-ADMIN_CONTROLS = {"storage-refresh": "run:storage", "backups-run": "run:backups", "db-link": "admin:db"}
+ADMIN_CONTROLS = {"storage-refresh": "run:storage", "backups-run": "run:backups", "db-link": "admin:db",
+                  "clients": "admin:db"}
+
+# GET /api/db/clients as api_clients.c answers it: on mongod, and on a
+# server without $currentOp (FerretDB).
+CLIENTS_MONGOD = {
+    "connections": 5, "other": 0, "supported": True,
+    "groups": [{"app": "aesthetic-web", "address": "10.0.0.5", "connections": 3, "service": "web"},
+               {"app": None, "address": "157.245.134.225", "connections": 1, "service": "session"},
+               {"app": "silo", "address": "127.0.0.1", "connections": 1, "service": None}],
+    "services": [{"name": "web", "match": "aesthetic-web", "connected": 3,
+                  "last_seen": "2026-11-24T09:00:00.000Z"},
+                 {"name": "session", "match": "157.245.134.225", "connected": 1,
+                  "last_seen": "2026-11-24T09:00:00.000Z"},
+                 {"name": "oven", "match": "oven", "connected": 0, "last_seen": None}]}
+CLIENTS_FERRETDB = {
+    "connections": 0, "other": 0, "supported": False, "groups": [],
+    "reason": "not reported by this server: $currentOp failed",
+    "server_said": "Invalid command format: the 'aggregate' field must specify a collection name or 1",
+    "services": [{"name": "oven", "match": "oven", "connected": 0,
+                  "last_seen": "2026-11-20T03:00:00.000Z"}]}
 
 # variant -> path -> (status, body); "POST /path" for the POST routes
 VARIANTS = {
@@ -416,12 +436,14 @@ VARIANTS = {
            "/api/db/users/count": (200, USERS),
            "/api/overview": (200, OVERVIEW_OK), **storage(),
            "/api/backups": (200, BACKUPS_OK),
+           "/api/db/clients": (200, CLIENTS_MONGOD),
            "/api/services/atproto": (200, atproto(IDENTITY))},
     "collections503": {"/api/db/health": (200, HEALTH_OK),
                        "/api/db/collections": (503, down("listCollections")),
                        "/api/db/users/count": (200, USERS),
                        "/api/overview": (200, OVERVIEW_OK), **storage(points=[]),
                        "/api/backups": (200, BACKUPS_FAILING),
+                       "/api/db/clients": (200, CLIENTS_MONGOD),
                        "/api/services/atproto": (200, atproto(IDENTITY))},
     "degraded": {"/api/db/health": (200, HEALTH_DEGRADED),
                  "/api/db/collections": (200, COLLECTIONS),
@@ -429,6 +451,7 @@ VARIANTS = {
                  "/api/overview": (200, OVERVIEW_PDS_DOWN),
                  **storage(points=STORAGE["history"]["points"][-1:]),
                  "/api/backups": (200, BACKUPS_STALE),
+                 "/api/db/clients": (200, CLIENTS_MONGOD),
                  "/api/services/atproto": (200, atproto(IDENTITY_CLEAN))},
     "nosnapshot": {"/api/db/health": (200, HEALTH_OK),
                    "/api/db/collections": (200, COLLECTIONS),
@@ -436,6 +459,7 @@ VARIANTS = {
                    "/api/overview": (200, OVERVIEW_OK),
                    **storage_failing(503, NO_SNAPSHOT),
                    "/api/backups": (200, BACKUPS_NONE),
+                   "/api/db/clients": (200, CLIENTS_FERRETDB),
                    "/api/services/atproto": (200, atproto(IDENTITY))},
     "down": {"/api/db/health": (503, down("ping")),
              "/api/db/collections": (503, down("listCollections")),
@@ -1174,6 +1198,33 @@ def check_backups_ok(c, v, dom, api):
             not [n for n in dom.id("backups").find(lambda n: "error-box" in n.classes()) if n.visible()])
 
 
+def check_clients(c, v, dom, requests):
+    """The clients panel: asked and shown for an admin only."""
+    fetched = "/api/db/clients" in requests
+    if v in ("viewer", "down"):
+        c.check(f"{v}: clients not asked", not fetched, requests)
+        return
+    c.check(f"{v}: page fetched /api/db/clients", fetched, requests)
+    want = VARIANTS[v]["/api/db/clients"][1]
+    c.eq(f"{v}: clients state", dom.id("clients").attrs.get("data-state"), "ok")
+    rows = [cells(r) for r in dom.id("clients-services-body").children if isinstance(r, Node) and r.tag == "tr"]
+    c.eq(f"{v}: clients services", [(r[0], r[1], r[2]) for r in rows],
+         [(s["name"], s["match"], str(s["connected"])) for s in want["services"]])
+    c.eq(f"{v}: clients never seen", [r[3] == "never" for r in rows],
+         [s["last_seen"] is None for s in want["services"]])
+    groups = [cells(r) for r in dom.id("clients-groups-body").children if isinstance(r, Node) and r.tag == "tr"]
+    c.eq(f"{v}: clients groups", groups,
+         [["(none sent)" if g["app"] is None else g["app"], g["address"], g["service"] or "",
+           str(g["connections"])] for g in want["groups"]])
+    if want["supported"]:
+        c.check(f"{v}: clients note hidden", not dom.id("clients-note").visible())
+        c.eq(f"{v}: clients meta", dom.text("clients-meta"), "5 connections · 2 of 3 services connected")
+    else:
+        c.eq(f"{v}: clients note", dom.text("clients-note"),
+             f"{want['reason']} ({want['server_said']})")
+        c.eq(f"{v}: clients meta", dom.text("clients-meta"), "not reported by this server")
+
+
 def check_backups_none(c, v, dom):
     """No good backup yet: a calm note naming the last failure, no red box."""
     c.eq(f"{v}: backups state", dom.id("backups").attrs.get("data-state"), "none")
@@ -1819,6 +1870,7 @@ def check_rendered(c, name, dom, requests):
                  "/api/storage/history", "/api/backups?limit=7", "/api/services/atproto"):
         c.check(f"{name}: page fetched {path}", path in requests, requests)
     check_common(c, name, dom)
+    check_clients(c, name, dom, requests)
     if name in ("ok", "nosnapshot", "viewer"):
         check_health_ok(c, name, dom)
         check_users_ok(c, name, dom)

@@ -57,7 +57,8 @@ FRESH = [
     "a.createUser\\(\\{user:\\ \\'silo\\'\\,\\ pwd:\\ process.env."
     "MONGO_SILO_PW\\,\\ roles:\\ \\[\\{role:\\ \\'read\\'\\,\\ db:\\ "
     "\\'aesthetic\\'\\}\\,\\ \\{role:\\ \\'readWrite\\'\\,\\ db:\\ "
-    "\\'silo\\'\\}\\]\\}\\)",
+    "\\'silo\\'\\}\\,\\ \\{role:\\ \\'clusterMonitor\\'\\,\\ db:\\ "
+    "\\'admin\\'\\}\\]\\}\\)",
     "install -d -m 0700 /var/lib/silo-bootstrap",
     "write /var/lib/silo-bootstrap/mongodb-users (mode 0600, owner "
     "root:root)",
