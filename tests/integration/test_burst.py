@@ -193,6 +193,7 @@ class HoldingProxy:
         self.target = port
         self.open = threading.Event()
         self.open.set()
+        self.held = threading.Event()     # bytes came while closed
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
@@ -217,6 +218,8 @@ class HoldingProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if not self.open.is_set():
+                    self.held.set()
                 self.open.wait()
                 dst.sendall(data)
         except OSError:
@@ -258,7 +261,7 @@ def test_slow_route_cannot_starve_the_others(stack):
         t = threading.Thread(target=users_get,
                              args=(s.sock, "nobody-here", first))
         t.start()
-        time.sleep(0.5)         # the first worker is in the database
+        assert proxy.held.wait(20)  # the first worker is in the database
         t0 = time.monotonic()
         second = fcgi.get(str(s.sock), "/api/users/someone-else")
         ping = fcgi.get(str(s.sock), "/api/ping")
@@ -288,7 +291,7 @@ def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
         t = threading.Thread(target=lambda: _swallow(users_get, s.sock,
                                                       "nobody-here", first))
         t.start()
-        time.sleep(0.5)
+        assert proxy.held.wait(20)
         held = fcgi.get(str(s.sock), "/api/users/someone-else")
         old = workers_of(s.pid)
         for pid in old:
