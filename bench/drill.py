@@ -298,14 +298,15 @@ def main():
             steady_lines = access_lines(cad.log_path, t_start, t_end)
 
             # 2. drill
-            events = []
+            # The faults run in this thread: a service started again from
+            # another thread would die with it (PR_SET_PDEATHSIG).
+            events, drill = [], {}
             t_start = time.time()
-            faults = threading.Thread(
-                target=drill_events,
-                args=(st, time.monotonic(), events))
-            faults.start()
-            drill = wrk(cad.url, script, args.connections, args.duration)
-            faults.join()
+            mix = threading.Thread(target=lambda: drill.update(
+                wrk(cad.url, script, args.connections, args.duration)))
+            mix.start()
+            drill_events(st, time.monotonic(), events)
+            mix.join()
             t_end = time.time()
             time.sleep(1)
             drill_lines = access_lines(cad.log_path, t_start, t_end + 1)
@@ -320,8 +321,9 @@ def main():
             for r in routes:
                 status, body = get_json(cad.url, r, token)
                 err = body.get("error") if isinstance(body, dict) else None
+                code = err.get("code") if isinstance(err, dict) else err
                 after[route_of(r, handle)] = (
-                    status, err.get("code") if isinstance(err, dict) else err)
+                    status, code or (body or {}).get("status"))
         finally:
             sp.stop_all()
             for f in fakes.values():
