@@ -8,9 +8,10 @@ and a slow route cannot hold every worker.
   API's JSON error shape; a missing one stays the 502 it always was.
 - A backlog above the kernel's somaxconn is clamped, with a warning.
 - With SILO_BUSY_MAX=1 and the database made slow (a proxy in front of
-  FerretDB that holds its traffic), a second expensive request is a 503
-  "busy" at once while /api/ping still answers; a worker killed while it
-  holds the cell does not keep it.
+  FerretDB that holds its traffic), a second expensive request, a flagged
+  route or a cache miss with no stale value, is a 503 "busy" at once while
+  /api/ping still answers; a miss with a stale value serves it; a worker
+  killed while it holds the cell does not keep it.
 """
 
 import http.client
@@ -264,6 +265,7 @@ def test_slow_route_cannot_starve_the_others(stack):
         assert proxy.held.wait(20)  # the first worker is in the database
         t0 = time.monotonic()
         second = fcgi.get(str(s.sock), "/api/users/someone-else")
+        miss = fcgi.get(str(s.sock), "/api/kidlisp/stats")  # cold cache
         ping = fcgi.get(str(s.sock), "/api/ping")
         quick = time.monotonic() - t0
         assert t.is_alive()     # still held by the slow database
@@ -276,6 +278,9 @@ def test_slow_route_cannot_starve_the_others(stack):
     assert second.status == 503
     assert second.headers["retry-after"] == "1"
     assert second.json()["error"]["code"] == "busy"
+    assert miss.status == 503
+    assert miss.headers["retry-after"] == "1"
+    assert miss.json()["error"]["code"] == "busy"
     assert ping.status == 200 and ping.json() == {"ok": True}
     assert quick < 1.0
     assert first[0].status == 404, first[0].body
@@ -284,8 +289,11 @@ def test_slow_route_cannot_starve_the_others(stack):
 def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
     proxy = HoldingProxy(stack.fdb.port)
     s = serve(stack, "reclaim-silo", workers=2, SILO_BUSY_MAX=1,
-              SILO_DB_TIMEOUT_MS=20000, mongo_uri=proxy.uri)
+              SILO_DB_TIMEOUT_MS=20000, SILO_CACHE_TTL_S=1,
+              mongo_uri=proxy.uri)
     try:
+        assert fcgi.get(str(s.sock), "/api/kidlisp/stats").status == 200
+        time.sleep(1.5)         # its cached value is stale now
         proxy.open.clear()
         first = []
         t = threading.Thread(target=lambda: _swallow(users_get, s.sock,
@@ -293,6 +301,8 @@ def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
         t.start()
         assert proxy.held.wait(20)
         held = fcgi.get(str(s.sock), "/api/users/someone-else")
+        # A miss past the cap with a stale value at hand serves it.
+        stale = fcgi.get(str(s.sock), "/api/kidlisp/stats")
         old = workers_of(s.pid)
         for pid in old:
             os.kill(pid, signal.SIGKILL)
@@ -309,6 +319,8 @@ def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
         s.stop()
         proxy.close()
     assert held.status == 503 and held.json()["error"]["code"] == "busy"
+    assert stale.status == 200
+    assert stale.json()["age_s"] >= 1.5
     assert after.status == 404, after.body
     assert "which died holding it" in log
 
