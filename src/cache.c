@@ -271,8 +271,11 @@ cache_get(struct silo_ctx *ctx, const char *key, cache_fill_fn fill,
 	bool			 keep = true;
 
 	cache_open(ctx->config, key, &slot);
-	if (slot.must_fill) {
+	/* A miss is expensive work (busy.c): past the cap, the stale value
+	 * if there is one, else nothing and the request is a 503 busy. */
+	if (slot.must_fill && busy_enter(ctx->config, slot.value != NULL)) {
 		value = fill(ctx, arg, &keep);
+		busy_leave();
 		if (value != NULL && keep)
 			cache_store(ctx->config, &slot, value);
 		at = value != NULL && keep ? slot.cached_at : clock_real();

@@ -118,6 +118,14 @@ static const struct config_var config_vars[] = {
 	  OFF(socket_mode), 0, 0777, "permissions of the unix socket (octal)" },
 	{ "SILO_WORKERS", VAR_WORKERS, "auto", false, SHOW,
 	  OFF(workers), 1, 256, "worker processes (auto: 2 x cores)" },
+	{ "SILO_LISTEN_BACKLOG", VAR_INT, "1024", false, SHOW,
+	  OFF(listen_backlog), 16, 65535,
+	  "connections the socket queues for a free worker "
+	  "(at most somaxconn)" },
+	{ "SILO_BUSY_MAX", VAR_INT, "0", false, SHOW,
+	  OFF(busy_max), 0, 256,
+	  "workers at once on expensive uncached work "
+	  "(0: half the pool, at least 1)" },
 	{ "SILO_DB_TIMEOUT_MS", VAR_INT, "1500", false, SHOW,
 	  OFF(db_timeout_ms), 100, 60000,
 	  "bound on connecting to and waiting on MongoDB" },

@@ -121,6 +121,17 @@ int	 serve_main(const char *env_file, const struct config_override *,
 	    size_t noverrides);
 
 /* ------------------------------------------------------------------ */
+/* The cap on workers busy on expensive work (busy.c)                  */
+/* ------------------------------------------------------------------ */
+
+int	 busy_init(char *err, size_t errsz);
+int	 busy_cap(const struct silo_config *);
+bool	 busy_enter(const struct silo_config *, bool has_fallback);
+void	 busy_leave(void);
+bool	 busy_refused(void);
+void	 busy_reclaim(pid_t);
+
+/* ------------------------------------------------------------------ */
 /* Backup files, one JSON document at a time (docstream.c)             */
 /* ------------------------------------------------------------------ */
 

@@ -12,6 +12,11 @@
  * HEAD is answered by every GET route (the edge drops the body).  A path
  * that exists under other methods is a 405 with an Allow header; a path
  * that does not exist at all is a 404.
+ *
+ * A route routes.c flags as expensive uncached work runs only while it
+ * holds one of SILO_BUSY_MAX cells (busy.c); past the cap, and when a
+ * cache miss inside a handler was refused the same way, the answer is a
+ * 503 "busy" with Retry-After, whatever the handler made of it.
  */
 #include "config.h"
 
@@ -22,6 +27,7 @@
 #include "extern.h"
 
 #define	ROUTER_MAX_SEGMENTS	16	/* deeper paths match nothing */
+#define	ROUTER_RETRY_AFTER_S	"1"	/* a busy answer's Retry-After */
 
 /* A request path split into decoded segments. */
 struct path_segments {
@@ -209,6 +215,45 @@ router_query_keys_check(const struct route *rt, const struct query *q,
 	return true;
 }
 
+/* Is this request of this route expensive uncached work (routes.c)? */
+static bool
+router_costly(const struct route *rt, const struct silo_request *req)
+{
+	for (size_t i = 0; i < routes_ncostly; i++)
+		if (routes_costly[i].handler == rt->handler)
+			return routes_costly[i].kind == ROUTE_COST_ALWAYS ||
+			    req->query.nparams > 0;
+	return false;
+}
+
+/* Past the cap on expensive work: come back in a second. */
+static void
+router_busy(struct silo_response *resp, const struct silo_config *c)
+{
+	resp_clear(resp);
+	resp_add_header(resp, "Retry-After", ROUTER_RETRY_AFTER_S);
+	resp_error(resp, 503, "busy", "%d workers are already on expensive "
+	    "work (SILO_BUSY_MAX); retry shortly", busy_cap(c));
+}
+
+/* Run the handler, counted against SILO_BUSY_MAX when it is expensive. */
+static void
+router_run(const struct route *rt, struct silo_ctx *ctx,
+    struct silo_request *req, struct silo_response *resp)
+{
+	bool	 costly = router_costly(rt, req);
+
+	if (costly && !busy_enter(ctx->config, true)) {
+		router_busy(resp, ctx->config);
+		return;
+	}
+	rt->handler(ctx, req, resp);
+	if (costly)
+		busy_leave();
+	if (busy_refused())
+		router_busy(resp, ctx->config);
+}
+
 void
 router_dispatch(const struct route *routes, size_t nroutes,
     struct silo_ctx *ctx, struct silo_request *req, struct silo_response *resp)
@@ -244,5 +289,5 @@ router_dispatch(const struct route *routes, size_t nroutes,
 	}
 	if (!router_query_keys_check(rt, &req->query, resp))
 		return;
-	rt->handler(ctx, req, resp);
+	router_run(rt, ctx, req, resp);
 }

@@ -106,3 +106,17 @@ const struct route routes_table[] = {
 };
 
 const size_t routes_count = sizeof(routes_table) / sizeof(routes_table[0]);
+
+/*
+ * The routes whose answer is database work no cache holds, counted
+ * against SILO_BUSY_MAX (busy.c) so that they cannot hold every worker:
+ * the user search (a count per collection, some of them scans), and the
+ * KidLisp stats when parameters ask for something other than the cached
+ * default view.
+ */
+const struct route_cost routes_costly[] = {
+	{ api_users_get, ROUTE_COST_ALWAYS },
+	{ api_kidlisp_stats, ROUTE_COST_WITH_QUERY },
+};
+
+const size_t routes_ncostly = sizeof(routes_costly) / sizeof(routes_costly[0]);

@@ -16,6 +16,16 @@
  *               socket as fd 0.
  *   systemd     socket activation: LISTEN_FDS=1 for our pid, fd 3.
  *
+ * A burst waits in the socket's accept queue for a free worker: its
+ * length is SILO_LISTEN_BACKLOG (1024 unless set), clamped with a warning
+ * to the kernel's net.core.somaxconn, which listen() would otherwise
+ * apply in silence.  A connection that finds the queue full is refused,
+ * and Caddy tries again for a moment before it answers 503 (Caddyfile).
+ *
+ * Before the first fork the master maps the cells of the cap on workers
+ * busy on expensive work (busy.c); when it reaps a worker it frees any
+ * cell the dead one held, so a crash mid-request never shrinks the cap.
+ *
  * Signals are taken synchronously with sigtimedwait(), so the supervisor
  * is a plain loop with no async-signal-safety puzzles:
  *   SIGCHLD  reap; a worker that died is re-forked.  One that dies again
@@ -51,7 +61,7 @@
 
 #include "extern.h"
 
-#define	SERVE_BACKLOG		256	/* listen queue */
+#define	SERVE_SOMAXCONN		"/proc/sys/net/core/somaxconn"
 #define	SERVE_BACKOFF_MIN_MS	100.0	/* first re-fork delay after a crash */
 #define	SERVE_BACKOFF_MAX_MS	30000.0	/* longest re-fork delay */
 #define	SERVE_STABLE_MS		10000.0	/* a worker this old is healthy */
@@ -126,6 +136,32 @@ serve_owner_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 	return 0;
 }
 
+/*
+ * SILO_LISTEN_BACKLOG, clamped to the kernel's somaxconn (which listen()
+ * would silently apply), with a warning naming both: a burst of clients
+ * waits in this queue for a free worker, and a connection that finds it
+ * full is refused, which Caddy reports as an error.
+ */
+static int
+serve_backlog(const struct silo_config *c)
+{
+	FILE	*f;
+	long	 max = -1;
+
+	if ((f = fopen(SERVE_SOMAXCONN, "re")) != NULL) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = -1;
+		fclose(f);
+	}
+	if (max > 0 && max < c->listen_backlog) {
+		log_warn("SILO_LISTEN_BACKLOG=%d is above the kernel's "
+		    "somaxconn=%ld (%s): the queue holds %ld",
+		    c->listen_backlog, max, SERVE_SOMAXCONN, max);
+		return (int)max;
+	}
+	return c->listen_backlog;
+}
+
 /* Is someone accepting on this unix socket path? */
 static bool
 serve_unix_socket_live(const struct sockaddr_un *sun)
@@ -183,7 +219,7 @@ serve_listen_unix(struct supervisor *s, char *err, size_t errsz)
 		    c->listen_path, strerror(errno));
 		goto fail;
 	}
-	if (listen(fd, SERVE_BACKLOG) == -1) {
+	if (listen(fd, serve_backlog(c)) == -1) {
 		snprintf(err, errsz, "listen %s: %s", c->listen_path,
 		    strerror(errno));
 		goto fail;
@@ -215,7 +251,7 @@ serve_listen_tcp(const struct silo_config *c, char *err, size_t errsz)
 	if ((fd = socket(res->ai_family, SOCK_STREAM, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, SERVE_BACKLOG) == -1) {
+	    listen(fd, serve_backlog(c)) == -1) {
 		snprintf(err, errsz, "listen tcp:%s:%d: %s", c->listen_host,
 		    c->listen_port, strerror(errno));
 		if (fd != -1)
@@ -355,6 +391,8 @@ serve_reap(struct supervisor *s)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		bool	 found = false;
+
+		busy_reclaim(pid);
 
 		for (size_t i = 0; i < s->nslots && !found; i++)
 			if (s->slots[i].pid == pid) {
@@ -581,6 +619,11 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 		rc = 1;
 		goto out;
 	}
+	if (busy_init(err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		rc = 1;
+		goto out;
+	}
 	if (FCGX_Init() != 0) {
 		log_err("FastCGI library failed to initialize");
 		rc = 1;
@@ -594,10 +637,10 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 		goto out;
 	}
 	s.nslots = (size_t)s.config.workers;
-	log_info("silo %s serving on %s with %zu workers, database %s",
-	    PACKAGE_VERSION,
+	log_info("silo %s serving on %s with %zu workers (at most %d on "
+	    "expensive work), database %s", PACKAGE_VERSION,
 	    serve_listen_describe(&s.config, where, sizeof(where)),
-	    s.nslots, s.config.mongo_db);
+	    s.nslots, busy_cap(&s.config), s.config.mongo_db);
 	serve_supervise(&s, &set);
 	log_info("stopped");
 out:

@@ -226,6 +226,10 @@ struct silo_config {
 	char		*socket_group;
 	unsigned	 socket_mode;	/* SILO_SOCKET_MODE, e.g. 0660 */
 	int		 workers;	/* SILO_WORKERS: size of the pool */
+	/* SILO_LISTEN_BACKLOG: the socket's accept queue */
+	int		 listen_backlog;
+	/* SILO_BUSY_MAX: workers on expensive work, 0: auto */
+	int		 busy_max;
 	/* SILO_DB_TIMEOUT_MS: bound on any db call */
 	int		 db_timeout_ms;
 	/* SILO_DB_SLOW_MS: ping above this is degraded */
@@ -517,6 +521,21 @@ struct route {
 
 extern const struct route	routes_table[];
 extern const size_t		routes_count;
+
+/* How a route's work counts against SILO_BUSY_MAX (busy.c). */
+enum route_cost_kind {
+	ROUTE_COST_ALWAYS,	/* every request is uncached database work */
+	ROUTE_COST_WITH_QUERY	/* only with query parameters (no cache) */
+};
+
+/* A route flagged as expensive and uncached, by its handler. */
+struct route_cost {
+	route_handler	 handler;	/* the route's handler */
+	enum route_cost_kind kind;	/* when it counts */
+};
+
+extern const struct route_cost	routes_costly[];
+extern const size_t		routes_ncostly;
 
 void	 router_dispatch(const struct route *, size_t nroutes,
 	    struct silo_ctx *, struct silo_request *, struct silo_response *);
