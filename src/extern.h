@@ -363,6 +363,14 @@ struct sink {
 };
 
 /* ------------------------------------------------------------------ */
+/* Metrics: the pool's counters, shared (metrics.c)                    */
+/* ------------------------------------------------------------------ */
+
+int	 metrics_init(char *err, size_t errsz);
+void	 metrics_observe(int route, int status, double seconds);
+void	 metrics_worker_restarted(void);
+
+/* ------------------------------------------------------------------ */
 /* Jobs: their lock and their stop signals (job.c)                     */
 /* ------------------------------------------------------------------ */
 

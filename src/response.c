@@ -21,11 +21,25 @@ void
 resp_clear(struct silo_response *r)
 {
 	cJSON_Delete(r->body);
+	free(r->text);
 	for (size_t i = 0; i < r->nheaders; i++) {
 		free(r->headers[i].name);
 		free(r->headers[i].value);
 	}
 	memset(r, 0, sizeof(*r));
+}
+
+/* Set status and a body that is not JSON (Prometheus's text format), of
+ * Content-Type type (a static string); the response owns text. */
+void
+resp_text(struct silo_response *r, int status, const char *type, char *text)
+{
+	cJSON_Delete(r->body);
+	r->body = NULL;
+	free(r->text);
+	r->status = status;
+	r->text = text;
+	r->text_type = type;
 }
 
 /* Set status and body; the response takes ownership of body. */
@@ -171,11 +185,13 @@ resp_render(const struct silo_response *r, const char *request_id,
 	cJSON	*fallback = NULL;
 	const cJSON *json = r->body;
 	const char *cache = resp_header_get(r, "Cache-Control");
+	const char *type = "application/json; charset=utf-8";
 	int	 n;
 
 	if (status == 204 || status == 304)
 		head_only = true;
-	else if (status < 100 || status > 599 || json == NULL) {
+	else if (status < 100 || status > 599 ||
+	    (json == NULL && r->text == NULL)) {
 		status = 500;
 		json = fallback = resp_error_body("internal",
 		    "the handler produced no response");
@@ -184,6 +200,11 @@ resp_render(const struct silo_response *r, const char *request_id,
 		if ((body = cJSON_PrintUnformatted(json)) == NULL)
 			goto out;
 		bodylen = strlen(body);
+	} else if (r->text != NULL && status != 204 && status != 304) {
+		if ((body = strdup(r->text)) == NULL)
+			goto out;
+		bodylen = strlen(body);
+		type = r->text_type;
 	}
 
 	cap = 256 + bodylen + strlen(request_id);
@@ -197,7 +218,7 @@ resp_render(const struct silo_response *r, const char *request_id,
 	off = (size_t)n;
 	if (status != 204 && status != 304)
 		off += (size_t)snprintf(out + off, cap - off,
-		    "Content-Type: application/json; charset=utf-8\r\n");
+		    "Content-Type: %s\r\n", type);
 	if (cache == NULL)
 		off += (size_t)snprintf(out + off, cap - off,
 		    "Cache-Control: no-store\r\n");

@@ -280,6 +280,7 @@ router_dispatch(const struct route *routes, size_t nroutes,
 	case ROUTE_FOUND:
 		break;
 	}
+	req->route = (int)(rt - routes);
 	if (!access_check(rt, ctx, req, resp))
 		return;
 	if (query_parse(req->query_string, &req->query, err,

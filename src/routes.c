@@ -47,6 +47,10 @@ const struct route routes_table[] = {
 	{ "GET", "/api/db/users/count", ACCESS_SCOPE, "read:db", NULL,
 	  api_db_users_count,
 	  "registered users, handles, verified users, users with a DID" },
+	{ "GET", "/api/metrics", ACCESS_SCOPE, "read:metrics", NULL,
+	  api_metrics,
+	  "Prometheus text: requests and latency per route, worker restarts, "
+	  "database up, snapshot and backup ages, documents per collection" },
 	{ "GET", "/api/db/clients", ACCESS_SCOPE, "admin:db", NULL,
 	  api_clients,
 	  "the database's client connections by application and address; "

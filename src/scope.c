@@ -19,7 +19,7 @@
 
 const char *const scope_names[SCOPE_COUNT] = {
 	"read:db", "read:storage", "read:backups", "read:services",
-	"read:users", "run:storage", "run:backups", "admin:db"
+	"read:users", "read:metrics", "run:storage", "run:backups", "admin:db"
 };
 
 /* The bit of a scope name, 0 for none. */
@@ -56,8 +56,8 @@ scope_parse_list(const char *list, char *why, size_t whysz)
 		else if ((bit = scope_bit(name)) == 0) {
 			snprintf(why, whysz, "unknown scope '%.*s' (scopes: "
 			    "read:db, read:storage, read:backups, "
-			    "read:services, read:users, read:*, run:storage, "
-			    "run:backups, admin:db)", (int)len, p);
+			    "read:services, read:users, read:metrics, read:*, "
+			    "run:storage, run:backups, admin:db)", (int)len, p);
 			return 0;
 		}
 		bits |= bit;

@@ -379,6 +379,7 @@ serve_slot_died(struct supervisor *s, size_t i, int status)
 	if (delay > SERVE_BACKOFF_MAX_MS)
 		delay = SERVE_BACKOFF_MAX_MS;
 	w->next_start_ms = now + delay;
+	metrics_worker_restarted();
 	log_warn("worker %zu %s after %.1f s; restarting in %.1f s", i, how,
 	    lived / 1000, delay / 1000);
 }
@@ -619,7 +620,8 @@ serve_main(const char *env_file, const struct config_override *ov, size_t nov)
 		rc = 1;
 		goto out;
 	}
-	if (busy_init(err, sizeof(err)) == -1) {
+	if (busy_init(err, sizeof(err)) == -1 ||
+	    metrics_init(err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		rc = 1;
 		goto out;

@@ -371,11 +371,15 @@ struct resp_header {
 struct silo_response {
 	int		 status;	/* HTTP status; 0 until set */
 	cJSON		*body;		/* JSON body, owned; NULL for none */
+	char		*text;		/* or a text body, owned (resp_text) */
+	const char	*text_type;	/* its Content-Type, static */
 	struct resp_header headers[RESP_MAX_HEADERS]; /* extra headers */
 	size_t		 nheaders;	/* how many are used */
 };
 
 void	 resp_json(struct silo_response *, int status, cJSON *body);
+void	 resp_text(struct silo_response *, int status, const char *type,
+	    char *text);
 void	 resp_error(struct silo_response *, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 cJSON	*resp_error_body(const char *code, const char *message);
@@ -401,16 +405,17 @@ enum scope {
 	SCOPE_READ_BACKUPS = 1u << 2,	/* "read:backups" */
 	SCOPE_READ_SERVICES = 1u << 3,	/* "read:services" */
 	SCOPE_READ_USERS = 1u << 4,	/* "read:users" */
-	SCOPE_RUN_STORAGE = 1u << 5,	/* "run:storage" */
-	SCOPE_RUN_BACKUPS = 1u << 6,	/* "run:backups" */
-	SCOPE_ADMIN_DB = 1u << 7	/* "admin:db": mongo-express at /db */
+	SCOPE_READ_METRICS = 1u << 5,	/* "read:metrics": /api/metrics */
+	SCOPE_RUN_STORAGE = 1u << 6,	/* "run:storage" */
+	SCOPE_RUN_BACKUPS = 1u << 7,	/* "run:backups" */
+	SCOPE_ADMIN_DB = 1u << 8	/* "admin:db": mongo-express at /db */
 };
 
-#define	SCOPE_COUNT	8		/* scope_names[] entries */
+#define	SCOPE_COUNT	9		/* scope_names[] entries */
 #define	SCOPE_ALL	((1u << SCOPE_COUNT) - 1)
 #define	SCOPE_READ_ALL	(SCOPE_READ_DB | SCOPE_READ_STORAGE | \
 			    SCOPE_READ_BACKUPS | SCOPE_READ_SERVICES | \
-			    SCOPE_READ_USERS)
+			    SCOPE_READ_USERS | SCOPE_READ_METRICS)
 
 /* A person's role: the scopes their sessions hold. */
 enum user_role {
@@ -501,6 +506,8 @@ struct silo_request {
 	char		*path_params[ROUTE_MAX_PATH_PARAMS];
 	size_t		 npath_params;	/* how many are used */
 	struct principal principal;	/* who is calling (access.c) */
+	/* routes_table's index of the route matched, -1 until one is */
+	int		 route;
 };
 
 typedef void (*route_handler)(struct silo_ctx *, const struct silo_request *,
@@ -839,6 +846,9 @@ void	 api_db_users_count(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
 void	 api_clients(struct silo_ctx *, const struct silo_request *,
 	    struct silo_response *);
+void	 api_metrics(struct silo_ctx *, const struct silo_request *,
+	    struct silo_response *);
+int	 metrics_render(FILE *);
 
 /* The cutover view's tally of $currentOp (api_clients.c). */
 struct clients_tally;

@@ -262,7 +262,7 @@ worker_request_headers(FCGX_Request *fr, struct silo_request *req)
 static void
 worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 {
-	struct silo_request	 req = { 0 };
+	struct silo_request	 req = { .route = -1 };
 	struct silo_response	 resp = { 0 };
 	const char		*uri, *method, *incoming, *qmark;
 	char			 rid[REQUEST_ID_MAX + 1];
@@ -315,6 +315,8 @@ worker_serve(struct silo_ctx *ctx, FCGX_Request *fr)
 		FCGX_PutStr(out, (int)out_len, fr->out);
 		free(out);
 	}
+	metrics_observe(req.route, resp.status >= 100 ? resp.status : 500,
+	    (clock_ms() - t0) / 1000);
 	worker_access_path(path != NULL ? path : uri, logpath,
 	    sizeof(logpath));
 	log_info("access method=%.16s path=%s status=%d ms=%.2f bytes=%zu "

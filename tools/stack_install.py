@@ -77,6 +77,8 @@ PY_REQUIREMENTS = [
     "rfc3339-validator==0.1.4",
     "six==1.17.0",
     "typing_extensions==4.16.0",
+    # /api/metrics, parsed by Prometheus's own client library
+    "prometheus-client==0.21.1",
 ]
 
 

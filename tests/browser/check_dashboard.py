@@ -400,7 +400,7 @@ def storage_failing(status, body):
 
 SESSION = {"created": "2026-11-23T20:00:00Z", "idle_expires": "2026-11-24T04:00:00Z",
            "expires": "2026-11-30T20:00:00Z"}
-READ_SCOPES = ["read:db", "read:storage", "read:backups", "read:services", "read:users"]
+READ_SCOPES = ["read:db", "read:storage", "read:backups", "read:services", "read:users", "read:metrics"]
 ME_ADMIN = {"kind": "session", "name": "ada", "role": "admin",
             "scopes": READ_SCOPES + ["run:storage", "run:backups", "admin:db"], "session": SESSION}
 ME_VIEWER = {"kind": "session", "name": "grace", "role": "viewer", "scopes": READ_SCOPES,

@@ -193,8 +193,8 @@ def test_the_cookie_opens_the_api_and_says_who(stack, people):
     assert (body["kind"], body["name"], body["role"]) == \
         ("session", "alice", "admin")
     assert body["scopes"] == ["read:db", "read:storage", "read:backups",
-                              "read:services", "read:users", "run:storage",
-                              "run:backups", "admin:db"]
+                              "read:services", "read:users", "read:metrics",
+                              "run:storage", "run:backups", "admin:db"]
     assert with_cookie(stack, "GET", "/api/db/collections", sid).status == 200
 
 
@@ -235,7 +235,7 @@ def test_viewer_reads_but_cannot_run_jobs_or_open_db(stack, people):
     me = with_cookie(stack, "GET", "/api/auth/me", sid).json()
     assert me["role"] == "viewer"
     assert me["scopes"] == ["read:db", "read:storage", "read:backups",
-                            "read:services", "read:users"]
+                            "read:services", "read:users", "read:metrics"]
 
 
 def test_sign_out_ends_the_session_and_clears_the_cookie(stack, people):
@@ -464,7 +464,7 @@ def test_read_star_gives_every_read_scope(stack, people):
     me = stack.get("/api/auth/me",
                    headers={"Authorization": f"Bearer {out.strip()}"}).json()
     assert me["scopes"] == ["read:db", "read:storage", "read:backups",
-                            "read:services", "read:users"]
+                            "read:services", "read:users", "read:metrics"]
     assert silo_cmd(stack, "token", "revoke", "reader")[0] == 0
 
 

@@ -186,7 +186,8 @@ BAD = [
     (["token", "create", "svc", "--scope", "read:all"],
      "token: create needs --scope: unknown scope 'read:all' (scopes: "
      "read:db, read:storage, read:backups, read:services, read:users, "
-     "read:*, run:storage, run:backups, admin:db) (see 'silo help token')"),
+     "read:metrics, read:*, run:storage, run:backups, admin:db) "
+     "(see 'silo help token')"),
     (["token", "revoke", "a", "b"],
      "token: unexpected argument 'b' (see 'silo help token')"),
     (["config", "show"],

@@ -310,6 +310,14 @@ def test_real_answers_validate(spec, routes, healthy, acdata):
         if path == "/api/auth/db":     # the forward-auth yes: no body
             assert stack.get(path).status == 204
             continue
+        if path == "/api/metrics":     # Prometheus text, not JSON
+            r = stack.get(path)
+            assert r.status == 200, r
+            assert r.header("Content-Type") == \
+                "text/plain; version=0.0.4; charset=utf-8"
+            assert "text/plain" in spec["paths"][path]["get"]["responses"][
+                "200"]["content"]
+            continue
         for query in [""] + EXTRA.get(path, []):
             r = stack.get(path.replace("{id}", ids.get(path, "jeffrey")) +
                           query)
