@@ -21,10 +21,7 @@ import json
 import os
 import pty
 import signal
-import socket
-import struct
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +31,7 @@ import stack_install as si
 import stack_services as sv
 import stack_process as sp
 from archive_reader import read_archive
+from tcpproxy import Proxy
 
 SCALE, SEED = 0.01, 1
 AC_DB = "backup_ac"
@@ -395,89 +393,6 @@ def test_no_key_no_encrypted_run(world):
 
 
 # ---------------------------------------------------------------- faults
-
-class Proxy:
-    """A loopback TCP proxy to port.  It passes bytes each way at about
-    rate bytes/s (None: at once), counting what the client sends (up) and
-    what comes back (down_bytes).  cut() drops every connection; down() also stops
-    accepting new ones: the server has gone away."""
-
-    def __init__(self, port, rate=None):
-        self.port = port
-        self.rate = rate
-        self.up = self.down_bytes = 0
-        self.conns = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.local = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.local}"
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            with self.lock:
-                self.conns += [client, upstream]
-            threading.Thread(target=self.pipe, args=(upstream, client, False),
-                             daemon=True).start()
-            threading.Thread(target=self.pipe, args=(client, upstream, True),
-                             daemon=True).start()
-
-    def pipe(self, src, dst, up):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if self.rate:
-                    time.sleep(len(data) / self.rate)
-                dst.sendall(data)
-                if up:
-                    self.up += len(data)
-                else:
-                    self.down_bytes += len(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self):
-        """Reset every connection (RST, as a dead host's kernel would)."""
-        with self.lock:
-            for c in self.conns:
-                # shutdown() wakes the threads blocked on it; the close
-                # then resets the connection.
-                try:
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                 struct.pack("ii", 1, 0))
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                c.close()
-            self.conns = []
-
-    def down(self):
-        # shutdown() first: a bare close() leaves the socket listening
-        # while the accepting thread holds it.
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self.cut()
-
-    close = down
-
 
 def wait_for(cond, p, log, timeout=120):
     deadline = time.monotonic() + timeout

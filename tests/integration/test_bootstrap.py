@@ -10,7 +10,6 @@ appears in what it prints.
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 

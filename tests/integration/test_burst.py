@@ -27,6 +27,7 @@ import fcgi
 import stack_process as sp
 import stack_services as sv
 from conftest import ADMIN_TOKEN, DB_NAME
+from tcpproxy import Proxy
 
 BURST_CONNECTIONS = 300
 BURST_SECONDS = 3.0
@@ -186,57 +187,6 @@ def test_backlog_above_somaxconn_is_clamped_with_a_warning(stack):
             f"somaxconn={somaxconn}") in log
 
 
-class HoldingProxy:
-    """A loopback TCP proxy to FerretDB that passes bytes while open and
-    holds them (both ways) while closed: the database made slow."""
-
-    def __init__(self, port):
-        self.target = port
-        self.open = threading.Event()
-        self.open.set()
-        self.held = threading.Event()     # bytes came while closed
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
-        self.uri = f"mongodb://127.0.0.1:{self.port}/"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.target))
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b),
-                                 daemon=True).start()
-
-    def _pump(self, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if not self.open.is_set():
-                    self.held.set()
-                self.open.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.open.set()
-        self.lsock.close()
-
-
 def users_get(sock, who, out):
     out.append(fcgi.get(str(sock), f"/api/users/{who}"))
 
@@ -247,7 +197,7 @@ def workers_of(master_pid):
 
 
 def test_slow_route_cannot_starve_the_others(stack):
-    proxy = HoldingProxy(stack.fdb.port)
+    proxy = Proxy(stack.fdb.port)
     s = serve(stack, "busy-silo", workers=2, SILO_BUSY_MAX=1,
               SILO_DB_TIMEOUT_MS=20000, mongo_uri=proxy.uri)
     try:
@@ -287,7 +237,7 @@ def test_slow_route_cannot_starve_the_others(stack):
 
 
 def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
-    proxy = HoldingProxy(stack.fdb.port)
+    proxy = Proxy(stack.fdb.port)
     s = serve(stack, "reclaim-silo", workers=2, SILO_BUSY_MAX=1,
               SILO_DB_TIMEOUT_MS=20000, SILO_CACHE_TTL_S=1,
               mongo_uri=proxy.uri)

@@ -26,7 +26,7 @@ import pytest
 import stack_install as si
 import stack_process as sp
 import stack_services as sv
-from conftest import ADMIN_TOKEN, SRCDIR
+from conftest import ADMIN_TOKEN
 
 UNITS = ["silo.service", "silo.socket", "silo-storage.service",
          "silo-storage.timer", "silo-backup.service", "silo-backup.timer",
