@@ -22,7 +22,6 @@ import base64
 import os
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 import urllib.request

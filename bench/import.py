@@ -511,7 +511,7 @@ def main():
         for k, name in (("silo", "silo"), ("baseline", bname)):
             print(f"{name} runs: " + ", ".join(
                 f"{r['wall']:.1f}s" for r in runs[k])
-                + f" (the median run is shown)")
+                + " (the median run is shown)")
     print()
     print(f"silo / {bname}: time {s['wall'] / b['wall']:.2f}, "
           f"docs/s {b['wall'] / s['wall']:.2f}, "

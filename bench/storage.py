@@ -37,7 +37,6 @@ Usage: bench/storage.py [--objects 100000] [--parallel 8] [--repeat 1]
 import argparse
 import importlib.util
 import json
-import os
 import re
 import shutil
 import statistics

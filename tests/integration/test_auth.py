@@ -7,7 +7,6 @@ shows (HTTPS, another Host), straight over FastCGI."""
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import re

@@ -14,7 +14,6 @@ import http.client
 import json
 import math
 import os
-import signal
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone

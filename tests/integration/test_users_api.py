@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
-from bson import ObjectId
+
 
 from conftest import DB_NAME, health_state
 from test_openapi import SPEC, response_schema, validate
