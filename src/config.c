@@ -44,15 +44,8 @@
 
 #include "extern.h"
 
-/* The GNU directories configure chose (Makefile.am); /etc and /var, the
- * droplet's, when built some other way. */
-#ifndef SILO_SYSCONFDIR
-#define	SILO_SYSCONFDIR		"/etc"
-#endif
-#ifndef SILO_LOCALSTATEDIR
-#define	SILO_LOCALSTATEDIR	"/var"
-#endif
-
+/* SILO_SYSCONFDIR and SILO_LOCALSTATEDIR: the GNU directories configure
+ * chose, in config.h. */
 #define	CONFIG_DEFAULT_ENV_FILE	SILO_SYSCONFDIR "/silo/silo.env"
 #define	CONFIG_MAX_FILE_VARS	256	/* keys kept from one env file */
 #define	CONFIG_LINE_MAX		4096	/* longest env-file line */
