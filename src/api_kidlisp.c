@@ -22,7 +22,11 @@
  * in one batched $in per list: FerretDB has no $lookup.
  *
  * Answers go through the shared cache, one key per set of parameters;
- * a database error is a 503/502 and is not cached.
+ * a database error is a 503/502 and is not cached.  The default set (what
+ * the dashboard and the overview ask) has its own key; any other set is a
+ * variant (CACHE_VARIANT), of which the cache keeps a few, the newest
+ * SILO_CACHE_MAX_VARIANTS, so trying combinations can neither fill the
+ * disk nor evict the dashboard's answer.
  */
 #include "config.h"
 
@@ -134,6 +138,15 @@ api_kidlisp_params_default(struct kidlisp_params *p)
 	p->recent = 10;
 	p->until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS *
 	    KIDLISP_DAY_MS;
+}
+
+static bool
+api_kidlisp_params_equal(const struct kidlisp_params *a,
+    const struct kidlisp_params *b)
+{
+	return a->days == b->days && a->weekly == b->weekly &&
+	    a->until_ms == b->until_ms && a->top == b->top &&
+	    a->recent == b->recent && a->source == b->source;
 }
 
 static int
@@ -550,11 +563,14 @@ static cJSON *
 api_kidlisp_cached(struct silo_ctx *ctx, const struct kidlisp_params *p,
     struct kidlisp_fill *kf)
 {
+	struct kidlisp_params dflt;
 	char	 key[96];
 
 	memset(kf, 0, sizeof(*kf));
 	kf->params = p;
-	snprintf(key, sizeof(key), "kidlisp-%d-%s-%lld-%d-%d-%d", p->days,
+	api_kidlisp_params_default(&dflt);
+	snprintf(key, sizeof(key), "%skidlisp-%d-%s-%lld-%d-%d-%d",
+	    api_kidlisp_params_equal(p, &dflt) ? "" : CACHE_VARIANT, p->days,
 	    p->weekly ? "week" : "day", (long long)(p->until_ms / 1000), p->top,
 	    p->recent, p->source);
 	return cache_get(ctx, key, api_kidlisp_fill, kf);
