@@ -22,6 +22,20 @@
  * the JSON or fills in a struct mongo_fail; the handlers here and the
  * overview's sections (api_overview.c) share them, so a count is defined
  * once.
+ *
+ * No request scans.  health and collections are answered from the shared
+ * cache (cache.c), as the answer with its HTTP status:
+ *
+ * health       made at most once a second (API_DB_HEALTH_MAX_AGE_S) by one
+ *              worker for all of them, failures included, so a burst or
+ *              a dead database costs one round trip a second; never older
+ *              than that, its cached_at and age_s say how old;
+ * collections  one collStats per collection, SILO_CACHE_TTL_S long, served
+ *              stale while one worker makes it again, as the overview's
+ *              sections are; a failure is not kept, so the next request
+ *              tries again.
+ *
+ * users/count is three indexed counts, and stays live.
  */
 #include "config.h"
 
@@ -30,6 +44,14 @@
 #include <string.h>
 
 #include "silo.h"
+
+#define	API_DB_HEALTH_MAX_AGE_S	1.0	/* the shared health, at most */
+
+/* A summary to cache, and whether its failure is kept too. */
+struct api_db_fill {
+	cJSON		*(*summary)(struct silo_ctx *, struct mongo_fail *);
+	bool		 keep_failure;	/* share a failed answer as well */
+};
 
 /* One collection's row in /api/db/collections. */
 struct collection_stats {
@@ -43,18 +65,56 @@ struct collection_stats {
 	int64_t		 index_size;	/* bytes of all indexes */
 };
 
-/* Answer with a summary: 200 with it, or the database's error. */
-static void
-api_db_answer(struct silo_ctx *ctx, struct silo_response *resp,
-    cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
+/*
+ * The cache's fill: {"http": status, "body": answer}, the summary's 200,
+ * or the database's error as resp_db_fail() words it.
+ */
+static cJSON *
+api_db_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
+	const struct api_db_fill *df = arg;
+	struct silo_response scratch = { 0 };
 	struct mongo_fail f;
-	cJSON		*body;
+	cJSON		*wrap = cJSON_CreateObject(), *body;
 
-	if ((body = summary(ctx, &f)) == NULL)
-		resp_db_fail(resp, ctx->config->mongo_db, &f);
-	else
-		resp_json(resp, 200, body);
+	if ((body = df->summary(ctx, &f)) != NULL)
+		resp_json(&scratch, 200, body);
+	else {
+		resp_db_fail(&scratch, ctx->config->mongo_db, &f);
+		*keep = df->keep_failure;
+	}
+	cJSON_AddNumberToObject(wrap, "http", scratch.status);
+	cJSON_AddItemToObject(wrap, "body", scratch.body);
+	scratch.body = NULL;
+	resp_clear(&scratch);
+	return wrap;
+}
+
+/* Answer from the wrap; a 200 carries the wrap's cached_at and age_s,
+ * when it came through the cache. */
+static void
+api_db_answer(struct silo_response *resp, cJSON *wrap)
+{
+	cJSON	*body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
+	int	 status = (int)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(wrap, "http"));
+
+	if (body == NULL || status < 200 || status > 599) {
+		cJSON_Delete(body);
+		resp_error(resp, 500, "internal", "a cached answer is damaged");
+	} else {
+		if (status == 200 &&
+		    cJSON_HasObjectItem(wrap, "age_s")) {
+			cJSON_AddItemToObject(body, "cached_at",
+			    cJSON_DetachItemFromObjectCaseSensitive(wrap,
+			    "cached_at"));
+			cJSON_AddItemToObject(body, "age_s",
+			    cJSON_DetachItemFromObjectCaseSensitive(wrap,
+			    "age_s"));
+		}
+		resp_json(resp, status, body);
+	}
+	cJSON_Delete(wrap);
 }
 
 /* The server version: serverStatus has it; buildInfo is the fallback. */
@@ -175,7 +235,10 @@ void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_health_json);
+	struct api_db_fill df = { api_db_health_json, true };
+
+	api_db_answer(resp, cache_get_within(ctx, "db-health",
+	    API_DB_HEALTH_MAX_AGE_S, api_db_fill, &df));
 }
 
 /* Fill one row from the collection's collStats. */
@@ -324,7 +387,10 @@ void
 api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_collections_json);
+	struct api_db_fill df = { api_db_collections_json, false };
+
+	api_db_answer(resp, cache_get(ctx, "db-collections", api_db_fill,
+	    &df));
 }
 
 /* Registered users, handles, verified users, users with a DID; NULL with
@@ -373,5 +439,8 @@ void
 api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_users_json);
+	struct api_db_fill df = { api_db_users_json, false };
+	bool		 keep = true;
+
+	api_db_answer(resp, api_db_fill(ctx, &df, &keep));
 }
