@@ -11,11 +11,23 @@
  * refresh    (POST, admin) starts a refresh.
  *
  * Every answer comes from the latest good snapshot that `silo storage
- * refresh` recorded (storage.c): one indexed find on silo.storage_snapshots
- * (and one on silo.storage_users for user rows), so milliseconds whatever
- * the buckets hold.  Each carries snapshot_at (ISO 8601, UTC) and age_s.
- * Before the first good snapshot the answer is a 503 "no_snapshot" saying
- * how to make one, with the last failed attempt's errors if there was one.
+ * refresh` recorded (storage.c).  Each carries snapshot_at (ISO 8601, UTC)
+ * and age_s, the snapshot's.  Before the first good snapshot the answer
+ * is a 503 "no_snapshot" saying how to make one, with the last failed
+ * attempt's errors if there was one.
+ *
+ * Rendered once.  usage, buckets, top-users and history with their
+ * default limits are rendered by the refresh itself, with
+ * api_storage_render(), into silo.storage_answers under the snapshot's
+ * _id (again after every refresh, failed ones too, since history names
+ * the last attempt), and the refresh drops the shared cache's "storage-"
+ * entries.  A request for them is a cache hit; a miss, once per
+ * SILO_CACHE_TTL_S for all workers, is two reads by _id: the newest good
+ * snapshot's id, then its answers.  A snapshot no refresh rendered (one
+ * recorded by an older silo) is rendered on that miss instead, and not
+ * stored: the API does not write.  Other limits are asked live, one
+ * indexed find each.  user/:id reads the snapshot's id and then the one
+ * indexed row of silo.storage_users.
  *
  * Users.  A handle is resolved through @handles, a DID through users
  * (_id, or atproto.did), and a sub is taken as it is; a user AC knows who
@@ -254,68 +266,280 @@ api_storage_latest_brief(struct silo_ctx *ctx, struct silo_response *resp,
 /* Handlers                                                            */
 /* ------------------------------------------------------------------ */
 
+/* usage's fields, from the snapshot as JSON (fields are moved out). */
+static cJSON *
+api_storage_usage_of(cJSON *snap)
+{
+	static const char *const fields[] = { "users", "guest", "unattributed",
+	    "duration_ms", NULL };
+	cJSON		*o = cJSON_CreateObject(), *totals;
+	double		 bytes;
+
+	for (const char *const *f = fields; *f != NULL; f++)
+		api_storage_take(o, snap, *f);
+	totals = cJSON_GetObjectItem(snap, "totals");
+	bytes = cJSON_GetNumberValue(cJSON_GetObjectItem(totals, "bytes"));
+	cJSON_AddNumberToObject(o, "bytes", bytes);
+	cJSON_AddNumberToObject(o, "gb",
+	    (double)(((int64_t)bytes + 500000) / 1000000) / 1000);
+	cJSON_AddNumberToObject(o, "gib",
+	    (double)(((int64_t)bytes * 1000 + (1 << 29)) >> 30) / 1000);
+	cJSON_AddNumberToObject(o, "objects", cJSON_GetNumberValue(
+	    cJSON_GetObjectItem(totals, "objects")));
+	cJSON_AddNumberToObject(o, "buckets",
+	    (double)cJSON_GetArraySize(cJSON_GetObjectItem(snap, "buckets")));
+	return o;
+}
+
+/* buckets' fields, from the snapshot as JSON (fields are moved out). */
+static cJSON *
+api_storage_buckets_of(cJSON *snap)
+{
+	static const char *const fields[] = { "totals", "buckets", "types",
+	    "largest", NULL };
+	cJSON		*o = cJSON_CreateObject();
+
+	for (const char *const *f = fields; *f != NULL; f++)
+		api_storage_take(o, snap, *f);
+	return o;
+}
+
+/* top-users' fields: the limit biggest users of snap (its brief); NULL
+ * with e set on a database error. */
+static cJSON *
+api_storage_top_of(struct silo_ctx *ctx, const bson_t *snap, long limit,
+    bson_error_t *e)
+{
+	bson_t		*filter, *opts;
+	bson_iter_t	 it;
+	cJSON		*o = NULL, *list, *row;
+	int		 rank = 0;
+
+	bson_iter_init_find(&it, snap, "_id");
+	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)));
+	opts = BCON_NEW("sort", "{", "bytes", BCON_INT32(-1), "user",
+	    BCON_INT32(1), "}", "limit", BCON_INT64(limit), "projection", "{",
+	    "_id", BCON_INT32(0), "user", BCON_INT32(1), "handle",
+	    BCON_INT32(1), "bytes", BCON_INT32(1), "objects", BCON_INT32(1),
+	    "}");
+	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB, STORAGE_USERS,
+	    filter, opts, e)) != NULL) {
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "limit", (double)limit);
+		cJSON_AddNumberToObject(o, "users_with_objects",
+		    (double)mongo_get_int64(snap, "users.count", 0));
+		cJSON_ArrayForEach(row, list)
+			cJSON_AddNumberToObject(row, "rank", ++rank);
+		cJSON_AddItemToObject(o, "users", list);
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return o;
+}
+
+/* history's fields: the limit newest good snapshots, oldest first, and
+ * the last attempt; NULL with e set on a database error. */
+static cJSON *
+api_storage_history_of(struct silo_ctx *ctx, long limit, bson_error_t *e)
+{
+	bson_t		*filter, *opts;
+	cJSON		*o = NULL, *list, *points, *p, *last;
+
+	filter = BCON_NEW("status", BCON_UTF8("ok"));
+	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
+	    "limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(0),
+	    "finished_at", BCON_INT32(1), "totals", BCON_INT32(1),
+	    "duration_ms", BCON_INT32(1), "}");
+	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB,
+	    STORAGE_SNAPSHOTS, filter, opts, e)) != NULL) {
+		o = cJSON_CreateObject();
+		points = cJSON_AddArrayToObject(o, "points");
+		/* Newest first from the query; oldest first, as a chart
+		 * draws them. */
+		cJSON_ArrayForEach(p, list) {
+			cJSON	*pt = cJSON_CreateObject(), *t;
+
+			api_storage_take(pt, p, "finished_at");
+			t = cJSON_GetObjectItem(p, "totals");
+			api_storage_take(pt, t, "bytes");
+			api_storage_take(pt, t, "objects");
+			api_storage_take(pt, p, "duration_ms");
+			cJSON_InsertItemInArray(points, 0, pt);
+		}
+		cJSON_Delete(list);
+		if ((last = api_storage_last_attempt(ctx)) != NULL)
+			cJSON_AddItemToObject(o, "last_attempt", last);
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return o;
+}
+
 /*
- * An answer from the latest good snapshot: stamped, with the snapshot's
- * fields named in fields moved in.  The rest of the snapshot goes to
- * *rest (the caller deletes it).  NULL with resp filled in when there is
- * no snapshot.
+ * The answers to usage, buckets, top-users and history with their default
+ * limits, for the good snapshot snap (all of it), as
+ * {"usage": {...}, "buckets": ..., "top_users": ..., "history": ...},
+ * each without snapshot_at and age_s, which are added when served.  NULL
+ * with e set on a database error.  The refresh stores them
+ * (storage.c); a miss on a snapshot it did not render makes them here.
+ */
+cJSON *
+api_storage_render(struct silo_ctx *ctx, const bson_t *snap, bson_error_t *e)
+{
+	cJSON	*all = cJSON_CreateObject(), *part;
+	cJSON	*rest = mongo_doc_json(snap, false);
+
+	cJSON_AddItemToObject(all, "usage", api_storage_usage_of(rest));
+	cJSON_AddItemToObject(all, "buckets", api_storage_buckets_of(rest));
+	cJSON_Delete(rest);
+	if ((part = api_storage_top_of(ctx, snap, API_STORAGE_TOP_DEFAULT,
+	    e)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(all, "top_users", part);
+	if ((part = api_storage_history_of(ctx, API_STORAGE_HIST_DEFAULT,
+	    e)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(all, "history", part);
+	return all;
+fail:
+	cJSON_Delete(all);
+	return NULL;
+}
+
+/* What a default answer's cache fill needs, and how it ended. */
+struct storage_fill {
+	const char	*part;		/* "usage", "buckets", ... */
+	bool		 none;		/* there is no good snapshot */
+	bson_error_t	 e;		/* the database's error, if any */
+	const char	*doing;		/* what was being read */
+};
+
+/* The part of the snapshot's stored answers, or of answers rendered now
+ * if no refresh stored them; NULL with sf set on an error. */
+static cJSON *
+api_storage_part(struct silo_ctx *ctx, struct storage_fill *sf,
+    const bson_t *brief)
+{
+	bson_iter_t	 it;
+	bson_t		 doc, *filter, *opts;
+	cJSON		*all, *part = NULL;
+
+	bson_iter_init_find(&it, brief, "_id");
+	filter = BCON_NEW("_id", BCON_OID(bson_iter_oid(&it)));
+	opts = BCON_NEW("projection", "{", sf->part, BCON_INT32(1), "}");
+	if (mongo_find_one(ctx->mongo, STORAGE_DB, STORAGE_ANSWERS, filter,
+	    opts, &doc, &sf->e)) {
+		all = mongo_doc_json(&doc, false);
+		part = cJSON_DetachItemFromObjectCaseSensitive(all, sf->part);
+		cJSON_Delete(all);
+		bson_destroy(&doc);
+		if (part == NULL)
+			sf->doing = STORAGE_ANSWERS " without the part";
+	} else if (sf->e.code != 0)
+		sf->doing = STORAGE_ANSWERS;
+	else if (!storage_newest(ctx->mongo, "ok", NULL, &doc, &sf->e))
+		sf->doing = "storage snapshots";	/* gone since */
+	else {
+		if ((all = api_storage_render(ctx, &doc, &sf->e)) != NULL)
+			part = cJSON_DetachItemFromObjectCaseSensitive(all,
+			    sf->part);
+		else
+			sf->doing = "storage answers";
+		cJSON_Delete(all);
+		bson_destroy(&doc);
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return part;
+}
+
+/*
+ * The cache's fill for a default answer: {"finished_ms": the snapshot's
+ * time, "body": its part}.  NULL (and nothing cached) when there is no
+ * good snapshot (sf->none) or the database failed.
  */
 static cJSON *
-api_storage_answer(struct silo_ctx *ctx, struct silo_response *resp,
-    const char *const *fields, cJSON **rest)
+api_storage_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
+	struct storage_fill *sf = arg;
+	bson_t		*brief = BCON_NEW("_id", BCON_INT32(1), "finished_at",
+			    BCON_INT32(1));
+	bson_t		 snap;
+	cJSON		*wrap = NULL, *part;
+
+	*keep = false;
+	if (!storage_newest(ctx->mongo, "ok", brief, &snap, &sf->e)) {
+		sf->none = sf->e.code == 0;
+		sf->doing = "storage snapshots";
+		goto out;
+	}
+	if ((part = api_storage_part(ctx, sf, &snap)) != NULL) {
+		wrap = cJSON_CreateObject();
+		cJSON_AddNumberToObject(wrap, "finished_ms",
+		    (double)mongo_get_date(&snap, "finished_at", 0));
+		cJSON_AddItemToObject(wrap, "body", part);
+		*keep = true;
+	}
+	bson_destroy(&snap);
+out:
+	bson_destroy(brief);
+	return wrap;
+}
+
+/* Answer with part's fields (taken) after the snapshot's time and age. */
+static void
+api_storage_send(struct silo_response *resp, int64_t finished_ms,
+    cJSON *part)
+{
+	cJSON	*body = api_storage_body(finished_ms), *f;
+
+	while ((f = part != NULL ? part->child : NULL) != NULL) {
+		cJSON_DetachItemViaPointer(part, f);
+		cJSON_AddItemToObject(body, f->string, f);
+	}
+	cJSON_Delete(part);
+	resp_json(resp, 200, body);
+}
+
+/* A default answer, from the shared cache under "storage-<part>". */
+static void
+api_storage_cached(struct silo_ctx *ctx, struct silo_response *resp,
+    const char *part)
+{
+	struct storage_fill sf = { .part = part };
+	char		 key[64];
+	cJSON		*wrap;
 	bson_t		 snap;
 	int64_t		 at;
-	cJSON		*body;
 
-	if (!api_storage_latest(ctx, resp, NULL, &snap, &at))
-		return NULL;
-	body = api_storage_body(at);
-	*rest = mongo_doc_json(&snap, false);
-	bson_destroy(&snap);
-	for (; *fields != NULL; fields++)
-		api_storage_take(body, *rest, *fields);
-	return body;
+	snprintf(key, sizeof(key), "storage-%s", part);
+	if ((wrap = cache_get(ctx, key, api_storage_fill, &sf)) != NULL) {
+		api_storage_send(resp, (int64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(wrap, "finished_ms")),
+		    cJSON_DetachItemFromObjectCaseSensitive(wrap, "body"));
+		cJSON_Delete(wrap);
+	} else if (!sf.none)
+		api_storage_db_error(ctx, resp, &sf.e, sf.doing);
+	else if (api_storage_latest(ctx, resp, NULL, &snap, &at)) {
+		/* The first one was recorded since: ask again. */
+		bson_destroy(&snap);
+		resp_error(resp, 503, "no_snapshot", "the first storage "
+		    "snapshot is being recorded: ask again");
+	}
 }
 
 void
 api_storage_usage(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	static const char *const fields[] = { "users", "guest", "unattributed",
-	    "duration_ms", NULL };
-	cJSON		*body, *rest, *totals;
-	double		 bytes;
-
-	if ((body = api_storage_answer(ctx, resp, fields, &rest)) == NULL)
-		return;
-	totals = cJSON_GetObjectItem(rest, "totals");
-	bytes = cJSON_GetNumberValue(cJSON_GetObjectItem(totals, "bytes"));
-	cJSON_AddNumberToObject(body, "bytes", bytes);
-	cJSON_AddNumberToObject(body, "gb",
-	    (double)(((int64_t)bytes + 500000) / 1000000) / 1000);
-	cJSON_AddNumberToObject(body, "gib",
-	    (double)(((int64_t)bytes * 1000 + (1 << 29)) >> 30) / 1000);
-	cJSON_AddNumberToObject(body, "objects", cJSON_GetNumberValue(
-	    cJSON_GetObjectItem(totals, "objects")));
-	cJSON_AddNumberToObject(body, "buckets",
-	    (double)cJSON_GetArraySize(cJSON_GetObjectItem(rest, "buckets")));
-	cJSON_Delete(rest);
-	resp_json(resp, 200, body);
+	api_storage_cached(ctx, resp, "usage");
 }
 
 void
 api_storage_buckets(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	static const char *const fields[] = { "totals", "buckets", "types",
-	    "largest", NULL };
-	cJSON		*body, *rest;
-
-	if ((body = api_storage_answer(ctx, resp, fields, &rest)) == NULL)
-		return;
-	cJSON_Delete(rest);
-	resp_json(resp, 200, body);
+	api_storage_cached(ctx, resp, "buckets");
 }
 
 /* A ?limit in [1, max], default dflt; -1 with a 400 when it is not. */
@@ -502,40 +726,24 @@ api_storage_top_users(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, *filter, *opts;
-	bson_iter_t	 it;
+	bson_t		 snap;
 	bson_error_t	 e;
 	int64_t		 at;
-	cJSON		*body, *list, *row;
-	int		 rank = 0;
+	cJSON		*part;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_TOP_DEFAULT,
 	    API_STORAGE_TOP_MAX)) == -1)
 		return;
+	if (limit == API_STORAGE_TOP_DEFAULT) {
+		api_storage_cached(ctx, resp, "top_users");
+		return;
+	}
 	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
-	bson_iter_init_find(&it, &snap, "_id");
-	filter = BCON_NEW("snapshot_id", BCON_OID(bson_iter_oid(&it)));
-	opts = BCON_NEW("sort", "{", "bytes", BCON_INT32(-1), "user",
-	    BCON_INT32(1), "}", "limit", BCON_INT64(limit), "projection", "{",
-	    "_id", BCON_INT32(0), "user", BCON_INT32(1), "handle",
-	    BCON_INT32(1), "bytes", BCON_INT32(1), "objects", BCON_INT32(1),
-	    "}");
-	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB, STORAGE_USERS,
-	    filter, opts, &e)) == NULL)
+	if ((part = api_storage_top_of(ctx, &snap, limit, &e)) == NULL)
 		api_storage_db_error(ctx, resp, &e, STORAGE_USERS);
-	else {
-		body = api_storage_body(at);
-		cJSON_AddNumberToObject(body, "limit", (double)limit);
-		cJSON_AddNumberToObject(body, "users_with_objects",
-		    (double)mongo_get_int64(&snap, "users.count", 0));
-		cJSON_ArrayForEach(row, list)
-			cJSON_AddNumberToObject(row, "rank", ++rank);
-		cJSON_AddItemToObject(body, "users", list);
-		resp_json(resp, 200, body);
-	}
-	bson_destroy(filter);
-	bson_destroy(opts);
+	else
+		api_storage_send(resp, at, part);
 	bson_destroy(&snap);
 }
 
@@ -544,46 +752,24 @@ api_storage_history(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	long		 limit;
-	bson_t		 snap, *filter, *opts;
+	bson_t		 snap;
 	bson_error_t	 e;
 	int64_t		 at;
-	cJSON		*body, *list, *points, *p, *last;
+	cJSON		*part;
 
 	if ((limit = api_storage_limit(req, resp, API_STORAGE_HIST_DEFAULT,
 	    API_STORAGE_HIST_MAX)) == -1)
 		return;
+	if (limit == API_STORAGE_HIST_DEFAULT) {
+		api_storage_cached(ctx, resp, "history");
+		return;
+	}
 	if (!api_storage_latest_brief(ctx, resp, &snap, &at))
 		return;
-	filter = BCON_NEW("status", BCON_UTF8("ok"));
-	opts = BCON_NEW("sort", "{", "finished_at", BCON_INT32(-1), "}",
-	    "limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(0),
-	    "finished_at", BCON_INT32(1), "totals", BCON_INT32(1),
-	    "duration_ms", BCON_INT32(1), "}");
-	if ((list = mongo_find_json(ctx->mongo, STORAGE_DB,
-	    STORAGE_SNAPSHOTS, filter, opts, &e)) == NULL)
+	if ((part = api_storage_history_of(ctx, limit, &e)) == NULL)
 		api_storage_db_error(ctx, resp, &e, STORAGE_SNAPSHOTS);
-	else {
-		body = api_storage_body(at);
-		points = cJSON_AddArrayToObject(body, "points");
-		/* Newest first from the query; oldest first, as a chart
-		 * draws them. */
-		cJSON_ArrayForEach(p, list) {
-			cJSON	*pt = cJSON_CreateObject(), *t;
-
-			api_storage_take(pt, p, "finished_at");
-			t = cJSON_GetObjectItem(p, "totals");
-			api_storage_take(pt, t, "bytes");
-			api_storage_take(pt, t, "objects");
-			api_storage_take(pt, p, "duration_ms");
-			cJSON_InsertItemInArray(points, 0, pt);
-		}
-		cJSON_Delete(list);
-		if ((last = api_storage_last_attempt(ctx)) != NULL)
-			cJSON_AddItemToObject(body, "last_attempt", last);
-		resp_json(resp, 200, body);
-	}
-	bson_destroy(filter);
-	bson_destroy(opts);
+	else
+		api_storage_send(resp, at, part);
 	bson_destroy(&snap);
 }
 
