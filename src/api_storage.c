@@ -25,9 +25,10 @@
  * SILO_CACHE_TTL_S for all workers, is two reads by _id: the newest good
  * snapshot's id, then its answers.  A snapshot no refresh rendered (one
  * recorded by an older silo) is rendered on that miss instead, and not
- * stored: the API does not write.  Other limits are asked live, one
- * indexed find each.  user/:id reads the snapshot's id and then the one
- * indexed row of silo.storage_users.
+ * stored: the API does not write.  The newest good snapshot's id, time
+ * and user count are cached too ("storage-latest"), so user/:id reads
+ * one indexed row of silo.storage_users (after resolving a handle), and
+ * other limits are one indexed find each.
  *
  * Users.  A handle is resolved through @handles, a DID through users
  * (_id, or atproto.did), and a sub is taken as it is; a user AC knows who
@@ -245,21 +246,6 @@ api_storage_latest(struct silo_ctx *ctx, struct silo_response *resp,
 		cJSON_AddItemToObject(body, "last_attempt", last);
 	resp_json(resp, 503, body);
 	return false;
-}
-
-/* api_storage_latest() for the answers that need of the snapshot only its
- * id, its time and how many users it counted. */
-static bool
-api_storage_latest_brief(struct silo_ctx *ctx, struct silo_response *resp,
-    bson_t *snap, int64_t *finished_ms)
-{
-	bson_t	*brief = BCON_NEW("finished_at", BCON_INT32(1), "users.count",
-		    BCON_INT32(1));
-	bool	 found;
-
-	found = api_storage_latest(ctx, resp, brief, snap, finished_ms);
-	bson_destroy(brief);
-	return found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -484,6 +470,86 @@ api_storage_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 out:
 	bson_destroy(brief);
 	return wrap;
+}
+
+/*
+ * The cache's fill for the newest good snapshot's id, time and user count
+ * ("storage-latest"), which user/:id and the other limits need; NULL
+ * (and nothing cached) when there is none or the database failed.
+ */
+static cJSON *
+api_storage_latest_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	struct storage_fill *sf = arg;
+	bson_t		*brief = BCON_NEW("finished_at", BCON_INT32(1),
+			    "users.count", BCON_INT32(1));
+	bson_t		 snap;
+	bson_iter_t	 it;
+	char		 oid[25];
+	cJSON		*o = NULL;
+
+	*keep = false;
+	if (!storage_newest(ctx->mongo, "ok", brief, &snap, &sf->e)) {
+		sf->none = sf->e.code == 0;
+		sf->doing = "storage snapshots";
+	} else {
+		bson_iter_init_find(&it, &snap, "_id");
+		bson_oid_to_string(bson_iter_oid(&it), oid);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", oid);
+		cJSON_AddNumberToObject(o, "finished_ms",
+		    (double)mongo_get_date(&snap, "finished_at", 0));
+		cJSON_AddNumberToObject(o, "users_count",
+		    (double)mongo_get_int64(&snap, "users.count", 0));
+		bson_destroy(&snap);
+		*keep = true;
+	}
+	bson_destroy(brief);
+	return o;
+}
+
+/*
+ * The newest good snapshot's _id and users.count into snap (the caller
+ * destroys it) and its finished_at, from the shared cache; false with
+ * resp filled in when there is none (503 no_snapshot) or the database
+ * failed.
+ */
+static bool
+api_storage_latest_brief(struct silo_ctx *ctx, struct silo_response *resp,
+    bson_t *snap, int64_t *finished_ms)
+{
+	struct storage_fill sf = { .part = "latest" };
+	bson_oid_t	 oid;
+	bson_t		 users;
+	const char	*id;
+	cJSON		*o;
+
+	if ((o = cache_get(ctx, "storage-latest", api_storage_latest_fill,
+	    &sf)) == NULL) {
+		if (!sf.none)
+			api_storage_db_error(ctx, resp, &sf.e, sf.doing);
+		else
+			return api_storage_latest(ctx, resp, NULL, snap,
+			    finished_ms);	/* the 503, or one just made */
+		return false;
+	}
+	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+	if (id == NULL || !bson_oid_is_valid(id, strlen(id))) {
+		cJSON_Delete(o);
+		resp_error(resp, 500, "internal", "a cached answer is damaged");
+		return false;
+	}
+	bson_oid_init_from_string(&oid, id);
+	*finished_ms = (int64_t)cJSON_GetNumberValue(
+	    cJSON_GetObjectItemCaseSensitive(o, "finished_ms"));
+	bson_init(snap);
+	BSON_APPEND_OID(snap, "_id", &oid);
+	BSON_APPEND_DOCUMENT_BEGIN(snap, "users", &users);
+	BSON_APPEND_INT64(&users, "count", (int64_t)cJSON_GetNumberValue(
+	    cJSON_GetObjectItemCaseSensitive(o, "users_count")));
+	bson_append_document_end(snap, &users);
+	cJSON_Delete(o);
+	return true;
 }
 
 /* Answer with part's fields (taken) after the snapshot's time and age. */
