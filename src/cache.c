@@ -106,17 +106,21 @@ cache_key_valid(const char *key)
 	return true;
 }
 
-/* Read <key>.json into slot->value and slot->cached_at. */
+/* Read <key>.json into slot->cached_at and slot->value, or for a raw
+ * slot into slot->text, unparsed. */
 static void
 cache_read(struct cache_slot *slot)
 {
 	struct stat	 st;
 	char		*buf = NULL, *nl;
 	ssize_t		 got;
+	size_t		 len;
 	int		 fd;
 
 	cJSON_Delete(slot->value);
 	slot->value = NULL;
+	free(slot->text);
+	slot->text = NULL;
 	if ((fd = open(slot->path, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
 	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
@@ -130,7 +134,16 @@ cache_read(struct cache_slot *slot)
 		goto out;
 	*nl = '\0';
 	slot->cached_at = strtod(buf, NULL);
-	slot->value = cJSON_Parse(nl + 1);
+	if (!slot->raw)
+		slot->value = cJSON_Parse(nl + 1);
+	else if ((len = strlen(nl + 1)) >= 2 && nl[len] == '\n' &&
+	    nl[1] == '{' && nl[len - 1] == '}') {
+		/* As cache_store_at() wrote it: one object, one newline. */
+		nl[len] = '\0';
+		memmove(buf, nl + 1, len);
+		slot->text = buf;
+		buf = NULL;
+	}
 out:
 	free(buf);
 	close(fd);
@@ -141,7 +154,8 @@ cache_is_fresh(const struct cache_slot *slot)
 {
 	double	 age = clock_real() - slot->cached_at;
 
-	return slot->value != NULL && age >= -1 && age < slot->max_age_s;
+	return (slot->value != NULL || slot->text != NULL) && age >= -1 &&
+	    age < slot->max_age_s;
 }
 
 /* Wait, a bounded time, for the worker refreshing the key to finish. */
@@ -162,21 +176,19 @@ cache_wait_lock(const struct silo_config *c, int fd)
 }
 
 /*
- * Look the key up, for a value at most max_age_s old; stale_ok: an older
- * one may be served while another worker refreshes it.  Afterwards
- * either slot->value is set (fresh, or stale while another worker
- * refreshes it) or slot->must_fill says that this caller is to make the
- * value and cache_store() it.
+ * cache_open_within(), and for a raw slot the value is slot->text, as it
+ * was stored, not parsed.
  */
-void
-cache_open_within(const struct silo_config *c, const char *key,
-    double max_age_s, bool stale_ok, struct cache_slot *slot)
+static void
+cache_open_slot(const struct silo_config *c, const char *key,
+    double max_age_s, bool stale_ok, bool raw, struct cache_slot *slot)
 {
 	char	 lockpath[sizeof(slot->path)];
 
 	memset(slot, 0, sizeof(*slot));
 	slot->lock_fd = -1;
 	slot->max_age_s = max_age_s;
+	slot->raw = raw;
 	if (c->cache_ttl_s == 0 || max_age_s <= 0 || !cache_key_valid(key)) {
 		slot->must_fill = true;
 		return;
@@ -207,7 +219,7 @@ cache_open_within(const struct silo_config *c, const char *key,
 			slot->must_fill = true;
 		return;
 	}
-	if (slot->value != NULL && stale_ok) {
+	if ((slot->value != NULL || slot->text != NULL) && stale_ok) {
 		close(slot->lock_fd);	/* being refreshed: serve it stale */
 		slot->lock_fd = -1;
 		return;
@@ -215,7 +227,8 @@ cache_open_within(const struct silo_config *c, const char *key,
 	if (cache_wait_lock(c, slot->lock_fd)) {
 		cache_read(slot);	/* the refresher's value, if any */
 		slot->fresh = cache_is_fresh(slot);
-		if (slot->value == NULL || (!slot->fresh && !stale_ok)) {
+		if ((slot->value == NULL && slot->text == NULL) ||
+		    (!slot->fresh && !stale_ok)) {
 			slot->must_fill = true;	/* keep the lock and fill */
 			return;
 		}
@@ -223,6 +236,20 @@ cache_open_within(const struct silo_config *c, const char *key,
 		slot->must_fill = true;	/* it took too long: make our own */
 	close(slot->lock_fd);
 	slot->lock_fd = -1;
+}
+
+/*
+ * Look the key up, for a value at most max_age_s old; stale_ok: an older
+ * one may be served while another worker refreshes it.  Afterwards
+ * either slot->value is set (fresh, or stale while another worker
+ * refreshes it) or slot->must_fill says that this caller is to make the
+ * value and cache_store() it.
+ */
+void
+cache_open_within(const struct silo_config *c, const char *key,
+    double max_age_s, bool stale_ok, struct cache_slot *slot)
+{
+	cache_open_slot(c, key, max_age_s, stale_ok, false, slot);
 }
 
 /* cache_open_within() for SILO_CACHE_TTL_S, stale while refreshed. */
@@ -445,6 +472,8 @@ cache_close(struct cache_slot *slot)
 	slot->lock_fd = -1;
 	cJSON_Delete(slot->value);
 	slot->value = NULL;
+	free(slot->text);
+	slot->text = NULL;
 }
 
 /*
@@ -534,6 +563,87 @@ cache_get_within(struct silo_ctx *ctx, const char *key, double max_age_s,
 	if (max_age_s > ctx->config->cache_ttl_s)
 		max_age_s = ctx->config->cache_ttl_s;
 	return cache_fetch(ctx, key, max_age_s, false, fill, arg);
+}
+
+/*
+ * The value for key as JSON text (an object), from the cache without
+ * parsing it or made by fill and stored; *cached_at says when it was
+ * made.  For a large answer a hit is then a file read, with no parse and
+ * no print.  The caller frees the text.  NULL when fill made nothing.
+ */
+char *
+cache_get_text(struct silo_ctx *ctx, const char *key, cache_fill_fn fill,
+    void *arg, double *cached_at)
+{
+	struct cache_slot	 slot;
+	cJSON			*value;
+	char			*text = NULL;
+	bool			 keep = true;
+
+	cache_open_slot(ctx->config, key, ctx->config->cache_ttl_s, true, true,
+	    &slot);
+	if (slot.must_fill) {
+		value = cache_compute(ctx, key, fill, arg, &keep);
+		if (value != NULL && keep)
+			cache_store(ctx->config, &slot, value);
+		*cached_at = value != NULL && keep ? slot.cached_at :
+		    clock_real();
+		if (value != NULL)
+			text = cJSON_PrintUnformatted(value);
+		cJSON_Delete(value);
+	} else {
+		text = slot.text;
+		slot.text = NULL;
+		*cached_at = slot.cached_at;
+	}
+	cache_close(&slot);
+	return text;
+}
+
+/*
+ * text (a JSON object, taken) with fields (`"k":v,...`, no braces) added
+ * at its end, as a raw JSON item for resp_json(): no parse, no print.
+ */
+cJSON *
+cache_text_with(char *text, const char *fields)
+{
+	size_t	 len = strlen(text), flen = strlen(fields);
+	char	*out;
+	cJSON	*raw;
+
+	if (len < 2 || text[len - 1] != '}' ||
+	    (out = malloc(len + flen + 2)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	memcpy(out, text, len - 1);
+	len--;
+	if (len > 1 && flen > 0)
+		out[len++] = ',';
+	memcpy(out + len, fields, flen);
+	len += flen;
+	out[len++] = '}';
+	out[len] = '\0';
+	raw = cJSON_CreateRaw(out);
+	free(out);
+	free(text);
+	return raw;
+}
+
+/* `"cached_at":"<ISO 8601>","age_s":<s>` for a value made at cached_at,
+ * as cache_stamp() adds them, into buf. */
+void
+cache_stamp_fields(double cached_at, char *buf, size_t bufsz)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	*text;
+
+	cache_stamp(o, cached_at);
+	text = cJSON_PrintUnformatted(o);
+	snprintf(buf, bufsz, "%.*s", text != NULL && strlen(text) >= 2 ?
+	    (int)strlen(text) - 2 : 0, text != NULL ? text + 1 : "");
+	free(text);
+	cJSON_Delete(o);
 }
 
 /* Remove the values whose keys begin with prefix (a job's answers that

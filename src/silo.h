@@ -725,6 +725,8 @@ struct cache_slot {
 	char		 path[320];	/* <dir>/<key>.json */
 	int		 lock_fd;	/* the held per-key lock, or -1 */
 	cJSON		*value;		/* the cached value, or NULL; owned */
+	char		*text;		/* raw: the value as stored; owned */
+	bool		 raw;		/* read the text, do not parse it */
 	double		 cached_at;	/* when made, CLOCK_REALTIME seconds */
 	double		 max_age_s;	/* older than this, it is stale */
 	bool		 fresh;		/* value is younger than max_age_s */
@@ -753,6 +755,11 @@ cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
 cJSON	*cache_get_within(struct silo_ctx *, const char *key,
 	    double max_age_s, cache_fill_fn, void *arg);
 void	 cache_forget(const struct silo_config *, const char *prefix);
+char	*cache_get_text(struct silo_ctx *, const char *key, cache_fill_fn,
+	    void *arg, double *cached_at);
+cJSON	*cache_text_with(char *text, const char *fields);
+void	 cache_stamp_fields(double cached_at, char *buf, size_t bufsz);
+#define	CACHE_STAMP_MAX		96	/* cache_stamp_fields()' buffer */
 void	 cache_stamp(cJSON *obj, double cached_at);
 
 /* ------------------------------------------------------------------ */
