@@ -47,10 +47,11 @@
 
 #define	API_DB_HEALTH_MAX_AGE_S	1.0	/* the shared health, at most */
 
-/* A summary to cache, and whether its failure is kept too. */
+/* A summary to cache, and how it failed. */
 struct api_db_fill {
 	cJSON		*(*summary)(struct silo_ctx *, struct mongo_fail *);
-	bool		 keep_failure;	/* share a failed answer as well */
+	bool		 failed;	/* the summary failed: f says how */
+	struct mongo_fail f;	/* the database's error */
 };
 
 /* One collection's row in /api/db/collections. */
@@ -66,23 +67,21 @@ struct collection_stats {
 };
 
 /*
- * The cache's fill: {"http": status, "body": answer}, the summary's 200,
- * or the database's error as resp_db_fail() words it.
+ * The health cache's fill: {"http": status, "body": answer}, the summary's
+ * 200, or the database's error as resp_db_fail() words it, kept too: a
+ * dead database is asked once a second as well.
  */
 static cJSON *
-api_db_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+api_db_health_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
-	const struct api_db_fill *df = arg;
+	struct api_db_fill *df = arg;
 	struct silo_response scratch = { 0 };
-	struct mongo_fail f;
 	cJSON		*wrap = cJSON_CreateObject(), *body;
 
-	if ((body = df->summary(ctx, &f)) != NULL)
+	if ((body = df->summary(ctx, &df->f)) != NULL)
 		resp_json(&scratch, 200, body);
-	else {
-		resp_db_fail(&scratch, ctx->config->mongo_db, &f);
-		*keep = df->keep_failure;
-	}
+	else
+		resp_db_fail(&scratch, ctx->config->mongo_db, &df->f);
 	cJSON_AddNumberToObject(wrap, "http", scratch.status);
 	cJSON_AddItemToObject(wrap, "body", scratch.body);
 	scratch.body = NULL;
@@ -90,9 +89,52 @@ api_db_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 	return wrap;
 }
 
-/* Answer from the cached wrap; a 200 carries its cached_at and age_s. */
+/* The other summaries' fill: the summary, or NULL (not kept) with df's
+ * failure set. */
+static cJSON *
+api_db_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	struct api_db_fill *df = arg;
+	cJSON		*body;
+
+	if ((body = df->summary(ctx, &df->f)) == NULL) {
+		df->failed = true;
+		*keep = false;
+	}
+	return body;
+}
+
+/*
+ * Answer with a summary from the shared cache under key, as its text: a
+ * hit neither parses nor prints it, only adds cached_at and age_s.
+ */
 static void
-api_db_answer(struct silo_response *resp, cJSON *wrap)
+api_db_cached(struct silo_ctx *ctx, struct silo_response *resp,
+    const char *key, cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
+{
+	struct api_db_fill df = { .summary = summary };
+	char		*text, stamp[CACHE_STAMP_MAX];
+	double		 at;
+	cJSON		*body;
+
+	if ((text = cache_get_text(ctx, key, api_db_fill, &df, &at)) == NULL) {
+		if (df.failed)
+			resp_db_fail(resp, ctx->config->mongo_db, &df.f);
+		else
+			resp_error(resp, 500, "internal", "%s: out of memory",
+			    key);
+		return;
+	}
+	cache_stamp_fields(at, stamp, sizeof(stamp));
+	if ((body = cache_text_with(text, stamp)) == NULL)
+		resp_error(resp, 500, "internal", "%s: out of memory", key);
+	else
+		resp_json(resp, 200, body);
+}
+
+/* Answer from the health's wrap; a 200 carries its cached_at and age_s. */
+static void
+api_db_health_answer(struct silo_response *resp, cJSON *wrap)
 {
 	cJSON	*body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
 	int	 status = (int)cJSON_GetNumberValue(
@@ -233,10 +275,10 @@ void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct api_db_fill df = { api_db_health_json, true };
+	struct api_db_fill df = { .summary = api_db_health_json };
 
-	api_db_answer(resp, cache_get_within(ctx, "db-health",
-	    API_DB_HEALTH_MAX_AGE_S, api_db_fill, &df));
+	api_db_health_answer(resp, cache_get_within(ctx, "db-health",
+	    API_DB_HEALTH_MAX_AGE_S, api_db_health_fill, &df));
 }
 
 /* Fill one row from the collection's collStats. */
@@ -385,10 +427,7 @@ void
 api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct api_db_fill df = { api_db_collections_json, false };
-
-	api_db_answer(resp, cache_get(ctx, "db-collections", api_db_fill,
-	    &df));
+	api_db_cached(ctx, resp, "db-collections", api_db_collections_json);
 }
 
 /* Registered users, handles, verified users, users with a DID; NULL with
@@ -437,7 +476,5 @@ void
 api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	struct api_db_fill df = { api_db_users_json, false };
-
-	api_db_answer(resp, cache_get(ctx, "db-users", api_db_fill, &df));
+	api_db_cached(ctx, resp, "db-users", api_db_users_json);
 }
