@@ -182,6 +182,57 @@ api_storage_body(int64_t finished_ms)
 	return body;
 }
 
+/*
+ * A cached answer's start: {"finished_ms": the snapshot's time, then
+ * "snapshot_at"}.  api_storage_send_text() turns finished_ms into age_s
+ * when it serves the answer.
+ */
+static cJSON *
+api_storage_value(int64_t finished_ms)
+{
+	cJSON		*o = cJSON_CreateObject();
+	char		 iso[CLOCK_ISO_MAX];
+
+	cJSON_AddNumberToObject(o, "finished_ms", (double)finished_ms);
+	if (clock_iso(finished_ms, CLOCK_ISO_MS, iso, sizeof(iso)))
+		cJSON_AddStringToObject(o, "snapshot_at", iso);
+	else
+		cJSON_AddNullToObject(o, "snapshot_at");
+	return o;
+}
+
+/*
+ * Answer with a cached answer's text (taken), as the cache kept it: its
+ * leading finished_ms becomes age_s, the snapshot's age now, at its end;
+ * nothing is parsed or printed.
+ */
+static void
+api_storage_send_text(struct silo_response *resp, char *text)
+{
+	static const char lead[] = "{\"finished_ms\":";
+	char		*end, age[48];
+	long long	 at;
+	int64_t		 now = clock_real_ms();
+	cJSON		*body = NULL;
+
+	if (strncmp(text, lead, sizeof(lead) - 1) == 0) {
+		at = strtoll(text + sizeof(lead) - 1, &end, 10);
+		if (*end == ',') {
+			*end = '{';	/* the rest is the answer */
+			memmove(text, end, strlen(end) + 1);
+			snprintf(age, sizeof(age), "\"age_s\":%lld",
+			    (long long)((now > at ? now - at : 0) / 1000));
+			body = cache_text_with(text, age);
+			text = NULL;
+		}
+	}
+	free(text);
+	if (body == NULL)
+		resp_error(resp, 500, "internal", "a cached answer is damaged");
+	else
+		resp_json(resp, 200, body);
+}
+
 /* ------------------------------------------------------------------ */
 /* Finding snapshots                                                   */
 /* ------------------------------------------------------------------ */
@@ -439,10 +490,23 @@ api_storage_part(struct silo_ctx *ctx, struct storage_fill *sf,
 	return part;
 }
 
+/* Move every field of part (deleted then) into o, in order. */
+static void
+api_storage_merge(cJSON *o, cJSON *part)
+{
+	cJSON	*f;
+
+	while ((f = part != NULL ? part->child : NULL) != NULL) {
+		cJSON_DetachItemViaPointer(part, f);
+		cJSON_AddItemToObject(o, f->string, f);
+	}
+	cJSON_Delete(part);
+}
+
 /*
- * The cache's fill for a default answer: {"finished_ms": the snapshot's
- * time, "body": its part}.  NULL (and nothing cached) when there is no
- * good snapshot (sf->none) or the database failed.
+ * The cache's fill for a default answer: api_storage_value() and its
+ * part's fields.  NULL (and nothing cached) when there is no good
+ * snapshot (sf->none) or the database failed.
  */
 static cJSON *
 api_storage_fill(struct silo_ctx *ctx, void *arg, bool *keep)
@@ -460,10 +524,9 @@ api_storage_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 		goto out;
 	}
 	if ((part = api_storage_part(ctx, sf, &snap)) != NULL) {
-		wrap = cJSON_CreateObject();
-		cJSON_AddNumberToObject(wrap, "finished_ms",
-		    (double)mongo_get_date(&snap, "finished_at", 0));
-		cJSON_AddItemToObject(wrap, "body", part);
+		wrap = api_storage_value(mongo_get_date(&snap, "finished_at",
+		    0));
+		api_storage_merge(wrap, part);
 		*keep = true;
 	}
 	bson_destroy(&snap);
@@ -557,13 +620,9 @@ static void
 api_storage_send(struct silo_response *resp, int64_t finished_ms,
     cJSON *part)
 {
-	cJSON	*body = api_storage_body(finished_ms), *f;
+	cJSON	*body = api_storage_body(finished_ms);
 
-	while ((f = part != NULL ? part->child : NULL) != NULL) {
-		cJSON_DetachItemViaPointer(part, f);
-		cJSON_AddItemToObject(body, f->string, f);
-	}
-	cJSON_Delete(part);
+	api_storage_merge(body, part);
 	resp_json(resp, 200, body);
 }
 
@@ -573,18 +632,16 @@ api_storage_cached(struct silo_ctx *ctx, struct silo_response *resp,
     const char *part)
 {
 	struct storage_fill sf = { .part = part };
-	char		 key[64];
-	cJSON		*wrap;
+	char		 key[64], *text;
+	double		 made;
 	bson_t		 snap;
 	int64_t		 at;
 
 	snprintf(key, sizeof(key), "storage-%s", part);
-	if ((wrap = cache_get(ctx, key, api_storage_fill, &sf)) != NULL) {
-		api_storage_send(resp, (int64_t)cJSON_GetNumberValue(
-		    cJSON_GetObjectItemCaseSensitive(wrap, "finished_ms")),
-		    cJSON_DetachItemFromObjectCaseSensitive(wrap, "body"));
-		cJSON_Delete(wrap);
-	} else if (!sf.none)
+	if ((text = cache_get_text(ctx, key, api_storage_fill, &sf,
+	    &made)) != NULL)
+		api_storage_send_text(resp, text);
+	else if (!sf.none)
 		api_storage_db_error(ctx, resp, &sf.e, sf.doing);
 	else if (api_storage_latest(ctx, resp, NULL, &snap, &at)) {
 		/* The first one was recorded since: ask again. */
@@ -721,13 +778,13 @@ api_storage_row(struct silo_ctx *ctx, struct silo_response *resp,
 
 /*
  * The answer for the user name stands for, kind as api_storage_parse_id()
- * found it.  A sub or DID with objects has a row under that very id (even
- * if AC no longer knows the user: its files are still there).  Otherwise
- * the id is resolved through AC's collections, and a user AC knows
- * without objects gets zeros.  GET /api/users/:id embeds this answer.
+ * found it, as api_storage_value() starts one.  A sub or DID with objects
+ * has a row under that very id (even if AC no longer knows the user: its
+ * files are still there).  Otherwise the id is resolved through AC's
+ * collections, and a user AC knows without objects gets zeros.
  */
-void
-api_storage_user_answer(struct silo_ctx *ctx, struct silo_response *resp,
+static void
+api_storage_user_live(struct silo_ctx *ctx, struct silo_response *resp,
     enum api_storage_id kind, const char *name)
 {
 	const char	*sub = NULL;
@@ -747,7 +804,7 @@ api_storage_user_answer(struct silo_ctx *ctx, struct silo_response *resp,
 		found = api_storage_row(ctx, resp, &snap, sub = resolved, &row);
 	if (sub == NULL || found == -1)
 		goto out;
-	body = api_storage_body(at);
+	body = api_storage_value(at);
 	cJSON_AddStringToObject(body, "user", sub);
 	if (found == 1) {
 		all = mongo_doc_json(&row, false);
@@ -769,6 +826,56 @@ api_storage_user_answer(struct silo_ctx *ctx, struct silo_response *resp,
 out:
 	bson_destroy(&snap);
 	free(resolved);
+}
+
+/* What a user answer's fill needs, and the answer when it is not 200. */
+struct storage_user_fill {
+	enum api_storage_id kind;	/* what name is */
+	const char	*name;		/* the id asked for */
+	struct silo_response other;	/* a 4xx or 5xx, uncached */
+};
+
+/* The cache's fill for a user: the 200 answer, or NULL with the other
+ * answer in uf->other, not kept. */
+static cJSON *
+api_storage_user_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	struct storage_user_fill *uf = arg;
+	cJSON		*body = NULL;
+
+	api_storage_user_live(ctx, &uf->other, uf->kind, uf->name);
+	if (uf->other.status == 200) {
+		body = uf->other.body;
+		uf->other.body = NULL;
+	} else
+		*keep = false;
+	return body;
+}
+
+/*
+ * The answer for the user name stands for (api_storage_user_live()), from
+ * the shared cache: a user's answer is a variant, one of the few the
+ * cache keeps, and a refresh drops it.  GET /api/users/:id embeds it.
+ */
+void
+api_storage_user_answer(struct silo_ctx *ctx, struct silo_response *resp,
+    enum api_storage_id kind, const char *name)
+{
+	struct storage_user_fill uf = { .kind = kind, .name = name };
+	char		 key[64], *text;
+	double		 made;
+
+	snprintf(key, sizeof(key), CACHE_VARIANT "storage-user-%d-%016llx",
+	    (int)kind, (unsigned long long)hash_fnv1a64(name, strlen(name)));
+	if ((text = cache_get_text(ctx, key, api_storage_user_fill, &uf,
+	    &made)) != NULL)
+		api_storage_send_text(resp, text);
+	else if (uf.other.status != 0) {
+		resp_json(resp, uf.other.status, uf.other.body);
+		uf.other.body = NULL;
+	} else
+		resp_error(resp, 500, "internal", "%s: out of memory", key);
+	resp_clear(&uf.other);
 }
 
 void

@@ -45,9 +45,9 @@
  * too: the history names the last attempt), the API's answers for the
  * latest good snapshot are rendered once, by api_storage.c's own
  * api_storage_render(), into silo.storage_answers under the snapshot's
- * _id, and the shared cache's "storage-" entries are dropped, so that a
- * request reads what was rendered instead of computing it
- * (api_storage.c).  This is the one place the API's code runs in the job:
+ * _id, and the shared cache's storage answers ("storage-", and the
+ * users' "q-storage-") are dropped, so that a request reads what was
+ * rendered instead of computing it (api_storage.c).  This is the one place the API's code runs in the job:
  * one renderer, so a rendered answer is exactly a computed one.
  *
  * One refresh at a time: an flock() on SILO_STORAGE_LOCK.  The kernel
@@ -1189,6 +1189,7 @@ out:
 	cJSON_Delete(all);
 forget:
 	cache_forget(w->config, "storage-");
+	cache_forget(w->config, CACHE_VARIANT "storage-");
 }
 
 /* Record the refresh: a good snapshot with its rows, or a failed one.
