@@ -14,7 +14,10 @@
  *                of one, without any lock.
  *   <key>.lock   empty; whoever holds flock() on it is refreshing <key>.
  *
- * Reading a fresh value takes no lock: one open, one read, one parse.
+ * Reading a fresh value takes no lock: one open, one read, one parse,
+ * or none: cache_get_text() hands the stored JSON text on as it is, and
+ * cache_text_with() appends the freshness fields to it, so a hit on a
+ * large answer is not parsed and printed again.
  * A missing or expired value is refreshed by the one worker that gets the
  * lock without blocking (LOCK_NB); it reads the file again once it holds
  * the lock, since another worker may have just written it.  Meanwhile
@@ -53,7 +56,8 @@
  * query parameters outside a route's defaults (keys beginning with
  * CACHE_VARIANT, "q-") to SILO_CACHE_MAX_VARIANTS of their own, so a
  * client trying combinations evicts only its own kind and never the
- * dashboard's entries.  The trim holds flock() on <dir>/.trim, so two
+ * dashboard's entries.  The trim (a readdir and a stat per value, at
+ * most SILO_CACHE_MAX_ENTRIES) holds flock() on <dir>/.trim, so two
  * workers never count the same directory at once.  It removes a value's
  * lock with it, and leftovers: temporary files and locks without a value
  * older than CACHE_LEFTOVER_S.  A lock removed while a worker refreshes

@@ -47,8 +47,9 @@
  * api_storage_render(), into silo.storage_answers under the snapshot's
  * _id, and the shared cache's storage answers ("storage-", and the
  * users' "q-storage-") are dropped, so that a request reads what was
- * rendered instead of computing it (api_storage.c).  This is the one place the API's code runs in the job:
- * one renderer, so a rendered answer is exactly a computed one.
+ * rendered instead of computing it (api_storage.c).  This is the one
+ * place the API's code runs in the job: one renderer, so a rendered
+ * answer is exactly a computed one.
  *
  * One refresh at a time: an flock() on SILO_STORAGE_LOCK.  The kernel
  * drops the lock when its holder dies, however it dies, so a killed
