@@ -22,6 +22,20 @@
  * the JSON or fills in a struct mongo_fail; the handlers here and the
  * overview's sections (api_overview.c) share them, so a count is defined
  * once.
+ *
+ * No request scans.  health and collections are answered from the shared
+ * cache (cache.c), as the answer with its HTTP status:
+ *
+ * health       made at most once a second (API_DB_HEALTH_MAX_AGE_S) by one
+ *              worker for all of them, failures included, so a burst or
+ *              a dead database costs one round trip a second; never older
+ *              than that, its cached_at and age_s say how old;
+ * collections  one collStats per collection, SILO_CACHE_TTL_S long, served
+ *              stale while one worker makes it again, as the overview's
+ *              sections are; a failure is not kept, so the next request
+ *              tries again.
+ *
+ * users/count  four counts, cached as collections is.
  */
 #include "config.h"
 
@@ -30,6 +44,15 @@
 #include <string.h>
 
 #include "silo.h"
+
+#define	API_DB_HEALTH_MAX_AGE_S	1.0	/* the shared health, at most */
+
+/* A summary to cache, and how it failed. */
+struct api_db_fill {
+	cJSON		*(*summary)(struct silo_ctx *, struct mongo_fail *);
+	bool		 failed;	/* the summary failed: f says how */
+	struct mongo_fail f;	/* the database's error */
+};
 
 /* One collection's row in /api/db/collections. */
 struct collection_stats {
@@ -43,18 +66,95 @@ struct collection_stats {
 	int64_t		 index_size;	/* bytes of all indexes */
 };
 
-/* Answer with a summary: 200 with it, or the database's error. */
-static void
-api_db_answer(struct silo_ctx *ctx, struct silo_response *resp,
-    cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
+/*
+ * The health cache's fill: {"http": status, "body": answer}, the summary's
+ * 200, or the database's error as resp_db_fail() words it, kept too: a
+ * dead database is asked once a second as well.
+ */
+static cJSON *
+api_db_health_fill(struct silo_ctx *ctx, void *arg, bool *keep)
 {
-	struct mongo_fail f;
+	struct api_db_fill *df = arg;
+	struct silo_response scratch = { 0 };
+	cJSON		*wrap = cJSON_CreateObject(), *body;
+
+	if ((body = df->summary(ctx, &df->f)) != NULL)
+		resp_json(&scratch, 200, body);
+	else
+		resp_db_fail(&scratch, ctx->config->mongo_db, &df->f);
+	cJSON_AddNumberToObject(wrap, "http", scratch.status);
+	cJSON_AddItemToObject(wrap, "body", scratch.body);
+	scratch.body = NULL;
+	resp_clear(&scratch);
+	return wrap;
+}
+
+/* The other summaries' fill: the summary, or NULL (not kept) with df's
+ * failure set. */
+static cJSON *
+api_db_fill(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	struct api_db_fill *df = arg;
 	cJSON		*body;
 
-	if ((body = summary(ctx, &f)) == NULL)
-		resp_db_fail(resp, ctx->config->mongo_db, &f);
+	if ((body = df->summary(ctx, &df->f)) == NULL) {
+		df->failed = true;
+		*keep = false;
+	}
+	return body;
+}
+
+/*
+ * Answer with a summary from the shared cache under key, as its text: a
+ * hit neither parses nor prints it, only adds cached_at and age_s.
+ */
+static void
+api_db_cached(struct silo_ctx *ctx, struct silo_response *resp,
+    const char *key, cJSON *(*summary)(struct silo_ctx *, struct mongo_fail *))
+{
+	struct api_db_fill df = { .summary = summary };
+	char		*text, stamp[CACHE_STAMP_MAX];
+	double		 at;
+	cJSON		*body;
+
+	if ((text = cache_get_text(ctx, key, api_db_fill, &df, &at)) == NULL) {
+		if (df.failed)
+			resp_db_fail(resp, ctx->config->mongo_db, &df.f);
+		else
+			resp_error(resp, 500, "internal", "%s: out of memory",
+			    key);
+		return;
+	}
+	cache_stamp_fields(at, stamp, sizeof(stamp));
+	if ((body = cache_text_with(text, stamp)) == NULL)
+		resp_error(resp, 500, "internal", "%s: out of memory", key);
 	else
 		resp_json(resp, 200, body);
+}
+
+/* Answer from the health's wrap; a 200 carries its cached_at and age_s. */
+static void
+api_db_health_answer(struct silo_response *resp, cJSON *wrap)
+{
+	cJSON	*body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
+	int	 status = (int)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(wrap, "http"));
+
+	if (body == NULL || status < 200 || status > 599) {
+		cJSON_Delete(body);
+		resp_error(resp, 500, "internal", "a cached answer is damaged");
+	} else {
+		if (status == 200) {
+			cJSON_AddItemToObject(body, "cached_at",
+			    cJSON_DetachItemFromObjectCaseSensitive(wrap,
+			    "cached_at"));
+			cJSON_AddItemToObject(body, "age_s",
+			    cJSON_DetachItemFromObjectCaseSensitive(wrap,
+			    "age_s"));
+		}
+		resp_json(resp, status, body);
+	}
+	cJSON_Delete(wrap);
 }
 
 /* The server version: serverStatus has it; buildInfo is the fallback. */
@@ -171,11 +271,48 @@ out:
 	return body;
 }
 
+/*
+ * Whether the database answers, as every worker shares it (at most 1 s
+ * old): what /api/metrics reports, without a round trip of its own.
+ */
+bool
+api_db_up(struct silo_ctx *ctx)
+{
+	struct api_db_fill df = { .summary = api_db_health_json };
+	cJSON		*wrap = cache_get_within(ctx, "db-health",
+			    API_DB_HEALTH_MAX_AGE_S, api_db_health_fill, &df);
+	bool		 up = cJSON_GetNumberValue(
+			    cJSON_GetObjectItemCaseSensitive(wrap, "http")) ==
+			    200;
+
+	cJSON_Delete(wrap);
+	return up;
+}
+
+/* The collections summary from the shared cache, parsed: NULL with f
+ * set when the database failed (or out of memory). */
+cJSON *
+api_db_collections_shared(struct silo_ctx *ctx, struct mongo_fail *f)
+{
+	struct api_db_fill df = { .summary = api_db_collections_json };
+	cJSON		*body = cache_get(ctx, "db-collections", api_db_fill,
+			    &df);
+
+	if (body == NULL && df.failed)
+		*f = df.f;
+	else if (body == NULL)
+		mongo_fail_oom(f, "collections");
+	return body;
+}
+
 void
 api_db_health(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_health_json);
+	struct api_db_fill df = { .summary = api_db_health_json };
+
+	api_db_health_answer(resp, cache_get_within(ctx, "db-health",
+	    API_DB_HEALTH_MAX_AGE_S, api_db_health_fill, &df));
 }
 
 /* Fill one row from the collection's collStats. */
@@ -324,7 +461,7 @@ void
 api_db_collections(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_collections_json);
+	api_db_cached(ctx, resp, "db-collections", api_db_collections_json);
 }
 
 /* Registered users, handles, verified users, users with a DID; NULL with
@@ -373,5 +510,5 @@ void
 api_db_users_count(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
-	api_db_answer(ctx, resp, api_db_users_json);
+	api_db_cached(ctx, resp, "db-users", api_db_users_json);
 }

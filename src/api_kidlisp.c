@@ -22,7 +22,11 @@
  * in one batched $in per list: FerretDB has no $lookup.
  *
  * Answers go through the shared cache, one key per set of parameters;
- * a database error is a 503/502 and is not cached.
+ * a database error is a 503/502 and is not cached.  The default set (what
+ * the dashboard and the overview ask) has its own key; any other set is a
+ * variant (CACHE_VARIANT), of which the cache keeps a few, the newest
+ * SILO_CACHE_MAX_VARIANTS, so trying combinations can neither fill the
+ * disk nor evict the dashboard's answer.
  */
 #include "config.h"
 
@@ -134,6 +138,15 @@ api_kidlisp_params_default(struct kidlisp_params *p)
 	p->recent = 10;
 	p->until_ms = ((int64_t)time(NULL) * 1000) / KIDLISP_DAY_MS *
 	    KIDLISP_DAY_MS;
+}
+
+static bool
+api_kidlisp_params_equal(const struct kidlisp_params *a,
+    const struct kidlisp_params *b)
+{
+	return a->days == b->days && a->weekly == b->weekly &&
+	    a->until_ms == b->until_ms && a->top == b->top &&
+	    a->recent == b->recent && a->source == b->source;
 }
 
 static int
@@ -545,6 +558,19 @@ out:
 	return body;
 }
 
+/* The key of p's stats: the default set's own, else a variant's. */
+static void
+api_kidlisp_key(const struct kidlisp_params *p, char *key, size_t keysz)
+{
+	struct kidlisp_params dflt;
+
+	api_kidlisp_params_default(&dflt);
+	snprintf(key, keysz, "%skidlisp-%d-%s-%lld-%d-%d-%d",
+	    api_kidlisp_params_equal(p, &dflt) ? "" : CACHE_VARIANT, p->days,
+	    p->weekly ? "week" : "day", (long long)(p->until_ms / 1000), p->top,
+	    p->recent, p->source);
+}
+
 /* The stats for p, cached per parameter set.  NULL with kf->fail set. */
 static cJSON *
 api_kidlisp_cached(struct silo_ctx *ctx, const struct kidlisp_params *p,
@@ -554,23 +580,31 @@ api_kidlisp_cached(struct silo_ctx *ctx, const struct kidlisp_params *p,
 
 	memset(kf, 0, sizeof(*kf));
 	kf->params = p;
-	snprintf(key, sizeof(key), "kidlisp-%d-%s-%lld-%d-%d-%d", p->days,
-	    p->weekly ? "week" : "day", (long long)(p->until_ms / 1000), p->top,
-	    p->recent, p->source);
+	api_kidlisp_key(p, key, sizeof(key));
 	return cache_get(ctx, key, api_kidlisp_fill, kf);
 }
 
+/* The stats, answered from the cache's text: a hit neither parses nor
+ * prints them. */
 void
 api_kidlisp_stats(struct silo_ctx *ctx, const struct silo_request *req,
     struct silo_response *resp)
 {
 	struct kidlisp_params p;
-	struct kidlisp_fill kf;
-	cJSON		*body;
+	struct kidlisp_fill kf = { .params = &p };
+	char		 key[96], stamp[CACHE_STAMP_MAX], *text;
+	double		 at;
+	cJSON		*body = NULL;
 
 	if (api_kidlisp_params_parse(req, &p, resp) == -1)
 		return;
-	if ((body = api_kidlisp_cached(ctx, &p, &kf)) != NULL)
+	api_kidlisp_key(&p, key, sizeof(key));
+	if ((text = cache_get_text(ctx, key, api_kidlisp_fill, &kf,
+	    &at)) != NULL) {
+		cache_stamp_fields(at, stamp, sizeof(stamp));
+		body = cache_text_with(text, stamp);
+	}
+	if (body != NULL)
 		resp_json(resp, 200, body);
 	else if (kf.failed)
 		resp_db_fail(resp, ctx->config->mongo_db, &kf.fail);

@@ -20,7 +20,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "silo.h"
 
@@ -51,20 +50,16 @@ api_metrics_gauge(FILE *f, const char *name, const char *help,
 	    name, name, value->valuedouble);
 }
 
-/* silo_database_up, from the health summary; true if up. */
+/* silo_database_up, from the health every worker shares; true if up. */
 static bool
 api_metrics_database(struct silo_ctx *ctx, FILE *f)
 {
-	struct mongo_fail	 f_db;
-	cJSON			*health = api_db_health_json(ctx, &f_db);
-	const cJSON		*status = cJSON_GetObjectItem(health, "status");
-	bool			 up = cJSON_IsString(status) &&
-				    strcmp(status->valuestring, "down") != 0;
+	bool	 up = api_db_up(ctx);
 
-	fprintf(f, "# HELP silo_database_up Whether the database answers a "
-	    "ping.\n# TYPE silo_database_up gauge\nsilo_database_up %d\n",
+	fprintf(f, "# HELP silo_database_up Whether the database answers "
+	    "(the health check every worker shares, at most 1 s old).\n"
+	    "# TYPE silo_database_up gauge\nsilo_database_up %d\n",
 	    up ? 1 : 0);
-	cJSON_Delete(health);
 	return up;
 }
 
@@ -104,7 +99,7 @@ static void
 api_metrics_collections(struct silo_ctx *ctx, FILE *f)
 {
 	struct mongo_fail	 fail;
-	cJSON			*all = api_db_collections_json(ctx, &fail);
+	cJSON			*all = api_db_collections_shared(ctx, &fail);
 	const cJSON		*c;
 
 	if (all == NULL)

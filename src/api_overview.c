@@ -26,7 +26,9 @@
  *
  * The assembled answer is cached too, with its ETag, as old as its oldest
  * section: a poll while everything is fresh reads one file and only
- * brings the ages and silo's uptime up to date.
+ * brings the ages and silo's uptime up to date.  The answer is kept as
+ * its text, a string in the cached value, and the ages are rewritten in
+ * that text, so a poll neither parses nor prints the sections.
  *
  * Conditional requests: the answer carries a weak ETag, a hash of its
  * content with the fields that only measure time left out (cached_at,
@@ -393,69 +395,138 @@ api_overview_oldest(cJSON *section, void *arg)
 		*oldest = age;
 }
 
-static void
-api_overview_refresh_age(cJSON *section, void *arg)
+/*
+ * body's text (taken) with every section's "age_s" grown by since (to a
+ * tenth of a second, as cache_stamp() writes them), rewritten in the
+ * text: the pattern has its quotes, so "snapshot_age_s" and a string's escaped
+ * \"age_s\" do not match.  NULL when memory runs out.
+ */
+static char *
+api_overview_age_text(char *text, double since)
 {
-	double	 age = api_overview_section_age(section) + *(double *)arg;
+	static const char key[] = "\"age_s\":";
+	size_t		 cap = strlen(text) + 1, len = 0;
+	char		*out, *p = text, *hit, *end;
 
-	cJSON_ReplaceItemInObjectCaseSensitive(section, "age_s",
-	    cJSON_CreateNumber((double)(int64_t)(age * 10) / 10));
+	while ((hit = strstr(p, key)) != NULL) {	/* room for the ages */
+		cap += 24;
+		p = hit + 1;
+	}
+	if ((out = malloc(cap)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	for (p = text; (hit = strstr(p, key)) != NULL; p = end) {
+		double	 age;
+
+		hit += sizeof(key) - 1;
+		memcpy(out + len, p, (size_t)(hit - p));
+		len += (size_t)(hit - p);
+		age = strtod(hit, &end) + since;
+		len += (size_t)snprintf(out + len, cap - len, "%.15g",
+		    (double)(int64_t)(age * 10) / 10);
+	}
+	memcpy(out + len, p, strlen(p) + 1);
+	free(text);
+	return out;
+}
+
+/* The answer for a hit on the cached wrap: its body's text with the
+ * ages of now and silo's section appended, as a raw item. */
+static cJSON *
+api_overview_hit(struct silo_ctx *ctx, const cJSON *wrap, double cached_at)
+{
+	const char	*stored = cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(wrap, "body"));
+	double		 oldest = cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(wrap, "oldest"));
+	double		 since = clock_real() - (cached_at + oldest);
+	char		*text, *silo, *field;
+	cJSON		*o;
+	size_t		 n;
+
+	if (stored == NULL || (text = strdup(stored)) == NULL)
+		return NULL;
+	/* Stored as old as its oldest section, whose age is the largest in
+	 * it: made at cached_at plus that age, and every age has grown by
+	 * the time since. */
+	if ((text = api_overview_age_text(text, since > 0 ? since :
+	    0)) == NULL)
+		return NULL;
+	o = api_overview_silo(ctx);
+	silo = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	n = silo != NULL ? strlen(silo) + 16 : 0;
+	if (silo == NULL || (field = malloc(n)) == NULL) {
+		free(silo);
+		free(text);
+		return NULL;
+	}
+	snprintf(field, n, "\"silo\":%s", silo);
+	o = cache_text_with(text, field);
+	free(field);
+	free(silo);
+	return o;
 }
 
 /*
- * The assembled answer and its ETag, cached as a whole under "overview"
- * and stored as old as its oldest section, so it expires when that
- * section does: a poll then costs one file read however many sections
- * there are.  A failed section keeps it out of the cache.
+ * Store the assembled answer under "overview" as {"etag", "oldest": its
+ * oldest section's age, "body": its text without silo's section}, as old
+ * as that section, so it expires when that section does.  The body is a
+ * string in the wrap, so a hit parses one string, not the whole answer.
+ */
+static void
+api_overview_store(struct silo_ctx *ctx, struct cache_slot *slot,
+    cJSON *body, const char *etag, double now)
+{
+	double	 oldest = 0;
+	cJSON	*wrap, *silo;
+	char	*text;
+
+	api_overview_each_section(body, api_overview_oldest, &oldest);
+	silo = cJSON_DetachItemFromObjectCaseSensitive(body, "silo");
+	text = cJSON_PrintUnformatted(body);
+	cJSON_AddItemToObject(body, "silo", silo);
+	if (text == NULL)
+		return;
+	wrap = cJSON_CreateObject();
+	cJSON_AddStringToObject(wrap, "etag", etag);
+	cJSON_AddNumberToObject(wrap, "oldest", oldest);
+	cJSON_AddStringToObject(wrap, "body", text);
+	cache_store_at(ctx->config, slot, wrap, now - oldest);
+	cJSON_Delete(wrap);
+	free(text);
+}
+
+/*
+ * The assembled answer and its ETag, cached as a whole under "overview":
+ * a poll then costs one file read however many sections there are.  A
+ * failed section keeps it out of the cache.
  */
 static cJSON *
 api_overview_cached(struct silo_ctx *ctx, char *etag, size_t etagsz)
 {
 	struct cache_slot slot;
-	cJSON		*wrap = NULL, *body;
+	cJSON		*body = NULL;
 	const char	*tag;
-	double		 now = clock_real(), oldest = 0, since = 0;
+	double		 now = clock_real();
 
 	cache_open(ctx->config, "overview", &slot);
-	if (!slot.must_fill) {
-		wrap = slot.value;
-		slot.value = NULL;
-	}
-	body = cJSON_DetachItemFromObjectCaseSensitive(wrap, "body");
-	tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(wrap,
-	    "etag"));
-	if (body == NULL || tag == NULL) {
+	tag = slot.must_fill ? NULL : cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(slot.value, "etag"));
+	if (tag != NULL &&
+	    (body = api_overview_hit(ctx, slot.value, slot.cached_at)) != NULL)
+		snprintf(etag, etagsz, "%s", tag);
+	else {
 		/* A miss (or a file that is not ours): make it, and store it
 		 * unless a section failed. */
-		cJSON_Delete(body);
-		cJSON_Delete(wrap);
 		body = api_overview_assemble(ctx);
 		api_overview_etag(body, etag, etagsz);
-		api_overview_each_section(body, api_overview_oldest, &oldest);
 		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body,
-		    "degraded")) == 0) {
-			wrap = cJSON_CreateObject();
-			cJSON_AddStringToObject(wrap, "etag", etag);
-			cJSON_AddItemReferenceToObject(wrap, "body", body);
-			cache_store_at(ctx->config, &slot, wrap, now - oldest);
-			cJSON_Delete(wrap);
-		}
-	} else {
-		/* Stored as old as its oldest section, whose age is the
-		 * largest in it: made at slot.cached_at plus that age, and
-		 * every age has grown by the time since. */
-		snprintf(etag, etagsz, "%s", tag);
-		cJSON_Delete(wrap);
-		api_overview_each_section(body, api_overview_oldest, &oldest);
-		since = now - (slot.cached_at + oldest);
+		    "degraded")) == 0)
+			api_overview_store(ctx, &slot, body, etag, now);
 	}
 	cache_close(&slot);
-	/* Ages and silo's uptime are now's, whenever the rest was made. */
-	if (since > 0)
-		api_overview_each_section(body, api_overview_refresh_age,
-		    &since);
-	cJSON_ReplaceItemInObjectCaseSensitive(body, "silo",
-	    api_overview_silo(ctx));
 	return body;
 }
 

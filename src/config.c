@@ -237,6 +237,15 @@ static const struct config_var config_vars[] = {
 	{ "SILO_BACKUP_KEEP_MONTHLY", VAR_INT, "6", false, SHOW,
 	  OFF(backup_keep_monthly), 0, 3650,
 	  "silo backup prune: months whose newest backup is kept" },
+	{ "SILO_CACHE_MAX_BYTES", VAR_SIZE, "64M", false, SHOW,
+	  OFF(cache_max_bytes), 64L << 10, 4096L << 20,
+	  "bytes of values the shared cache keeps, oldest evicted first" },
+	{ "SILO_CACHE_MAX_ENTRIES", VAR_INT, "1000", false, SHOW,
+	  OFF(cache_max_entries), 16, 1000000,
+	  "values the shared cache keeps, oldest evicted first" },
+	{ "SILO_CACHE_MAX_VARIANTS", VAR_INT, "32", false, SHOW,
+	  OFF(cache_max_variants), 0, 100000,
+	  "of those, values for query parameters outside a route's defaults" },
 };
 #define	CONFIG_NVARS	(sizeof(config_vars) / sizeof(config_vars[0]))
 

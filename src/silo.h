@@ -296,6 +296,12 @@ struct silo_config {
 	/* SILO_BACKUP_KEEP_MONTHLY: months, the same */
 	int		 backup_keep_monthly;
 	char		*env_file;	/* the env file read, or NULL */
+	/* SILO_CACHE_MAX_BYTES: the shared cache's values, at most */
+	size_t		 cache_max_bytes;
+	/* SILO_CACHE_MAX_ENTRIES: values in the shared cache, at most */
+	int		 cache_max_entries;
+	/* SILO_CACHE_MAX_VARIANTS: of which for non-default parameters */
+	int		 cache_max_variants;
 };
 
 /* Where one configuration value came from, for `silo config check`. */
@@ -755,8 +761,11 @@ struct cache_slot {
 	char		 path[320];	/* <dir>/<key>.json */
 	int		 lock_fd;	/* the held per-key lock, or -1 */
 	cJSON		*value;		/* the cached value, or NULL; owned */
+	char		*text;		/* raw: the value as stored; owned */
+	bool		 raw;		/* read the text, do not parse it */
 	double		 cached_at;	/* when made, CLOCK_REALTIME seconds */
-	bool		 fresh;		/* value is younger than the TTL */
+	double		 max_age_s;	/* older than this, it is stale */
+	bool		 fresh;		/* value is younger than max_age_s */
 	bool		 must_fill;	/* we hold the lock: refresh it */
 };
 
@@ -764,8 +773,14 @@ struct cache_slot {
  * store it (a failure worth retrying at once rather than after the TTL). */
 typedef cJSON *(*cache_fill_fn)(struct silo_ctx *, void *arg, bool *keep);
 
+/* Keys of values for query parameters outside a route's defaults begin
+ * with this; SILO_CACHE_MAX_VARIANTS caps how many are kept. */
+#define	CACHE_VARIANT		"q-"
+
 void	 cache_open(const struct silo_config *, const char *key,
 	    struct cache_slot *);
+void	 cache_open_within(const struct silo_config *, const char *key,
+	    double max_age_s, bool stale_ok, struct cache_slot *);
 void	 cache_store(const struct silo_config *, struct cache_slot *,
 	    cJSON *value);
 void	 cache_store_at(const struct silo_config *, struct cache_slot *,
@@ -773,6 +788,14 @@ void	 cache_store_at(const struct silo_config *, struct cache_slot *,
 void	 cache_close(struct cache_slot *);
 cJSON	*cache_get(struct silo_ctx *, const char *key, cache_fill_fn,
 	    void *arg);
+cJSON	*cache_get_within(struct silo_ctx *, const char *key,
+	    double max_age_s, cache_fill_fn, void *arg);
+void	 cache_forget(const struct silo_config *, const char *prefix);
+char	*cache_get_text(struct silo_ctx *, const char *key, cache_fill_fn,
+	    void *arg, double *cached_at);
+cJSON	*cache_text_with(char *text, const char *fields);
+void	 cache_stamp_fields(double cached_at, char *buf, size_t bufsz);
+#define	CACHE_STAMP_MAX		96	/* cache_stamp_fields()' buffer */
 void	 cache_stamp(cJSON *obj, double cached_at);
 
 /* ------------------------------------------------------------------ */
@@ -782,6 +805,9 @@ void	 cache_stamp(cJSON *obj, double cached_at);
 #define	STORAGE_DB		"silo"		/* silo's own database */
 #define	STORAGE_SNAPSHOTS	"storage_snapshots" /* one per refresh */
 #define	STORAGE_USERS		"storage_users"	/* good snapshots' users */
+/* good snapshots' rendered answers, by the snapshot's _id */
+#define	STORAGE_ANSWERS		"storage_answers"
+
 
 bool	 storage_newest(struct mongo *, const char *status,
 	    const bson_t *projection, bson_t *out, bson_error_t *);
@@ -891,6 +917,8 @@ void	 api_backups_run(struct silo_ctx *, const struct silo_request *,
 /* Summaries the overview shares with the areas' own answers. */
 cJSON	*api_db_health_json(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_collections_json(struct silo_ctx *, struct mongo_fail *);
+bool	 api_db_up(struct silo_ctx *);
+cJSON	*api_db_collections_shared(struct silo_ctx *, struct mongo_fail *);
 cJSON	*api_db_users_json(struct silo_ctx *, struct mongo_fail *);
 void	 api_services_collect(struct silo_ctx *, unsigned mask, cJSON *out[]);
 size_t	 api_services_count(void);
@@ -912,5 +940,7 @@ char	*api_storage_resolve(struct silo_ctx *, struct silo_response *,
 	    enum api_storage_id, const char *name);
 void	 api_storage_user_answer(struct silo_ctx *, struct silo_response *,
 	    enum api_storage_id, const char *name);
+cJSON	*api_storage_render(struct silo_ctx *, const bson_t *snap,
+	    bson_error_t *);
 
 #endif /* SILO_H */

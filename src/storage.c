@@ -41,6 +41,16 @@
  * SILO_STORAGE_HISTORY are deleted with their rows, except the newest
  * good one, however many failures came after it.
  *
+ * The answers.  Then, after every refresh that was recorded (a failed one
+ * too: the history names the last attempt), the API's answers for the
+ * latest good snapshot are rendered once, by api_storage.c's own
+ * api_storage_render(), into silo.storage_answers under the snapshot's
+ * _id, and the shared cache's storage answers ("storage-", and the
+ * users' "q-storage-") are dropped, so that a request reads what was
+ * rendered instead of computing it (api_storage.c).  This is the one
+ * place the API's code runs in the job: one renderer, so a rendered
+ * answer is exactly a computed one.
+ *
  * One refresh at a time: job.c's flock() on SILO_STORAGE_LOCK, taken
  * here or by the API, which starts `silo storage refresh --lock-fd 3`
  * detached (job_start()) and hands the lock over.
@@ -1064,7 +1074,7 @@ storage_newest_id(struct storage_walk *w, const bson_t *filter,
  */
 static void
 storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
-    mongoc_collection_t *rows)
+    mongoc_collection_t *rows, mongoc_collection_t *answers)
 {
 	bson_t		*opts, *ok = BCON_NEW("status", BCON_UTF8("ok"));
 	bson_t		 empty = BSON_INITIALIZER, ids = BSON_INITIALIZER;
@@ -1088,6 +1098,8 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 
 		if (!mongoc_collection_delete_many(rows, bysnap, NULL, NULL,
 		    &e) ||
+		    !mongoc_collection_delete_many(answers, byid, NULL, NULL,
+		    &e) ||
 		    !mongoc_collection_delete_many(snaps, byid, NULL, NULL, &e))
 			log_warn("storage: deleting old snapshots: %s",
 			    e.message);
@@ -1103,12 +1115,73 @@ storage_retention(struct storage_walk *w, mongoc_collection_t *snaps,
 	bson_destroy(&ids);
 }
 
+/*
+ * Render the latest good snapshot's answers into silo.storage_answers
+ * under its _id, then drop the cache's copies.  A failure is logged, not
+ * the refresh's: the API renders a snapshot it finds without answers.
+ */
+static void
+storage_render(struct storage_walk *w, mongoc_collection_t *answers)
+{
+	struct silo_ctx	 ctx = { w->config, &w->mongo, 0 };
+	bson_t		 snap, doc = BSON_INITIALIZER, *parts = NULL;
+	bson_t		*filter = NULL, *opts = NULL;
+	bson_iter_t	 it;
+	bson_error_t	 e;
+	cJSON		*all = NULL;
+	char		*text = NULL, oid[25];
+
+	if (!storage_newest(&w->mongo, "ok", NULL, &snap, &e)) {
+		if (e.code != 0)
+			log_warn("storage: answers: %s", e.message);
+		goto forget;
+	}
+	if ((all = api_storage_render(&ctx, &snap, &e)) == NULL ||
+	    (text = cJSON_PrintUnformatted(all)) == NULL ||
+	    (parts = bson_new_from_json((const uint8_t *)text, -1,
+	    &e)) == NULL) {
+		log_warn("storage: rendering the answers: %s",
+		    all == NULL || text != NULL ? e.message : "out of memory");
+		goto out;
+	}
+	bson_iter_init_find(&it, &snap, "_id");
+	BSON_APPEND_OID(&doc, "_id", bson_iter_oid(&it));
+	BSON_APPEND_DATE_TIME(&doc, "finished_at",
+	    mongo_get_date(&snap, "finished_at", 0));
+	BSON_APPEND_DATE_TIME(&doc, "rendered_at", clock_real_ms());
+	bson_concat(&doc, parts);
+	filter = BCON_NEW("_id", BCON_OID(bson_iter_oid(&it)));
+	opts = BCON_NEW("upsert", BCON_BOOL(true));
+	if (!mongoc_collection_replace_one(answers, filter, &doc, opts, NULL,
+	    &e))
+		log_warn("storage: storing the answers in %s.%s: %s",
+		    STORAGE_DB, STORAGE_ANSWERS, e.message);
+	else {
+		bson_oid_to_string(bson_iter_oid(&it), oid);
+		log_info("storage: answers rendered for snapshot %s", oid);
+	}
+out:
+	bson_destroy(&snap);
+	if (parts != NULL)
+		bson_destroy(parts);
+	if (filter != NULL)
+		bson_destroy(filter);
+	if (opts != NULL)
+		bson_destroy(opts);
+	bson_destroy(&doc);
+	free(text);
+	cJSON_Delete(all);
+forget:
+	cache_forget(w->config, "storage-");
+	cache_forget(w->config, CACHE_VARIANT "storage-");
+}
+
 /* Record the refresh: a good snapshot with its rows, or a failed one.
  * Rows of a snapshot that could not be recorded are deleted again. */
 static void
 storage_record(struct storage_walk *w)
 {
-	mongoc_collection_t	*snaps, *rows;
+	mongoc_collection_t	*snaps, *rows, *answers;
 	bson_t			 doc = BSON_INITIALIZER;
 	bson_oid_t		 id;
 	bson_error_t		 e;
@@ -1120,6 +1193,8 @@ storage_record(struct storage_walk *w)
 	    STORAGE_SNAPSHOTS);
 	rows = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
 	    STORAGE_USERS);
+	answers = mongoc_client_get_collection(w->mongo.client, STORAGE_DB,
+	    STORAGE_ANSWERS);
 	if (good)
 		good = storage_write_users(w, rows, &id);
 	if (good && !storage_snapshot_doc(w, &id, &doc)) {
@@ -1140,11 +1215,14 @@ storage_record(struct storage_walk *w)
 		mongoc_collection_delete_many(rows, mine, NULL, NULL, NULL);
 		bson_destroy(mine);
 	}
-	if (inserted)
-		storage_retention(w, snaps, rows);
+	if (inserted) {
+		storage_retention(w, snaps, rows, answers);
+		storage_render(w, answers);
+	}
 	bson_destroy(&doc);
 	mongoc_collection_destroy(snaps);
 	mongoc_collection_destroy(rows);
+	mongoc_collection_destroy(answers);
 }
 
 /* ------------------------------------------------------------------ */

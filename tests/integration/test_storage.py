@@ -141,6 +141,8 @@ class World:
             SPACES_KEY=sv.MINIO_USER, SPACES_SECRET=sv.MINIO_PASSWORD,
             SPACES_BUCKETS=",".join(BUCKETS),
             SILO_STORAGE_LOCK=self.root / "refresh.lock",
+            # the world's silo's cache, which a refresh brings up to date
+            SILO_CACHE_DIR=self.root / "cache",
             SILO_STORAGE_LOG=self.stack.silo_log(
                 self.stack.root / "silo-storage-refresh.log"))
         e.update({k: str(v) for k, v in extra.items()})
@@ -417,6 +419,69 @@ def test_top_users(world):
     assert status == 400 and "accepts limit" in body["error"]["message"]
 
 
+STORED = (("usage", "/api/storage/usage"),
+          ("buckets", "/api/storage/buckets"),
+          ("top_users", "/api/storage/top-users"),
+          ("history", "/api/storage/history"))
+
+
+def timeless(body):
+    """An answer without the fields that only say how old it is."""
+    return {k: v for k, v in body.items() if k not in ("snapshot_at",
+                                                        "age_s")}
+
+
+def test_answers_rendered_once_by_the_refresh(world):
+    """The refresh renders the default answers into silo.storage_answers
+    under the snapshot's _id; silo serves them from its cache, which the
+    refresh empties, without asking the database; and they are what silo
+    computes itself when they are not there."""
+    from pymongo import MongoClient
+    r = world.refresh()
+    assert r.returncode == 0, r.stderr
+    good = [s for s in world.snapshots() if s["status"] == "ok"][-1]
+    assert f"answers rendered for snapshot {good['_id']}" in r.stderr
+    with MongoClient(world.fdb.uri) as c:
+        answers = c.silo.storage_answers
+        doc = answers.find_one({"_id": good["_id"]})
+        assert doc is not None and doc["finished_at"] == \
+            good["finished_at"], doc
+        served = {}
+        for part, path in STORED:
+            status, body = world.get(path)
+            assert status == 200, (path, body)
+            assert timeless(body) == doc[part], path
+            served[part] = body
+        # Served from the cache: a good snapshot recorded behind silo's
+        # back is not seen until a refresh drops the cached answers.
+        fake = c.silo.storage_snapshots.insert_one(
+            {"status": "ok", "finished_at": good["finished_at"].replace(
+                year=good["finished_at"].year + 1),
+             "totals": {"bytes": 1, "objects": 1}}).inserted_id
+        try:
+            for part, path in STORED:
+                assert world.get(path)[1]["snapshot_at"] == \
+                    served[part]["snapshot_at"], path
+        finally:
+            c.silo.storage_snapshots.delete_one({"_id": fake})
+        # Without the rendered answers (as for a snapshot an older silo
+        # recorded) silo computes them on a miss: the same answers.
+        answers.delete_one({"_id": good["_id"]})
+        try:
+            for f in (world.root / "cache").glob("storage-*.json"):
+                f.unlink()
+            for part, path in STORED:
+                assert timeless(world.get(path)[1]) == \
+                    timeless(served[part]), path
+        finally:
+            answers.insert_one(doc)
+    # Other limits are asked live, and agree.
+    top = world.get("/api/storage/top-users?limit=11")[1]
+    assert top["users"][:10] == served["top_users"]["users"]
+    hist = world.get("/api/storage/history?limit=99")[1]
+    assert timeless(hist) == timeless(served["history"])
+
+
 def test_answers_follow_the_openapi_document(world):
     import yaml
     from test_openapi import SPEC, response_schema, validate
@@ -536,7 +601,10 @@ def test_retention_keeps_the_newest(world):
     from pymongo import MongoClient
     with MongoClient(world.fdb.uri) as c:
         ids = set(c.silo.storage_users.distinct("snapshot_id"))
+        rendered = set(c.silo.storage_answers.distinct("_id"))
     assert ids <= {s["_id"] for s in snaps}
+    assert rendered <= {s["_id"] for s in snaps} and snaps[-1]["_id"] in \
+        rendered, rendered
     status, body = world.get("/api/storage/history")
     assert body["snapshot_at"] == body["points"][-1]["finished_at"]
     # A run of failures longer than the history keeps the last good one.

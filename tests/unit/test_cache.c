@@ -1,4 +1,5 @@
-/* Unit tests for cache.c: hits, misses, TTL, the refresh lock, stale values. */
+/* Unit tests for cache.c: hits, misses, TTL, the refresh lock, stale values,
+ * the caps and the text path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,9 @@ setup(void **state)
 	f->config.cache_dir = f->dir;
 	f->config.cache_ttl_s = 30;
 	f->config.probe_timeout_ms = 100;	/* bounds the wait for a lock */
+	f->config.cache_max_entries = 1000;	/* the defaults */
+	f->config.cache_max_bytes = 64 << 20;
+	f->config.cache_max_variants = 32;
 	*state = f;
 	return 0;
 }
@@ -209,6 +213,97 @@ stamp_adds_age(void **state)
 	cJSON_Delete(v);
 }
 
+/* Store value n under key, now. */
+static void
+put(struct fixture *f, const char *key, int n)
+{
+	struct cache_slot	 s;
+	cJSON			*v = value(n);
+
+	cache_open(&f->config, key, &s);
+	assert_true(s.must_fill);
+	cache_store(&f->config, &s, v);
+	cache_close(&s);
+	cJSON_Delete(v);
+}
+
+/* Is <key>.json in the cache directory? */
+static bool
+stored(struct fixture *f, const char *key)
+{
+	char	 path[128];
+
+	snprintf(path, sizeof(path), "%s/%s.json", f->dir, key);
+	return access(path, F_OK) == 0;
+}
+
+static void
+entry_cap_evicts_the_oldest(void **state)
+{
+	struct fixture	*f = *state;
+	char		 key[16];
+
+	f->config.cache_max_entries = 3;
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "e%d", i);
+		put(f, key, i);
+	}
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "e%d", i);
+		assert_int_equal(stored(f, key), i >= 3);
+	}
+}
+
+static void
+variants_evict_only_variants(void **state)
+{
+	struct fixture	*f = *state;
+	char		 key[16];
+
+	f->config.cache_max_variants = 2;
+	put(f, "default", 1);
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), CACHE_VARIANT "v%d", i);
+		put(f, key, i);
+	}
+	assert_true(stored(f, "default"));
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), CACHE_VARIANT "v%d", i);
+		assert_int_equal(stored(f, key), i >= 3);
+	}
+}
+
+/* A fill that makes {"n": *arg}. */
+static cJSON *
+fill_n(struct silo_ctx *ctx, void *arg, bool *keep)
+{
+	(*(int *)arg)++;
+	return value(*(int *)arg);
+}
+
+static void
+text_is_served_as_stored(void **state)
+{
+	struct fixture	*f = *state;
+	struct silo_ctx	 ctx = { .config = &f->config };
+	int		 made = 0;
+	double		 at;
+	char		*text, *out;
+	cJSON		*raw;
+
+	text = cache_get_text(&ctx, "t1", fill_n, &made, &at);
+	assert_string_equal(text, "{\"n\":1}");
+	free(text);
+	text = cache_get_text(&ctx, "t1", fill_n, &made, &at);
+	assert_string_equal(text, "{\"n\":1}");	/* a hit: no fill */
+	assert_int_equal(made, 1);
+	raw = cache_text_with(text, "\"x\":2");
+	out = cJSON_PrintUnformatted(raw);
+	assert_string_equal(out, "{\"n\":1,\"x\":2}");
+	free(out);
+	cJSON_Delete(raw);
+}
+
 int
 main(void)
 {
@@ -223,6 +318,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(bad_keys_are_never_files, setup,
 		    teardown),
 		cmocka_unit_test(stamp_adds_age),
+		cmocka_unit_test_setup_teardown(entry_cap_evicts_the_oldest, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(variants_evict_only_variants, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(text_is_served_as_stored, setup,
+		    teardown),
 	};
 
 	log_init(LOG_LEVEL_ERR);
