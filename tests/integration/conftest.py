@@ -69,6 +69,22 @@ def silo_binary():
     return SRCDIR / "build" / "check" / "silo"
 
 
+def spaces_tool():
+    """tools/spaces-tool, silo's S3 client as a command, beside silo."""
+    if os.environ.get("SILO_SPACES_TOOL"):
+        return Path(os.environ["SILO_SPACES_TOOL"])
+    return silo_binary().parent / "tools" / "spaces-tool"
+
+
+def need_minio():
+    """Skip (or, with CI=true, fail: run.sh) without MinIO or spaces-tool."""
+    import stack_install as si
+    if not spaces_tool().exists():
+        pytest.skip(f"tools/spaces-tool is not built ({spaces_tool()})")
+    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
+        pytest.skip("MinIO is not installed: run tools/stack install")
+
+
 class Response:
     def __init__(self, status, headers, body, elapsed):
         self.status = status

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-import stack_install as si
 import stack_services as sv
+from conftest import need_minio, spaces_tool
 import stack_process as sp
 from archive_reader import read_archive
 from tcpproxy import Proxy
@@ -39,12 +39,6 @@ BUCKET = "silo-backups-test"
 PREFIX = "nightly/"
 BULK = "zz_bulk"            # incompressible documents, for the slow runs
 BULK_DOCS, BULK_DOC_BYTES = 30000, 1000
-
-
-def spaces_tool():
-    return Path(os.environ.get("SILO_SPACES_TOOL") or
-                Path(os.environ.get("SILO_BIN", "")).parent /
-                "tools" / "spaces-tool")
 
 
 class World:
@@ -118,10 +112,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(stack):
-    if not spaces_tool().exists():
-        pytest.skip(f"tools/spaces-tool is not built ({spaces_tool()})")
-    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
-        pytest.skip("MinIO is not installed: run tools/stack install")
+    need_minio()
     root = stack.root / "backup"
     root.mkdir()
     w = World(root, stack)

@@ -13,7 +13,6 @@ import fcntl
 import http.client
 import json
 import math
-import os
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import stack_install as si
 import stack_process as sp
 import stack_services as sv
+from conftest import need_minio, spaces_tool
 
 AC_DB = "backups_api_ac"
 BUCKET = "silo-backups-api"
@@ -32,12 +31,6 @@ READ = "backups-read-" + "a7" * 20
 ADMIN = "backups-admin-" + "c3" * 20
 SECRET_UPLOAD_ID = "upload-id-that-must-not-leak-" + "9f" * 8
 STALE_H = 26
-
-
-def spaces_tool():
-    return Path(os.environ.get("SILO_SPACES_TOOL") or
-                Path(os.environ.get("SILO_BIN", "")).parent /
-                "tools" / "spaces-tool")
 
 
 class World:
@@ -95,10 +88,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(stack):
-    if not spaces_tool().exists():
-        pytest.skip(f"tools/spaces-tool is not built ({spaces_tool()})")
-    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
-        pytest.skip("MinIO is not installed: run tools/stack install")
+    need_minio()
     root = stack.root / "backups-api"
     root.mkdir()
     w = World(root, stack)

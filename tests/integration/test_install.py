@@ -14,7 +14,6 @@ end, since a detached job re-executes silo from where it was installed.
 
 import http.client
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-import stack_install as si
 import stack_process as sp
 import stack_services as sv
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, need_minio, spaces_tool
 
 UNITS = ["silo.service", "silo.socket", "silo-storage.service",
          "silo-storage.timer", "silo-backup.service", "silo-backup.timer",
@@ -209,8 +207,7 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(stack, stage):
-    if not Path(si.minio_bin()).exists():
-        pytest.skip("MinIO is not installed: run tools/stack install")
+    need_minio()
     root, dirs = stage
     rundir = stack.root / "installed"
     rundir.mkdir()
@@ -232,7 +229,7 @@ def installed(stack, stage):
             p = objdir / BUCKET / row["key"]
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"p" * row["size"])
-        sv.upload_spaces(spaces_tool(stack), it.mio.url, rows, objdir,
+        sv.upload_spaces(spaces_tool(), it.mio.url, rows, objdir,
                          [BUCKET, BACKUPS])
         r = it.run("backup", "keygen", str(rundir / "backup.key"))
         assert r.returncode == 0, r.stderr
@@ -256,11 +253,6 @@ def installed(stack, stage):
         for s in (it.caddy, it.silo, it.mio, it.fdb):
             if s is not None:
                 s.stop()
-
-
-def spaces_tool(stack):
-    return Path(os.environ.get("SILO_SPACES_TOOL") or
-                builddir(stack) / "tools" / "spaces-tool")
 
 
 def endpoints(binary):

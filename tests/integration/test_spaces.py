@@ -16,16 +16,11 @@ import pytest
 import stack_install as si
 import stack_process as sp
 import stack_services as sv
+from conftest import need_minio, spaces_tool
 
 SRCDIR = Path(os.environ.get("SILO_SRCDIR")
               or Path(__file__).resolve().parents[2])
 BUCKET = "silo-test"
-
-
-def probe_binary():
-    if os.environ.get("SILO_SPACES_TOOL"):
-        return Path(os.environ["SILO_SPACES_TOOL"])
-    return SRCDIR / "build" / "check" / "tools" / "spaces-tool"
 
 
 def minio_binary():
@@ -41,7 +36,7 @@ class Probe:
     def run(self, *args, check=True, timeout=120, **env):
         e = dict(self.env)
         e.update({k: str(v) for k, v in env.items()})
-        r = subprocess.run([str(probe_binary()), *map(str, args)], env=e,
+        r = subprocess.run([str(spaces_tool()), *map(str, args)], env=e,
                            capture_output=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"spaces-tool {' '.join(map(str, args))}: "
@@ -71,10 +66,7 @@ class Probe:
 
 @pytest.fixture(scope="module")
 def minio():
-    if not probe_binary().exists():
-        pytest.skip(f"tools/spaces-tool is not built ({probe_binary()})")
-    if not minio_binary().exists():
-        pytest.skip("MinIO is not installed: run tools/stack install")
+    need_minio()
     root = Path(tempfile.mkdtemp(prefix="silo-s3-"))
     server = sv.minio(root / "minio", log_path=root / "minio.log",
                       binary=minio_binary())

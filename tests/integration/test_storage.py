@@ -29,10 +29,9 @@ from pathlib import Path
 import pytest
 
 import acgen
-import stack_install as si
 import stack_process as sp
 import stack_services as sv
-from conftest import SRCDIR
+from conftest import need_minio, spaces_tool
 
 SCALE, SEED = 0.01, 1
 AC_DB = "storage_ac"
@@ -45,12 +44,6 @@ READ = "storage-read-" + "e5" * 20
 GONE = "auth0|" + "e5" * 12         # a deleted user whose files remain
 SYSTEM_SOURCES = {"oven-cache", "oven-grabs", "oven-frozen-pieces",
                   "news-posts"}
-
-
-def probe_binary():
-    if os.environ.get("SILO_SPACES_TOOL"):
-        return Path(os.environ["SILO_SPACES_TOOL"])
-    return SRCDIR / "build" / "check" / "tools" / "spaces-tool"
 
 
 # ---------------------------------------------------------------- expected
@@ -191,10 +184,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(stack):
-    if not probe_binary().exists():
-        pytest.skip(f"tools/spaces-tool is not built ({probe_binary()})")
-    if not Path(os.environ.get("SILO_MINIO") or si.minio_bin()).exists():
-        pytest.skip("MinIO is not installed: run tools/stack install")
+    need_minio()
     root = stack.root / "storage"
     root.mkdir()
     w = World(root, stack)
@@ -213,7 +203,7 @@ def world(stack):
         (gone / "left-behind.png").write_bytes(b"\x89PNG" * 200)
         rows.append({"bucket": USER, "key": f"{GONE}/painting/left-behind.png",
                      "size": 800, "user": GONE, "source": "deleted user"})
-        sv.upload_spaces(probe_binary(), w.mio.url, rows, objdir, BUCKETS,
+        sv.upload_spaces(spaces_tool(), w.mio.url, rows, objdir, BUCKETS,
                          SPACES_PART_SIZE=128 << 20)
         shutil.rmtree(objdir)
         handles = {d["_id"]: d["handle"] for d in acgen.iter_collection(
