@@ -155,10 +155,11 @@ def test_services_are_hardened(stage):
     if analyze is None:
         pytest.skip("systemd-analyze is not installed: run tools/stack "
                     "install")
-    root, _ = stage
+    root, d = stage
+    units = root / d["systemdunitdir"].lstrip("/")
     for u in (u for u in UNITS if u.endswith(".service")):
         r = subprocess.run([analyze, "security", "--offline=true",
-                            f"--root={root}", "--no-pager", u],
+                            "--no-pager", str(units / u)],
                            capture_output=True, text=True)
         m = re.search(r"Overall exposure level for \S+: (\d+\.\d+) ",
                       r.stdout)
