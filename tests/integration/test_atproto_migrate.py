@@ -32,7 +32,17 @@ SCALE = 0.01           # the database the commands run on
 SCAN_SCALE = 0.05      # the data set the table is checked against
 JOURNAL = "atproto_journal"
 STEPS = "atproto_journal_steps"
-DOMAIN = ".aesthetic.computer"
+DOMAIN = ".at.aesthetic.computer"
+
+
+def dns_handle(handle):
+    """The atprotoHandle of an AC handle, as AC's PDS names accounts
+    (ac-platform.md section 8): lowercased, '.' and '_' made '-', under
+    .at.aesthetic.computer; None when that is no DNS label."""
+    label = re.sub(r"[._]", "-", handle.lower())
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", label):
+        return None
+    return label + DOMAIN
 
 
 # ------------------------------------------------------------ the table
@@ -151,7 +161,8 @@ def sample(world, gen):
     pick = {world.creators[0].sub: did_for(world.creators[0])}
     covered = set(by_user.get(world.creators[0].sub, ()))
     # Greedily, users covering the places no pick covers yet.
-    cands = [u for u in world.handle_users if not u.migrated]
+    cands = [u for u in world.handle_users
+             if not u.migrated and dns_handle(u.handle)]
     for u in sorted(cands, key=lambda u: -len(by_user.get(u.sub, ()))):
         new = by_user.get(u.sub, set()) - covered
         if new and u.sub in handles:
@@ -193,11 +204,13 @@ def expected_after(before, gen, mapping):
                     continue
                 did = mapping[sub]
                 twin = {"_id": did, "handle": d["handle"],
-                        "atprotoHandle": d["handle"] + DOMAIN,
+                        "atprotoHandle": dns_handle(d["handle"]),
                         "authProvider": "atproto", "legacyAuth0Sub": sub}
                 twin.update({k: v for k, v in d.items()
                              if k not in ("_id", "handle")})
-                old = {k: v for k, v in d.items() if k != "handle"}
+                # The old document's handle becomes its own _id, in place:
+                # AC's unique index on handle is not sparse.
+                old = dict(d, handle=d["_id"])
                 # $set appends new fields in the order of their names,
                 # on mongod (5.0 on) as on FerretDB.
                 old["authProvider"] = "atproto"
@@ -441,7 +454,7 @@ def refusal_cases(world, gen, sample):
          None, "its users document's atproto.did is " + own_did.did),
         ("handle clash", [subs[0], sample[subs[0]]],
          {"_id": "did:plc:" + "e" * 24, "handle": "someone-else",
-          "atprotoHandle": h + DOMAIN}, "handle clash"),
+          "atprotoHandle": dns_handle(h)}, "handle clash"),
     ]
 
 
