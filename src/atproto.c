@@ -121,9 +121,14 @@
  * as it is by then.  A user whose apply fails (the database) ends the
  * batch: the next batch reads afresh what it may have half changed.
  *
- * Round trips.  A batch costs about 5 + one per field reference reads
+ * Round trips.  A batch costs five reads and one per field reference
  * (29 with ac.c's tables); then a user costs the journal's state three
- * times, one insert, one read and one write per step.  --stats counts
+ * times and, per step, one insert, one read and one write.  On mongod
+ * each of a user's commands is an _id lookup.  On FerretDB v1 a step's
+ * write is a scan of its collection, since its guard (the field still
+ * holds the sub) makes the filter more than a lone _id; the guard stays,
+ * for a resumed or rolled-back plan may be hours old, and it is what
+ * keeps a concurrent change from being overwritten.  --stats counts
  * the commands the driver sends (libmongoc's APM) and prints them per
  * user, for bench/atproto.py.  --step-delay pauses before every write,
  * journal or data; it exists so that the tests can kill the process at
