@@ -827,7 +827,10 @@ atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
 			}
 			bson_append_document_end(update, &set);
 		}
-		ok = mongoc_bulk_operation_update_one_with_opts(bulk, filter,
+		/* One document by its _id, yet multi: FerretDB v1 keeps a
+		 * single update's cursor open to the end of the command, and
+		 * a hundred of them exhaust its pool (docs/ferretdb.md). */
+		ok = mongoc_bulk_operation_update_many_with_opts(bulk, filter,
 		    update, NULL, e);
 		nops++;
 		bson_destroy(update);
