@@ -76,15 +76,12 @@
  * The states run planning -> applying -> migrated, and for a rollback
  * rolling-back -> rolled-back.  The whole plan is journaled (planning)
  * before the first change (applying), so a crash while planning has
- * changed nothing and the re-run plans again.  A plan just read is
- * applied by each document's _id alone: its values were read in the same
- * batch, moments before.  A plan applied again after a crash is guarded
- * by its filters, since it may be hours old: a field is set only where
- * it still holds the old key, a copy whose _id exists already is not
- * made twice, a deleted document is not there to delete again.  Both are
- * idempotent, so a re-run after a crash while applying applies the whole
- * plan again and changes only what was not yet changed, and the result
- * is a clean run's.  Rollback undoes the steps in
+ * changed nothing and the re-run plans again.  Each change is idempotent
+ * by its filter: a field is set only where it still holds the old key,
+ * a copy whose _id exists already is not made twice, a deleted document
+ * is not there to delete again.  So a re-run after a crash while applying
+ * applies the whole plan again and changes only what was not yet
+ * changed, and the result is a clean run's.  Rollback undoes the steps in
  * reverse from the journal: fields where they hold the DID get their
  * previous value back, records and the old @handles document are put
  * back whole, the new ones deleted; previous values are restored as they
@@ -124,22 +121,19 @@
  * as it is by then.  A user whose apply fails (the database) ends the
  * batch: the next batch reads afresh what it may have half changed.
  *
- * Why a fresh plan goes by _id alone: on FerretDB v1 a filter that is
- * more than a lone _id is a scan of the collection (docs/ferretdb.md),
- * so the guard cost a scan per step, ten or so per user, and at scale 1
- * ten seconds and more a user (bench/README.md); by _id alone each
- * document is a key lookup on both servers.  What it gives up is the
- * guard against AC writing the same field between the batch's read and
- * the user's apply, seconds on a batch of 100.  AC writes a document's
- * owner once, at its insert, so only a keep begun in that window could
- * be hit (pendingKeep.by set back to the user's DID over another
- * keeper's sub); the report's cutover runs in a write freeze anyway.  A
- * resumed plan and a rollback keep the guard and its cost: they are
- * rare, and may come long after the read.
- *
  * Round trips.  A batch costs five reads and one per field reference
  * (29 with ac.c's tables); then a user costs the journal's state three
- * times and, per step, one insert, one read and one write.  --stats counts
+ * times and, per step, one insert, one read and one write.  On mongod
+ * each of a user's commands is an _id lookup.  On FerretDB v1 a step's
+ * write is a scan of its collection, since its guard (the field still
+ * holds the sub) makes the filter more than a lone _id, and then every
+ * document written costs about as much again: its update and delete by
+ * _id do not use the _id index (a find does), so a user's apply costs
+ * documents times collection size there however it is filtered.  Going
+ * by _id alone was tried and measured slower (a statement per document,
+ * each paying that cost), so the guard stays, on both servers: it is one
+ * statement per step, and it keeps a concurrent change from being
+ * overwritten.  --stats counts
  * the commands the driver sends (libmongoc's APM) and prints them per
  * user, for bench/atproto.py.  --step-delay pauses before every write,
  * journal or data; it exists so that the tests can kill the process at
@@ -175,13 +169,6 @@ enum atproto_outcome {
 	ATPROTO_ALREADY,	/* nothing to do: it was done before */
 	ATPROTO_REFUSED,	/* refused; nothing was changed */
 	ATPROTO_FAILED		/* the database failed; the journal resumes */
-};
-
-/* How a plan's steps are run. */
-enum atproto_mode {
-	ATPROTO_APPLY_FRESH,	/* a plan read in this batch: by _id alone */
-	ATPROTO_APPLY_AGAIN,	/* a resumed plan: only where still due */
-	ATPROTO_UNDO		/* a rollback, in reverse, where still due */
 };
 
 /* What its batch found a user needs. */
@@ -229,7 +216,6 @@ struct atproto_user {
 struct atproto_docs {
 	bson_t		 arr;		/* the documents, keys "0", "1", ... */
 	uint32_t	 n;		/* how many */
-	bool		 full;		/* one more did not fit */
 };
 
 /* A batch: its users and what was read for them. */
@@ -494,10 +480,8 @@ atproto_docs_add(const bson_t *doc, void *arg)
 	char			 k[16];
 
 	snprintf(k, sizeof(k), "%u", (unsigned)d->n);
-	if (!bson_append_document(&d->arr, k, -1, doc)) {
-		d->full = true;
+	if (!bson_append_document(&d->arr, k, -1, doc))
 		return 1;
-	}
 	d->n++;
 	return 0;
 }
@@ -509,15 +493,14 @@ atproto_docs_read(struct atproto_run *run, const char *db, const char *coll,
     const bson_t *filter, const bson_t *opts, struct atproto_docs *d,
     bson_error_t *e)
 {
-	if (!mongo_find_each(&run->m, db, coll, filter, opts,
-	    atproto_docs_add, d, e))
-		return false;
-	if (d->full) {
-		bson_set_error(e, 0, 1, "%s: the batch's documents exceed a "
-		    "BSON array; use a smaller --batch", coll);
-		return false;
-	}
-	return true;
+	uint32_t	 before = d->n;
+	bool		 ok;
+
+	ok = mongo_find_each(&run->m, db, coll, filter, opts, atproto_docs_add,
+	    d, e);
+	if (ok && d->n == before && e->code != 0)
+		ok = false;
+	return ok;
 }
 
 /* The next document of an array after it (from bson_iter_init), into
@@ -773,14 +756,12 @@ atproto_plan(struct atproto_run *run, const struct atproto_batch *b,
 /* ------------------------------------------------------------------ */
 
 
-/* A field step, in one bulk write.  Where the field still holds from
- * (guarded), it gets to: scalars in one update of them all, arrays the
- * migrated or the previous array, one update each.  A fresh plan's
- * documents are updated by their _id alone, one update each. */
+/* A field step, either way: where the field still holds from, it gets
+ * to (scalars, one update of them all) or, for arrays, the migrated or
+ * the previous array (one update each), in one bulk write. */
 static bool
 atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
-    const char *from, const char *to, enum atproto_mode mode,
-    bson_error_t *e)
+    const char *from, const char *to, bool undo, bson_error_t *e)
 {
 	mongoc_bulk_operation_t	*bulk;
 	bson_t			 ids, *filter, *update, *opts, reply;
@@ -801,25 +782,21 @@ atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
 		if (!bson_iter_find(&d, "old"))
 			continue;
 		old = d;
-		if (!BSON_ITER_HOLDS_ARRAY(&old) &&
-		    mode != ATPROTO_APPLY_FRESH) {
+		if (!BSON_ITER_HOLDS_ARRAY(&old)) {
 			snprintf(k, sizeof(k), "%u", (unsigned)nids++);
 			bson_append_iter(&ids, k, -1, &id);
 			continue;
 		}
 		filter = bson_new();
 		bson_append_iter(filter, "_id", -1, &id);
-		if (mode != ATPROTO_APPLY_FRESH)
-			BSON_APPEND_UTF8(filter, f, from);
+		BSON_APPEND_UTF8(filter, f, from);
 		update = bson_new();
 		{
 			bson_t	 set, arr;
 
 			BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set);
-			if (mode == ATPROTO_UNDO)
+			if (undo)
 				bson_append_iter(&set, f, -1, &old);
-			else if (!BSON_ITER_HOLDS_ARRAY(&old))
-				BSON_APPEND_UTF8(&set, f, to);
 			else {
 				atproto_array_swap(&old, &from, &to, 1, &arr);
 				BSON_APPEND_ARRAY(&set, f, &arr);
@@ -827,9 +804,10 @@ atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
 			}
 			bson_append_document_end(update, &set);
 		}
-		/* One document by its _id, yet multi: FerretDB v1 keeps a
-		 * single update's cursor open to the end of the command, and
-		 * a hundred of them exhaust its pool (docs/ferretdb.md). */
+		/* One document (by _id and the guard), yet multi: FerretDB
+		 * v1 keeps a single update's cursor open to the end of the
+		 * command, and a hundred of them exhaust its pool
+		 * (docs/ferretdb.md). */
 		ok = mongoc_bulk_operation_update_many_with_opts(bulk, filter,
 		    update, NULL, e);
 		nops++;
@@ -989,16 +967,16 @@ atproto_step_records(mongoc_collection_t *c, enum ac_ref_kind kind,
 	return ok;
 }
 
-/* Run one journaled step. */
+/* Apply (or undo) one journaled step. */
 static bool
 atproto_step(struct atproto_run *run, const struct atproto_user *u,
-    const bson_t *step, enum atproto_mode mode, bson_error_t *e)
+    const bson_t *step, bool undo, bson_error_t *e)
 {
 	mongoc_collection_t	*c;
 	const char		*coll, *f, *k;
 	bson_iter_t		 it, docs;
 	enum ac_ref_kind	 kind = AC_REF_FIELD;
-	bool			 ok, undo = mode == ATPROTO_UNDO;
+	bool			 ok;
 
 	coll = mongo_get_utf8(step, "c");
 	f = mongo_get_utf8(step, "f");
@@ -1016,22 +994,23 @@ atproto_step(struct atproto_run *run, const struct atproto_user *u,
 	c = atproto_coll(run, NULL, coll);
 	if (kind == AC_REF_FIELD)
 		ok = atproto_step_fields(c, f, &docs, undo ? u->did : u->sub,
-		    undo ? u->sub : u->did, mode, e);
+		    undo ? u->sub : u->did, undo, e);
 	else
 		ok = atproto_step_records(c, kind, &docs, u, undo, e);
 	mongoc_collection_destroy(c);
 	return ok;
 }
 
+
 /* Apply every journaled step of the user in order, seq 0 to steps - 1,
  * or undo them in reverse; each is read by its _id. */
 static bool
 atproto_each_step(struct atproto_run *run, const struct atproto_user *u,
-    int64_t steps, enum atproto_mode mode, bson_error_t *e)
+    int64_t steps, bool undo, bson_error_t *e)
 {
 	char	 id[ATPROTO_KEY_MAX + 16];
 	bson_t	 step, *filter;
-	bool	 found, ok = true, undo = mode == ATPROTO_UNDO;
+	bool	 found, ok = true;
 
 	for (int64_t k = 0; ok && k < steps; k++) {
 		snprintf(id, sizeof(id), "%s/%06u", u->sub,
@@ -1046,7 +1025,7 @@ atproto_each_step(struct atproto_run *run, const struct atproto_user *u,
 				    "is missing", id);
 			return false;
 		}
-		ok = atproto_step(run, u, &step, mode, e);
+		ok = atproto_step(run, u, &step, undo, e);
 		bson_destroy(&step);
 	}
 	return ok;
@@ -1550,9 +1529,9 @@ atproto_dry_run(const struct atproto_run *run, const struct atproto_batch *b,
 /* Apply the journaled plan and mark the user migrated. */
 static bool
 atproto_finish(struct atproto_run *run, const struct atproto_user *u,
-    int64_t steps, enum atproto_mode mode, bson_error_t *e)
+    int64_t steps, bson_error_t *e)
 {
-	return atproto_each_step(run, u, steps, mode, e) &&
+	return atproto_each_step(run, u, steps, false, e) &&
 	    atproto_journal_state(run, u, "migrated", steps, e);
 }
 
@@ -1572,13 +1551,13 @@ atproto_migrate_one(struct atproto_run *run, const struct atproto_batch *b,
 		return ATPROTO_DONE;
 	}
 	if (u->todo == ATPROTO_TODO_RESUME)
-		return atproto_finish(run, u, u->steps, ATPROTO_APPLY_AGAIN,
-		    e) ? ATPROTO_DONE : ATPROTO_FAILED;
+		return atproto_finish(run, u, u->steps, e) ? ATPROTO_DONE :
+		    ATPROTO_FAILED;
 	if (atproto_journal_state(run, u, "planning", 0, e) &&
 	    (!u->journaled || atproto_journal_forget_steps(run, u->sub, e)) &&
 	    (steps = atproto_plan(run, b, i, e)) >= 0 &&
 	    atproto_journal_state(run, u, "applying", steps, e) &&
-	    atproto_finish(run, u, steps, ATPROTO_APPLY_FRESH, e))
+	    atproto_finish(run, u, steps, e))
 		return ATPROTO_DONE;
 	return ATPROTO_FAILED;
 }
@@ -1617,7 +1596,7 @@ atproto_rollback_one(struct atproto_run *run, struct atproto_user *u,
 		/* planning: nothing was applied, so nothing is undone; the
 		 * undo of a step that was never applied matches nothing. */
 		if (atproto_journal_state(run, u, "rolling-back", steps, e) &&
-		    atproto_each_step(run, u, steps, ATPROTO_UNDO, e) &&
+		    atproto_each_step(run, u, steps, true, e) &&
 		    atproto_journal_state(run, u, "rolled-back", steps, e) &&
 		    atproto_journal_forget_steps(run, u->sub, e))
 			out = ATPROTO_DONE;
@@ -1792,18 +1771,14 @@ atproto_batch_run(struct atproto_run *run, struct atproto_batch *b,
 {
 	struct atproto_user	*u;
 	enum atproto_outcome	 out;
-	bson_error_t		 e, readerr;
+	bson_error_t		 e;
 	bool			 read;
 
-	read = atproto_batch_read(run, b, &readerr);
+	read = atproto_batch_read(run, b, &e);
 	for (size_t i = 0; i < b->n; i++) {
 		u = &b->u[i];
-		if (read || u->todo == ATPROTO_TODO_SKIP)
-			out = atproto_migrate_one(run, b, i, &e);
-		else {
-			out = ATPROTO_FAILED;
-			e = readerr;
-		}
+		out = read || u->todo == ATPROTO_TODO_SKIP ?
+		    atproto_migrate_one(run, b, i, &e) : ATPROTO_FAILED;
 		u->applied = out == ATPROTO_DONE && !run->o->dry_run;
 		if (!atproto_report(run, u, out, &e))
 			(*bad)++;
