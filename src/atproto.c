@@ -17,13 +17,43 @@
  *     inserted again with _id = DID, field for field (in that order, for
  *     its unique indexes: users.code);
  *   - @handles, as the document specifies: a new document with _id = DID,
- *     handle, atprotoHandle ("<handle>.aesthetic.computer"),
- *     authProvider "atproto", legacyAuth0Sub and every other field
- *     copied; the old document is marked migratedDID and authProvider
- *     "atproto".  The old one also gives up its handle ($unset): @handles
- *     has a unique index on handle, and a handle must resolve to one
- *     user.  (On mongod that index must be sparse for more than one old
- *     document to lack a handle; FerretDB's allows it as it is.)
+ *     handle, atprotoHandle, authProvider "atproto", legacyAuth0Sub and
+ *     every other field copied; the old document is marked migratedDID
+ *     and authProvider "atproto".
+ *
+ * The two halves of @handles and its unique index.  AC's handle.mjs
+ * indexes handle unique, and neither sparse nor partial: the backup's
+ * manifest says so (acgen.py models it) and `silo import` builds it so.
+ * The document's script keeps the handle on the old document and inserts
+ * the new one with the same handle, which that index refuses (E11000) on
+ * the first user.  Taking the handle away ($unset) does not do either: a
+ * unique index that is not sparse indexes a missing field as null, so on
+ * mongod only one old document could lack its handle and the second
+ * user's migration would be refused there (FerretDB v1 lets it pass,
+ * which is how it went unnoticed).  So the old document's handle becomes
+ * its own _id ("auth0|123", "sotce-auth0|123"): unique because _ids are,
+ * never a handle anyone can hold (a '|' is in no handle nor DNS name),
+ * and telling what it is.  Every @handles document then holds a distinct
+ * string handle, which any unique index accepts, sparse or not, on mongod
+ * as on FerretDB.  The old document is changed first and the new one
+ * inserted after, so no two ever hold the same handle; a rollback deletes
+ * the new one before it puts the old one back.
+ *
+ * atprotoHandle.  The document writes "<handle>.aesthetic.computer"; AC's
+ * PDS (ac-platform.md section 8) names its accounts
+ * "<handle, . and _ made ->.at.aesthetic.computer", which is what
+ * users.atproto.handle holds and `silo atproto check` expects.  The PDS's
+ * form is the one written: it is the name the user's DID document
+ * actually claims, it lives under the PDS's own zone (the document's
+ * would put a user named "oven" or "assets" on AC's service hosts), and
+ * it is a DNS name for every handle the document's form breaks on: "a.b"
+ * would be a subdomain and "a_b" is no hostname.  Handles are lowercased
+ * (ATProto handles are case-insensitive, stored lowercase).  A handle that
+ * still is no DNS label after that (non-ASCII such as "müller", other
+ * punctuation, a '-' first or last, more than 63 characters) is refused
+ * with its reason: a punycode name is not what the PDS makes, and
+ * guessing one would publish a handle nobody chose.  Two handles that
+ * map to one name ("ka_ri", "ka.ri") are a handle clash for the second.
  *
  * sotce.net's users have their @handles document under "sotce-" + sub
  * while their chat, pages and asks hold the bare sub, so the @handles
@@ -56,21 +86,58 @@
  * previous value back, records and the old @handles document are put
  * back whole, the new ones deleted; previous values are restored as they
  * were stored, so the data is byte-equal to what it was.  It too is
- * idempotent and may be re-run after a crash.
+ * idempotent and may be re-run after a crash.  Steps are read back by
+ * their _id, seq 0 to steps - 1 (the journal counts them), which every
+ * server answers from the _id index.
  *
  * Refusals, before anything is written: a malformed sub or DID, a user
- * with no @handles document (or two, AC's and sotce's), a DID already
- * some other user's (an @handles, users or verifications _id, another
- * user's atproto.did or migratedDID, or another user's journal), a user
- * whose users.atproto.did is another DID, and a handle clash (another
- * @handles document with the handle or the atprotoHandle).
+ * with no @handles document (or two, AC's and sotce's), a handle with no
+ * DNS form, a DID already some other user's (an @handles, users or
+ * verifications _id, another user's atproto.did or migratedDID, or
+ * another user's journal), a user whose users.atproto.did is another
+ * DID, and a handle clash (another @handles document with the handle,
+ * the atprotoHandle or the old document's _id as its handle, or an
+ * earlier user of the same batch taking the same atprotoHandle).
  *
- * Round trips.  A user costs a handful of reads for the refusals, one
- * find per reference of the table for the plan, a journal write per step
- * and one write per step applied.  --stats counts the commands the driver
- * sends (libmongoc's APM) and prints them per user, for bench/atproto.py.
- * --step-delay pauses before every write, journal or data; it exists so
- * that the tests can kill the process at chosen points.
+ * Batches.  Each find on a field without an index is a scan of the
+ * collection (and on FerretDB v1 every filter but a lone _id is, indexes
+ * or not: docs/ferretdb.md), so a user costs what their references'
+ * collections weigh, not what they hold.  Users are therefore planned in
+ * batches of up to --batch (default 100) consecutive users of the map:
+ * one find of the journal for all of them, one per record collection
+ * (users, verifications, @handles, with the DIDs and the other fields
+ * the refusals look at in an $or), one for the handle clashes, and one
+ * $in find per field reference, projected to _id and the field.  What
+ * those return is kept for the batch (memory bounded by the batch), and
+ * every refusal and every plan is decided from it in C, in the map's
+ * order.  Then each user is journaled and applied on its own, exactly as
+ * a batch of one: a refused user is reported and skipped, and the others
+ * go on, since nothing of one user's plan depends on another's.  Two
+ * things would: the same sub or DID twice, which ends the batch before
+ * the second (it is judged in the next, after the first was applied, as
+ * a run of one user at a time would), and an array field holding several
+ * users' subs (logs' users), whose previous value journaled for a later
+ * user is the array with the earlier users of the batch already moved,
+ * as it is by then.  A user whose apply fails (the database) ends the
+ * batch: the next batch reads afresh what it may have half changed.
+ *
+ * Round trips.  A batch costs five reads and one per field reference
+ * (29 with ac.c's tables); then a user costs the journal's state three
+ * times and, per step, one insert, one read and one write.  On mongod
+ * each of a user's commands is an _id lookup.  On FerretDB v1 a step's
+ * write is a scan of its collection, since its guard (the field still
+ * holds the sub) makes the filter more than a lone _id, and then every
+ * document written costs about as much again: its update and delete by
+ * _id do not use the _id index (a find does), so a user's apply costs
+ * documents times collection size there however it is filtered.  Going
+ * by _id alone was tried and measured slower (a statement per document,
+ * each paying that cost), so the guard stays, on both servers: it is one
+ * statement per step, and it keeps a concurrent change from being
+ * overwritten.  --stats counts
+ * the commands the driver sends (libmongoc's APM) and prints them per
+ * user, for bench/atproto.py.  --step-delay pauses before every write,
+ * journal or data; it exists so that the tests can kill the process at
+ * chosen points.
  */
 #include "config.h"
 
@@ -89,8 +156,11 @@
 #define	ATPROTO_STEP_DOCS	500	/* documents one step journals */
 #define	ATPROTO_KEY_MAX		256	/* a sub, DID or key, with the NUL */
 #define	ATPROTO_MAX_REFS	64	/* rows of ac.c's two tables */
+#define	ATPROTO_BATCH		100	/* users planned together, unless
+					   --batch says */
 #define	ATPROTO_SOTCE		"sotce-"	/* sotce.net's @handles keys */
-#define	ATPROTO_HANDLE_DOMAIN	".aesthetic.computer"	/* atprotoHandle */
+#define	ATPROTO_HANDLE_DOMAIN	".at.aesthetic.computer" /* the PDS's */
+#define	ATPROTO_LABEL_MAX	63	/* a DNS label's characters */
 #define	ATPROTO_DUPLICATE	11000	/* the server's duplicate key code */
 
 /* What became of one user. */
@@ -99,6 +169,14 @@ enum atproto_outcome {
 	ATPROTO_ALREADY,	/* nothing to do: it was done before */
 	ATPROTO_REFUSED,	/* refused; nothing was changed */
 	ATPROTO_FAILED		/* the database failed; the journal resumes */
+};
+
+/* What its batch found a user needs. */
+enum atproto_todo {
+	ATPROTO_TODO_PLAN,	/* plan and apply: no journal yet, or one
+				   planning or rolled back */
+	ATPROTO_TODO_RESUME,	/* journaled applying: apply the plan again */
+	ATPROTO_TODO_SKIP	/* decided already: out says how */
 };
 
 /* One place a user's key is held: a row of either of ac.c's tables. */
@@ -124,7 +202,35 @@ struct atproto_user {
 	const char	*did;			/* the DID */
 	char		 key[ATPROTO_KEY_MAX];	/* the @handles _id */
 	char		 handle[ATPROTO_KEY_MAX]; /* the @handles handle */
+	char		 ah[ATPROTO_KEY_MAX];	/* the atprotoHandle */
 	char		 why[1024];		/* a refusal's reason */
+	enum atproto_todo todo;			/* what its batch found */
+	enum atproto_outcome out;		/* when todo is SKIP, and once
+						   it ran */
+	bool		 journaled;		/* it has a journal document */
+	bool		 applied;		/* applied in this batch */
+	int64_t		 steps;			/* the journal's, to resume */
+};
+
+/* Documents a batch read, kept as one BSON array. */
+struct atproto_docs {
+	bson_t		 arr;		/* the documents, keys "0", "1", ... */
+	uint32_t	 n;		/* how many */
+};
+
+/* A batch: its users and what was read for them. */
+struct atproto_batch {
+	struct atproto_user	*u;		/* the users, in the map's
+						   order */
+	size_t			 n;		/* how many */
+	struct atproto_docs	 journals;	/* their journals, and any
+						   naming their DIDs */
+	struct atproto_docs	 docs[ATPROTO_MAX_REFS]; /* per reference,
+						   the documents holding a
+						   user's key (records: or
+						   what a refusal reads) */
+	struct atproto_docs	 clash;		/* @handles holding their
+						   handles or atprotoHandles */
 };
 
 /* A plan being journaled: the step being filled. */
@@ -132,6 +238,10 @@ struct atproto_plan {
 	struct atproto_run	*run;		/* the run */
 	const struct atproto_user *u;		/* whose plan */
 	const struct atproto_ref *ref;		/* the reference being read */
+	const char		*const *from;	/* earlier users' subs, moved
+						   in this batch */
+	const char		*const *to;	/* and their DIDs */
+	size_t			 nmoved;	/* how many */
 	bson_t			 docs;		/* the step's {_id, old} */
 	uint32_t		 ndocs;		/* how many in docs */
 	uint32_t		 seq;		/* steps written so far */
@@ -185,6 +295,48 @@ atproto_did_valid(const char *did)
 		    strspn(did + 8, "abcdefghijklmnopqrstuvwxyz0123456789.-") ==
 		    len - 8;
 	return false;
+}
+
+/* The atprotoHandle of an AC handle into out, as AC's PDS names its
+ * accounts: lowercased, '.' and '_' made '-', under the PDS's domain.
+ * False, with why set, when that is no DNS label. */
+static bool
+atproto_dns_handle(const char *handle, char *out, size_t size, char *why,
+    size_t whysize)
+{
+	size_t	 len = strlen(handle), i;
+
+	if (len == 0 || len > ATPROTO_LABEL_MAX ||
+	    len + sizeof(ATPROTO_HANDLE_DOMAIN) > size) {
+		snprintf(why, whysize, "its handle '%.80s' has no DNS form for "
+		    "atprotoHandle: a label holds 1 to %d characters", handle,
+		    ATPROTO_LABEL_MAX);
+		return false;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char	 ch = (unsigned char)handle[i];
+
+		if (ch >= 'A' && ch <= 'Z')
+			out[i] = (char)(ch - 'A' + 'a');
+		else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+			out[i] = (char)ch;
+		else if (ch == '.' || ch == '_' || ch == '-')
+			out[i] = '-';
+		else {
+			snprintf(why, whysize, "its handle '%.80s' has no DNS "
+			    "form for atprotoHandle: only ASCII letters, "
+			    "digits, '.', '_' and '-' map to a label", handle);
+			return false;
+		}
+	}
+	if (out[0] == '-' || out[len - 1] == '-') {
+		snprintf(why, whysize, "its handle '%.80s' has no DNS form for "
+		    "atprotoHandle: a label neither starts nor ends with '-' "
+		    "(nor '.' or '_', which map to it)", handle);
+		return false;
+	}
+	memcpy(out + len, ATPROTO_HANDLE_DOMAIN, sizeof(ATPROTO_HANDLE_DOMAIN));
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -317,6 +469,95 @@ atproto_exists(struct atproto_run *run, const char *db, const char *name,
 }
 
 /* ------------------------------------------------------------------ */
+/* Documents a batch read                                              */
+/* ------------------------------------------------------------------ */
+
+/* mongo_find_each()'s callback: one more document into the array. */
+static int
+atproto_docs_add(const bson_t *doc, void *arg)
+{
+	struct atproto_docs	*d = arg;
+	char			 k[16];
+
+	snprintf(k, sizeof(k), "%u", (unsigned)d->n);
+	if (!bson_append_document(&d->arr, k, -1, doc))
+		return 1;
+	d->n++;
+	return 0;
+}
+
+/* Read db.coll's documents matching filter into d (filter and opts are
+ * the caller's to free). */
+static bool
+atproto_docs_read(struct atproto_run *run, const char *db, const char *coll,
+    const bson_t *filter, const bson_t *opts, struct atproto_docs *d,
+    bson_error_t *e)
+{
+	uint32_t	 before = d->n;
+	bool		 ok;
+
+	ok = mongo_find_each(&run->m, db, coll, filter, opts, atproto_docs_add,
+	    d, e);
+	if (ok && d->n == before && e->code != 0)
+		ok = false;
+	return ok;
+}
+
+/* The next document of an array after it (from bson_iter_init), into
+ * doc; false at the end. */
+static bool
+atproto_docs_next(bson_iter_t *it, bson_t *doc)
+{
+	const uint8_t	*data;
+	uint32_t	 len;
+
+	while (bson_iter_next(it)) {
+		if (!BSON_ITER_HOLDS_DOCUMENT(it))
+			continue;
+		bson_iter_document(it, &len, &data);
+		if (bson_init_static(doc, data, len))
+			return true;
+	}
+	return false;
+}
+
+/* Whether doc's dotted path holds the string s, or an array holding it. */
+static bool
+atproto_holds(const bson_t *doc, const char *path, const char *s)
+{
+	bson_iter_t	 it, el;
+
+	if (!bson_iter_init(&it, doc) ||
+	    !bson_iter_find_descendant(&it, path, &it))
+		return false;
+	if (BSON_ITER_HOLDS_UTF8(&it))
+		return strcmp(bson_iter_utf8(&it, NULL), s) == 0;
+	if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &el))
+		return false;
+	while (bson_iter_next(&el))
+		if (BSON_ITER_HOLDS_UTF8(&el) &&
+		    strcmp(bson_iter_utf8(&el, NULL), s) == 0)
+			return true;
+	return false;
+}
+
+/* The first document of d whose path holds s, into doc (static, valid
+ * while d is); whether there is one. */
+static bool
+atproto_docs_find(const struct atproto_docs *d, const char *path,
+    const char *s, bson_t *doc)
+{
+	bson_iter_t	 it;
+
+	if (!bson_iter_init(&it, &d->arr))
+		return false;
+	while (atproto_docs_next(&it, doc))
+		if (atproto_holds(doc, path, s))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
 /* The journal                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -398,15 +639,41 @@ atproto_plan_flush(struct atproto_plan *p)
 	return ok;
 }
 
-/* One document of a reference into the plan: its _id and the previous
- * value (the whole document for a record). */
-static int
-atproto_plan_doc(const bson_t *doc, void *arg)
+/* The array arr with every element equal to one of from[0..n) made the
+ * matching to[], into out. */
+static void
+atproto_array_swap(bson_iter_t *arr, const char *const *from,
+    const char *const *to, size_t n, bson_t *out)
 {
-	struct atproto_plan	*p = arg;
-	bson_iter_t		 it, v;
-	bson_t			 entry;
-	char			 k[16];
+	bson_iter_t	 el;
+	char		 k[16];
+	uint32_t	 i = 0;
+	size_t		 j;
+
+	bson_init(out);
+	if (!bson_iter_recurse(arr, &el))
+		return;
+	while (bson_iter_next(&el)) {
+		snprintf(k, sizeof(k), "%u", (unsigned)i++);
+		for (j = 0; BSON_ITER_HOLDS_UTF8(&el) && j < n; j++)
+			if (strcmp(bson_iter_utf8(&el, NULL), from[j]) == 0)
+				break;
+		if (BSON_ITER_HOLDS_UTF8(&el) && j < n)
+			BSON_APPEND_UTF8(out, k, to[j]);
+		else
+			bson_append_iter(out, k, -1, &el);
+	}
+}
+
+/* One document of a reference into the plan: its _id and the previous
+ * value (the whole document for a record; an array as it is once the
+ * batch's earlier users moved). */
+static int
+atproto_plan_doc(const bson_t *doc, struct atproto_plan *p)
+{
+	bson_iter_t	 it, v;
+	bson_t		 entry, arr;
+	char		 k[16];
 
 	if (!bson_iter_init_find(&it, doc, "_id"))
 		return 0;
@@ -416,54 +683,70 @@ atproto_plan_doc(const bson_t *doc, void *arg)
 	if (p->ref->kind != AC_REF_FIELD)
 		BSON_APPEND_DOCUMENT(&entry, "old", doc);
 	else if (bson_iter_init(&v, doc) &&
-	    bson_iter_find_descendant(&v, p->ref->field, &v))
-		bson_append_iter(&entry, "old", -1, &v);
+	    bson_iter_find_descendant(&v, p->ref->field, &v)) {
+		if (BSON_ITER_HOLDS_ARRAY(&v) && p->nmoved > 0) {
+			atproto_array_swap(&v, p->from, p->to, p->nmoved, &arr);
+			BSON_APPEND_ARRAY(&entry, "old", &arr);
+			bson_destroy(&arr);
+		} else
+			bson_append_iter(&entry, "old", -1, &v);
+	}
 	bson_append_document_end(&p->docs, &entry);
 	if (++p->ndocs == ATPROTO_STEP_DOCS && !atproto_plan_flush(p))
 		return 1;
 	return 0;
 }
 
-/* The filter finding a reference's documents that hold key. */
-static bson_t *
-atproto_ref_filter(const struct atproto_ref *ref, const char *key)
+/* The key a reference holds the user by. */
+static const char *
+atproto_ref_key(const struct atproto_ref *ref, const struct atproto_user *u)
 {
-	return BCON_NEW(ref->kind == AC_REF_FIELD ? ref->field : "_id",
-	    BCON_UTF8(key));
+	return ref->kind == AC_REF_HANDLE ? u->key : u->sub;
 }
 
-/* Journal the whole plan: every document of every reference that holds
- * the sub, in the tables' order; the number of steps, or -1 with e set. */
-static int64_t
-atproto_plan(struct atproto_run *run, const struct atproto_user *u,
-    bson_error_t *e)
+/* The field a reference holds the key in. */
+static const char *
+atproto_ref_path(const struct atproto_ref *ref)
 {
+	return ref->kind == AC_REF_FIELD ? ref->field : "_id";
+}
+
+/* Journal the whole plan of the batch's user i: every document of every
+ * reference that holds the sub, in the tables' order, from what the
+ * batch read; the number of steps, or -1 with e set. */
+static int64_t
+atproto_plan(struct atproto_run *run, const struct atproto_batch *b,
+    size_t i, bson_error_t *e)
+{
+	const char		*from[ATPROTO_BATCH_MAX];
+	const char		*to[ATPROTO_BATCH_MAX];
 	struct atproto_plan	 p = { 0 };
+	bson_iter_t		 it;
+	bson_t			 doc;
 	bool			 ok = true;
 
 	p.run = run;
-	p.u = u;
+	p.u = &b->u[i];
+	p.from = from;
+	p.to = to;
+	for (size_t j = 0; j < i; j++)
+		if (b->u[j].applied) {
+			from[p.nmoved] = b->u[j].sub;
+			to[p.nmoved++] = b->u[j].did;
+		}
 	bson_init(&p.docs);
-	for (size_t i = 0; ok && i < run->nrefs; i++) {
-		const struct atproto_ref *ref = &run->refs[i];
-		bson_t	*filter, *opts = NULL;
-
-		p.ref = ref;
-		filter = atproto_ref_filter(ref, ref->kind == AC_REF_HANDLE ?
-		    u->key : u->sub);
-		if (ref->kind == AC_REF_FIELD)
-			opts = BCON_NEW("projection", "{", ref->field,
-			    BCON_INT32(1), "}", "sort", "{", "_id",
-			    BCON_INT32(1), "}");
-		ok = mongo_find_each(&run->m, NULL, ref->name, filter, opts,
-		    atproto_plan_doc, &p, e) && !p.failed &&
-		    atproto_plan_flush(&p);
-		if (p.failed)
-			*e = p.error;
-		bson_destroy(filter);
-		if (opts != NULL)
-			bson_destroy(opts);
+	for (size_t r = 0; ok && r < run->nrefs; r++) {
+		p.ref = &run->refs[r];
+		if (!bson_iter_init(&it, &b->docs[r].arr))
+			continue;
+		while (!p.failed && atproto_docs_next(&it, &doc))
+			if (atproto_holds(&doc, atproto_ref_path(p.ref),
+			    atproto_ref_key(p.ref, p.u)))
+				(void)atproto_plan_doc(&doc, &p);
+		ok = !p.failed && atproto_plan_flush(&p);
 	}
+	if (!ok)
+		*e = p.error;
 	bson_destroy(&p.docs);
 	return ok ? (int64_t)p.seq : -1;
 }
@@ -472,27 +755,6 @@ atproto_plan(struct atproto_run *run, const struct atproto_user *u,
 /* Applying and undoing a step                                         */
 /* ------------------------------------------------------------------ */
 
-/* The array arr with every element equal to from made to, into out. */
-static void
-atproto_array_swap(bson_iter_t *arr, const char *from, const char *to,
-    bson_t *out)
-{
-	bson_iter_t	 el;
-	char		 k[16];
-	uint32_t	 i = 0;
-
-	bson_init(out);
-	if (!bson_iter_recurse(arr, &el))
-		return;
-	while (bson_iter_next(&el)) {
-		snprintf(k, sizeof(k), "%u", (unsigned)i++);
-		if (BSON_ITER_HOLDS_UTF8(&el) &&
-		    strcmp(bson_iter_utf8(&el, NULL), from) == 0)
-			BSON_APPEND_UTF8(out, k, to);
-		else
-			bson_append_iter(out, k, -1, &el);
-	}
-}
 
 /* A field step, either way: where the field still holds from, it gets
  * to (scalars, one update of them all) or, for arrays, the migrated or
@@ -536,13 +798,17 @@ atproto_step_fields(mongoc_collection_t *c, const char *f, bson_iter_t *docs,
 			if (undo)
 				bson_append_iter(&set, f, -1, &old);
 			else {
-				atproto_array_swap(&old, from, to, &arr);
+				atproto_array_swap(&old, &from, &to, 1, &arr);
 				BSON_APPEND_ARRAY(&set, f, &arr);
 				bson_destroy(&arr);
 			}
 			bson_append_document_end(update, &set);
 		}
-		ok = mongoc_bulk_operation_update_one_with_opts(bulk, filter,
+		/* One document (by _id and the guard), yet multi: FerretDB
+		 * v1 keeps a single update's cursor open to the end of the
+		 * command, and a hundred of them exhaust its pool
+		 * (docs/ferretdb.md). */
+		ok = mongoc_bulk_operation_update_many_with_opts(bulk, filter,
 		    update, NULL, e);
 		nops++;
 		bson_destroy(update);
@@ -626,14 +892,12 @@ atproto_handles_twin(const struct atproto_user *u, const bson_t *old,
 	static const char *const set[] = { "_id", "handle", "atprotoHandle",
 	    "authProvider", "legacyAuth0Sub", "migratedDID", NULL };
 	bson_iter_t	 it;
-	char		 ah[ATPROTO_KEY_MAX + sizeof(ATPROTO_HANDLE_DOMAIN)];
 	size_t		 i;
 
-	snprintf(ah, sizeof(ah), "%s%s", u->handle, ATPROTO_HANDLE_DOMAIN);
 	bson_init(out);
 	BSON_APPEND_UTF8(out, "_id", u->did);
 	BSON_APPEND_UTF8(out, "handle", u->handle);
-	BSON_APPEND_UTF8(out, "atprotoHandle", ah);
+	BSON_APPEND_UTF8(out, "atprotoHandle", u->ah);
 	BSON_APPEND_UTF8(out, "authProvider", "atproto");
 	BSON_APPEND_UTF8(out, "legacyAuth0Sub", u->sub);
 	if (!bson_iter_init(&it, old))
@@ -678,10 +942,11 @@ atproto_step_records(mongoc_collection_t *c, enum ac_ref_kind kind,
 			    atproto_insert_once(c, &old, e);
 		} else if (!undo) {
 			filter = BCON_NEW("_id", BCON_UTF8(u->key));
+			/* Its handle becomes its own _id first (see the
+			 * essay), so that the twin's may be inserted. */
 			update = BCON_NEW("$set", "{", "authProvider",
-			    BCON_UTF8("atproto"), "migratedDID",
-			    BCON_UTF8(u->did), "}", "$unset", "{",
-			    "handle", BCON_UTF8(""), "}");
+			    BCON_UTF8("atproto"), "handle", BCON_UTF8(u->key),
+			    "migratedDID", BCON_UTF8(u->did), "}");
 			ok = mongoc_collection_update_one(c, filter, update,
 			    NULL, NULL, e);
 			bson_destroy(update);
@@ -736,250 +1001,529 @@ atproto_step(struct atproto_run *run, const struct atproto_user *u,
 	return ok;
 }
 
-/* Where atproto_each_step() is. */
-struct atproto_walk {
-	struct atproto_run	*run;		/* the run */
-	const struct atproto_user *u;		/* whose steps */
-	bool			 undo;		/* undo instead of apply */
-	bool			 failed;	/* a step failed */
-	bson_error_t		 error;		/* then why */
-};
 
-static int
-atproto_walk_step(const bson_t *step, void *arg)
-{
-	struct atproto_walk *w = arg;
-
-	if (atproto_step(w->run, w->u, step, w->undo, &w->error))
-		return 0;
-	w->failed = true;
-	return 1;
-}
-
-/* Apply every journaled step of the user in order, or undo them in
- * reverse. */
+/* Apply every journaled step of the user in order, seq 0 to steps - 1,
+ * or undo them in reverse; each is read by its _id. */
 static bool
 atproto_each_step(struct atproto_run *run, const struct atproto_user *u,
-    bool undo, bson_error_t *e)
+    int64_t steps, bool undo, bson_error_t *e)
 {
-	struct atproto_walk	 w = { run, u, undo, false, { 0 } };
-	bson_t			*filter, *opts;
-	bool			 ok;
+	char	 id[ATPROTO_KEY_MAX + 16];
+	bson_t	 step, *filter;
+	bool	 found, ok = true;
 
-	filter = BCON_NEW("sub", BCON_UTF8(u->sub));
-	opts = BCON_NEW("sort", "{", "seq", BCON_INT32(undo ? -1 : 1), "}");
-	ok = mongo_find_each(&run->m, ATPROTO_DB, ATPROTO_STEPS, filter, opts,
-	    atproto_walk_step, &w, e);
-	if (w.failed) {
-		*e = w.error;
-		ok = false;
+	for (int64_t k = 0; ok && k < steps; k++) {
+		snprintf(id, sizeof(id), "%s/%06u", u->sub,
+		    (unsigned)(undo ? steps - 1 - k : k));
+		filter = BCON_NEW("_id", BCON_UTF8(id));
+		found = mongo_find_one(&run->m, ATPROTO_DB, ATPROTO_STEPS,
+		    filter, NULL, &step, e);
+		bson_destroy(filter);
+		if (!found) {
+			if (e->code == 0)
+				bson_set_error(e, 0, 1, "the journal's step %s "
+				    "is missing", id);
+			return false;
+		}
+		ok = atproto_step(run, u, &step, undo, e);
+		bson_destroy(&step);
 	}
-	bson_destroy(opts);
-	bson_destroy(filter);
 	return ok;
 }
 
 /* ------------------------------------------------------------------ */
-/* Refusals                                                            */
+/* Judging a batch                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Find the user's @handles document: its key and handle; 0, 1 refused
- * (u->why says why) or -1 with e set. */
+/* Decide u now: it will not be planned. */
+static void
+atproto_skip(struct atproto_user *u, enum atproto_outcome out)
+{
+	u->todo = ATPROTO_TODO_SKIP;
+	u->out = out;
+}
+
+/* Whether the batch reads u's references: to plan it, or to count them
+ * (--dry-run). */
+static bool
+atproto_wanted(const struct atproto_run *run, const struct atproto_user *u)
+{
+	return u->todo == ATPROTO_TODO_PLAN ||
+	    (u->todo == ATPROTO_TODO_RESUME && run->o->dry_run);
+}
+
+/* The index of the reference to collection name of the given kind, or
+ * -1. */
 static int
-atproto_find_handles(struct atproto_run *run, struct atproto_user *u,
-    bson_error_t *e)
+atproto_ref_index(const struct atproto_run *run, const char *name,
+    enum ac_ref_kind kind)
+{
+	for (size_t r = 0; r < run->nrefs; r++)
+		if (run->refs[r].kind == kind &&
+		    (name == NULL || strcmp(run->refs[r].name, name) == 0))
+			return (int)r;
+	return -1;
+}
+
+/* Whether some document of d holds s at path, is not sub's (_id), and
+ * (unless NULL) is not in state skip. */
+static bool
+atproto_docs_other(const struct atproto_docs *d, const char *path,
+    const char *s, const char *sub, const char *skip)
+{
+	bson_iter_t	 it;
+	bson_t		 doc;
+
+	if (!bson_iter_init(&it, &d->arr))
+		return false;
+	while (atproto_docs_next(&it, &doc))
+		if (atproto_holds(&doc, path, s) &&
+		    !atproto_holds(&doc, "_id", sub) &&
+		    (skip == NULL || !atproto_holds(&doc, "state", skip)))
+			return true;
+	return false;
+}
+
+/* A malformed sub or DID. */
+static void
+atproto_judge_form(struct atproto_user *u)
+{
+	if (!atproto_sub_valid(u->sub)) {
+		snprintf(u->why, sizeof(u->why), "not a well-formed auth0 sub "
+		    "(connection|id)");
+		atproto_skip(u, ATPROTO_REFUSED);
+	} else if (!atproto_did_valid(u->did)) {
+		snprintf(u->why, sizeof(u->why), "'%.200s' is not a "
+		    "well-formed DID (did:plc: and 24 of a-z2-7, or did:web:)",
+		    u->did);
+		atproto_skip(u, ATPROTO_REFUSED);
+	}
+}
+
+/* Copy a journal's key and handle into u, and the atprotoHandle the
+ * handle maps to (empty if none); whether it has them. */
+static bool
+atproto_from_journal(const bson_t *j, struct atproto_user *u)
+{
+	const char	*key = mongo_get_utf8(j, "key");
+	const char	*handle = mongo_get_utf8(j, "handle");
+	char		 why[256];
+
+	if (key == NULL || handle == NULL)
+		return false;
+	snprintf(u->key, sizeof(u->key), "%s", key);
+	snprintf(u->handle, sizeof(u->handle), "%s", handle);
+	if (!atproto_dns_handle(u->handle, u->ah, sizeof(u->ah), why,
+	    sizeof(why)))
+		u->ah[0] = '\0';
+	return true;
+}
+
+/* What u's own journal says: already migrated, to resume, or refused. */
+static void
+atproto_judge_journal(const struct atproto_batch *b, struct atproto_user *u)
+{
+	bson_t		 j;
+	const char	*state, *jdid;
+
+	if (!atproto_docs_find(&b->journals, "_id", u->sub, &j))
+		return;
+	u->journaled = true;
+	state = mongo_get_utf8(&j, "state");
+	jdid = mongo_get_utf8(&j, "did");
+	u->steps = mongo_get_int64(&j, "steps", 0);
+	if (state != NULL && strcmp(state, "rolled-back") != 0 &&
+	    (jdid == NULL || strcmp(jdid, u->did) != 0)) {
+		snprintf(u->why, sizeof(u->why), "already journaled to move "
+		    "to %s", jdid != NULL ? jdid : "(none)");
+		atproto_skip(u, ATPROTO_REFUSED);
+	} else if (state != NULL && strcmp(state, "migrated") == 0) {
+		atproto_skip(u, ATPROTO_ALREADY);
+	} else if (state != NULL && strcmp(state, "rolling-back") == 0) {
+		snprintf(u->why, sizeof(u->why), "a rollback is unfinished: "
+		    "run 'silo atproto rollback --sub' again first");
+		atproto_skip(u, ATPROTO_REFUSED);
+	} else if (state != NULL && strcmp(state, "applying") == 0) {
+		/* A crash after the plan: apply it again, to its end. */
+		if (!atproto_from_journal(&j, u) || u->ah[0] == '\0') {
+			snprintf(u->why, sizeof(u->why), "its journal lacks a "
+			    "key, or a handle with a DNS form");
+			atproto_skip(u, ATPROTO_REFUSED);
+		} else
+			u->todo = ATPROTO_TODO_RESUME;
+	}
+}
+
+/* The user's @handles document: its key, handle and atprotoHandle;
+ * whether it is refused (u->why says why). */
+static bool
+atproto_judge_handles(const struct atproto_run *run,
+    const struct atproto_batch *b, struct atproto_user *u)
 {
 	char		 sotce[ATPROTO_KEY_MAX];
-	bson_t		 doc, *filter;
+	bson_t		 doc;
 	const char	*h, *moved;
-	int		 rc, found = 0;
+	int		 found = 0, hr;
 
 	snprintf(sotce, sizeof(sotce), "%s%s", ATPROTO_SOTCE, u->sub);
-	for (int i = 0; i < 2; i++) {
-		filter = BCON_NEW("_id", BCON_UTF8(i == 0 ? u->sub : sotce));
-		rc = atproto_exists(run, NULL, "@handles", filter, &doc, e);
-		bson_destroy(filter);
-		if (rc == -1)
-			return -1;
-		if (rc == 0)
+	hr = atproto_ref_index(run, NULL, AC_REF_HANDLE);
+	for (int i = 0; hr >= 0 && i < 2; i++) {
+		if (!atproto_docs_find(&b->docs[hr], "_id",
+		    i == 0 ? u->sub : sotce, &doc) || found++ > 0)
 			continue;
-		if (found++ == 0) {
-			h = mongo_get_utf8(&doc, "handle");
-			moved = mongo_get_utf8(&doc, "migratedDID");
-			snprintf(u->key, sizeof(u->key), "%s",
-			    i == 0 ? u->sub : sotce);
-			if (moved != NULL)
-				snprintf(u->why, sizeof(u->why), "its @handles "
-				    "document says it moved to %s already",
-				    moved);
-			else if (h == NULL || h[0] == '\0' ||
-			    strlen(h) >= sizeof(u->handle))
-				snprintf(u->why, sizeof(u->why), "its @handles "
-				    "document has no handle");
-			else
-				snprintf(u->handle, sizeof(u->handle), "%s", h);
+		h = mongo_get_utf8(&doc, "handle");
+		moved = mongo_get_utf8(&doc, "migratedDID");
+		snprintf(u->key, sizeof(u->key), "%s", i == 0 ? u->sub : sotce);
+		if (moved != NULL)
+			snprintf(u->why, sizeof(u->why), "its @handles "
+			    "document says it moved to %s already", moved);
+		else if (h == NULL || h[0] == '\0' ||
+		    strlen(h) >= sizeof(u->handle))
+			snprintf(u->why, sizeof(u->why), "its @handles "
+			    "document has no handle");
+		else {
+			snprintf(u->handle, sizeof(u->handle), "%s", h);
+			(void)atproto_dns_handle(h, u->ah, sizeof(u->ah),
+			    u->why, sizeof(u->why));
 		}
-		bson_destroy(&doc);
 	}
 	if (found == 0)
 		snprintf(u->why, sizeof(u->why), "no @handles document");
 	else if (found == 2)
 		snprintf(u->why, sizeof(u->why), "two @handles documents, "
 		    "%s and %s: which one moves is not clear", u->sub, sotce);
-	return u->why[0] != '\0' ? 1 : 0;
+	return u->why[0] != '\0';
 }
 
-/* Is the DID some other user's?  0, 1 refused, or -1. */
-static int
-atproto_did_taken(struct atproto_run *run, struct atproto_user *u,
-    bson_error_t *e)
+/* Is the DID some other user's?  Whether it is refused. */
+static bool
+atproto_judge_did(const struct atproto_run *run,
+    const struct atproto_batch *b, struct atproto_user *u)
 {
-	bson_t	*filter;
-	int	 rc = 0;
+	bson_t	 doc;
+	int	 hr = atproto_ref_index(run, NULL, AC_REF_HANDLE);
+	int	 ur = atproto_ref_index(run, "users", AC_REF_ID);
 
 	/* Any record keyed by it, @handles or migratedDID pointing to it. */
-	for (size_t i = 0; rc == 0 && i < run->nrefs; i++) {
-		if (run->refs[i].kind == AC_REF_FIELD)
-			continue;
-		filter = BCON_NEW("_id", BCON_UTF8(u->did));
-		if ((rc = atproto_exists(run, NULL, run->refs[i].name, filter,
-		    NULL, e)) == 1)
+	for (size_t r = 0; r < run->nrefs; r++)
+		if (run->refs[r].kind != AC_REF_FIELD &&
+		    atproto_docs_find(&b->docs[r], "_id", u->did, &doc)) {
 			snprintf(u->why, sizeof(u->why), "%s already has a "
-			    "document with _id %s", run->refs[i].name, u->did);
-		bson_destroy(filter);
-	}
-	if (rc == 0) {
-		filter = BCON_NEW("migratedDID", BCON_UTF8(u->did));
-		if ((rc = atproto_exists(run, NULL, "@handles", filter, NULL,
-		    e)) == 1)
-			snprintf(u->why, sizeof(u->why), "another @handles "
-			    "document moved to %s", u->did);
-		bson_destroy(filter);
-	}
-	if (rc == 0) {
-		filter = BCON_NEW("atproto.did", BCON_UTF8(u->did),
-		    "_id", "{", "$ne", BCON_UTF8(u->sub), "}");
-		if ((rc = atproto_exists(run, NULL, "users", filter, NULL,
-		    e)) == 1)
-			snprintf(u->why, sizeof(u->why), "%s is another "
-			    "user's atproto.did", u->did);
-		bson_destroy(filter);
-	}
-	if (rc == 0) {
-		filter = BCON_NEW("did", BCON_UTF8(u->did),
-		    "_id", "{", "$ne", BCON_UTF8(u->sub), "}",
-		    "state", "{", "$ne", BCON_UTF8("rolled-back"), "}");
-		if ((rc = atproto_exists(run, ATPROTO_DB, ATPROTO_JOURNAL,
-		    filter, NULL, e)) == 1)
-			snprintf(u->why, sizeof(u->why), "%s is journaled for "
-			    "another user", u->did);
-		bson_destroy(filter);
-	}
-	return rc;
+			    "document with _id %s", run->refs[r].name, u->did);
+			return true;
+		}
+	if (hr >= 0 &&
+	    atproto_docs_find(&b->docs[hr], "migratedDID", u->did, &doc))
+		snprintf(u->why, sizeof(u->why), "another @handles document "
+		    "moved to %s", u->did);
+	else if (ur >= 0 && atproto_docs_other(&b->docs[ur], "atproto.did",
+	    u->did, u->sub, NULL))
+		snprintf(u->why, sizeof(u->why), "%s is another user's "
+		    "atproto.did", u->did);
+	else if (atproto_docs_other(&b->journals, "did", u->did, u->sub,
+	    "rolled-back"))
+		snprintf(u->why, sizeof(u->why), "%s is journaled for another "
+		    "user", u->did);
+	return u->why[0] != '\0';
 }
 
-/* Does the user's own users document name another DID, or another
- * @handles document hold the handle or the atprotoHandle?  0, 1, -1. */
-static int
-atproto_user_clash(struct atproto_run *run, struct atproto_user *u,
-    bson_error_t *e)
+/* Does the user's own users document name another DID?  Whether it is
+ * refused. */
+static bool
+atproto_judge_own_did(const struct atproto_run *run,
+    const struct atproto_batch *b, struct atproto_user *u)
 {
-	char		 ah[ATPROTO_KEY_MAX + sizeof(ATPROTO_HANDLE_DOMAIN)];
-	bson_t		*filter, doc;
+	bson_t		 doc;
 	const char	*own;
-	int		 rc;
+	int		 ur = atproto_ref_index(run, "users", AC_REF_ID);
 
-	filter = BCON_NEW("_id", BCON_UTF8(u->sub));
-	rc = atproto_exists(run, NULL, "users", filter, &doc, e);
-	bson_destroy(filter);
-	if (rc == 1) {
-		own = mongo_get_utf8(&doc, "atproto.did");
-		if (own != NULL && strcmp(own, u->did) != 0)
-			snprintf(u->why, sizeof(u->why), "its users document's "
-			    "atproto.did is %s", own);
-		bson_destroy(&doc);
-		rc = u->why[0] != '\0';
-	}
-	if (rc != 0)
-		return rc;
-	snprintf(ah, sizeof(ah), "%s%s", u->handle, ATPROTO_HANDLE_DOMAIN);
-	filter = BCON_NEW("_id", "{", "$ne", BCON_UTF8(u->key), "}",
-	    "$or", "[", "{", "handle", BCON_UTF8(u->handle), "}",
-	    "{", "atprotoHandle", BCON_UTF8(ah), "}", "]");
-	if ((rc = atproto_exists(run, NULL, "@handles", filter, NULL,
-	    e)) == 1)
-		snprintf(u->why, sizeof(u->why), "handle clash: another "
-		    "@handles document holds %s or %s", u->handle, ah);
-	bson_destroy(filter);
-	return rc;
+	if (ur < 0 || !atproto_docs_find(&b->docs[ur], "_id", u->sub, &doc))
+		return false;
+	own = mongo_get_utf8(&doc, "atproto.did");
+	if (own != NULL && strcmp(own, u->did) != 0)
+		snprintf(u->why, sizeof(u->why), "its users document's "
+		    "atproto.did is %s", own);
+	return u->why[0] != '\0';
 }
 
-/* Every refusal, in order; 0, 1 refused, or -1. */
-static int
-atproto_refuse(struct atproto_run *run, struct atproto_user *u,
+/* Does another @handles document hold the handle or atprotoHandle, or
+ * the key as its handle, or does an earlier user of the batch take the
+ * atprotoHandle?  Whether the batch's user i is refused. */
+static bool
+atproto_judge_clash(const struct atproto_batch *b, size_t i)
+{
+	struct atproto_user	*u = &b->u[i];
+	bson_iter_t		 it;
+	bson_t			 doc;
+
+	if (!bson_iter_init(&it, &b->clash.arr))
+		return false;
+	while (u->why[0] == '\0' && atproto_docs_next(&it, &doc)) {
+		if (atproto_holds(&doc, "_id", u->key))
+			continue;
+		if (atproto_holds(&doc, "handle", u->handle) ||
+		    atproto_holds(&doc, "atprotoHandle", u->ah))
+			snprintf(u->why, sizeof(u->why), "handle clash: "
+			    "another @handles document holds %s or %s",
+			    u->handle, u->ah);
+		else if (atproto_holds(&doc, "handle", u->key))
+			snprintf(u->why, sizeof(u->why), "handle clash: "
+			    "another @handles document's handle is %s, which "
+			    "the old document's handle becomes", u->key);
+	}
+	for (size_t j = 0; u->why[0] == '\0' && j < i; j++)
+		if (b->u[j].todo == ATPROTO_TODO_PLAN &&
+		    strcmp(b->u[j].ah, u->ah) == 0)
+			snprintf(u->why, sizeof(u->why), "handle clash: %s, "
+			    "before it in the map, takes %s", b->u[j].sub,
+			    u->ah);
+	return u->why[0] != '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a batch                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Append s to the array arr, whose next key is *n. */
+static void
+atproto_arr_add(bson_t *arr, uint32_t *n, const char *s)
+{
+	char	 k[16];
+
+	snprintf(k, sizeof(k), "%u", (unsigned)(*n)++);
+	BSON_APPEND_UTF8(arr, k, s);
+}
+
+/* The journal of each user still to plan, and any journal naming its
+ * DID: one find. */
+static bool
+atproto_read_journals(struct atproto_run *run, struct atproto_batch *b,
     bson_error_t *e)
 {
-	int	 rc;
+	bson_t		 subs, dids, *filter;
+	uint32_t	 ns = 0, nd = 0;
+	bool		 ok = true;
 
-	if (!atproto_sub_valid(u->sub)) {
-		snprintf(u->why, sizeof(u->why), "not a well-formed auth0 sub "
-		    "(connection|id)");
-		return 1;
+	bson_init(&subs);
+	bson_init(&dids);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->u[i].todo == ATPROTO_TODO_PLAN) {
+			atproto_arr_add(&subs, &ns, b->u[i].sub);
+			atproto_arr_add(&dids, &nd, b->u[i].did);
+		}
+	if (ns > 0) {
+		filter = BCON_NEW("$or", "[",
+		    "{", "_id", "{", "$in", BCON_ARRAY(&subs), "}", "}",
+		    "{", "did", "{", "$in", BCON_ARRAY(&dids), "}", "}", "]");
+		ok = atproto_docs_read(run, ATPROTO_DB, ATPROTO_JOURNAL, filter,
+		    NULL, &b->journals, e);
+		bson_destroy(filter);
 	}
-	if (!atproto_did_valid(u->did)) {
-		snprintf(u->why, sizeof(u->why), "'%.200s' is not a "
-		    "well-formed DID (did:plc: and 24 of a-z2-7, or did:web:)",
-		    u->did);
-		return 1;
+	bson_destroy(&dids);
+	bson_destroy(&subs);
+	return ok;
+}
+
+/* Each record collection's documents keyed by a wanted user's sub, sotce
+ * key or DID, and those naming a DID where a refusal looks (users'
+ * atproto.did, @handles' migratedDID): one find each. */
+static bool
+atproto_read_records(struct atproto_run *run, struct atproto_batch *b,
+    bson_error_t *e)
+{
+	char		 sotce[ATPROTO_KEY_MAX];
+	bson_t		 ids, dids, *filter;
+	uint32_t	 ni = 0, nd = 0;
+	const char	*also;
+	bool		 ok = true;
+
+	bson_init(&ids);
+	bson_init(&dids);
+	for (size_t i = 0; i < b->n; i++)
+		if (atproto_wanted(run, &b->u[i])) {
+			snprintf(sotce, sizeof(sotce), "%s%s", ATPROTO_SOTCE,
+			    b->u[i].sub);
+			atproto_arr_add(&ids, &ni, b->u[i].sub);
+			atproto_arr_add(&ids, &ni, sotce);
+			atproto_arr_add(&ids, &ni, b->u[i].did);
+			atproto_arr_add(&dids, &nd, b->u[i].did);
+		}
+	for (size_t r = 0; ok && ni > 0 && r < run->nrefs; r++) {
+		if (run->refs[r].kind == AC_REF_FIELD)
+			continue;
+		also = run->refs[r].kind == AC_REF_HANDLE ? "migratedDID" :
+		    strcmp(run->refs[r].name, "users") == 0 ? "atproto.did" :
+		    NULL;
+		if (also != NULL)
+			filter = BCON_NEW("$or", "[",
+			    "{", "_id", "{", "$in", BCON_ARRAY(&ids), "}", "}",
+			    "{", also, "{", "$in", BCON_ARRAY(&dids), "}", "}",
+			    "]");
+		else
+			filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids),
+			    "}");
+		ok = atproto_docs_read(run, NULL, run->refs[r].name, filter,
+		    NULL, &b->docs[r], e);
+		bson_destroy(filter);
 	}
-	if ((rc = atproto_find_handles(run, u, e)) != 0 ||
-	    (rc = atproto_did_taken(run, u, e)) != 0)
-		return rc;
-	return atproto_user_clash(run, u, e);
+	bson_destroy(&dids);
+	bson_destroy(&ids);
+	return ok;
+}
+
+/* The @handles documents holding a user's handle, atprotoHandle or key
+ * as their handle: one find. */
+static bool
+atproto_read_clash(struct atproto_run *run, struct atproto_batch *b,
+    bson_error_t *e)
+{
+	bson_t		 names, ahs, *filter, *opts;
+	uint32_t	 nn = 0, na = 0;
+	int		 hr = atproto_ref_index(run, NULL, AC_REF_HANDLE);
+	bool		 ok = true;
+
+	bson_init(&names);
+	bson_init(&ahs);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->u[i].todo == ATPROTO_TODO_PLAN) {
+			atproto_arr_add(&names, &nn, b->u[i].handle);
+			atproto_arr_add(&names, &nn, b->u[i].key);
+			atproto_arr_add(&ahs, &na, b->u[i].ah);
+		}
+	if (hr >= 0 && nn > 0) {
+		filter = BCON_NEW("$or", "[",
+		    "{", "handle", "{", "$in", BCON_ARRAY(&names), "}", "}",
+		    "{", "atprotoHandle", "{", "$in", BCON_ARRAY(&ahs), "}",
+		    "}", "]");
+		opts = BCON_NEW("projection", "{", "handle", BCON_INT32(1),
+		    "atprotoHandle", BCON_INT32(1), "}");
+		ok = atproto_docs_read(run, NULL, run->refs[hr].name, filter,
+		    opts, &b->clash, e);
+		bson_destroy(opts);
+		bson_destroy(filter);
+	}
+	bson_destroy(&ahs);
+	bson_destroy(&names);
+	return ok;
+}
+
+/* Every field reference's documents holding a wanted user's sub: one $in
+ * find each, projected to _id and the field, in _id order. */
+static bool
+atproto_read_fields(struct atproto_run *run, struct atproto_batch *b,
+    bson_error_t *e)
+{
+	bson_t		 subs, *filter, *opts;
+	uint32_t	 ns = 0;
+	bool		 ok = true;
+
+	bson_init(&subs);
+	for (size_t i = 0; i < b->n; i++)
+		if (atproto_wanted(run, &b->u[i]))
+			atproto_arr_add(&subs, &ns, b->u[i].sub);
+	for (size_t r = 0; ok && ns > 0 && r < run->nrefs; r++) {
+		const struct atproto_ref *ref = &run->refs[r];
+
+		if (ref->kind != AC_REF_FIELD)
+			continue;
+		filter = BCON_NEW(ref->field, "{", "$in", BCON_ARRAY(&subs),
+		    "}");
+		opts = BCON_NEW("projection", "{", ref->field, BCON_INT32(1),
+		    "}", "sort", "{", "_id", BCON_INT32(1), "}");
+		ok = atproto_docs_read(run, NULL, ref->name, filter, opts,
+		    &b->docs[r], e);
+		bson_destroy(opts);
+		bson_destroy(filter);
+	}
+	bson_destroy(&subs);
+	return ok;
+}
+
+/* Judge every user of the batch and read what their plans need, in the
+ * order a user's refusals are checked; false with e set if a read
+ * failed. */
+static bool
+atproto_batch_read(struct atproto_run *run, struct atproto_batch *b,
+    bson_error_t *e)
+{
+	struct atproto_user	*u;
+
+	for (size_t i = 0; i < b->n; i++)
+		atproto_judge_form(&b->u[i]);
+	if (!atproto_read_journals(run, b, e))
+		return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->u[i].todo == ATPROTO_TODO_PLAN)
+			atproto_judge_journal(b, &b->u[i]);
+	if (!atproto_read_records(run, b, e))
+		return false;
+	for (size_t i = 0; i < b->n; i++) {
+		u = &b->u[i];
+		if (u->todo == ATPROTO_TODO_PLAN &&
+		    (atproto_judge_handles(run, b, u) ||
+		    atproto_judge_did(run, b, u) ||
+		    atproto_judge_own_did(run, b, u)))
+			atproto_skip(u, ATPROTO_REFUSED);
+	}
+	if (!atproto_read_clash(run, b, e))
+		return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->u[i].todo == ATPROTO_TODO_PLAN &&
+		    atproto_judge_clash(b, i))
+			atproto_skip(&b->u[i], ATPROTO_REFUSED);
+	return atproto_read_fields(run, b, e);
+}
+
+static void
+atproto_batch_init(struct atproto_batch *b, struct atproto_user *u,
+    size_t n)
+{
+	memset(b, 0, sizeof(*b));
+	b->u = u;
+	b->n = n;
+	bson_init(&b->journals.arr);
+	bson_init(&b->clash.arr);
+	for (size_t r = 0; r < ATPROTO_MAX_REFS; r++)
+		bson_init(&b->docs[r].arr);
+}
+
+static void
+atproto_batch_free(struct atproto_batch *b)
+{
+	bson_destroy(&b->journals.arr);
+	bson_destroy(&b->clash.arr);
+	for (size_t r = 0; r < ATPROTO_MAX_REFS; r++)
+		bson_destroy(&b->docs[r].arr);
 }
 
 /* ------------------------------------------------------------------ */
 /* Migrate and roll back one user                                      */
 /* ------------------------------------------------------------------ */
 
-/* Print, per reference, how many documents hold the sub. */
-static bool
-atproto_dry_run(struct atproto_run *run, const struct atproto_user *u,
-    bson_error_t *e)
+/* Print, per reference, how many documents hold the user's key. */
+static void
+atproto_dry_run(const struct atproto_run *run, const struct atproto_batch *b,
+    const struct atproto_user *u)
 {
-	int64_t	 n, total = 0;
+	bson_iter_t	 it;
+	bson_t		 doc;
+	int64_t		 n, total = 0;
 
 	printf("%s -> %s: would change\n", u->sub, u->did);
-	for (size_t i = 0; i < run->nrefs; i++) {
-		const struct atproto_ref *ref = &run->refs[i];
-		bson_t	*filter = atproto_ref_filter(ref,
-		    ref->kind == AC_REF_HANDLE ? u->key : u->sub);
+	for (size_t r = 0; r < run->nrefs; r++) {
+		const struct atproto_ref *ref = &run->refs[r];
 
-		n = mongo_count(&run->m, ref->name, filter, e);
-		bson_destroy(filter);
-		if (n < 0)
-			return false;
+		n = 0;
+		if (bson_iter_init(&it, &b->docs[r].arr))
+			while (atproto_docs_next(&it, &doc))
+				n += atproto_holds(&doc, atproto_ref_path(ref),
+				    atproto_ref_key(ref, u));
 		if (n > 0)
 			printf("  %-20s %-16s %lld\n", ref->name, ref->field,
 			    (long long)n);
 		total += n;
 	}
 	printf("  %-20s %-16s %lld\n", "total", "", (long long)total);
-	return true;
-}
-
-/* Copy a journal's did, key and handle into u; whether it has them. */
-static bool
-atproto_from_journal(const bson_t *j, struct atproto_user *u)
-{
-	const char	*key = mongo_get_utf8(j, "key");
-	const char	*handle = mongo_get_utf8(j, "handle");
-
-	if (key == NULL || handle == NULL)
-		return false;
-	snprintf(u->key, sizeof(u->key), "%s", key);
-	snprintf(u->handle, sizeof(u->handle), "%s", handle);
-	return true;
 }
 
 /* Apply the journaled plan and mark the user migrated. */
@@ -987,67 +1531,37 @@ static bool
 atproto_finish(struct atproto_run *run, const struct atproto_user *u,
     int64_t steps, bson_error_t *e)
 {
-	return atproto_each_step(run, u, false, e) &&
+	return atproto_each_step(run, u, steps, false, e) &&
 	    atproto_journal_state(run, u, "migrated", steps, e);
 }
 
+/* Migrate the batch's user i, as its batch judged it. */
 static enum atproto_outcome
-atproto_migrate_one(struct atproto_run *run, struct atproto_user *u,
-    bson_error_t *e)
+atproto_migrate_one(struct atproto_run *run, const struct atproto_batch *b,
+    size_t i, bson_error_t *e)
 {
-	bson_t		 j, *filter;
-	const char	*state = NULL, *jdid = NULL;
-	int64_t		 steps = 0;
-	int		 rc, journaled;
-	enum atproto_outcome out = ATPROTO_FAILED;
+	const struct atproto_user *u = &b->u[i];
+	int64_t			 steps;
 
 	memset(e, 0, sizeof(*e));
-	filter = BCON_NEW("_id", BCON_UTF8(u->sub));
-	journaled = atproto_exists(run, ATPROTO_DB, ATPROTO_JOURNAL, filter,
-	    &j, e);
-	bson_destroy(filter);
-	if (journaled == -1)
-		return ATPROTO_FAILED;
-	if (journaled == 1) {
-		state = mongo_get_utf8(&j, "state");
-		jdid = mongo_get_utf8(&j, "did");
-		steps = mongo_get_int64(&j, "steps", 0);
+	if (u->todo == ATPROTO_TODO_SKIP)
+		return u->out;
+	if (run->o->dry_run) {
+		atproto_dry_run(run, b, u);
+		return ATPROTO_DONE;
 	}
-	if (state != NULL && strcmp(state, "rolled-back") != 0 &&
-	    (jdid == NULL || strcmp(jdid, u->did) != 0)) {
-		snprintf(u->why, sizeof(u->why), "already journaled to move "
-		    "to %s", jdid != NULL ? jdid : "(none)");
-		out = ATPROTO_REFUSED;
-	} else if (state != NULL && strcmp(state, "migrated") == 0) {
-		out = ATPROTO_ALREADY;
-	} else if (state != NULL && strcmp(state, "rolling-back") == 0) {
-		snprintf(u->why, sizeof(u->why), "a rollback is unfinished: "
-		    "run 'silo atproto rollback --sub' again first");
-		out = ATPROTO_REFUSED;
-	} else if (state != NULL && strcmp(state, "applying") == 0) {
-		/* A crash after the plan: apply it again, to its end. */
-		if (!atproto_from_journal(&j, u))
-			bson_set_error(e, 0, 1, "the journal lacks key/handle");
-		else if (run->o->dry_run)
-			out = atproto_dry_run(run, u, e) ? ATPROTO_DONE :
-			    ATPROTO_FAILED;
-		else if (atproto_finish(run, u, steps, e))
-			out = ATPROTO_DONE;
-	} else if ((rc = atproto_refuse(run, u, e)) != 0) {
-		out = rc == 1 ? ATPROTO_REFUSED : ATPROTO_FAILED;
-	} else if (run->o->dry_run) {
-		out = atproto_dry_run(run, u, e) ? ATPROTO_DONE :
+	if (u->todo == ATPROTO_TODO_RESUME)
+		return atproto_finish(run, u, u->steps, e) ? ATPROTO_DONE :
 		    ATPROTO_FAILED;
-	} else if (atproto_journal_state(run, u, "planning", 0, e) &&
-	    atproto_journal_forget_steps(run, u->sub, e) &&
-	    (steps = atproto_plan(run, u, e)) >= 0 &&
+	if (atproto_journal_state(run, u, "planning", 0, e) &&
+	    (!u->journaled || atproto_journal_forget_steps(run, u->sub, e)) &&
+	    (steps = atproto_plan(run, b, i, e)) >= 0 &&
 	    atproto_journal_state(run, u, "applying", steps, e) &&
 	    atproto_finish(run, u, steps, e))
-		out = ATPROTO_DONE;
-	if (journaled == 1)
-		bson_destroy(&j);
-	return out;
+		return ATPROTO_DONE;
+	return ATPROTO_FAILED;
 }
+
 
 static enum atproto_outcome
 atproto_rollback_one(struct atproto_run *run, struct atproto_user *u,
@@ -1082,7 +1596,7 @@ atproto_rollback_one(struct atproto_run *run, struct atproto_user *u,
 		/* planning: nothing was applied, so nothing is undone; the
 		 * undo of a step that was never applied matches nothing. */
 		if (atproto_journal_state(run, u, "rolling-back", steps, e) &&
-		    atproto_each_step(run, u, true, e) &&
+		    atproto_each_step(run, u, steps, true, e) &&
 		    atproto_journal_state(run, u, "rolled-back", steps, e) &&
 		    atproto_journal_forget_steps(run, u->sub, e))
 			out = ATPROTO_DONE;
@@ -1246,45 +1760,102 @@ atproto_stats(const struct atproto_run *run, size_t users,
 	    users > 0 ? (double)run->commands / (double)users : 0.0);
 }
 
+
+/* Judge, read for and migrate the batch's users, reporting each; how
+ * many of them were dealt with, which is fewer than all when one failed
+ * (the next batch then starts after it and reads afresh).  bad counts
+ * the users not done. */
+static size_t
+atproto_batch_run(struct atproto_run *run, struct atproto_batch *b,
+    size_t *bad)
+{
+	struct atproto_user	*u;
+	enum atproto_outcome	 out;
+	bson_error_t		 e;
+	bool			 read;
+
+	read = atproto_batch_read(run, b, &e);
+	for (size_t i = 0; i < b->n; i++) {
+		u = &b->u[i];
+		out = read || u->todo == ATPROTO_TODO_SKIP ?
+		    atproto_migrate_one(run, b, i, &e) : ATPROTO_FAILED;
+		u->applied = out == ATPROTO_DONE && !run->o->dry_run;
+		if (!atproto_report(run, u, out, &e))
+			(*bad)++;
+		if (read && out == ATPROTO_FAILED)
+			return i + 1;
+	}
+	return b->n;
+}
+
+/* How many of pairs[0..n), at most max, make one batch: the batch ends
+ * before a sub or DID it holds already. */
+static size_t
+atproto_batch_len(const struct atproto_pair *pairs, size_t n, size_t max)
+{
+	size_t	 len = 1;
+
+	for (; len < n && len < max; len++)
+		for (size_t j = 0; j < len; j++)
+			if (strcmp(pairs[j].sub, pairs[len].sub) == 0 ||
+			    strcmp(pairs[j].did, pairs[len].did) == 0)
+				return len;
+	return len;
+}
+
 int
 atproto_migrate_main(const struct silo_config *config,
     const struct atproto_opts *o)
 {
 	struct atproto_run	 run;
 	struct atproto_pair	*pairs, one;
-	struct atproto_user	 u;
+	struct atproto_user	*users;
+	struct atproto_batch	 b;
 	struct timespec		 t0;
-	bson_error_t		 e;
-	size_t			 n = 1, bad = 0;
+	size_t			 n = 1, bad = 0, max, len;
 
 	one.sub = (char *)o->sub;
 	one.did = (char *)o->did;
 	pairs = &one;
+	max = o->batch > 0 && o->batch <= ATPROTO_BATCH_MAX ? o->batch :
+	    ATPROTO_BATCH;
 	if (o->map != NULL && (pairs = atproto_map_read(o->map, &n)) == NULL)
 		return 2;
+	if ((users = calloc(max, sizeof(*users))) == NULL) {
+		log_err("atproto migrate: out of memory");
+		if (pairs != &one)
+			atproto_pairs_free(pairs, n);
+		return 1;
+	}
 	if (atproto_open(&run, config, o, "atproto migrate") == -1) {
+		free(users);
 		if (pairs != &one)
 			atproto_pairs_free(pairs, n);
 		return 1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run.commands = 0;
-	for (size_t i = 0; i < n; i++) {
-		memset(&u, 0, sizeof(u));
-		u.sub = pairs[i].sub;
-		u.did = pairs[i].did;
-		if (!atproto_report(&run, &u, atproto_migrate_one(&run, &u, &e),
-		    &e))
-			bad++;
+	for (size_t i = 0; i < n; i += len) {
+		len = atproto_batch_len(pairs + i, n - i, max);
+		memset(users, 0, len * sizeof(*users));
+		for (size_t j = 0; j < len; j++) {
+			users[j].sub = pairs[i + j].sub;
+			users[j].did = pairs[i + j].did;
+		}
+		atproto_batch_init(&b, users, len);
+		len = atproto_batch_run(&run, &b, &bad);
+		atproto_batch_free(&b);
 	}
 	atproto_stats(&run, n, &t0);
 	if (n > 1)
 		printf("%zu users: %zu done, %zu not\n", n, n - bad, bad);
 	mongo_close(&run.m);
+	free(users);
 	if (pairs != &one)
 		atproto_pairs_free(pairs, n);
 	return bad > 0 ? 1 : 0;
 }
+
 
 int
 atproto_rollback_main(const struct silo_config *config,

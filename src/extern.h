@@ -813,7 +813,11 @@ struct atproto_opts {
 	bool		 dry_run;	/* --dry-run: count, change nothing */
 	bool		 stats;		/* --stats: commands sent, users/s */
 	unsigned	 step_delay_ms;	/* --step-delay: a test's kill window */
+	unsigned	 batch;		/* --batch: users planned together, 0
+					   for the default */
 };
+
+#define	ATPROTO_BATCH_MAX	1000	/* the most --batch may say */
 
 bool	 atproto_sub_valid(const char *);
 bool	 atproto_did_valid(const char *);

@@ -75,7 +75,8 @@ enum main_opt {
 	OPT_DID,		/* --did DID */
 	OPT_MAP,		/* --map FILE */
 	OPT_STATS,		/* --stats */
-	OPT_STEP_DELAY		/* --step-delay MS */
+	OPT_STEP_DELAY,		/* --step-delay MS */
+	OPT_BATCH		/* --batch N */
 };
 
 static const struct option main_opts_global[] = {
@@ -157,6 +158,7 @@ static const struct option main_opts_access[] = {
 /* atproto migrate and rollback. */
 static const struct option main_opts_atproto[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "did", required_argument, NULL, OPT_DID },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "map", required_argument, NULL, OPT_MAP },
@@ -1074,7 +1076,8 @@ main_atproto_rollback_check(const struct atproto_opts *o)
 {
 	if (o->sub == NULL)
 		return main_usage("atproto", "rollback needs --sub");
-	if (o->did != NULL || o->map != NULL || o->dry_run || o->stats)
+	if (o->did != NULL || o->map != NULL || o->dry_run || o->stats ||
+	    o->batch != 0)
 		return main_usage("atproto", "rollback takes only --sub and "
 		    "--step-delay");
 	return -1;
@@ -1085,7 +1088,7 @@ static int
 main_atproto_opts(int argc, char **argv, struct atproto_opts *o)
 {
 	char	*end;
-	long	 ms;
+	long	 ms, n;
 	int	 c;
 
 	optind = 0;
@@ -1118,6 +1121,16 @@ main_atproto_opts(int argc, char **argv, struct atproto_opts *o)
 				return main_usage("atproto", "--step-delay "
 				    "takes 0 to 60000 (ms), not '%s'", optarg);
 			o->step_delay_ms = (unsigned)ms;
+			break;
+		case OPT_BATCH:
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    n < 1 || n > ATPROTO_BATCH_MAX)
+				return main_usage("atproto", "--batch takes 1 "
+				    "to %d (users), not '%s'",
+				    ATPROTO_BATCH_MAX, optarg);
+			o->batch = (unsigned)n;
 			break;
 		default:
 			return 2;

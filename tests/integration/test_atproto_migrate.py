@@ -32,7 +32,17 @@ SCALE = 0.01           # the database the commands run on
 SCAN_SCALE = 0.05      # the data set the table is checked against
 JOURNAL = "atproto_journal"
 STEPS = "atproto_journal_steps"
-DOMAIN = ".aesthetic.computer"
+DOMAIN = ".at.aesthetic.computer"
+
+
+def dns_handle(handle):
+    """The atprotoHandle of an AC handle, as AC's PDS names accounts
+    (ac-platform.md section 8): lowercased, '.' and '_' made '-', under
+    .at.aesthetic.computer; None when that is no DNS label."""
+    label = re.sub(r"[._]", "-", handle.lower())
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", label):
+        return None
+    return label + DOMAIN
 
 
 # ------------------------------------------------------------ the table
@@ -151,7 +161,8 @@ def sample(world, gen):
     pick = {world.creators[0].sub: did_for(world.creators[0])}
     covered = set(by_user.get(world.creators[0].sub, ()))
     # Greedily, users covering the places no pick covers yet.
-    cands = [u for u in world.handle_users if not u.migrated]
+    cands = [u for u in world.handle_users
+             if not u.migrated and dns_handle(u.handle)]
     for u in sorted(cands, key=lambda u: -len(by_user.get(u.sub, ()))):
         new = by_user.get(u.sub, set()) - covered
         if new and u.sub in handles:
@@ -193,11 +204,13 @@ def expected_after(before, gen, mapping):
                     continue
                 did = mapping[sub]
                 twin = {"_id": did, "handle": d["handle"],
-                        "atprotoHandle": d["handle"] + DOMAIN,
+                        "atprotoHandle": dns_handle(d["handle"]),
                         "authProvider": "atproto", "legacyAuth0Sub": sub}
                 twin.update({k: v for k, v in d.items()
                              if k not in ("_id", "handle")})
-                old = {k: v for k, v in d.items() if k != "handle"}
+                # The old document's handle becomes its own _id, in place:
+                # AC's unique index on handle is not sparse.
+                old = dict(d, handle=d["_id"])
                 # $set appends new fields in the order of their names,
                 # on mongod (5.0 on) as on FerretDB.
                 old["authProvider"] = "atproto"
@@ -441,7 +454,7 @@ def refusal_cases(world, gen, sample):
          None, "its users document's atproto.did is " + own_did.did),
         ("handle clash", [subs[0], sample[subs[0]]],
          {"_id": "did:plc:" + "e" * 24, "handle": "someone-else",
-          "atprotoHandle": h + DOMAIN}, "handle clash"),
+          "atprotoHandle": dns_handle(h)}, "handle clash"),
     ]
 
 
@@ -490,3 +503,149 @@ def test_usage_errors(stack, tmp_path):
         rc, out, err = silo(stack, *args)
         assert rc == 2, (args, err)
         assert out == ""
+
+
+def test_a_batch_with_refusals_in_the_middle_moves_the_others(
+        stack, world, gen, sample, tmp_path):
+    """Refused users in the middle of a batch are reported and skipped;
+    the users around them are migrated as a clean run of them alone
+    would, and the refused ones leave no journal.  A DID given twice ends
+    the batch before the second, which is then refused as taken."""
+    load(stack, gen)
+    before = export(stack)
+    subs = list(sample)
+    good = {s: sample[s] for s in subs[:4]}
+    no_handle = next(u for u in world.users
+                     if u.handle is None and not u.migrated)
+    other_did = next(u for u in world.users
+                     if u.did and not u.migrated and u.sub not in sample)
+    handles = {d["_id"] for d in gen["@handles"]}
+    taker = next(u for u in world.handle_users
+                 if not u.migrated and u.sub not in sample and
+                 u.sub in handles and dns_handle(u.handle) and not u.did)
+    lines = [
+        "%s,%s" % (subs[0], good[subs[0]]),
+        "%s,%s" % (subs[1], good[subs[1]]),
+        "%s,%s" % (no_handle.sub, "did:plc:" + "b" * 24),
+        "%s,%s" % (taker.sub, other_did.did),
+        "%s,%s" % (subs[2], good[subs[2]]),
+        "%s,%s" % (subs[4], good[subs[0]]),
+        "%s,%s" % (subs[3], good[subs[3]]),
+    ]
+    mp = tmp_path / "batch.csv"
+    mp.write_text("\n".join(lines) + "\n")
+    rc, out, err = silo(stack, "migrate", "--map", str(mp))
+    assert rc == 1
+    assert out.splitlines()[-1] == "7 users: 4 done, 3 not"
+    assert ["%s: migrated to %s" % (s, d) for s, d in good.items()] == \
+        [l for l in out.splitlines() if "migrated to" in l]
+    refusals = [l for l in err.splitlines() if "refused" in l]
+    assert len(refusals) == 3, err
+    assert no_handle.sub in refusals[0] and \
+        "no @handles document" in refusals[0]
+    assert taker.sub in refusals[1] and \
+        "is another user's atproto.did" in refusals[1]
+    assert subs[4] in refusals[2] and good[subs[0]] in refusals[2]
+    after = export(stack)
+    want = expected_after(before, gen, good)
+    assert diff(after, want) is None
+    assert after == want
+    assert {s: (d["did"], d["state"]) for s, d in journal(stack).items()} \
+        == {s: (d, "migrated") for s, d in good.items()}
+
+
+def test_kill_during_batches_then_rerun_equals_a_clean_run(
+        stack, gen, sample, tmp_path):
+    """Batches of three: killed in the second and third batches, at a
+    user's plan and its apply, then run to the end in other batches."""
+    mp = str(write_map(tmp_path, sample))
+    subs = list(sample)
+    load(stack, gen)
+    rc, out, err = silo(stack, "migrate", "--map", mp)
+    assert rc == 0, err
+    clean = export(stack)
+
+    load(stack, gen)
+    points = [
+        (subs[3], "planning", 0.1),     # the second batch's first user
+        (subs[4], "applying", 0.3),     # its second, part applied
+        (subs[6], "applying", 0.1),     # the third batch's first
+    ]
+    for sub, state, extra in points:
+        j = run_until(stack, ["migrate", "--map", mp, "--batch", "3"], sub,
+                      state, extra)
+        assert j["state"] == state, (sub, state, extra, j)
+    rc, out, err = silo(stack, "migrate", "--map", mp, "--batch", "2")
+    assert rc == 0, err
+    assert diff(export(stack), clean) is None
+    assert export(stack) == clean
+
+
+def test_handles_stay_unique_for_a_non_sparse_index(stack, gen, sample,
+                                                    tmp_path):
+    """After a migration every @handles document holds a distinct string
+    handle, which AC's unique index accepts on mongod too, where a missing
+    handle is a null key and two would collide: the old document's handle
+    is its own _id, the new one's the handle."""
+    load(stack, gen)
+    rc, out, err = silo(stack, "migrate", "--map",
+                        str(write_map(tmp_path, sample)))
+    assert rc == 0, err
+    with stack.mongo() as client:
+        coll = client[DB]["@handles"]
+        ix = {i["name"]: i for i in coll.list_indexes()}
+        assert any(i["key"] == {"handle": 1} and i.get("unique")
+                   for i in ix.values())
+        docs = list(coll.find({}, {"handle": 1, "migratedDID": 1}))
+    handles = [d.get("handle") for d in docs]
+    assert all(isinstance(h, str) for h in handles)
+    assert len(set(handles)) == len(handles)
+    old = {d["_id"]: d for d in docs if "migratedDID" in d}
+    assert len(old) == len(sample) >= 2
+    assert all(d["handle"] == k for k, d in old.items())
+
+
+def test_atproto_handle_is_the_pds_name_or_refused(stack, world, gen,
+                                                   tmp_path):
+    """The atprotoHandle is the PDS's name for the handle (lowercased, .
+    and _ made -, under .at.aesthetic.computer); two handles with one
+    name clash, in one batch or across runs; a handle with no DNS form
+    is refused; refused users change nothing."""
+    load(stack, gen)
+    free = [u for u in world.users if u.handle is None and not u.migrated]
+    plants = [(free[0], "Ka_Ri.Mo"), (free[1], "ka-ri-mo"),
+              (free[2], "ñu"), (free[3], "_kari")]
+    with stack.mongo() as client:
+        client[DB]["@handles"].insert_many(
+            [{"_id": u.sub, "handle": h} for u, h in plants])
+    before = export(stack)
+    mp = tmp_path / "names.csv"
+    mp.write_text("".join("%s,%s\n" % (u.sub, did_for(u))
+                          for u, _ in plants))
+    rc, out, err = silo(stack, "migrate", "--map", str(mp))
+    assert rc == 1
+    assert out.splitlines() == ["%s: migrated to %s" % (
+        free[0].sub, did_for(free[0])), "4 users: 1 done, 3 not"]
+    refusals = [l for l in err.splitlines() if "refused" in l]
+    assert len(refusals) == 3, err
+    assert "handle clash: %s, before it in the map, takes " \
+        "ka-ri-mo.at.aesthetic.computer" % free[0].sub in refusals[0]
+    assert "its handle 'ñu' has no DNS form" in refusals[1]
+    assert "its handle '_kari' has no DNS form" in refusals[2]
+    after = export(stack)
+    with stack.mongo() as client:
+        twin = client[DB]["@handles"].find_one({"_id": did_for(free[0])})
+    assert twin["handle"] == "Ka_Ri.Mo"
+    assert twin["atprotoHandle"] == "ka-ri-mo.at.aesthetic.computer"
+    for u, _ in plants[1:]:
+        for name in after:
+            assert [r for r in after[name] if u.sub in r] == \
+                [r for r in before[name] if u.sub in r], (u.sub, name)
+    assert set(journal(stack)) == {free[0].sub}
+    # The clash again, now against the database.
+    rc, out, err = silo(stack, "migrate", "--sub", free[1].sub, "--did",
+                        did_for(free[1]))
+    assert rc == 1 and out == ""
+    assert "handle clash: another @handles document holds ka-ri-mo or " \
+        "ka-ri-mo.at.aesthetic.computer" in err
+    assert export(stack) == after
