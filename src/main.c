@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +319,145 @@ main_override(struct config_override *ov, size_t *nov, const char *name,
 		(*nov)++;
 }
 
+/* How a command keeps an option's value. */
+enum main_keep_kind {
+	KEEP_FLAG,		/* bool at off, set */
+	KEEP_TEXT,		/* const char * at off: the value */
+	KEEP_NAMES,		/* one more of the const char *[] at off, its
+				   size_t count at count_off */
+	KEEP_FD,		/* int at off: a file descriptor */
+	KEEP_UINT,		/* unsigned at off, min to max */
+	KEEP_OVERRIDE		/* the setting var, overridden */
+};
+
+/* One option of a command, and where its value goes. */
+struct main_keep {
+	int		 val;		/* enum main_opt; 0 ends a table */
+	enum main_keep_kind kind;	/* how it is kept */
+	size_t		 off;		/* its field in the command's opts */
+	size_t		 count_off;	/* KEEP_NAMES: the count's field */
+	const char	*var;		/* KEEP_OVERRIDE: the setting */
+	long		 min;		/* KEEP_UINT: the least */
+	long		 max;		/* KEEP_UINT: the most */
+	const char	*unit;		/* KEEP_UINT: said in the error */
+};
+
+/* How a command's options are read. */
+struct main_reader {
+	const char	*command;	/* the help topic, e.g. "backup" */
+	const char	*shortopts;	/* "+:h" stops at the first operand */
+	const struct option *longopts;	/* what getopt_long knows */
+	const struct main_keep *keep;	/* where each value goes */
+	/* whether subcommand sub takes option val; NULL: all do */
+	bool		(*takes)(const char *sub, int val);
+};
+
+/* Overrides of settings a command line gave. */
+struct main_overrides {
+	struct config_override ov[MAX_OVERRIDES]; /* name and value */
+	size_t		 n;		/* how many */
+};
+
+/* The long name of option val, for messages. */
+static const char *
+main_opt_name(const struct option *longopts, int val)
+{
+	for (; longopts->name != NULL; longopts++)
+		if (longopts->val == val)
+			return longopts->name;
+	return "?";
+}
+
+/* A number from..to for KEEP_UINT: 0, or -1 when it is not one. */
+static int
+main_number(const char *s, long min, long max, long *out)
+{
+	char	*end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return errno != 0 || *end != '\0' || end == s || *out < min ||
+	    *out > max ? -1 : 0;
+}
+
+/* Keep the value of option k in opts (or ov): -1, or 2 on a usage
+ * error. */
+static int
+main_keep_value(const struct main_reader *r, const struct main_keep *k,
+    void *opts, struct main_overrides *ov, const char *arg)
+{
+	char		*field = (char *)opts + k->off;
+	const char	*name = main_opt_name(r->longopts, k->val);
+	size_t		*count;
+	long		 n;
+
+	switch (k->kind) {
+	case KEEP_FLAG:
+		*(bool *)field = true;
+		break;
+	case KEEP_TEXT:
+		*(const char **)field = arg;
+		break;
+	case KEEP_NAMES:
+		count = (size_t *)((char *)opts + k->count_off);
+		if (*count == MAX_IMPORT_NAMES)
+			return main_usage(r->command, "more than %d --%s "
+			    "options", MAX_IMPORT_NAMES, name);
+		(*(const char ***)field)[(*count)++] = arg;
+		break;
+	case KEEP_FD:
+		if (main_number(arg, 0, INT_MAX, &n) == -1)
+			return main_usage(r->command, "--%s '%s' is not a "
+			    "descriptor", name, arg);
+		*(int *)field = (int)n;
+		break;
+	case KEEP_UINT:
+		if (main_number(arg, k->min, k->max, &n) == -1)
+			return main_usage(r->command, "--%s takes %ld to %ld "
+			    "(%s), not '%s'", name, k->min, k->max, k->unit,
+			    arg);
+		*(unsigned *)field = (unsigned)n;
+		break;
+	case KEEP_OVERRIDE:
+		main_override(ov->ov, &ov->n, k->var, arg);
+		break;
+	}
+	return -1;
+}
+
+/*
+ * Read a command's options into opts and ov as r says, argv[0] being the
+ * command's last word (sub for r->takes): -1 when they were read, optind
+ * at the first operand, else the exit status, 0 after -h printed the
+ * help and 2 after a usage error.
+ */
+static int
+main_read(const struct main_reader *r, int argc, char **argv, void *opts,
+    struct main_overrides *ov)
+{
+	const struct main_keep	*k;
+	int			 c, rc;
+
+	optind = 0;
+	while ((c = main_getopt(argc, argv, r->command, r->shortopts,
+	    r->longopts)) != -1) {
+		if (c == OPT_HELP) {
+			main_help(stdout, r->command);
+			return 0;
+		}
+		for (k = r->keep; k->val != 0 && k->val != c; k++)
+			continue;
+		if (k->val == 0)
+			return 2;
+		if (r->takes != NULL && !r->takes(argv[0], c))
+			return main_usage(r->command, "%s takes no option "
+			    "'%s'", argv[0], argv[optind - 1]);
+		if ((rc = main_keep_value(r, k, opts, ov, optarg)) != -1)
+			return rc;
+	}
+	return -1;
+}
+
 /*
  * The options of serve and config check, as overrides: -1 when they were
  * read and the command runs, else its exit status, 0 after -h printed
@@ -325,27 +466,22 @@ main_override(struct config_override *ov, size_t *nov, const char *name,
  */
 static int
 main_serve_opts(int argc, char **argv, const char *command,
-    struct config_override *ov, size_t *nov)
+    struct main_overrides *ov)
 {
-	int	 c;
+	static const struct main_keep keep[] = {
+		{ .val = OPT_LISTEN, .kind = KEEP_OVERRIDE,
+		  .var = "SILO_LISTEN" },
+		{ .val = OPT_WORKERS, .kind = KEEP_OVERRIDE,
+		  .var = "SILO_WORKERS" },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { command, "+:h", main_opts_serve,
+				    keep, NULL };
+	int	 rc;
 
-	*nov = 0;
-	optind = 0;
-	while ((c = main_getopt(argc, argv, command, "+:h",
-	    main_opts_serve)) != -1)
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, command);
-			return 0;
-		case OPT_LISTEN:
-			main_override(ov, nov, "SILO_LISTEN", optarg);
-			break;
-		case OPT_WORKERS:
-			main_override(ov, nov, "SILO_WORKERS", optarg);
-			break;
-		default:
-			return 2;
-		}
+	ov->n = 0;
+	if ((rc = main_read(&r, argc, argv, NULL, ov)) != -1)
+		return rc;
 	if (optind < argc)
 		return main_usage(command, "unexpected argument '%s'",
 		    argv[optind]);
@@ -412,73 +548,52 @@ main_job_config(struct silo_config *config, const char *env_file,
 static int
 main_serve(int argc, char **argv, const char *env_file)
 {
-	struct config_override	 ov[MAX_OVERRIDES];
-	size_t			 nov;
+	struct main_overrides	 ov;
 	int			 rc;
 
-	if ((rc = main_serve_opts(argc, argv, "serve", ov, &nov)) != -1)
+	if ((rc = main_serve_opts(argc, argv, "serve", &ov)) != -1)
 		return rc;
-	return serve_main(env_file, ov, nov);
+	return serve_main(env_file, ov.ov, ov.n);
 }
 
 /* `silo config check [--listen ADDR] [--workers N]`. */
 static int
 main_config(int argc, char **argv, const char *env_file)
 {
-	struct config_override	 ov[MAX_OVERRIDES];
-	size_t			 nov;
+	struct main_overrides	 ov;
 	int			 rc;
 
 	if ((rc = main_subcommand(argc, argv, "check")) != -1)
 		return rc;
 	argc -= optind;
 	argv += optind;
-	if ((rc = main_serve_opts(argc, argv, "config", ov, &nov)) != -1)
+	if ((rc = main_serve_opts(argc, argv, "config", &ov)) != -1)
 		return rc;
-	return config_print(stdout, env_file, ov, nov) == 0 ? 0 : 2;
+	return config_print(stdout, env_file, ov.ov, ov.n) == 0 ? 0 : 2;
 }
 
-/* --lock-fd's value: 0, or -1 if it is not a descriptor. */
-static int
-main_lock_fd(const char *s, int *fd)
-{
-	char	*end;
-	long	 v;
-
-	v = strtol(s, &end, 10);
-	if (*end != '\0' || end == s || v < 0 || v > INT_MAX)
-		return -1;
-	*fd = (int)v;
-	return 0;
-}
 
 /* `silo storage refresh [--lock-fd N]`. */
 static int
 main_storage(int argc, char **argv, const char *env_file)
 {
+	static const struct main_keep keep[] = {
+		{ .val = OPT_LOCK_FD, .kind = KEEP_FD,
+		  .off = offsetof(struct storage_opts, lock_fd) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "storage", "+:h", main_opts_storage,
+				    keep, NULL };
 	struct storage_opts	 o = { .lock_fd = -1 };
 	struct silo_config	 config;
-	int			 c, rc;
+	int			 rc;
 
 	if ((rc = main_subcommand(argc, argv, "refresh")) != -1)
 		return rc;
 	argc -= optind;
 	argv += optind;
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "storage", "+:h",
-	    main_opts_storage)) != -1)
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, "storage");
-			return 0;
-		case OPT_LOCK_FD:
-			if (main_lock_fd(optarg, &o.lock_fd) == -1)
-				return main_usage("storage", "--lock-fd '%s' "
-				    "is not a descriptor", optarg);
-			break;
-		default:
-			return 2;
-		}
+	if ((rc = main_read(&r, argc, argv, &o, NULL)) != -1)
+		return rc;
 	if (optind < argc)
 		return main_usage("storage", "unexpected argument '%s'",
 		    argv[optind]);
@@ -489,15 +604,6 @@ main_storage(int argc, char **argv, const char *env_file)
 	return rc;
 }
 
-/* Add a repeatable --include/--exclude NAME: 0, or -1 when full. */
-static int
-main_import_name(const char **names, size_t *n, const char *name)
-{
-	if (*n == MAX_IMPORT_NAMES)
-		return -1;
-	names[(*n)++] = name;
-	return 0;
-}
 
 /*
  * The options and the directory of `silo import`, which may come in any
@@ -506,48 +612,33 @@ main_import_name(const char **names, size_t *n, const char *name)
  */
 static int
 main_import_opts(int argc, char **argv, struct import_opts *o,
-    struct config_override *ov, size_t *nov)
+    struct main_overrides *ov)
 {
-	int	 c, full = 0;
+	static const struct main_keep keep[] = {
+		{ .val = OPT_ALL, .kind = KEEP_FLAG,
+		  .off = offsetof(struct import_opts, all) },
+		{ .val = OPT_ARCHIVE_DIR, .kind = KEEP_TEXT,
+		  .off = offsetof(struct import_opts, archive_dir) },
+		{ .val = OPT_DATABASE, .kind = KEEP_OVERRIDE,
+		  .var = "MONGODB_NAME" },
+		{ .val = OPT_DROP, .kind = KEEP_FLAG,
+		  .off = offsetof(struct import_opts, drop) },
+		{ .val = OPT_DRY_RUN, .kind = KEEP_FLAG,
+		  .off = offsetof(struct import_opts, dry_run) },
+		{ .val = OPT_EXCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct import_opts, exclude),
+		  .count_off = offsetof(struct import_opts, nexclude) },
+		{ .val = OPT_INCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct import_opts, include),
+		  .count_off = offsetof(struct import_opts, ninclude) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "import", ":h", main_opts_import,
+				    keep, NULL };
+	int	 rc;
 
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "import", ":h",
-	    main_opts_import)) != -1) {
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, "import");
-			return 0;
-		case OPT_ALL:
-			o->all = true;
-			break;
-		case OPT_ARCHIVE_DIR:
-			o->archive_dir = optarg;
-			break;
-		case OPT_DATABASE:
-			main_override(ov, nov, "MONGODB_NAME", optarg);
-			break;
-		case OPT_DROP:
-			o->drop = true;
-			break;
-		case OPT_DRY_RUN:
-			o->dry_run = true;
-			break;
-		case OPT_EXCLUDE:
-			full = main_import_name(o->exclude, &o->nexclude,
-			    optarg);
-			break;
-		case OPT_INCLUDE:
-			full = main_import_name(o->include, &o->ninclude,
-			    optarg);
-			break;
-		default:
-			return 2;
-		}
-		if (full == -1)
-			return main_usage("import", "more than %d --%s options",
-			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
-			    "include");
-	}
+	if ((rc = main_read(&r, argc, argv, o, ov)) != -1)
+		return rc;
 	if (optind == argc)
 		return main_usage("import", "needs the backup directory");
 	if (optind + 1 < argc)
@@ -565,15 +656,14 @@ main_import(int argc, char **argv, const char *env_file)
 	const char		*exclude[MAX_IMPORT_NAMES];
 	struct import_opts	 o = { .include = include, .exclude = exclude };
 	struct silo_config	 config;
-	struct config_override	 ov[1];
-	size_t			 nov = 0;
+	struct main_overrides	 ov = { .n = 0 };
 	int			 rc;
 
-	if ((rc = main_import_opts(argc, argv, &o, ov, &nov)) != -1)
+	if ((rc = main_import_opts(argc, argv, &o, &ov)) != -1)
 		return rc;
 	if (o.dry_run)
 		return import_main(NULL, &o);	/* no database to configure */
-	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
+	if ((rc = main_job_config(&config, env_file, ov.ov, ov.n)) != 0)
 		return rc;
 	rc = import_main(&config, &o);
 	config_free(&config);
@@ -586,51 +676,35 @@ main_import(int argc, char **argv, const char *env_file)
  */
 static int
 main_sync_opts(int argc, char **argv, struct sync_opts *o,
-    struct config_override *ov, size_t *nov)
+    struct main_overrides *ov)
 {
-	int	 c, full = 0;
+	static const struct main_keep keep[] = {
+		{ .val = OPT_ALL, .kind = KEEP_FLAG,
+		  .off = offsetof(struct sync_opts, all) },
+		{ .val = OPT_DATABASE, .kind = KEEP_OVERRIDE,
+		  .var = "MONGODB_NAME" },
+		{ .val = OPT_DELETE, .kind = KEEP_FLAG,
+		  .off = offsetof(struct sync_opts, delete) },
+		{ .val = OPT_DRY_RUN, .kind = KEEP_FLAG,
+		  .off = offsetof(struct sync_opts, dry_run) },
+		{ .val = OPT_EXCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct sync_opts, exclude),
+		  .count_off = offsetof(struct sync_opts, nexclude) },
+		{ .val = OPT_FROM, .kind = KEEP_OVERRIDE,
+		  .var = "SILO_SYNC_FROM" },
+		{ .val = OPT_INCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct sync_opts, include),
+		  .count_off = offsetof(struct sync_opts, ninclude) },
+		{ .val = OPT_VERIFY_ONLY, .kind = KEEP_FLAG,
+		  .off = offsetof(struct sync_opts, verify_only) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "sync", ":h", main_opts_sync, keep,
+				    NULL };
+	int	 rc;
 
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "sync", ":h",
-	    main_opts_sync)) != -1) {
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, "sync");
-			return 0;
-		case OPT_ALL:
-			o->all = true;
-			break;
-		case OPT_DATABASE:
-			main_override(ov, nov, "MONGODB_NAME", optarg);
-			break;
-		case OPT_DELETE:
-			o->delete = true;
-			break;
-		case OPT_DRY_RUN:
-			o->dry_run = true;
-			break;
-		case OPT_EXCLUDE:
-			full = main_import_name(o->exclude, &o->nexclude,
-			    optarg);
-			break;
-		case OPT_FROM:
-			main_override(ov, nov, "SILO_SYNC_FROM", optarg);
-			break;
-		case OPT_INCLUDE:
-			full = main_import_name(o->include, &o->ninclude,
-			    optarg);
-			break;
-		case OPT_VERIFY_ONLY:
-			o->verify_only = true;
-			break;
-		default:
-			return 2;
-		}
-		if (full == -1)
-			return main_usage("sync", "more than %d --%s options",
-			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
-			    "include");
-	}
+	if ((rc = main_read(&r, argc, argv, o, ov)) != -1)
+		return rc;
 	if (optind < argc)
 		return main_usage("sync", "unexpected argument '%s'",
 		    argv[optind]);
@@ -648,15 +722,14 @@ main_sync(int argc, char **argv, const char *env_file)
 	const char		*exclude[MAX_IMPORT_NAMES];
 	struct sync_opts	 o = { .include = include, .exclude = exclude };
 	struct silo_config	 config;
-	struct config_override	 ov[2];
-	size_t			 nov = 0;
+	struct main_overrides	 ov = { .n = 0 };
 	int			 rc;
 
 	/* --from is SILO_SYNC_FROM's override: the URI is checked, and its
 	 * password masked, as the configuration's are. */
-	if ((rc = main_sync_opts(argc, argv, &o, ov, &nov)) != -1)
+	if ((rc = main_sync_opts(argc, argv, &o, &ov)) != -1)
 		return rc;
-	if ((rc = main_job_config(&config, env_file, ov, nov)) != 0)
+	if ((rc = main_job_config(&config, env_file, ov.ov, ov.n)) != 0)
 		return rc;
 	if (config.sync_from == NULL)
 		rc = main_usage("sync", "needs --from URI or SILO_SYNC_FROM");
@@ -671,36 +744,37 @@ main_sync(int argc, char **argv, const char *env_file)
  * subcommand: -1 when they were read (*id the operand), else the exit
  * status as main_serve_opts.
  */
+/* verify takes no option; restore takes them all. */
+static bool
+main_restore_takes(const char *sub, int val)
+{
+	(void)val;
+	return strcmp(sub, "verify") != 0;
+}
+
 static int
 main_restore_opts(int argc, char **argv, struct restore_opts *o,
     const char **id)
 {
-	int	 c;
+	static const struct main_keep keep[] = {
+		{ .val = OPT_COLLECTION, .kind = KEEP_NAMES,
+		  .off = offsetof(struct restore_opts, collections),
+		  .count_off = offsetof(struct restore_opts, ncollections) },
+		{ .val = OPT_DROP, .kind = KEEP_FLAG,
+		  .off = offsetof(struct restore_opts, drop) },
+		{ .val = OPT_PRODUCTION, .kind = KEEP_FLAG,
+		  .off = offsetof(struct restore_opts, production) },
+		{ .val = OPT_TO_DB, .kind = KEEP_TEXT,
+		  .off = offsetof(struct restore_opts, to_db) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "backup", ":h", main_opts_restore,
+				    keep, main_restore_takes };
+	int	 rc;
 
 	o->verify = strcmp(argv[0], "verify") == 0;
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "backup", ":h",
-	    main_opts_restore)) != -1) {
-		if (c == OPT_HELP) {
-			main_help(stdout, "backup");
-			return 0;
-		}
-		if (c == '?')
-			return 2;
-		if (o->verify)
-			return main_usage("backup", "verify takes no option "
-			    "'%s'", argv[optind - 1]);
-		if (c == OPT_TO_DB)
-			o->to_db = optarg;
-		else if (c == OPT_DROP)
-			o->drop = true;
-		else if (c == OPT_PRODUCTION)
-			o->production = true;
-		else if (main_import_name(o->collections, &o->ncollections,
-		    optarg) == -1)
-			return main_usage("backup", "more than %d "
-			    "--collection options", MAX_IMPORT_NAMES);
-	}
+	if ((rc = main_read(&r, argc, argv, o, NULL)) != -1)
+		return rc;
 	*id = optind < argc ? argv[optind] : (o->verify ? "latest" : NULL);
 	if (*id == NULL)
 		return main_usage("backup", "restore needs a backup id or "
@@ -761,44 +835,32 @@ static int
 main_backup_opts(int argc, char **argv, struct backup_opts *o,
     const char **arg)
 {
+	static const struct main_keep keep[] = {
+		{ .val = OPT_DRY_RUN, .kind = KEEP_FLAG,
+		  .off = offsetof(struct backup_opts, dry_run) },
+		{ .val = OPT_EXCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct backup_opts, exclude),
+		  .count_off = offsetof(struct backup_opts, nexclude) },
+		{ .val = OPT_INCLUDE, .kind = KEEP_NAMES,
+		  .off = offsetof(struct backup_opts, include),
+		  .count_off = offsetof(struct backup_opts, ninclude) },
+		{ .val = OPT_JSON, .kind = KEEP_FLAG,
+		  .off = offsetof(struct backup_opts, json) },
+		{ .val = OPT_LOCK_FD, .kind = KEEP_FD,
+		  .off = offsetof(struct backup_opts, lock_fd) },
+		{ .val = OPT_NO_ENCRYPT, .kind = KEEP_FLAG,
+		  .off = offsetof(struct backup_opts, no_encrypt) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "backup", ":h", main_opts_backup,
+				    keep, main_backup_takes };
 	bool	 run = strcmp(argv[0], "run") == 0;
 	bool	 bare = strcmp(argv[0], "list") == 0 ||
 		    strcmp(argv[0], "prune") == 0;
-	int	 c, full = 0;
+	int	 rc;
 
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "backup", ":h",
-	    main_opts_backup)) != -1) {
-		if (c == OPT_HELP) {
-			main_help(stdout, "backup");
-			return 0;
-		}
-		if (c == '?')
-			return 2;
-		if (!main_backup_takes(argv[0], c))
-			return main_usage("backup", "%s takes no option '%s'",
-			    argv[0], argv[optind - 1]);
-		if (c == OPT_NO_ENCRYPT)
-			o->no_encrypt = true;
-		else if (c == OPT_JSON)
-			o->json = true;
-		else if (c == OPT_DRY_RUN)
-			o->dry_run = true;
-		else if (c == OPT_LOCK_FD) {
-			if (main_lock_fd(optarg, &o->lock_fd) == -1)
-				return main_usage("backup", "--lock-fd '%s' "
-				    "is not a descriptor", optarg);
-		} else if (c == OPT_EXCLUDE)
-			full = main_import_name(o->exclude, &o->nexclude,
-			    optarg);
-		else
-			full = main_import_name(o->include, &o->ninclude,
-			    optarg);
-		if (full == -1)
-			return main_usage("backup", "more than %d --%s options",
-			    MAX_IMPORT_NAMES, c == OPT_EXCLUDE ? "exclude" :
-			    "include");
-	}
+	if ((rc = main_read(&r, argc, argv, o, NULL)) != -1)
+		return rc;
 	*arg = optind < argc ? argv[optind] : NULL;
 	if ((run || bare) && *arg != NULL)
 		return main_usage("backup", "unexpected argument '%s'", *arg);
@@ -884,8 +946,19 @@ static int
 main_access_opts(int argc, char **argv, const char *cmd,
     const char *const *subs, struct main_access *a)
 {
+	static const struct main_keep keep[] = {
+		{ .val = OPT_ROLE, .kind = KEEP_TEXT,
+		  .off = offsetof(struct main_access, role) },
+		{ .val = OPT_SCOPE, .kind = KEEP_TEXT,
+		  .off = offsetof(struct main_access, scope) },
+		{ .val = OPT_TOTP, .kind = KEEP_FLAG,
+		  .off = offsetof(struct main_access, totp) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { cmd, ":h", main_opts_access, keep,
+				    NULL };
 	bool	 known = false;
-	int	 c, rc;
+	int	 rc;
 
 	if ((rc = main_no_opts(argc, argv)) != -1)
 		return rc;
@@ -898,25 +971,8 @@ main_access_opts(int argc, char **argv, const char *cmd,
 		return main_usage(cmd, "unknown subcommand '%s'", a->sub);
 	argc -= optind;
 	argv += optind;
-	optind = 0;
-	while ((c = main_getopt(argc, argv, cmd, ":h", main_opts_access)) !=
-	    -1)
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, cmd);
-			return 0;
-		case OPT_ROLE:
-			a->role = optarg;
-			break;
-		case OPT_SCOPE:
-			a->scope = optarg;
-			break;
-		case OPT_TOTP:
-			a->totp = true;
-			break;
-		default:
-			return 2;
-		}
+	if ((rc = main_read(&r, argc, argv, a, NULL)) != -1)
+		return rc;
 	if (optind < argc)
 		a->name = argv[optind++];
 	if (optind < argc)
@@ -1006,23 +1062,18 @@ static const struct option main_opts_atproto_check[] = {
 static int
 main_atproto_check(int argc, char **argv, const char *env_file)
 {
+	static const struct main_keep keep[] = {
+		{ .val = OPT_JSON, .kind = KEEP_FLAG, .off = 0 },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "atproto", ":h",
+				    main_opts_atproto_check, keep, NULL };
 	struct silo_config	 config;
 	bool			 json = false;
-	int			 c, rc;
+	int			 rc;
 
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "atproto", ":h",
-	    main_opts_atproto_check)) != -1)
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, "atproto");
-			return 0;
-		case OPT_JSON:
-			json = true;
-			break;
-		default:
-			return 2;
-		}
+	if ((rc = main_read(&r, argc, argv, &json, NULL)) != -1)
+		return rc;
 	if (optind < argc)
 		return main_usage("atproto", "unexpected argument '%s'",
 		    argv[optind]);
@@ -1087,55 +1138,29 @@ main_atproto_rollback_check(const struct atproto_opts *o)
 static int
 main_atproto_opts(int argc, char **argv, struct atproto_opts *o)
 {
-	char	*end;
-	long	 ms, n;
-	int	 c;
+	static const struct main_keep keep[] = {
+		{ .val = OPT_BATCH, .kind = KEEP_UINT,
+		  .off = offsetof(struct atproto_opts, batch), .min = 1,
+		  .max = ATPROTO_BATCH_MAX, .unit = "users" },
+		{ .val = OPT_DID, .kind = KEEP_TEXT,
+		  .off = offsetof(struct atproto_opts, did) },
+		{ .val = OPT_DRY_RUN, .kind = KEEP_FLAG,
+		  .off = offsetof(struct atproto_opts, dry_run) },
+		{ .val = OPT_MAP, .kind = KEEP_TEXT,
+		  .off = offsetof(struct atproto_opts, map) },
+		{ .val = OPT_STATS, .kind = KEEP_FLAG,
+		  .off = offsetof(struct atproto_opts, stats) },
+		{ .val = OPT_STEP_DELAY, .kind = KEEP_UINT,
+		  .off = offsetof(struct atproto_opts, step_delay_ms),
+		  .min = 0, .max = 60000, .unit = "ms" },
+		{ .val = OPT_SUB, .kind = KEEP_TEXT,
+		  .off = offsetof(struct atproto_opts, sub) },
+		{ .val = 0 }
+	};
+	const struct main_reader r = { "atproto", "+:h", main_opts_atproto,
+				    keep, NULL };
 
-	optind = 0;
-	while ((c = main_getopt(argc, argv, "atproto", "+:h",
-	    main_opts_atproto)) != -1)
-		switch (c) {
-		case OPT_HELP:
-			main_help(stdout, "atproto");
-			return 0;
-		case OPT_SUB:
-			o->sub = optarg;
-			break;
-		case OPT_DID:
-			o->did = optarg;
-			break;
-		case OPT_MAP:
-			o->map = optarg;
-			break;
-		case OPT_DRY_RUN:
-			o->dry_run = true;
-			break;
-		case OPT_STATS:
-			o->stats = true;
-			break;
-		case OPT_STEP_DELAY:
-			errno = 0;
-			ms = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    ms < 0 || ms > 60000)
-				return main_usage("atproto", "--step-delay "
-				    "takes 0 to 60000 (ms), not '%s'", optarg);
-			o->step_delay_ms = (unsigned)ms;
-			break;
-		case OPT_BATCH:
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    n < 1 || n > ATPROTO_BATCH_MAX)
-				return main_usage("atproto", "--batch takes 1 "
-				    "to %d (users), not '%s'",
-				    ATPROTO_BATCH_MAX, optarg);
-			o->batch = (unsigned)n;
-			break;
-		default:
-			return 2;
-		}
-	return -1;
+	return main_read(&r, argc, argv, o, NULL);
 }
 
 /* `silo atproto migrate|rollback [options]`: the journaled moves of a
