@@ -8,10 +8,13 @@
  * would queue behind them.  So at most SILO_BUSY_MAX workers (by default
  * half the pool, at least one) may be on expensive work at once: a cache
  * miss being computed (cache.c's one hook) or a route flagged in routes.c
- * as uncached database work.  A worker past the cap does not wait, since
- * waiting is exactly the starvation the cap is for: the request is a 503
- * "busy" with Retry-After, or, for a cache miss with a stale value at
- * hand, that stale value.
+ * as uncached database work.  A worker past the cap does not wait for
+ * slow work, since waiting is exactly the starvation the cap is for: the
+ * request is a 503 "busy" with Retry-After, or, for a cache miss with a
+ * stale value at hand, that stale value.  A cold miss does wait, at most
+ * BUSY_PATIENCE_MS, while the cells are held by work younger than that:
+ * a dashboard's first load is a dozen quick misses at once, which should
+ * queue for a moment, not fail.
  *
  * The count is shared by processes that fork from one master, so it lives
  * in a MAP_SHARED anonymous mapping the master makes before the first
@@ -37,15 +40,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extern.h"
 
 #define	BUSY_CELLS	256	/* SILO_WORKERS's upper bound */
+#define	BUSY_PATIENCE_MS 500	/* how young work is waited for */
+#define	BUSY_POLL_NS	5000000	/* between two looks at the cells */
 
 /* The cells every worker shares. */
 struct busy_table {
 	atomic_int	 holder[BUSY_CELLS];	/* pid holding the cell, or 0 */
+	/* when its holder took it, monotonic ms (clock_ms()) */
+	atomic_llong	 since[BUSY_CELLS];
 };
 
 static struct busy_table *busy_table;	/* mapped by the master, inherited */
@@ -66,8 +74,10 @@ busy_init(char *err, size_t errsz)
 		return -1;
 	}
 	busy_table = p;
-	for (size_t i = 0; i < BUSY_CELLS; i++)
+	for (size_t i = 0; i < BUSY_CELLS; i++) {
 		atomic_init(&busy_table->holder[i], 0);
+		atomic_init(&busy_table->since[i], 0);
+	}
 	return 0;
 }
 
@@ -82,34 +92,73 @@ busy_cap(const struct silo_config *c)
 	return cap > BUSY_CELLS ? BUSY_CELLS : cap;
 }
 
+/* One of the first cap cells, if one is free: true, and it is ours. */
+static bool
+busy_take(int cap, int me)
+{
+	for (int i = 0; i < cap; i++) {
+		int	 expect = 0;
+
+		if (atomic_compare_exchange_strong(&busy_table->holder[i],
+		    &expect, me)) {
+			atomic_store(&busy_table->since[i],
+			    (long long)clock_ms());
+			busy_cell = i;
+			busy_depth = 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is some cell held by work younger than BUSY_PATIENCE_MS? */
+static bool
+busy_held_by_quick_work(int cap)
+{
+	double	 now = clock_ms();
+
+	for (int i = 0; i < cap; i++)
+		if (atomic_load(&busy_table->holder[i]) != 0 &&
+		    now - (double)atomic_load(&busy_table->since[i]) <
+		    BUSY_PATIENCE_MS)
+			return true;
+	return false;
+}
+
 /*
  * Take a cell for expensive work.  False past the cap; then, unless the
  * caller has something else to serve (has_fallback), the request is
  * marked refused for busy_refused().
+ *
+ * A caller with nothing else to serve waits a little first, while the
+ * cells are held by young work: a dashboard's first load makes a dozen
+ * quick cache misses at once, and each should wait its turn rather than
+ * be refused.  Work older than BUSY_PATIENCE_MS is slow work, which the
+ * cap is for: then it refuses at once, and no caller waits longer than
+ * that, so a slow route still cannot hold the other workers.
  */
 bool
 busy_enter(const struct silo_config *c, bool has_fallback)
 {
-	int	 cap, me = (int)getpid();
+	const struct timespec poll = { 0, BUSY_POLL_NS };
+	double		 deadline = clock_ms() + BUSY_PATIENCE_MS;
+	int		 cap, me = (int)getpid();
 
 	if (busy_table == NULL || busy_depth > 0) {
 		busy_depth++;
 		return true;
 	}
 	cap = busy_cap(c);
-	for (int i = 0; i < cap; i++) {
-		int	 expect = 0;
-
-		if (atomic_compare_exchange_strong(&busy_table->holder[i],
-		    &expect, me)) {
-			busy_cell = i;
-			busy_depth = 1;
-			return true;
+	while (!busy_take(cap, me)) {
+		if (has_fallback || clock_ms() >= deadline ||
+		    !busy_held_by_quick_work(cap)) {
+			if (!has_fallback)
+				busy_was_refused = true;
+			return false;
 		}
+		nanosleep(&poll, NULL);
 	}
-	if (!has_fallback)
-		busy_was_refused = true;
-	return false;
+	return true;
 }
 
 /* Give back what busy_enter() took. */

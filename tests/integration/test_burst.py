@@ -236,6 +236,37 @@ def test_slow_route_cannot_starve_the_others(stack):
     assert first[0].status == 404, first[0].body
 
 
+def test_cold_misses_queue_behind_quick_work(stack):
+    """A dashboard's first load: cache misses at once, past the cap.  The
+    one holding the cell is quick (the database held for 0.2 s only), so
+    the other waits its turn instead of being refused."""
+    proxy = Proxy(stack.fdb.port)
+    s = serve(stack, "queue-silo", workers=2, SILO_BUSY_MAX=1,
+              SILO_DB_TIMEOUT_MS=20000, mongo_uri=proxy.uri)
+    try:
+        for _ in range(4):      # both workers have met the database
+            assert fcgi.get(str(s.sock), "/api/ping").status == 200
+            assert fcgi.get(str(s.sock), "/api/db/users/count").status \
+                == 200
+        for f in s.cache_dir.glob("*.json"):
+            f.unlink()
+        proxy.open.clear()
+        first = []
+        t = threading.Thread(target=lambda: first.append(
+            fcgi.get(str(s.sock), "/api/db/users/count")))
+        t.start()
+        assert proxy.held.wait(20)  # the first miss holds the cell
+        threading.Timer(0.2, proxy.open.set).start()
+        second = fcgi.get(str(s.sock), "/api/db/collections")
+        t.join(30)
+    finally:
+        proxy.open.set()
+        s.stop()
+        proxy.close()
+    assert first[0].status == 200, first[0].body
+    assert second.status == 200, second.body
+
+
 def test_worker_killed_holding_the_cell_does_not_keep_it(stack):
     proxy = Proxy(stack.fdb.port)
     s = serve(stack, "reclaim-silo", workers=2, SILO_BUSY_MAX=1,
