@@ -56,6 +56,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,25 +75,27 @@
 #define	SYNC_MAX_DIFFS		10		/* differing _ids shown */
 #define	SYNC_HASH		32		/* SHA-256 bytes */
 #define	E_NAMESPACE_EXISTS	48		/* server error code */
+#define	SYNC_CURSOR_BATCH	1000		/* a stream's cursor batchSize */
 
 /* A set of _id types that sort together, and a query's $type for it. */
 struct sync_bracket {
 	const char	*type;		/* $type alias for queries */
 	const char	*members[5];	/* $type names it covers, NULL ends */
+	bool		 streamed;	/* merged in C (sync_id_cmp orders it) */
 };
 
 /* BSON's sort order of the types an _id can have. */
 static const struct sync_bracket sync_brackets[] = {
-	{ "null",	{ "null", NULL } },
-	{ "number",	{ "int", "long", "double", "decimal", NULL } },
-	{ "string",	{ "string", NULL } },
-	{ "object",	{ "object", NULL } },
-	{ "binData",	{ "binData", NULL } },
-	{ "objectId",	{ "objectId", NULL } },
-	{ "bool",	{ "bool", NULL } },
-	{ "date",	{ "date", NULL } },
-	{ "timestamp",	{ "timestamp", NULL } },
-	{ "regex",	{ "regex", NULL } },
+	{ "null",	{ "null", NULL },				true },
+	{ "number",	{ "int", "long", "double", "decimal", NULL },	true },
+	{ "string",	{ "string", NULL },				true },
+	{ "object",	{ "object", NULL },				false },
+	{ "binData",	{ "binData", NULL },				false },
+	{ "objectId",	{ "objectId", NULL },				true },
+	{ "bool",	{ "bool", NULL },				true },
+	{ "date",	{ "date", NULL },				true },
+	{ "timestamp",	{ "timestamp", NULL },				false },
+	{ "regex",	{ "regex", NULL },				false },
 };
 
 #define	SYNC_NBRACKETS	(sizeof(sync_brackets) / sizeof(sync_brackets[0]))
@@ -142,7 +145,6 @@ struct sync_run {
 	size_t		 resume_bracket; /* bracket of a resumed last */
 	bool		 resumed;	/* started from a checkpoint */
 	struct sync_counts c;		/* what was found */
-	uint64_t	 read_bytes;	/* source bytes read, for progress */
 	EVP_MD_CTX	*sha[2];	/* --verify-only: source, target */
 	char		 digest[2][2 * SYNC_HASH + 1]; /* their hex */
 	char		*diffs[SYNC_MAX_DIFFS]; /* first differing _ids */
@@ -215,6 +217,98 @@ sync_bracket_of_name(const char *name)
 			if (strcmp(sync_brackets[b].members[i], name) == 0)
 				return b;
 	return SYNC_NBRACKETS;
+}
+
+/* -1, 0 or 1 as a is below, equal to or above b. */
+static int
+sync_sign_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+/* An integer against a double, exactly, as mongod orders them: NaN below
+ * every number, and no rounding of the integer to a double. */
+static int
+sync_cmp_int_double(int64_t i, double d)
+{
+	double	 t;
+
+	if (isnan(d))
+		return 1;
+	if (d >= 9223372036854775808.0)
+		return -1;
+	if (d < -9223372036854775808.0)
+		return 1;
+	t = trunc(d);
+	if (i != (int64_t)t)
+		return sync_sign_i64(i, (int64_t)t);
+	return d > t ? -1 : d < t;
+}
+
+static int
+sync_cmp_double(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(b) - isnan(a);
+	return a < b ? -1 : a > b;
+}
+
+/* Two numbers of the number bracket, int32, int64 or double. */
+static int
+sync_cmp_number(const bson_value_t *a, const bson_value_t *b)
+{
+	bool	 ad = a->value_type == BSON_TYPE_DOUBLE;
+	bool	 bd = b->value_type == BSON_TYPE_DOUBLE;
+	int64_t	 ai = a->value_type == BSON_TYPE_INT32 ? a->value.v_int32 :
+		    a->value.v_int64;
+	int64_t	 bi = b->value_type == BSON_TYPE_INT32 ? b->value.v_int32 :
+		    b->value.v_int64;
+
+	if (ad && bd)
+		return sync_cmp_double(a->value.v_double, b->value.v_double);
+	if (ad)
+		return -sync_cmp_int_double(bi, a->value.v_double);
+	if (bd)
+		return sync_cmp_int_double(ai, b->value.v_double);
+	return sync_sign_i64(ai, bi);
+}
+
+/*
+ * Two _ids of the same streamed bracket, in the servers' order: numbers
+ * by value across int32, int64 and double (1 and 1.0 are equal, as they
+ * are to a unique index), strings bytewise as UTF-8 (the simple
+ * collation; a prefix first), ObjectIds by their 12 bytes, dates and
+ * booleans by value.  A bracket with a decimal is never streamed.
+ */
+static int
+sync_id_cmp(const bson_value_t *a, const bson_value_t *b)
+{
+	size_t	 n;
+	int	 c;
+
+	switch (a->value_type) {
+	case BSON_TYPE_INT32:
+	case BSON_TYPE_INT64:
+	case BSON_TYPE_DOUBLE:
+		return sync_cmp_number(a, b);
+	case BSON_TYPE_UTF8:
+		n = a->value.v_utf8.len < b->value.v_utf8.len ?
+		    a->value.v_utf8.len : b->value.v_utf8.len;
+		c = memcmp(a->value.v_utf8.str, b->value.v_utf8.str, n);
+		if (c != 0)
+			return c < 0 ? -1 : 1;
+		return a->value.v_utf8.len < b->value.v_utf8.len ? -1 :
+		    a->value.v_utf8.len > b->value.v_utf8.len;
+	case BSON_TYPE_OID:
+		c = memcmp(a->value.v_oid.bytes, b->value.v_oid.bytes, 12);
+		return c < 0 ? -1 : c > 0;
+	case BSON_TYPE_DATE_TIME:
+		return sync_sign_i64(a->value.v_datetime, b->value.v_datetime);
+	case BSON_TYPE_BOOL:
+		return (int)a->value.v_bool - (int)b->value.v_bool;
+	default:
+		return 0;	/* null: there is only one */
+	}
 }
 
 /* Note a differing _id for --verify-only and --dry-run's listing. */
@@ -320,7 +414,8 @@ sync_find_opts(int64_t limit, bool ids_only)
 /* Which brackets hold an _id, for the $group's callback. */
 struct sync_present {
 	bool	 in[SYNC_NBRACKETS];	/* bracket b holds one */
-	bool	 unknown;		/* an _id of a type not walked */
+	bool	 decimal;		/* a decimal _id: numbers not streamed */
+	char	 unknown[32];		/* the type of an _id not walked, "" */
 };
 
 static int
@@ -334,7 +429,10 @@ sync_present_doc(const bson_t *doc, void *arg)
 	if (b < SYNC_NBRACKETS)
 		p->in[b] = true;
 	else
-		p->unknown = true;
+		snprintf(p->unknown, sizeof(p->unknown), "%s",
+		    type != NULL ? type : "?");
+	if (type != NULL && strcmp(type, "decimal") == 0)
+		p->decimal = true;
 	return 0;
 }
 
@@ -564,7 +662,6 @@ sync_source_doc(const bson_t *doc, void *arg)
 	sync_batch_index(r, r->n);
 	r->n++;
 	r->bytes += doc->len;
-	r->read_bytes += doc->len;
 	if (r->sha[0] != NULL)
 		EVP_DigestUpdate(r->sha[0], bson_get_data(doc), doc->len);
 	return r->bytes >= SYNC_BATCH_BYTES;
@@ -740,7 +837,7 @@ sync_walk_bracket(struct sync_run *r, size_t b)
 			rc = sync_settle_batch(r);
 		if (rc == 0)
 			rc = sync_state_put(r, "running");
-		progress_update(r->progress, r->read_bytes,
+		progress_update(r->progress, (uint64_t)r->c.source,
 		    (uint64_t)r->c.source);
 		sync_batch_clear(r);
 	}
@@ -751,14 +848,254 @@ sync_walk_bracket(struct sync_run *r, size_t b)
 	return rc;
 }
 
+/* One side of a streamed bracket: a single cursor in _id order. */
+struct sync_stream {
+	const char	*side;		/* "source" or "target", for errors */
+	mongoc_collection_t *coll;	/* the collection on that side */
+	mongoc_cursor_t	*cursor;	/* the bracket's one query */
+	const bson_t	*doc;		/* the head, NULL at the end */
+	bson_iter_t	 id;		/* the head's _id */
+	bson_value_t	 prev;		/* the _id before it */
+	bool		 have_prev;	/* prev is set */
+	EVP_MD_CTX	*sha;		/* --verify-only's digest, or NULL */
+};
+
+/* Open a side's cursor on bracket b after the checkpoint, if any. */
+static void
+sync_stream_open(struct sync_run *r, struct sync_stream *s, struct mongo *m,
+    size_t b)
+{
+	bson_t	*filter = sync_range(b, r->have_last ? &r->last : NULL, NULL);
+	bson_t	*opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}",
+		    "batchSize", BCON_INT32(SYNC_CURSOR_BATCH));
+
+	s->coll = mongoc_client_get_collection(m->client, m->db_name, r->name);
+	s->cursor = mongoc_collection_find_with_opts(s->coll, filter, opts,
+	    NULL);
+	bson_destroy(filter);
+	bson_destroy(opts);
+}
+
+static void
+sync_stream_close(struct sync_stream *s)
+{
+	if (s->have_prev)
+		bson_value_destroy(&s->prev);
+	mongoc_cursor_destroy(s->cursor);
+	mongoc_collection_destroy(s->coll);
+}
+
+/* Fail the run: the server's _id order is not the one sync_id_cmp says. */
+static void
+sync_stream_disorder(struct sync_run *r, struct sync_stream *s)
+{
+	bson_t	 a = BSON_INITIALIZER;
+	char	*prev, *cur;
+
+	BSON_APPEND_VALUE(&a, "_id", &s->prev);
+	prev = mongo_id_json(&a);
+	cur = mongo_id_json(s->doc);
+	sync_fail(r, "%s: the %s's _id order puts %s before %s, which sync "
+	    "orders the other way or holds equal (numbers equal in value but "
+	    "of different types are one _id to sync); nothing after was "
+	    "written", r->name, s->side, prev, cur);
+	bson_free(prev);
+	bson_free(cur);
+	bson_destroy(&a);
+}
+
+/*
+ * Move a side to its next document, checking that it comes after the one
+ * before in sync_id_cmp's order, which the merge relies on.  0, or -1
+ * with the run failed.
+ */
+static int
+sync_stream_next(struct sync_run *r, struct sync_stream *s)
+{
+	bson_error_t	 e;
+
+	if (s->doc != NULL) {
+		if (s->have_prev)
+			bson_value_destroy(&s->prev);
+		bson_value_copy(bson_iter_value(&s->id), &s->prev);
+		s->have_prev = true;
+	}
+	if (!mongoc_cursor_next(s->cursor, &s->doc)) {
+		s->doc = NULL;
+		if (!mongoc_cursor_error(s->cursor, &e))
+			return 0;
+		sync_fail(r, "%s: reading the %s: %s", r->name, s->side,
+		    e.message);
+		return -1;
+	}
+	if (!bson_iter_init_find(&s->id, s->doc, "_id")) {
+		sync_fail(r, "%s: a document of the %s without an _id",
+		    r->name, s->side);
+		return -1;
+	}
+	if (s->have_prev && sync_id_cmp(&s->prev, bson_iter_value(&s->id)) >=
+	    0) {
+		sync_stream_disorder(r, s);
+		return -1;
+	}
+	if (s->sha != NULL)
+		EVP_DigestUpdate(s->sha, bson_get_data(s->doc), s->doc->len);
+	return 0;
+}
+
+/* Keep a new or changed source document for the next write. */
+static void
+sync_take(struct sync_run *r, const bson_t *doc, enum sync_fate fate)
+{
+	struct sync_doc	*d = &r->batch[r->n++];
+
+	d->doc = bson_copy(doc);
+	d->fate = fate;
+	r->bytes += doc->len;
+	if (fate == FATE_NEW)
+		r->c.added++;
+	else
+		r->c.changed++;
+	sync_note_diff(r, doc);
+}
+
+/* Write what the merge decided up to _id last, then checkpoint there. */
+static int
+sync_flush(struct sync_run *r, const bson_value_t *last)
+{
+	int	 rc = 0;
+
+	if (!r->opts->dry_run && !r->opts->verify_only)
+		rc = sync_write_batch(r);
+	if (rc == 0)
+		rc = sync_write_gone(r);
+	if (r->have_last)
+		bson_value_destroy(&r->last);
+	bson_value_copy(last, &r->last);
+	r->have_last = true;
+	if (rc == 0)
+		rc = sync_state_put(r, "running");
+	progress_update(r->progress, (uint64_t)r->c.source,
+	    (uint64_t)r->c.source);
+	sync_batch_clear(r);
+	return rc;
+}
+
+/* One step of the merge: the heads s and t (either NULL at its end). */
+static void
+sync_merge_step(struct sync_run *r, struct sync_stream *s,
+    struct sync_stream *t, bool *take_s, bool *take_t)
+{
+	uint8_t	 hs[SYNC_HASH], ht[SYNC_HASH];
+	int	 c;
+
+	c = s->doc == NULL ? 1 : t->doc == NULL ? -1 :
+	    sync_id_cmp(bson_iter_value(&s->id), bson_iter_value(&t->id));
+	*take_s = c <= 0;
+	*take_t = c >= 0;
+	if (*take_t)
+		r->c.target++;
+	if (c > 0) {
+		sync_gone(r, t->doc);
+		return;
+	}
+	r->c.source++;
+	if (c < 0) {
+		sync_take(r, s->doc, FATE_NEW);
+		return;
+	}
+	sync_hash(s->doc, hs);
+	sync_hash(t->doc, ht);
+	if (memcmp(hs, ht, SYNC_HASH) == 0)
+		r->c.same++;
+	else
+		sync_take(r, s->doc, FATE_CHANGED);
+}
+
+/* The last _id the merge took, at the end of both sides. */
+static const bson_value_t *
+sync_stream_last(const struct sync_stream *s, const struct sync_stream *t)
+{
+	if (!s->have_prev)
+		return &t->prev;
+	if (!t->have_prev)
+		return &s->prev;
+	return sync_id_cmp(&s->prev, &t->prev) >= 0 ? &s->prev : &t->prev;
+}
+
+/*
+ * Stream bracket b: one cursor per side, merged in _id order.  Every
+ * SYNC_BATCH_DOCS steps (or a full write batch) the writes are made and
+ * the position checkpointed, before the cursors move on, so the head's
+ * _id is still there to record.  0, or -1 with the run failed.
+ */
+static int
+sync_stream_bracket(struct sync_run *r, size_t b)
+{
+	struct sync_stream	 s = { .side = "source", .sha = r->sha[0] };
+	struct sync_stream	 t = { .side = "target", .sha = r->sha[1] };
+	size_t			 steps = 0;
+	int			 rc;
+
+	sync_stream_open(r, &s, r->src, b);
+	sync_stream_open(r, &t, r->dst, b);
+	rc = sync_stream_next(r, &s);
+	if (rc == 0)
+		rc = sync_stream_next(r, &t);
+	while (rc == 0 && (s.doc != NULL || t.doc != NULL)) {
+		bool	 take_s, take_t;
+
+		sync_merge_step(r, &s, &t, &take_s, &take_t);
+		if (++steps >= SYNC_BATCH_DOCS || r->bytes >= SYNC_BATCH_BYTES) {
+			rc = sync_flush(r, bson_iter_value(take_s ? &s.id :
+			    &t.id));
+			steps = 0;
+		}
+		if (rc == 0 && take_s)
+			rc = sync_stream_next(r, &s);
+		if (rc == 0 && take_t)
+			rc = sync_stream_next(r, &t);
+	}
+	if (rc == 0 && steps > 0)
+		rc = sync_flush(r, sync_stream_last(&s, &t));
+	sync_stream_close(&s);
+	sync_stream_close(&t);
+	return rc;
+}
+
+/*
+ * Refuse a collection whose source holds an _id of a type outside the
+ * brackets.  Of those, MinKey and MaxKey can be an _id (each once, so the
+ * type names it); FerretDB drops the connection on either, in a query or
+ * a document, so such a collection cannot be synced into it.
+ */
+static void
+sync_refuse_type(struct sync_run *r, const char *type)
+{
+	const char	*id = strcmp(type, "minKey") == 0 ?
+			    "{ \"$minKey\" : 1 }" : strcmp(type, "maxKey") == 0 ?
+			    "{ \"$maxKey\" : 1 }" : NULL;
+
+	if (id != NULL)
+		sync_fail(r, "%s: the source holds the _id %s, which sync "
+		    "cannot copy: FerretDB drops the connection on a MinKey or "
+		    "MaxKey value (docs/ferretdb.md)", r->name, id);
+	else
+		sync_fail(r, "%s: the source holds an _id of type %s, which "
+		    "sync cannot order", r->name, type);
+}
+
 /* Walk every bracket either side holds, from the checkpoint if any. */
 static int
 sync_walk(struct sync_run *r)
 {
-	struct sync_present	 ps = { { false }, false };
-	struct sync_present	 pt = { { false }, false };
+	struct sync_present	 ps, pt;
 	bson_error_t		 e;
+	bool			 stream;
+	int			 rc;
 
+	memset(&ps, 0, sizeof(ps));
+	memset(&pt, 0, sizeof(pt));
 	if (!sync_brackets_of(r->src, r->name, &ps, &e)) {
 		sync_fail(r, "%s: reading the source: %s", r->name, e.message);
 		return -1;
@@ -767,9 +1104,8 @@ sync_walk(struct sync_run *r)
 		sync_fail(r, "%s: reading the target: %s", r->name, e.message);
 		return -1;
 	}
-	if (ps.unknown) {
-		sync_fail(r, "%s: the source has an _id of a type sync "
-		    "cannot order (MinKey, MaxKey, ...)", r->name);
+	if (ps.unknown[0] != '\0') {
+		sync_refuse_type(r, ps.unknown);
 		return -1;
 	}
 	for (size_t b = 0; b < SYNC_NBRACKETS; b++) {
@@ -780,7 +1116,14 @@ sync_walk(struct sync_run *r)
 			bson_value_destroy(&r->last);
 			r->have_last = false;
 		}
-		if ((ps.in[b] || pt.in[b]) && sync_walk_bracket(r, b) == -1)
+		if (!ps.in[b] && !pt.in[b])
+			continue;
+		stream = sync_brackets[b].streamed &&
+		    (strcmp(sync_brackets[b].type, "number") != 0 ||
+		    (!ps.decimal && !pt.decimal));
+		rc = stream ? sync_stream_bracket(r, b) :
+		    sync_walk_bracket(r, b);
+		if (rc == -1)
 			return -1;
 	}
 	return 0;
