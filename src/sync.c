@@ -104,7 +104,9 @@ static const struct sync_bracket sync_brackets[] = {
 enum sync_fate {
 	FATE_NEW,		/* not in the target: insert */
 	FATE_SAME,		/* the target holds the same bytes */
-	FATE_CHANGED		/* the target's differs: replace */
+	FATE_CHANGED,		/* the target's differs: replace */
+	FATE_RETYPED		/* the target's _id is equal, of another
+				   type (1 against 1.0): delete, insert */
 };
 
 /* A source document of the batch. */
@@ -568,6 +570,41 @@ sync_state_resume(struct sync_run *r)
 /* Writes                                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Delete the target's documents whose _id is the source's in value but
+ * not in type: a replace would keep the target's _id (FerretDB sees no
+ * change between {_id: 7} and {_id: 7.0}), so they go, to be inserted
+ * again.  Killed in between, the resumed run finds them missing and
+ * inserts them.  0, or -1 with e set.
+ */
+static int
+sync_write_retyped(struct sync_run *r, bson_error_t *e)
+{
+	bson_t	 filter = BSON_INITIALIZER, id, in;
+	size_t	 k = 0;
+	bool	 ok = true;
+
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+	BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+	for (size_t i = 0; i < r->n; i++) {
+		bson_iter_t	 it;
+		char		 key[24];
+
+		if (r->batch[i].fate != FATE_RETYPED ||
+		    !bson_iter_init_find(&it, r->batch[i].doc, "_id"))
+			continue;
+		snprintf(key, sizeof(key), "%zu", k++);
+		bson_append_iter(&in, key, -1, &it);
+	}
+	bson_append_array_end(&id, &in);
+	bson_append_document_end(&filter, &id);
+	if (k > 0)
+		ok = mongoc_collection_delete_many(r->coll, &filter, NULL, NULL,
+		    e);
+	bson_destroy(&filter);
+	return ok ? 0 : -1;
+}
+
 /* Insert the new documents and replace the changed ones; 0 or -1. */
 static int
 sync_write_batch(struct sync_run *r)
@@ -578,10 +615,11 @@ sync_write_batch(struct sync_run *r)
 	bson_t			 reply;
 	bson_error_t		 e;
 	size_t			 writes = 0;
-	bool			 ok = true;
+	bool			 ok;
 
+	ok = sync_write_retyped(r, &e) == 0;
 	bulk = mongoc_collection_create_bulk_operation_with_opts(r->coll, opts);
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n && ok; i++) {
 		struct sync_doc	*d = &r->batch[i];
 		bson_t		 sel = BSON_INITIALIZER;
 		bson_iter_t	 it;
@@ -589,7 +627,7 @@ sync_write_batch(struct sync_run *r)
 		if (d->fate == FATE_SAME)
 			continue;
 		writes++;
-		if (d->fate == FATE_NEW) {
+		if (d->fate != FATE_CHANGED) {
 			mongoc_bulk_operation_insert_with_opts(bulk, d->doc,
 			    NULL, NULL);
 			continue;
@@ -600,10 +638,10 @@ sync_write_batch(struct sync_run *r)
 		    upsert, NULL);
 		bson_destroy(&sel);
 	}
-	if (writes > 0)
+	if (ok && writes > 0) {
 		ok = mongoc_bulk_operation_execute(bulk, &reply, &e) != 0;
-	if (writes > 0)
 		bson_destroy(&reply);
+	}
 	mongoc_bulk_operation_destroy(bulk);
 	bson_destroy(opts);
 	bson_destroy(upsert);
@@ -1009,7 +1047,8 @@ sync_merge_step(struct sync_run *r, struct sync_stream *s,
 	if (memcmp(hs, ht, SYNC_HASH) == 0)
 		r->c.same++;
 	else
-		sync_take(r, s->doc, FATE_CHANGED);
+		sync_take(r, s->doc, bson_iter_type(&s->id) ==
+		    bson_iter_type(&t->id) ? FATE_CHANGED : FATE_RETYPED);
 }
 
 /* The last _id the merge took, at the end of both sides. */
@@ -1133,20 +1172,116 @@ sync_walk(struct sync_run *r)
 /* Collections and indexes                                              */
 /* ------------------------------------------------------------------ */
 
-/* Create the collection on the target, so that it exists when empty. */
+/* The create options every server of ours supports (FerretDB v1: only
+ * these; the others fail with "not implemented yet"). */
+static const char *const sync_create_kept[] = { "capped", "size", "max" };
+
+/* The source collection's create options (listCollections), into opts;
+ * false with e set on an error. */
+static bool
+sync_source_options(struct sync_run *r, bson_t *opts, bson_error_t *e)
+{
+	mongoc_database_t	*db;
+	mongoc_cursor_t		*cursor;
+	const bson_t		*doc;
+	bson_t			*find;
+	bson_iter_t		 it, sub;
+	bool			 ok;
+
+	bson_init(opts);
+	find = BCON_NEW("filter", "{", "name", BCON_UTF8(r->name), "}");
+	db = mongoc_client_get_database(r->src->client, r->src->db_name);
+	cursor = mongoc_database_find_collections_with_opts(db, find);
+	while (mongoc_cursor_next(cursor, &doc))
+		if (bson_iter_init_find(&it, doc, "options") &&
+		    BSON_ITER_HOLDS_DOCUMENT(&it) &&
+		    bson_iter_recurse(&it, &sub))
+			while (bson_iter_next(&sub))
+				bson_append_iter(opts, bson_iter_key(&sub), -1,
+				    &sub);
+	ok = !mongoc_cursor_error(cursor, e);
+	mongoc_cursor_destroy(cursor);
+	mongoc_database_destroy(db);
+	bson_destroy(find);
+	return ok;
+}
+
+static bool
+sync_create_keeps(const char *key)
+{
+	for (size_t i = 0; i < sizeof(sync_create_kept) /
+	    sizeof(sync_create_kept[0]); i++)
+		if (strcmp(sync_create_kept[i], key) == 0)
+			return true;
+	return false;
+}
+
+/* create name with the options (all of them, or only the kept ones,
+ * naming the others in dropped); 1 if created, 0 if it existed, -1 with
+ * e set. */
 static int
-sync_create(struct sync_run *r)
+sync_create_with(struct sync_run *r, const bson_t *opts, bool all,
+    char *dropped, size_t droppedsz, bson_error_t *e)
 {
 	bson_t		*cmd = BCON_NEW("create", BCON_UTF8(r->name));
 	bson_t		 reply;
-	bson_error_t	 e;
+	bson_iter_t	 it;
 	bool		 ok;
 
-	ok = mongo_command(r->dst, NULL, cmd, &reply, &e);
+	dropped[0] = '\0';
+	bson_iter_init(&it, opts);
+	while (bson_iter_next(&it)) {
+		const char	*key = bson_iter_key(&it);
+
+		if (all || sync_create_keeps(key))
+			bson_append_iter(cmd, key, -1, &it);
+		else
+			snprintf(dropped + strlen(dropped), droppedsz -
+			    strlen(dropped), "%s%s", dropped[0] != '\0' ?
+			    ", " : "", key);
+	}
+	ok = mongo_command(r->dst, NULL, cmd, &reply, e);
 	bson_destroy(&reply);
 	bson_destroy(cmd);
-	if (ok || e.code == E_NAMESPACE_EXISTS ||
-	    strstr(e.message, "already exists") != NULL)
+	if (ok)
+		return 1;
+	if (e->code == E_NAMESPACE_EXISTS ||
+	    strstr(e->message, "already exists") != NULL)
+		return 0;
+	return -1;
+}
+
+/*
+ * Create the collection on the target, so that it exists when empty,
+ * with the source's create options (capped, size, max, validator, ...).
+ * A server that refuses some of them (FerretDB v1 knows only capped,
+ * size and max) gets those, and the step says which were left out.  A
+ * collection that exists already is left as it is.
+ */
+static int
+sync_create(struct sync_run *r)
+{
+	bson_t		 opts;
+	bson_error_t	 e;
+	char		 dropped[512];
+	int		 rc;
+
+	if (!sync_source_options(r, &opts, &e)) {
+		bson_destroy(&opts);
+		sync_fail(r, "%s: reading the source's collection options: %s",
+		    r->name, e.message);
+		return -1;
+	}
+	rc = sync_create_with(r, &opts, true, dropped, sizeof(dropped), &e);
+	if (rc == -1) {
+		rc = sync_create_with(r, &opts, false, dropped,
+		    sizeof(dropped), &e);
+		if (rc == 1 && dropped[0] != '\0')
+			progress_phase(r->progress, "created without %s: not "
+			    "supported by this server", dropped);
+	}
+	bson_destroy(&opts);
+	if (rc >= 0)
 		return 0;
 	sync_fail(r, "%s: creating the collection: %s", r->name, e.message);
 	return -1;
@@ -1348,19 +1483,51 @@ sync_open_source(struct mongo *src, const struct silo_config *config,
 	return rc;
 }
 
-/* The source collection's data size (collStats), for the progress. */
+/* A collection's estimated document count (metadata, no scan); 0 if
+ * the server cannot say. */
 static uint64_t
-sync_source_bytes(struct mongo *src, const char *name)
+sync_estimate(struct mongo *m, const char *name)
 {
-	bson_t		 stats;
-	bson_error_t	 e;
-	int64_t		 size;
+	mongoc_collection_t	*c;
+	bson_error_t		 e;
+	int64_t			 n;
 
-	if (mongo_storage_stats(src, name, &stats, &e) != MONGO_STATS_OK)
-		return 0;
-	size = mongo_get_int64(&stats, "size", 0);
-	bson_destroy(&stats);
-	return size > 0 ? (uint64_t)size : 0;
+	c = mongoc_client_get_collection(m->client, m->db_name, name);
+	n = mongoc_collection_estimated_document_count(c, NULL, NULL, NULL,
+	    &e);
+	mongoc_collection_destroy(c);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static enum import_plan
+sync_plan(const struct sync_opts *o, const char *name, const char **why)
+{
+	return import_plan_of(name, o->all, o->include, o->ninclude,
+	    o->exclude, o->nexclude, why);
+}
+
+/*
+ * Start the progress: one step per collection the plan syncs, measured
+ * in documents, each step's size the source's estimated count, so that
+ * the job's share is real.  est[i] is names[i]'s estimate (0 if skipped).
+ */
+static void
+sync_progress_init(const struct sync_opts *o, struct mongo *src,
+    char **names, size_t n, uint64_t *est, struct progress *progress)
+{
+	uint64_t	 total = 0;
+	size_t		 steps = 0;
+	const char	*why;
+
+	for (size_t i = 0; i < n; i++) {
+		est[i] = 0;
+		if (sync_plan(o, names[i], &why) != PLAN_IMPORT)
+			continue;
+		est[i] = sync_estimate(src, names[i]);
+		total += est[i];
+		steps++;
+	}
+	progress_init(progress, stderr, total, steps);
 }
 
 /* Run each source collection through its plan; the number of problems. */
@@ -1368,8 +1535,14 @@ static int
 sync_all(const struct sync_opts *o, struct mongo *src, struct mongo *dst,
     char **names, size_t n, struct progress *progress)
 {
-	int	 bad = 0;
+	uint64_t	*est = calloc(n + 1, sizeof(*est));
+	int		 bad = 0;
 
+	if (est == NULL) {
+		fprintf(stderr, "silo sync: out of memory\n");
+		return 1;
+	}
+	sync_progress_init(o, src, names, n, est, progress);
 	sync_report_head(o, stdout);
 	for (size_t i = 0; i < n; i++) {
 		struct sync_run	*r = calloc(1, sizeof(*r));
@@ -1377,20 +1550,19 @@ sync_all(const struct sync_opts *o, struct mongo *src, struct mongo *dst,
 
 		if (r == NULL) {
 			fprintf(stderr, "silo sync: out of memory\n");
-			return bad + 1;
+			bad++;
+			break;
 		}
 		r->opts = o;
 		r->src = src;
 		r->dst = dst;
 		r->name = names[i];
 		r->progress = progress;
-		plan = import_plan_of(names[i], o->all, o->include,
-		    o->ninclude, o->exclude, o->nexclude, &r->why);
+		plan = sync_plan(o, names[i], &r->why);
 		r->plan = plan == PLAN_IMPORT ? "sync" : plan == PLAN_SKIP ?
 		    "skip" : "archive";
 		if (plan == PLAN_IMPORT) {
-			progress_step(progress, names[i],
-			    sync_source_bytes(src, names[i]));
+			progress_step(progress, names[i], est[i]);
 			sync_collection(r);
 			progress_step_done(progress, (uint64_t)r->c.source);
 		}
@@ -1401,6 +1573,78 @@ sync_all(const struct sync_opts *o, struct mongo *src, struct mongo *dst,
 			bson_free(r->diffs[k]);
 		free(r);
 	}
+	free(est);
+	return bad;
+}
+
+static bool
+sync_has_name(char **names, const char *name)
+{
+	for (size_t k = 0; names[k] != NULL; k++)
+		if (strcmp(names[k], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Report the target's collections the source does not have: sync never
+ * drops one, but says so, and --verify-only counts one that the plan
+ * would sync and that holds documents as a difference.  The number of
+ * problems.
+ */
+static int
+sync_target_only(const struct sync_opts *o, struct mongo *dst, char **src,
+    char **dst_names)
+{
+	int		 bad = 0;
+	const char	*why;
+
+	for (size_t i = 0; dst_names[i] != NULL; i++) {
+		const char	*name = dst_names[i];
+		enum import_plan plan;
+		bool		 planned;
+		uint64_t	 n;
+
+		if (sync_has_name(src, name))
+			continue;
+		plan = sync_plan(o, name, &why);
+		planned = plan == PLAN_IMPORT;
+		n = sync_estimate(dst, name);
+		if (o->verify_only) {
+			fprintf(stdout, "%-28s %9d %9llu  %-16s %-16s  %s "
+			    "(only in the target%s%s)\n", name, 0,
+			    (unsigned long long)n, "-", "-",
+			    planned && n > 0 ? "DIFFERENT" : planned ?
+			    "equal" : "skipped", planned ? "" : ": ",
+			    planned ? "" : why);
+			bad += planned && n > 0;
+		} else
+			fprintf(stdout, "%-28s %-6s %9s %9s %9s %9s %9llu  "
+			    "only in the target, kept\n", name, planned ?
+			    "sync" : plan == PLAN_SKIP ? "skip" : "archive",
+			    "0", "-", "-", "-",
+			    (unsigned long long)n);
+	}
+	fflush(stdout);
+	return bad;
+}
+
+/* The target-only collections' rows; the number of problems. */
+static int
+sync_report_target(const struct sync_opts *o, struct mongo *dst,
+    char **names)
+{
+	bson_error_t	 e;
+	char		**dst_names;
+	int		 bad;
+
+	if ((dst_names = mongo_collection_names(dst, &e)) == NULL) {
+		fprintf(stderr, "silo sync: listing the target's collections: "
+		    "%s\n", e.message);
+		return 1;
+	}
+	bad = sync_target_only(o, dst, names, dst_names);
+	bson_strfreev(dst_names);
 	return bad;
 }
 
@@ -1462,8 +1706,8 @@ sync_main(const struct silo_config *config, const struct sync_opts *o)
 	else {
 		while (names[n] != NULL)
 			n++;
-		progress_init(&progress, stderr, 0, n);
 		rc = sync_all(o, &src, &dst, names, n, &progress) > 0 ? 1 : 0;
+		rc = sync_report_target(o, &dst, names) > 0 ? 1 : rc;
 	}
 	bson_strfreev(names);
 	mongo_close(&dst);
