@@ -3,14 +3,13 @@
  * database (Atlas) into silo's, without destroying anything.
  *
  * The JSON backup the import loaded is older than the cutover, and the
- * live database keeps taking writes until then.  A sync walks each
- * collection of the source in _id order, a batch of up to 1,000 documents
- * (or 16 MiB) at a time, reads the target's documents in the same _id
- * range, and compares a SHA-256 of each document's raw BSON on both sides.
+ * live database keeps taking writes until then.  A sync reads each
+ * collection of the source and of the target in _id order, side by side,
+ * and compares a SHA-256 of each document's raw BSON on both sides.
  * Documents the target lacks are inserted, documents that differ are
  * replaced (upsert), and unchanged ones cost a read and a hash, no write.
- * Documents the target holds in the range but the source does not are
- * reported, and deleted only with --delete.  Nothing is dropped.
+ * Documents only the target holds are reported, and deleted only with
+ * --delete.  Nothing is dropped.
  *
  * Hashing the raw bytes means two documents are the same only if their
  * fields are in the same order with the same types.  mongod and FerretDB
@@ -19,40 +18,63 @@
  * sync the bytes are equal; a document whose fields were reordered at the
  * source is "changed", which is what a byte-exact copy wants.
  *
- * The walk uses the server's own _id order.  A comparison in a query
- * ($gt, $lte) only matches values of its own type ("type bracketing", on
- * mongod and FerretDB alike), so a single `$gt last` would stop at the
- * end of the strings and never reach the ObjectIds of a mixed collection.
- * Each collection is therefore walked bracket by bracket, in BSON's sort
- * order (numbers, strings, objects, ..., ObjectIds, dates), every query
- * pinned to its bracket with $type; one $group on {$type: "$_id"} per side
- * says which brackets hold anything.  The target's side of a batch is
- * read by the range (previous last _id, this last _id], not by $in, so
- * target-only documents between two source _ids are found too, and after
- * the source's last _id of a bracket the rest of the target's bracket is
- * target-only.
+ * The order is the servers' own.  A comparison in a query ($gt, $lte)
+ * only matches values of its own type ("type bracketing", on mongod and
+ * FerretDB alike), so each collection is read bracket by bracket, in
+ * BSON's sort order (numbers, strings, objects, ..., ObjectIds, dates),
+ * every query pinned to its bracket with $type; one $group on
+ * {$type: "$_id"} per side says which brackets hold anything.
+ *
+ * Most brackets are streamed: one query per side, sorted by _id, no
+ * limit, read a cursor batch at a time, and the two streams merged here
+ * with sync_id_cmp(), which orders as the servers do (numbers by value
+ * across int32, int64 and double, exactly; strings bytewise as UTF-8,
+ * the simple collation; ObjectIds by their bytes; dates, booleans).  A
+ * server answers each query once, and FerretDB, which scans and sorts a
+ * whole collection for any sorted query, does so once per side rather
+ * than once per batch: the walk in batches of ranges it replaced was
+ * quadratic there.  Each stream's order is checked against sync_id_cmp
+ * as it is read, so a server that orders otherwise stops the collection
+ * with both _ids named instead of a wrong merge; FerretDB keeps a long
+ * and a double of the same large value (2^62) as two _ids, which
+ * mongod and sync_id_cmp hold equal, and such a collection is refused.
+ * A number equal in value and of another type on each side (7 against
+ * 7.0) is one _id to both servers: it is deleted and inserted, since a
+ * replace would keep the target's type.  Brackets whose order is not
+ * worth writing here (objects, binary, timestamps, regexes; numbers
+ * with a decimal) keep the walk in batches: 1,000 source documents
+ * after the last _id, and the target's documents in the same range,
+ * read by range so that target-only documents are found too.
  *
  * The last _id done is checkpointed per collection in silo.syncs after
- * every batch, so a run killed part-way (kill -9, or a source that went
- * away) resumes after it; the batch in flight is compared again, finds
- * its writes already there, and writes nothing twice.  A completed
- * collection starts over at the next run: catching up means looking at
- * every document again.  Memory is bounded by one batch on each side.
+ * every 1,000 documents (and their writes), so a run killed part-way
+ * (kill -9, or a source that went away) resumes after it, both sides'
+ * queries starting there; the documents after the checkpoint are
+ * compared again, find their writes already there, and write nothing
+ * twice.  A completed collection starts over at the next run: catching
+ * up means looking at every document again.  Memory is bounded by one
+ * cursor batch on each side and one batch of writes.
  *
  * The collections are the source's, with the import's plan (the report's
  * drop and archive lists, --include/--exclude/--all: import_plan_of()).
- * Each is created on the target even when it is empty, and its indexes
- * are built from the source's specs after the data (import_index_build(),
- * one createIndexes per index, as FerretDB needs).
+ * Each is created on the target even when it is empty, with the source's
+ * create options (capped, size, max; a server refusing the others gets
+ * these, and the step names what was left out), and its indexes are
+ * built from the source's specs after the data (import_index_build(),
+ * one createIndexes per index, as FerretDB needs).  Collections only
+ * the target has are listed, never dropped.  Progress is counted in
+ * documents against the source's estimated counts.
  *
  * --dry-run compares and counts but writes nothing, not even a
  * checkpoint.  --verify-only walks the same way and reports, per
  * collection, the count and a SHA-256 over the documents in _id order on
- * each side, and the first differing _ids; it exits 0 only if all agree.
- * The source is --from URI, an override of SILO_SYNC_FROM, so the URI
- * is checked as the configuration's are and can stay in the env file,
- * off the command line.  Its password is never printed: messages show it
- * through config_mask_uri().
+ * each side, and the first differing _ids; a collection only the target
+ * has counts as a difference if the plan would sync it and it is not
+ * empty.  It exits 0 only if all agree.  The source is --from URI, an
+ * override of SILO_SYNC_FROM, so the URI is checked as the
+ * configuration's are and can stay in the env file, off the command
+ * line.  Its password is never printed: messages show it through
+ * config_mask_uri().
  */
 #include "config.h"
 
@@ -75,13 +97,13 @@
 #define	SYNC_MAX_DIFFS		10		/* differing _ids shown */
 #define	SYNC_HASH		32		/* SHA-256 bytes */
 #define	E_NAMESPACE_EXISTS	48		/* server error code */
-#define	SYNC_CURSOR_BATCH	1000		/* a stream's cursor batchSize */
+#define	SYNC_CURSOR_BATCH	1000		/* a stream's batchSize */
 
 /* A set of _id types that sort together, and a query's $type for it. */
 struct sync_bracket {
 	const char	*type;		/* $type alias for queries */
 	const char	*members[5];	/* $type names it covers, NULL ends */
-	bool		 streamed;	/* merged in C (sync_id_cmp orders it) */
+	bool		 streamed;	/* merged here, by sync_id_cmp */
 };
 
 /* BSON's sort order of the types an _id can have. */
@@ -416,7 +438,7 @@ sync_find_opts(int64_t limit, bool ids_only)
 /* Which brackets hold an _id, for the $group's callback. */
 struct sync_present {
 	bool	 in[SYNC_NBRACKETS];	/* bracket b holds one */
-	bool	 decimal;		/* a decimal _id: numbers not streamed */
+	bool	 decimal;		/* a decimal _id: numbers walked */
 	char	 unknown[32];		/* the type of an _id not walked, "" */
 };
 
@@ -1085,7 +1107,8 @@ sync_stream_bracket(struct sync_run *r, size_t b)
 		bool	 take_s, take_t;
 
 		sync_merge_step(r, &s, &t, &take_s, &take_t);
-		if (++steps >= SYNC_BATCH_DOCS || r->bytes >= SYNC_BATCH_BYTES) {
+		if (++steps >= SYNC_BATCH_DOCS ||
+		    r->bytes >= SYNC_BATCH_BYTES) {
 			rc = sync_flush(r, bson_iter_value(take_s ? &s.id :
 			    &t.id));
 			steps = 0;
@@ -1111,9 +1134,12 @@ sync_stream_bracket(struct sync_run *r, size_t b)
 static void
 sync_refuse_type(struct sync_run *r, const char *type)
 {
-	const char	*id = strcmp(type, "minKey") == 0 ?
-			    "{ \"$minKey\" : 1 }" : strcmp(type, "maxKey") == 0 ?
-			    "{ \"$maxKey\" : 1 }" : NULL;
+	const char	*id = NULL;
+
+	if (strcmp(type, "minKey") == 0)
+		id = "{ \"$minKey\" : 1 }";
+	else if (strcmp(type, "maxKey") == 0)
+		id = "{ \"$maxKey\" : 1 }";
 
 	if (id != NULL)
 		sync_fail(r, "%s: the source holds the _id %s, which sync "
