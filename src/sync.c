@@ -63,7 +63,7 @@
  * built from the source's specs after the data (import_index_build(),
  * one createIndexes per index, as FerretDB needs).  Collections only
  * the target has are listed, never dropped.  Progress is counted in
- * documents against the source's estimated counts.
+ * documents against the source's counts (collStats).
  *
  * --dry-run compares and counts but writes nothing, not even a
  * checkpoint.  --verify-only walks the same way and reports, per
@@ -1509,19 +1509,20 @@ sync_open_source(struct mongo *src, const struct silo_config *config,
 	return rc;
 }
 
-/* A collection's estimated document count (metadata, no scan); 0 if
- * the server cannot say. */
+/* A collection's document count from collStats (metadata on both
+ * servers; FerretDB's estimatedDocumentCount is a scan); 0 if the server
+ * cannot say. */
 static uint64_t
 sync_estimate(struct mongo *m, const char *name)
 {
-	mongoc_collection_t	*c;
-	bson_error_t		 e;
-	int64_t			 n;
+	bson_t		 stats;
+	bson_error_t	 e;
+	int64_t		 n;
 
-	c = mongoc_client_get_collection(m->client, m->db_name, name);
-	n = mongoc_collection_estimated_document_count(c, NULL, NULL, NULL,
-	    &e);
-	mongoc_collection_destroy(c);
+	if (mongo_storage_stats(m, name, &stats, &e) != MONGO_STATS_OK)
+		return 0;
+	n = mongo_get_int64(&stats, "count", 0);
+	bson_destroy(&stats);
 	return n > 0 ? (uint64_t)n : 0;
 }
 
