@@ -6,6 +6,9 @@ _ids, kill -9 and resume, a source that goes away, --verify-only and
 read-backs go through pymongo, not through silo."""
 
 import datetime as dt
+import random
+import re
+from fractions import Fraction
 import signal
 import subprocess
 
@@ -315,3 +318,163 @@ def test_the_password_is_never_printed(stack, atlas):
     with stack.mongo() as t:
         for d in t["silo"].syncs.find({"_id": {"$regex": "^sync6\\."}}):
             assert secret not in canonical(d)
+
+
+def every_order_case():
+    """_ids whose order a comparator could get wrong, per bracket: ints,
+    longs and doubles interleaved (negative, fractional, beyond 2**53
+    where a double cannot hold the long, at the ends of int64), strings
+    bytewise as UTF-8 (non-ASCII, a NUL inside, prefixes, case), 2,500
+    ObjectIds of random bytes (high bytes included), dates before and
+    after 1970, both booleans and null."""
+    rnd = random.Random(12)
+    numbers = ([i for i in range(-40, 40, 3)] +
+               [Int64(i * 7) for i in range(-20, 20)] +
+               [i / 4 for i in range(-50, 50, 3)] +
+               [Int64(2**53 + 1), float(2**53), Int64(2**63 - 1),
+                float(2**63), float(-2**63), Int64(-2**63 + 1),
+                1e300, -1e300, 5e-324, -5e-324, Int64(2**40), 2.0**40 + 0.5])
+    # One of each value (a unique index holds 4 and 4.0 the same), and 7
+    # left to the test.
+    seen = {Fraction(7)}
+    numbers = [v for v in numbers
+               if not (Fraction(v) in seen or seen.add(Fraction(v)))]
+    strings = ["", " ", "A", "Z", "a", "a\x00", "a\x00b", "aB", "ab", "b",
+               "e", "i", "ss", "z", "\x7f", "\x80", "ß", "é", "ü", "İ",
+               "日本", "\uffff", "🎨", "müller 🎨", "Müller", "mueller"]
+    oids = [ObjectId(bytes(rnd.getrandbits(8) for _ in range(12)))
+            for _ in range(2500)]
+    dates = [dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(days=d)
+             for d in range(-4000, 4000, 37)]
+    return numbers + strings + oids + dates + [True, False, None]
+
+
+def test_merge_follows_the_servers_order(stack, atlas):
+    """The source and a target holding an interleaved part of it: every
+    fifth _id only in the target, every fifth only at the source, every
+    fifth changed.  A comparator that disagrees with FerretDB's order
+    anywhere either fails the run (each stream's order is checked) or
+    miscounts; the counts are exact and the result equals the source."""
+    ids = every_order_case()
+    src = [{"_id": v, "i": i} for i, v in enumerate(ids)]
+    with client(atlas) as a, stack.mongo() as t:
+        a["live7"].ids.insert_many([d for d in src if d["i"] % 5 != 0])
+        # 7 at the source is the double 7.0, in the target the int 7: one
+        # _id to both servers (a unique index says duplicate), so one
+        # document, changed.
+        a["live7"].ids.insert_one({"_id": 7.0, "i": -1})
+        t["sync7"].ids.insert_many(
+            [dict(d, i=-d["i"] - 2) if d["i"] % 5 == 2 else d
+             for d in src if d["i"] % 5 not in (1,)])
+        t["sync7"].ids.insert_one({"_id": 7, "i": -1})
+        n_src = a["live7"].ids.count_documents({})
+    fifth = [sum(1 for d in src if d["i"] % 5 == k) for k in range(5)]
+    uri = atlas.uri + "live7"
+    r = silo_sync(stack, uri, "sync7", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # source, same, new, changed, gone
+    assert row(r.stdout, "ids")[2:7] == [
+        str(n_src), str(fifth[3] + fifth[4]), str(fifth[1]),
+        str(fifth[2] + 1), str(fifth[0])]
+    r = silo_sync(stack, uri, "sync7", "--delete")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert row(r.stdout, "ids")[2:7] == [
+        str(n_src), str(fifth[3] + fifth[4]), str(fifth[1]),
+        str(fifth[2] + 1), str(fifth[0])]
+    with client(atlas) as a, stack.mongo() as t:
+        assert_equal(a["live7"], t["sync7"], ["ids"])
+        seven = t["sync7"].ids.find_one({"_id": 7})
+        assert type(seven["_id"]) is float and seven["i"] == -1
+    r = silo_sync(stack, uri, "sync7", "--verify-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert row(r.stdout, "ids")[1:3] == [str(n_src), str(n_src)]
+    assert row(r.stdout, "ids")[5] == "equal"
+
+
+def test_equal_numbers_kept_apart_are_refused(stack, atlas):
+    """FerretDB keeps the long 2**62 and the double 2**62 apart (mongod
+    calls them one _id); sync cannot order two equal _ids, so it refuses
+    the collection, naming both, and writes nothing of it."""
+    with client(atlas) as a:
+        live = a["live8"]
+        live.big.insert_one({"_id": Int64(2**62), "t": "long"})
+        live.big.insert_one({"_id": float(2**62), "t": "double"})
+        assert live.big.count_documents({}) == 2
+        live.fine.insert_one({"_id": 1})
+    r = silo_sync(stack, atlas.uri + "live8", "sync8")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert row(r.stdout, "big")[-1] == "FAILED"
+    assert ("error: big: the source's _id order puts "
+            '{ "_id" : 4611686018427387904 } before '
+            '{ "_id" : 4611686018427387904.0 }') in r.stdout, r.stdout
+    assert row(r.stdout, "fine")[-1] == "complete"
+    with stack.mongo() as t:
+        assert t["sync8"].big.count_documents({}) == 0
+
+
+def test_progress_is_a_share_of_the_estimated_documents(stack, atlas):
+    """Each collection's step is measured against the source's estimated
+    count, so the job's share grows with the documents done: after 100
+    of 1,000 it says 10%, not 100%."""
+    sizes = {"p100": 100, "p300": 300, "p600": 600}
+    with client(atlas) as a:
+        for name, n in sizes.items():
+            a["live9"][name].insert_many([{"_id": i} for i in range(n)])
+    r = silo_sync(stack, atlas.uri + "live9", "sync9")
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = [re.match(r"\[(\d)/3\] (\S+): 100%, (\d+) docs, .*; all +(\d+)%$",
+                     line) for line in r.stderr.splitlines()]
+    done = [(m[2], int(m[3]), int(m[4])) for m in done if m]
+    assert [d[0] for d in done] == sorted(sizes), r.stderr
+    cum = 0
+    for name, ndocs, share in done:
+        cum += sizes[name]
+        assert ndocs == sizes[name] and share == round(cum / 10), r.stderr
+
+
+def test_collections_only_in_the_target_are_reported(stack, atlas):
+    """A collection the target has and the source does not is kept and
+    named; --verify-only calls it a difference when the plan would sync
+    it and it holds documents."""
+    with client(atlas) as a, stack.mongo() as t:
+        a["live10"].notes.insert_one({"_id": "n1", "t": "hello"})
+        t["sync10"].notes.insert_one({"_id": "n1", "t": "hello"})
+        t["sync10"].extra.insert_many([{"_id": 1}, {"_id": 2}])
+        t["sync10"].create_collection("hollow")
+        t["sync10"].boots.insert_one({"_id": "b"})
+    uri = atlas.uri + "live10"
+    r = silo_sync(stack, uri, "sync10", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert row(r.stdout, "extra") == [
+        "extra", "sync", "0", "-", "-", "-", "2", "only", "in", "the",
+        "target,", "kept"]
+    assert row(r.stdout, "boots")[1] == "skip"
+    r = silo_sync(stack, uri, "sync10", "--verify-only")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert row(r.stdout, "notes")[5] == "equal"
+    assert row(r.stdout, "extra")[1:] == [
+        "0", "2", "-", "-", "DIFFERENT", "(only", "in", "the", "target)"]
+    assert row(r.stdout, "hollow")[1:6] == ["0", "0", "-", "-", "equal"]
+    assert row(r.stdout, "boots")[5] == "skipped"
+    r = silo_sync(stack, uri, "sync10")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with stack.mongo() as t:
+        assert t["sync10"].extra.count_documents({}) == 2
+        t["sync10"].extra.drop()
+    r = silo_sync(stack, uri, "sync10", "--verify-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_create_options_are_copied(stack, atlas):
+    """A capped collection is created capped, with its size and max."""
+    with client(atlas) as a:
+        a["live11"].create_collection("events", capped=True, size=65536,
+                                      max=50)
+        a["live11"].events.insert_many([{"_id": i} for i in range(5)])
+    r = silo_sync(stack, atlas.uri + "live11", "sync11")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with stack.mongo() as t:
+        info = {c["name"]: c for c in t["sync11"].list_collections()}
+        assert info["events"]["options"] == {
+            "capped": True, "size": 65536, "max": 50}
+        assert t["sync11"].events.count_documents({}) == 5
