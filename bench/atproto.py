@@ -184,8 +184,7 @@ def main():
 
     sp.install_signal_handlers()
     si.install(minio=False, mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     silo_bin = build / "silo"
     spec = importlib.util.spec_from_file_location(
         "bench_import", Path(__file__).with_name("import.py"))

@@ -129,8 +129,7 @@ def main():
         silo_bin = Path(a.silo).resolve()
         tool = silo_bin.parent / "tools" / "spaces-tool"
     else:
-        build = si.build_silo(si.REPO / "build" / "bench",
-                              ["CFLAGS=-O2 -g"], target="")
+        build = si.build_bench()
         silo_bin, tool = build / "silo", build / "tools" / "spaces-tool"
     mongodump = shutil.which("mongodump")
     floor = bi.launcher_floor()

@@ -238,8 +238,7 @@ def main():
 
     sp.install_signal_handlers()
     si.install(mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     subprocess.run(["make", "-j2", "tools/spaces-tool"], cwd=build,
                    check=True, stdout=subprocess.DEVNULL)
     token = secrets.token_hex(32)
@@ -265,17 +264,11 @@ def main():
                        SILO_STORAGE_LOCK=root / "refresh.lock", **s3),
                    stdout=subprocess.DEVNULL)
             fakes = ac_standins.start_all(lifetime=1800)
-            sock = sv.socket_path(root)
-            silo = sv.silo(build / "silo", fdb.uri, sock, root / "silo.log",
-                           workers=args.workers, rundir=root,
-                           SILO_LOG_LEVEL="warning",
-                           OVEN_URL=fakes["oven"].url,
-                           SESSION_URL=fakes["session"].url,
-                           PDS_URL=fakes["pds"].url,
-                           SILO_STORAGE_LOCK=root / "refresh.lock",
-                           SILO_STORAGE_LOG=root / "refresh.log",
-                           SILO_READ_TOKEN=token, **s3).start()
-            cad = sv.caddy(sp.free_port(), sock, root,
+            silo = sv.bench_silo(build, fdb.uri, root, args.workers, fakes,
+                                 SILO_STORAGE_LOCK=root / "refresh.lock",
+                                 SILO_STORAGE_LOG=root / "refresh.log",
+                                 SILO_READ_TOKEN=token, **s3)
+            cad = sv.caddy(sp.free_port(), silo.sock, root,
                            root / "caddy.log").start()
             routes = read_routes(handle)
             script = root / "mix.lua"

@@ -89,8 +89,7 @@ def main():
 
     sp.install_signal_handlers()
     si.install(minio=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     token = secrets.token_hex(32)
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="silo-footprint-") as tmp:
@@ -100,18 +99,13 @@ def main():
             fdb = sv.ferretdb(root / "ferretdb").start()
             sv.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
             fakes = ac_standins.start_all(lifetime=1800)
-            sock = sv.socket_path(root)
-            silo = sv.silo(build / "silo", fdb.uri, sock, root / "silo.log",
-                           workers=args.workers, rundir=root,
-                           SILO_LOG_LEVEL="warning",
-                           OVEN_URL=fakes["oven"].url,
-                           SESSION_URL=fakes["session"].url,
-                           PDS_URL=fakes["pds"].url,
-                           SILO_ADMIN_TOKEN=token).start()
+            silo = sv.bench_silo(build, fdb.uri, root, args.workers, fakes,
+                                 SILO_ADMIN_TOKEN=token)
             me_password = secrets.token_hex(12)
             me = sv.mongo_express(fdb.uri, root / "mongo-express.log",
                                   "admin", me_password).start()
-            cad = sv.caddy(sp.free_port(), sock, root, root / "caddy.log",
+            cad = sv.caddy(sp.free_port(), silo.sock, root,
+                           root / "caddy.log",
                            mongo_express_addr=f"127.0.0.1:{me.port}").start()
             auth = {"Authorization": f"Bearer {token}"}
             statuses = {}

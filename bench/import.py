@@ -393,8 +393,7 @@ def main():
 
     sp.install_signal_handlers()
     si.install(minio=False, mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     silo_bin = build / "silo"
     backup, manifest, gen_s = dataset(a.scale, a.seed, a.layout, a.ejson)
     ndocs = sum(c["count"] for c in manifest["collections"])

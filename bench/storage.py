@@ -156,8 +156,7 @@ def main():
     run_measured, launcher_floor = measure()
     sp.install_signal_handlers()
     si.install(mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench", ["CFLAGS=-O2 -g"],
-                          target="")
+    build = si.build_bench()
     subprocess.run(["make", "-j2", "tools/spaces-tool"], cwd=build,
                    check=True, stdout=subprocess.DEVNULL)
     silo_bin, probe = build / "silo", build / "tools" / "spaces-tool"

@@ -99,8 +99,7 @@ def main():
         os.execv(py, [py] + sys.argv)
     sp.install_signal_handlers()
     si.install(minio=False, mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     silo_bin = build / "silo"
     with tempfile.TemporaryDirectory(prefix="silo-bench-sync-") as d:
         root = Path(d)

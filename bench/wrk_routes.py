@@ -152,8 +152,7 @@ def main():
     args = ap.parse_args()
 
     si.install(minio=True, mongo_express=False)
-    build = si.build_silo(si.REPO / "build" / "bench",
-                          ["CFLAGS=-O2 -g"], target="")
+    build = si.build_bench()
     # Every route but /api/health needs a caller: the bench is a service
     # with the bootstrap read token (checked without the database).
     token = secrets.token_hex(32)
@@ -166,17 +165,11 @@ def main():
             sv.load_ac_dataset(build / "silo", fdb.uri, root, scale=0.01)
             fakes = ac_standins.start_all(lifetime=1800)
             store = spaces(build, root, fdb, root / "cache")
-            sock = sv.socket_path(root)
-            silo = sv.silo(build / "silo", fdb.uri, sock, root / "silo.log",
-                           workers=args.workers, rundir=root,
-                           SILO_LOG_LEVEL="warning",
-                           OVEN_URL=fakes["oven"].url,
-                           SESSION_URL=fakes["session"].url,
-                           PDS_URL=fakes["pds"].url,
-                           SILO_CACHE_TTL_S=args.ttl,
-                           SILO_READ_TOKEN=token, **store)
-            silo.start()
-            cad = sv.caddy(sp.free_port(), sock, root, root / "caddy.log")
+            silo = sv.bench_silo(build, fdb.uri, root, args.workers, fakes,
+                                 SILO_CACHE_TTL_S=args.ttl,
+                                 SILO_READ_TOKEN=token, **store)
+            cad = sv.caddy(sp.free_port(), silo.sock, root,
+                           root / "caddy.log")
             cad.start()
 
             results = {}

@@ -11,10 +11,11 @@
  * as uncached database work.  A worker past the cap does not wait for
  * slow work, since waiting is exactly the starvation the cap is for: the
  * request is a 503 "busy" with Retry-After, or, for a cache miss with a
- * stale value at hand, that stale value.  A cold miss does wait, at most
- * BUSY_PATIENCE_MS, while the cells are held by work younger than that:
- * a dashboard's first load is a dozen quick misses at once, which should
- * queue for a moment, not fail.
+ * stale value at hand, that stale value.  A cold miss or a flagged route
+ * does wait, at most BUSY_PATIENCE_MS, while the cells are held by work
+ * younger than that: a dashboard's first load is a dozen quick misses at
+ * once, and user searches take tens of milliseconds; they should queue
+ * for a moment, not fail.
  *
  * The count is shared by processes that fork from one master, so it lives
  * in a MAP_SHARED anonymous mapping the master makes before the first

@@ -243,7 +243,10 @@ router_run(const struct route *rt, struct silo_ctx *ctx,
 {
 	bool	 costly = router_costly(rt, req);
 
-	if (costly && !busy_enter(ctx->config, true)) {
+	/* Like a cold cache miss, it waits its turn behind quick work and
+	 * is refused at once behind slow work (busy.c). */
+	if (costly && !busy_enter(ctx->config, false)) {
+		(void)busy_refused();	/* answered here, not after a handler */
 		router_busy(resp, ctx->config);
 		return;
 	}

@@ -391,6 +391,12 @@ def build_silo(builddir, configure_args=(), target=None, jobs=2):
     return builddir
 
 
+def build_bench():
+    """The benchmarks' silo: optimized, unsanitized, in build/bench."""
+    return build_silo(REPO / "build" / "bench", ["CFLAGS=-O2 -g"],
+                      target="")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["paths"]:
         for k, v in found_paths().items():

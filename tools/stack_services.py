@@ -164,6 +164,17 @@ def caddy(site_port, fastcgi_sock, rundir, log_path, www=None,
 DEMO_SCALE = 0.05       # the demo's dataset: about 6,500 documents
 
 
+def bench_silo(build, mongo_uri, root, workers, fakes, **extra_env):
+    """The benchmarks' `silo serve`: the optimized build in build, on a
+    unix socket in root, logging warnings only, probing the stand-ins in
+    fakes (tools/ac_standins.py); started."""
+    return silo(Path(build) / "silo", mongo_uri, socket_path(root),
+                Path(root) / "silo.log", workers=workers, rundir=root,
+                SILO_LOG_LEVEL="warning", OVEN_URL=fakes["oven"].url,
+                SESSION_URL=fakes["session"].url, PDS_URL=fakes["pds"].url,
+                **extra_env).start()
+
+
 def load_ac_dataset(silo_bin, mongo_uri, workdir, db_name="aesthetic",
                     scale=DEMO_SCALE, seed=1, log_path=None):
     """Generate AC's backup (tools/acgen.py) into workdir/backup and load
