@@ -904,7 +904,13 @@
     inFlight = true;
     clearTimeout(timer);
     try {
-      await Promise.all(SOURCES.filter((s) => !s.scope || granted(s.scope)).map(load));
+      /* One request at a time: on a cold cache each is a miss, and a
+         page asking for all at once would itself push silo's workers
+         past their cap on expensive work (SILO_BUSY_MAX), which answers
+         503 busy.  Cached, the dozen requests take milliseconds each. */
+      for (const source of SOURCES) {
+        if (!source.scope || granted(source.scope)) await load(source);
+      }
       const now = new Date();
       const t = $('updated');
       t.textContent = clock(now);

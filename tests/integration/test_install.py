@@ -14,6 +14,7 @@ end, since a detached job re-executes silo from where it was installed.
 
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,19 +49,27 @@ def builddir(stack):
     return Path(stack.silo_bin).resolve().parent
 
 
+def make_env():
+    """The environment without the enclosing make's flags (make check
+    runs this suite), which would add its directory lines to the output."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def make_var(stack, name):
     """A variable of the build's Makefile, as configure set it."""
     r = subprocess.run(["make", "-s", "-C", str(builddir(stack)),
                         "--no-print-directory", "-f", "Makefile", "-f", "-",
                         "print-var"], input=f"print-var:\n\t@echo $({name})\n",
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=make_env())
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
 
 def make_install(stack, *args):
     r = subprocess.run(["make", "-s", "-C", str(builddir(stack)), "install",
-                        *args], capture_output=True, text=True, timeout=600)
+                        *args], capture_output=True, text=True, timeout=600,
+                       env=make_env())
     assert r.returncode == 0, r.stdout + r.stderr
     return r
 
