@@ -356,27 +356,6 @@ mongo_admin_aggregate_each(struct mongo *m, const bson_t *pipeline,
 	return ok;
 }
 
-/* Set field to the date ms on the document filter names in
- * db.collection, making it if there is none.  False on a failed write. */
-bool
-mongo_upsert_date(struct mongo *m, const char *db, const char *collection,
-    const bson_t *filter, const char *field, int64_t ms, bson_error_t *e)
-{
-	mongoc_collection_t	*c;
-	bson_t			*set, *opts;
-	bool			 ok;
-
-	memset(e, 0, sizeof(*e));
-	set = BCON_NEW("$set", "{", field, BCON_DATE_TIME(ms), "}");
-	opts = BCON_NEW("upsert", BCON_BOOL(true));
-	c = mongoc_client_get_collection(m->client, db, collection);
-	ok = mongoc_collection_update_one(c, filter, set, opts, NULL, e);
-	mongoc_collection_destroy(c);
-	bson_destroy(opts);
-	bson_destroy(set);
-	return ok;
-}
-
 /* Where mongo_find_one() puts the document it found. */
 struct mongo_first {
 	bson_t		*out;		/* the caller's; initialized if found */
@@ -409,6 +388,39 @@ mongo_find_one(struct mongo *m, const char *db, const char *collection,
 }
 
 /*
+ * Set field to the date ms on the document filter names in db.collection,
+ * making the document first if upsert and there is none.  False on a
+ * failed write.
+ */
+static bool
+mongo_set_date(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const char *field, int64_t ms, bool upsert,
+    bson_error_t *e)
+{
+	mongoc_collection_t	*c;
+	bson_t			*set, *opts;
+	bool			 ok;
+
+	memset(e, 0, sizeof(*e));
+	set = BCON_NEW("$set", "{", field, BCON_DATE_TIME(ms), "}");
+	opts = BCON_NEW("upsert", BCON_BOOL(upsert));
+	c = mongoc_client_get_collection(m->client, db, collection);
+	ok = mongoc_collection_update_one(c, filter, set, opts, NULL, e);
+	mongoc_collection_destroy(c);
+	bson_destroy(opts);
+	bson_destroy(set);
+	return ok;
+}
+
+/* mongo_set_date() that makes the document when there is none. */
+bool
+mongo_upsert_date(struct mongo *m, const char *db, const char *collection,
+    const bson_t *filter, const char *field, int64_t ms, bson_error_t *e)
+{
+	return mongo_set_date(m, db, collection, filter, field, ms, true, e);
+}
+
+/*
  * Bring a "last seen" date up to now on the document filter names in
  * db.collection, but only when the date it holds (*stamp, in epoch ms)
  * is at least every_ms old: a credential used on every request then
@@ -420,21 +432,15 @@ mongo_touch_date(struct mongo *m, const char *db, const char *collection,
     const bson_t *filter, const char *field, int64_t *stamp, int64_t every_ms,
     bson_error_t *e)
 {
-	mongoc_collection_t	*c;
-	bson_t			*set;
-	int64_t			 now = clock_real_ms();
-	bool			 ok;
+	int64_t	 now = clock_real_ms();
 
 	memset(e, 0, sizeof(*e));
 	if (now - *stamp < every_ms)
 		return true;
-	set = BCON_NEW("$set", "{", field, BCON_DATE_TIME(now), "}");
-	c = mongoc_client_get_collection(m->client, db, collection);
-	if ((ok = mongoc_collection_update_one(c, filter, set, NULL, NULL, e)))
-		*stamp = now;
-	mongoc_collection_destroy(c);
-	bson_destroy(set);
-	return ok;
+	if (!mongo_set_date(m, db, collection, filter, field, now, false, e))
+		return false;
+	*stamp = now;
+	return true;
 }
 
 static int
